@@ -1,0 +1,22 @@
+//! The ops dfdx 0.13 lacks on stable Rust, as custom differentiable ops over runtime-shaped
+//! tensors: convolution, fused batch-norm(+ReLU), pooling, gating, dropout and zero-size probes.
+//!
+//! Every op follows the same pattern: compute on plain slices (see [`tensor::view`]), wrap the
+//! output with `tensor_from_vec`, and register a backward closure on the merged tape that
+//! *accumulates* (`+=`) into the input gradients. The engine knows nothing of ResNets.
+
+pub mod batchnorm;
+pub mod conv;
+#[cfg(test)]
+pub mod gradcheck;
+pub mod misc;
+pub mod pool;
+pub mod probe;
+pub mod tensor;
+
+pub use batchnorm::{batch_norm2d, BnCfg};
+pub use conv::{conv2d, ConvCfg};
+pub use misc::{add, dropout, gate_mix, relu, scale, sigmoid};
+pub use pool::{flatten, global_avg_pool};
+pub use probe::{probe, ActStats, ProbeRecorder};
+pub use tensor::{view, view_mut, Float, Shape4, T1, T2, T4};

@@ -1,0 +1,6 @@
+//! resviz: watch, live in a terminal, why residual networks train and plain deep stacks do not.
+//!
+//! Layers call only downward: `engine` ← `model` ← `train` ← `tui`; `data` feeds `train`,
+//! `snapshot` records runs for replay, compare and resume.
+
+pub mod engine;

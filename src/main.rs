@@ -1,0 +1,3 @@
+fn main() {
+    println!("resviz: under construction");
+}

@@ -3,4 +3,6 @@
 //! Layers call only downward: `engine` ← `model` ← `train` ← `tui`; `data` feeds `train`,
 //! `snapshot` records runs for replay, compare and resume.
 
+pub mod config;
 pub mod engine;
+pub mod train;

@@ -6,3 +6,6 @@
 pub mod config;
 pub mod engine;
 pub mod train;
+pub mod data;
+pub mod snapshot;
+pub mod tui;

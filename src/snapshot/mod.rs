@@ -1,0 +1,1 @@
+//! Run snapshots: versioned RON save/load, replay, compare.

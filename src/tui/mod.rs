@@ -1,0 +1,1 @@
+//! The dashboard: App state, views, and the terminal loop.

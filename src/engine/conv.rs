@@ -1,7 +1,16 @@
 //! 2-D convolution (NCHW, square kernels, zero padding) as a custom dfdx op: im2col + gemm.
+//!
+//! Speed layout (the product's main cost): the batch is split into one contiguous range of images
+//! per rayon thread; each thread builds the im2col matrix of *one image at a time* in a
+//! thread-local scratch buffer (it stays in L2) and calls single-threaded `gemm` on it. In
+//! backward each thread keeps its own partial dW / db sum, reduced at the end, and does its own
+//! col2im into its images' rows of dX. 1×1 stride-1 unpadded convolutions skip im2col/col2im and
+//! multiply the image directly.
 
-use super::tensor::{Float, T1, T4};
+use super::tensor::{Float, T1, T4, view};
 use dfdx::prelude::*;
+use rayon::prelude::*;
+use std::cell::Cell;
 
 /// Stride and zero padding of a convolution, and whether the input needs a gradient
 /// (the first conv's input is data, so its col2im can be skipped).
@@ -20,6 +29,809 @@ pub fn conv2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     bias: Option<T1<E, T>>,
     cfg: ConvCfg,
 ) -> T4<E, T> {
-    let _ = (x, w, bias, cfg);
-    todo!("engine::conv2d")
+    let g = Geom::new(*x.shape(), *w.shape(), cfg);
+    if let Some(b) = &bias {
+        assert_eq!(
+            b.shape().0,
+            g.cout,
+            "conv2d: bias has {} entries but the weight has {} output channels",
+            b.shape().0,
+            g.cout
+        );
+    }
+    let (x, xt) = x.split_tape();
+    let (w, wt) = w.split_tape();
+    let mut tape = xt.merge(wt);
+    let bias = bias.map(|b| {
+        let (b, bt) = b.split_tape();
+        tape = std::mem::take(&mut tape).merge(bt);
+        b
+    });
+
+    let mut out = vec![E::zero(); g.n * g.cout * g.p()];
+    forward(
+        &g,
+        view(&x),
+        view(&w),
+        bias.as_ref().map(|b| view(b)),
+        &mut out,
+    );
+    let dev = x.device().clone();
+    let y = dev.tensor_from_vec(out, (g.n, g.cout, g.ho, g.wo));
+
+    if T::OWNS_TAPE {
+        let yg = y.ghost();
+        let (xg, wg) = (x.ghost(), w.ghost());
+        let bg = bias.as_ref().map(|b| b.ghost());
+        tape.add_backward_op(move |grads| {
+            let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&yg)?);
+            let mut gw = std::mem::take(&mut **grads.get_or_alloc_mut(&wg)?);
+            let mut gb = match &bg {
+                Some(bg) => Some(std::mem::take(&mut **grads.get_or_alloc_mut(bg)?)),
+                None => None,
+            };
+            let mut gx = if cfg.input_grad {
+                Some(std::mem::take(&mut **grads.get_or_alloc_mut(&xg)?))
+            } else {
+                None
+            };
+            backward(
+                &g,
+                view(&x),
+                view(&w),
+                &gy,
+                gx.as_deref_mut(),
+                &mut gw,
+                gb.as_deref_mut(),
+            );
+            if let Some(gx) = gx {
+                **grads.get_or_alloc_mut(&xg)? = gx;
+            }
+            if let (Some(bg), Some(gb)) = (&bg, gb) {
+                **grads.get_or_alloc_mut(bg)? = gb;
+            }
+            **grads.get_or_alloc_mut(&wg)? = gw;
+            **grads.get_or_alloc_mut(&yg)? = gy;
+            Ok(())
+        });
+    }
+    y.put_tape(tape)
+}
+
+/// Shapes of one convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geom {
+    pub n: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl Geom {
+    /// Checks the shapes (panics with a clear message on a mismatch: a programmer error).
+    pub fn new(
+        x: (usize, usize, usize, usize),
+        w: (usize, usize, usize, usize),
+        cfg: ConvCfg,
+    ) -> Self {
+        let (n, cin, h, wd) = x;
+        let (cout, wcin, kh, kw) = w;
+        assert!(cfg.stride >= 1, "conv2d: stride must be at least 1");
+        assert_eq!(
+            wcin, cin,
+            "conv2d: input has {cin} channels but the weight [{cout}, {wcin}, {kh}, {kw}] expects {wcin}"
+        );
+        assert_eq!(
+            kh, kw,
+            "conv2d: only square kernels are supported, got {kh}×{kw}"
+        );
+        assert!(kh >= 1, "conv2d: empty kernel");
+        assert!(
+            h + 2 * cfg.pad >= kh && wd + 2 * cfg.pad >= kh,
+            "conv2d: kernel {kh}×{kh} larger than the padded input {}×{}",
+            h + 2 * cfg.pad,
+            wd + 2 * cfg.pad
+        );
+        Geom {
+            n,
+            cin,
+            h,
+            w: wd,
+            cout,
+            k: kh,
+            stride: cfg.stride,
+            pad: cfg.pad,
+            ho: (h + 2 * cfg.pad - kh) / cfg.stride + 1,
+            wo: (wd + 2 * cfg.pad - kh) / cfg.stride + 1,
+        }
+    }
+    /// Output pixels per image.
+    fn p(&self) -> usize {
+        self.ho * self.wo
+    }
+    /// Rows of the im2col matrix: `Cin·K·K`.
+    fn kk(&self) -> usize {
+        self.cin * self.k * self.k
+    }
+    fn in_img(&self) -> usize {
+        self.cin * self.h * self.w
+    }
+    fn out_img(&self) -> usize {
+        self.cout * self.p()
+    }
+    /// 1×1, stride 1, no padding: the image itself is the im2col matrix.
+    fn is_pointwise(&self) -> bool {
+        self.k == 1 && self.stride == 1 && self.pad == 0
+    }
+    /// Floating-point operations of the forward pass (2 per multiply-add).
+    pub fn flops(&self) -> f64 {
+        2.0 * (self.n * self.cout * self.p() * self.kk()) as f64
+    }
+}
+
+/// Images per rayon task: the batch is split into one contiguous range per thread.
+fn imgs_per_task(n: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    n.div_ceil(threads).max(1)
+}
+
+/// Forward pass on plain slices: `out [N, Cout, Ho, Wo]` is overwritten.
+pub fn forward<E: Float>(g: &Geom, x: &[E], w: &[E], bias: Option<&[E]>, out: &mut [E]) {
+    assert_eq!(x.len(), g.n * g.in_img(), "conv2d: input buffer size");
+    assert_eq!(w.len(), g.cout * g.kk(), "conv2d: weight buffer size");
+    assert_eq!(out.len(), g.n * g.out_img(), "conv2d: output buffer size");
+    if g.n == 0 || g.out_img() == 0 {
+        return;
+    }
+    let per = imgs_per_task(g.n);
+    let (p, kk) = (g.p(), g.kk());
+    out.par_chunks_mut(per * g.out_img())
+        .zip(x.par_chunks(per * g.in_img()))
+        .for_each(|(out, x)| {
+            let col_len = if g.is_pointwise() { 0 } else { kk * p };
+            with_scratch::<E, _>(col_len, |col| {
+                for (y, xi) in out.chunks_mut(g.out_img()).zip(x.chunks(g.in_img())) {
+                    let rhs: &[E] = if g.is_pointwise() {
+                        xi
+                    } else {
+                        im2col(g, xi, col);
+                        col
+                    };
+                    if let Some(b) = bias {
+                        for (row, &bv) in y.chunks_mut(p).zip(b) {
+                            row.fill(bv);
+                        }
+                    }
+                    // y [Cout, P] (+)= w [Cout, KK] · col [KK, P]
+                    matmul(
+                        g.cout,
+                        p,
+                        kk,
+                        Mat::new(y, 1, p as isize),
+                        bias.is_some(),
+                        MatRef::new(w, 1, kk as isize),
+                        MatRef::new(rhs, 1, p as isize),
+                    );
+                }
+            });
+        });
+}
+
+/// Backward pass on plain slices; accumulates (`+=`) into `gx` (if given), `gw` and `gb`.
+pub fn backward<E: Float>(
+    g: &Geom,
+    x: &[E],
+    w: &[E],
+    gy: &[E],
+    gx: Option<&mut [E]>,
+    gw: &mut [E],
+    gb: Option<&mut [E]>,
+) {
+    assert_eq!(x.len(), g.n * g.in_img(), "conv2d: input buffer size");
+    assert_eq!(w.len(), g.cout * g.kk(), "conv2d: weight buffer size");
+    assert_eq!(gy.len(), g.n * g.out_img(), "conv2d: output gradient size");
+    assert_eq!(gw.len(), w.len(), "conv2d: weight gradient size");
+    if let Some(gx) = &gx {
+        assert_eq!(gx.len(), x.len(), "conv2d: input gradient size");
+    }
+    if let Some(gb) = &gb {
+        assert_eq!(gb.len(), g.cout, "conv2d: bias gradient size");
+    }
+    if g.n == 0 || g.out_img() == 0 {
+        return;
+    }
+    let per = imgs_per_task(g.n);
+    let (p, kk, cout) = (g.p(), g.kk(), g.cout);
+    let want_gb = gb.is_some();
+    let tasks = g.n.div_ceil(per);
+    // Each task: its images' x, gy, and (optionally) its rows of gx.
+    let mut gx_chunks: Vec<Option<&mut [E]>> = match gx {
+        Some(gx) => gx.chunks_mut(per * g.in_img()).map(Some).collect(),
+        None => (0..tasks).map(|_| None).collect(),
+    };
+    let partials: Vec<(Vec<E>, Vec<E>)> = gx_chunks
+        .par_iter_mut()
+        .zip(x.par_chunks(per * g.in_img()))
+        .zip(gy.par_chunks(per * g.out_img()))
+        .map(|((gx, x), gy)| {
+            let mut pw = vec![E::zero(); cout * kk];
+            let mut pb = vec![E::zero(); if want_gb { cout } else { 0 }];
+            let need_col = !g.is_pointwise();
+            let need_dcol = need_col && gx.is_some();
+            let col_len = if need_col { kk * p } else { 0 };
+            let dcol_len = if need_dcol { kk * p } else { 0 };
+            with_scratch::<E, _>(col_len + dcol_len, |buf| {
+                let (col, dcol) = buf.split_at_mut(col_len);
+                for (i, (xi, gyi)) in x.chunks(g.in_img()).zip(gy.chunks(g.out_img())).enumerate() {
+                    if want_gb {
+                        for (b, row) in pb.iter_mut().zip(gyi.chunks(p)) {
+                            *b += row.iter().copied().fold(E::zero(), |a, v| a + v);
+                        }
+                    }
+                    let colm: &[E] = if need_col {
+                        im2col(g, xi, col);
+                        col
+                    } else {
+                        xi
+                    };
+                    // dW [Cout, KK] += gy [Cout, P] · colᵀ [P, KK]
+                    matmul(
+                        cout,
+                        kk,
+                        p,
+                        Mat::new(&mut pw, 1, kk as isize),
+                        true,
+                        MatRef::new(gyi, 1, p as isize),
+                        MatRef::new(colm, p as isize, 1),
+                    );
+                    if let Some(gx) = gx.as_deref_mut() {
+                        let gxi = &mut gx[i * g.in_img()..][..g.in_img()];
+                        // dcol [KK, P] = wᵀ [KK, Cout] · gy [Cout, P]
+                        let wt = MatRef::new(w, kk as isize, 1);
+                        let gym = MatRef::new(gyi, 1, p as isize);
+                        if need_col {
+                            matmul(kk, p, cout, Mat::new(dcol, 1, p as isize), false, wt, gym);
+                            col2im(g, dcol, gxi);
+                        } else {
+                            matmul(kk, p, cout, Mat::new(gxi, 1, p as isize), true, wt, gym);
+                        }
+                    }
+                }
+            });
+            (pw, pb)
+        })
+        .collect();
+    for (pw, _) in &partials {
+        for (a, &b) in gw.iter_mut().zip(pw) {
+            *a += b;
+        }
+    }
+    if let Some(gb) = gb {
+        for (_, pb) in &partials {
+            for (a, &b) in gb.iter_mut().zip(pb) {
+                *a += b;
+            }
+        }
+    }
+}
+
+/// Valid output-column range `[lo, hi)` for kernel offset `kx` (input column inside the image).
+fn valid_range(kx: usize, pad: usize, stride: usize, w: usize, wo: usize) -> (usize, usize) {
+    let lo = if kx >= pad {
+        0
+    } else {
+        (pad - kx).div_ceil(stride)
+    }
+    .min(wo);
+    let hi = if w + pad > kx {
+        ((w + pad - kx - 1) / stride + 1).min(wo)
+    } else {
+        0
+    };
+    (lo, hi.max(lo))
+}
+
+/// One image `[Cin, H, W]` → `col [Cin·K·K, Ho·Wo]` (channel-major rows, zero padding).
+fn im2col<E: Float>(g: &Geom, x: &[E], col: &mut [E]) {
+    let (k, s, pad, w, wo, p) = (g.k, g.stride, g.pad, g.w, g.wo, g.p());
+    let zero = E::zero();
+    for (ci, xc) in x.chunks(g.h * w).enumerate() {
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = &mut col[((ci * k + ky) * k + kx) * p..][..p];
+                let (lo, hi) = valid_range(kx, pad, s, w, wo);
+                for (oy, r) in row.chunks_mut(wo).enumerate() {
+                    let iy = oy * s + ky;
+                    if iy < pad || iy - pad >= g.h {
+                        r.fill(zero);
+                        continue;
+                    }
+                    let xr = &xc[(iy - pad) * w..][..w];
+                    r[..lo].fill(zero);
+                    r[hi..].fill(zero);
+                    if s == 1 {
+                        let ix0 = lo + kx - pad;
+                        r[lo..hi].copy_from_slice(&xr[ix0..ix0 + hi - lo]);
+                    } else {
+                        for (ox, v) in r[lo..hi].iter_mut().enumerate() {
+                            *v = xr[(ox + lo) * s + kx - pad];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adjoint of [`im2col`]: `gx [Cin, H, W] += col2im(dcol)`.
+fn col2im<E: Float>(g: &Geom, dcol: &[E], gx: &mut [E]) {
+    let (k, s, pad, w, wo, p) = (g.k, g.stride, g.pad, g.w, g.wo, g.p());
+    for (ci, gc) in gx.chunks_mut(g.h * w).enumerate() {
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = &dcol[((ci * k + ky) * k + kx) * p..][..p];
+                let (lo, hi) = valid_range(kx, pad, s, w, wo);
+                for (oy, r) in row.chunks(wo).enumerate() {
+                    let iy = oy * s + ky;
+                    if iy < pad || iy - pad >= g.h {
+                        continue;
+                    }
+                    let gr = &mut gc[(iy - pad) * w..][..w];
+                    if s == 1 {
+                        let ix0 = lo + kx - pad;
+                        for (a, &b) in gr[ix0..ix0 + hi - lo].iter_mut().zip(&r[lo..hi]) {
+                            *a += b;
+                        }
+                    } else {
+                        for (ox, &b) in r[lo..hi].iter().enumerate() {
+                            gr[(ox + lo) * s + kx - pad] += b;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scratch buffers and the gemm wrapper.
+
+thread_local! {
+    /// Per-thread scratch that grows and is kept (f64 words: aligned for f32 and f64 alike).
+    static SCRATCH: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` on `len` elements of this thread's scratch buffer (contents unspecified).
+fn with_scratch<E: Float, R>(len: usize, f: impl FnOnce(&mut [E]) -> R) -> R {
+    assert!(
+        std::mem::size_of::<E>() <= 8 && std::mem::align_of::<E>() <= 8,
+        "conv2d scratch holds f32/f64 only"
+    );
+    // Taken out (not borrowed) so a re-entrant call on this thread just uses a fresh buffer.
+    let mut buf = SCRATCH.with(|c| c.take());
+    let words = (len * std::mem::size_of::<E>()).div_ceil(8);
+    if buf.len() < words {
+        buf.resize(words, 0.0);
+    }
+    // SAFETY: the buffer holds at least `len·size_of::<E>()` initialised bytes, is 8-aligned, and
+    // E is f32 or f64 (every bit pattern is a valid value). `buf` outlives the slice.
+    let s = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr() as *mut E, len) };
+    let r = f(s);
+    SCRATCH.with(|c| {
+        let other = c.take();
+        c.set(if other.len() > buf.len() { other } else { buf });
+    });
+    r
+}
+
+/// A strided matrix view: element `(r, c)` at `r·rs + c·cs`.
+struct MatRef<'a, E> {
+    data: &'a [E],
+    cs: isize,
+    rs: isize,
+}
+impl<'a, E> MatRef<'a, E> {
+    fn new(data: &'a [E], cs: isize, rs: isize) -> Self {
+        MatRef { data, cs, rs }
+    }
+}
+struct Mat<'a, E> {
+    data: &'a mut [E],
+    cs: isize,
+    rs: isize,
+}
+impl<'a, E> Mat<'a, E> {
+    fn new(data: &'a mut [E], cs: isize, rs: isize) -> Self {
+        Mat { data, cs, rs }
+    }
+}
+
+fn fits(len: usize, rows: usize, cols: usize, rs: isize, cs: isize) -> bool {
+    rows == 0 || cols == 0 || {
+        let last = (rows - 1) as isize * rs + (cols - 1) as isize * cs;
+        rs >= 0 && cs >= 0 && (last as usize) < len
+    }
+}
+
+/// `dst [m, n] = (accumulate ? dst : 0) + lhs [m, k] · rhs [k, n]`, single-threaded gemm.
+fn matmul<E: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: Mat<'_, E>,
+    accumulate: bool,
+    lhs: MatRef<'_, E>,
+    rhs: MatRef<'_, E>,
+) {
+    assert!(
+        fits(dst.data.len(), m, n, dst.rs, dst.cs),
+        "matmul: dst out of bounds"
+    );
+    assert!(
+        fits(lhs.data.len(), m, k, lhs.rs, lhs.cs),
+        "matmul: lhs out of bounds"
+    );
+    assert!(
+        fits(rhs.data.len(), k, n, rhs.rs, rhs.cs),
+        "matmul: rhs out of bounds"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                for c in 0..n {
+                    dst.data[(r as isize * dst.rs + c as isize * dst.cs) as usize] = E::zero();
+                }
+            }
+        }
+        return;
+    }
+    // SAFETY: all three views were checked to lie inside their slices; dst is borrowed mutably
+    // and cannot alias lhs/rhs. E is f32 or f64, which gemm supports.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.data.as_mut_ptr(),
+            dst.cs,
+            dst.rs,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs,
+            lhs.rs,
+            rhs.data.as_ptr(),
+            rhs.cs,
+            rhs.rs,
+            E::one(),
+            E::one(),
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::gradcheck::{numeric_grad, rand_vec, rel_err};
+
+    /// Naive 7-loop cross-correlation with zero padding.
+    fn reference(g: &Geom, x: &[f64], w: &[f64], b: Option<&[f64]>) -> Vec<f64> {
+        let mut y = vec![0.0; g.n * g.cout * g.ho * g.wo];
+        for n in 0..g.n {
+            for co in 0..g.cout {
+                for oy in 0..g.ho {
+                    for ox in 0..g.wo {
+                        let mut acc = b.map_or(0.0, |b| b[co]);
+                        for ci in 0..g.cin {
+                            for ky in 0..g.k {
+                                for kx in 0..g.k {
+                                    let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                                    let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xv = x[((n * g.cin + ci) * g.h + iy as usize) * g.w
+                                        + ix as usize];
+                                    let wv = w[((co * g.cin + ci) * g.k + ky) * g.k + kx];
+                                    acc += xv * wv;
+                                }
+                            }
+                        }
+                        y[((n * g.cout + co) * g.ho + oy) * g.wo + ox] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    /// (k, stride, pad) configurations of the tests.
+    const CASES: [(usize, usize, usize); 5] =
+        [(3, 1, 1), (3, 2, 1), (1, 1, 0), (1, 2, 0), (3, 1, 0)];
+
+    fn cfg(stride: usize, pad: usize) -> ConvCfg {
+        ConvCfg {
+            stride,
+            pad,
+            input_grad: true,
+        }
+    }
+
+    #[test]
+    fn forward_matches_reference() {
+        let dev = Cpu::default();
+        for &(k, s, p) in &CASES {
+            for &(n, cin, cout, h, wd) in &[(3, 2, 5, 7, 6), (5, 3, 4, 6, 9), (1, 1, 1, 3, 3)] {
+                for with_bias in [false, true] {
+                    let g = Geom::new((n, cin, h, wd), (cout, cin, k, k), cfg(s, p));
+                    let xv = rand_vec(n * cin * h * wd, 1);
+                    let wv = rand_vec(cout * cin * k * k, 2);
+                    let bv = rand_vec(cout, 3);
+                    let want = reference(&g, &xv, &wv, with_bias.then_some(&bv[..]));
+                    let x: T4<f64> = dev.tensor_from_vec(xv, (n, cin, h, wd));
+                    let w: T4<f64> = dev.tensor_from_vec(wv, (cout, cin, k, k));
+                    let b: T1<f64> = dev.tensor_from_vec(bv, (cout,));
+                    let y = conv2d(x, w, with_bias.then_some(b), cfg(s, p));
+                    assert_eq!(*y.shape(), (n, cout, g.ho, g.wo));
+                    let err = rel_err(&y.as_vec(), &want);
+                    assert!(
+                        err < 1e-12,
+                        "k{k} s{s} p{p} n{n} bias {with_bias}: err {err}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn forward_f32_matches_reference() {
+        let dev = Cpu::default();
+        let (n, cin, cout, h, wd) = (4, 3, 6, 9, 8);
+        for &(k, s, p) in &CASES {
+            let g = Geom::new((n, cin, h, wd), (cout, cin, k, k), cfg(s, p));
+            let xv = rand_vec(n * cin * h * wd, 4);
+            let wv = rand_vec(cout * cin * k * k, 5);
+            let bv = rand_vec(cout, 6);
+            let want = reference(&g, &xv, &wv, Some(&bv));
+            let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+            let x: T4<f32> = dev.tensor_from_vec(f(&xv), (n, cin, h, wd));
+            let w: T4<f32> = dev.tensor_from_vec(f(&wv), (cout, cin, k, k));
+            let b: T1<f32> = dev.tensor_from_vec(f(&bv), (cout,));
+            let y: Vec<f64> = conv2d(x, w, Some(b), cfg(s, p))
+                .as_vec()
+                .iter()
+                .map(|&a| a as f64)
+                .collect();
+            let err = rel_err(&y, &want);
+            assert!(err < 1e-5, "k{k} s{s} p{p}: err {err}");
+        }
+    }
+
+    /// Loss `L = Σ conv(x, w, b) · r` and its analytic gradients (x, w, b).
+    fn analytic(
+        dims: (usize, usize, usize, usize, usize, usize),
+        xv: &[f64],
+        wv: &[f64],
+        bv: Option<&[f64]>,
+        r: &[f64],
+        c: ConvCfg,
+    ) -> (f64, Vec<f64>, Vec<f64>, Option<Vec<f64>>) {
+        let (n, cin, cout, h, wd, k) = dims;
+        let dev = Cpu::default();
+        let x: T4<f64> = dev.tensor_from_vec(xv.to_vec(), (n, cin, h, wd));
+        let w: T4<f64> = dev.tensor_from_vec(wv.to_vec(), (cout, cin, k, k));
+        let b: Option<T1<f64>> = bv.map(|bv| dev.tensor_from_vec(bv.to_vec(), (cout,)));
+        let y = conv2d(
+            x.leaky_trace(),
+            w.retaped(),
+            b.as_ref().map(|b| b.retaped()),
+            c,
+        );
+        let rt: T4<f64> = dev.tensor_from_vec(r.to_vec(), *y.shape());
+        let loss = (y * rt).sum();
+        let lv = loss.array();
+        let mut grads = loss.backward();
+        let gb = b.as_ref().map(|b| grads.get(b).as_vec());
+        // x's gradient may be absent (input_grad = false): read it as zeros then.
+        let gx = grads.get_or_alloc_mut(&x).unwrap().to_vec();
+        (lv, gx, grads.get(&w).as_vec(), gb)
+    }
+
+    fn loss_plain(
+        dims: (usize, usize, usize, usize, usize, usize),
+        xv: &[f64],
+        wv: &[f64],
+        bv: Option<&[f64]>,
+        r: &[f64],
+        c: ConvCfg,
+    ) -> f64 {
+        let (n, cin, cout, h, wd, k) = dims;
+        let g = Geom::new((n, cin, h, wd), (cout, cin, k, k), c);
+        let mut y = vec![0.0; n * cout * g.p()];
+        forward(&g, xv, wv, bv, &mut y);
+        y.iter().zip(r).map(|(a, b)| a * b).sum()
+    }
+
+    #[test]
+    fn gradients_match_central_differences() {
+        for &(k, s, p) in &CASES {
+            for with_bias in [false, true] {
+                let dims @ (n, cin, cout, h, wd, _) = (3, 2, 5, 7, 6, k);
+                let c = cfg(s, p);
+                let g = Geom::new((n, cin, h, wd), (cout, cin, k, k), c);
+                let xv = rand_vec(n * cin * h * wd, 11);
+                let wv = rand_vec(cout * cin * k * k, 12);
+                let bv = rand_vec(cout, 13);
+                let r = rand_vec(n * cout * g.p(), 14);
+                let bo = with_bias.then_some(&bv[..]);
+                let (lv, gx, gw, gb) = analytic(dims, &xv, &wv, bo, &r, c);
+                assert!((lv - loss_plain(dims, &xv, &wv, bo, &r, c)).abs() < 1e-9);
+                let h_ = 1e-5;
+                let nx = numeric_grad(|xs| loss_plain(dims, xs, &wv, bo, &r, c), &xv, h_);
+                let nw = numeric_grad(|ws| loss_plain(dims, &xv, ws, bo, &r, c), &wv, h_);
+                let tag = format!("k{k} s{s} p{p} bias {with_bias}");
+                assert!(
+                    rel_err(&gx, &nx) <= 1e-5,
+                    "{tag}: dx err {}",
+                    rel_err(&gx, &nx)
+                );
+                assert!(
+                    rel_err(&gw, &nw) <= 1e-5,
+                    "{tag}: dw err {}",
+                    rel_err(&gw, &nw)
+                );
+                if with_bias {
+                    let nb =
+                        numeric_grad(|bs| loss_plain(dims, &xv, &wv, Some(bs), &r, c), &bv, h_);
+                    let gb = gb.unwrap();
+                    assert!(
+                        rel_err(&gb, &nb) <= 1e-5,
+                        "{tag}: db err {}",
+                        rel_err(&gb, &nb)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_input_grad_leaves_x_alone_and_same_w_grad() {
+        for &(k, s, p) in &CASES {
+            let dims @ (n, cin, cout, h, wd, _) = (3, 2, 5, 7, 6, k);
+            let g = Geom::new((n, cin, h, wd), (cout, cin, k, k), cfg(s, p));
+            let xv = rand_vec(n * cin * h * wd, 21);
+            let wv = rand_vec(cout * cin * k * k, 22);
+            let bv = rand_vec(cout, 23);
+            let r = rand_vec(n * cout * g.p(), 24);
+            let (_, _, gw1, gb1) = analytic(dims, &xv, &wv, Some(&bv), &r, cfg(s, p));
+            let c = ConvCfg {
+                stride: s,
+                pad: p,
+                input_grad: false,
+            };
+            let (_, gx2, gw2, gb2) = analytic(dims, &xv, &wv, Some(&bv), &r, c);
+            assert!(gx2.iter().all(|&v| v == 0.0), "x grad must stay zero");
+            assert_eq!(gw1, gw2);
+            assert_eq!(gb1, gb2);
+        }
+    }
+
+    #[test]
+    fn gradients_accumulate_over_two_uses() {
+        let dev = Cpu::default();
+        let (n, cin, cout, h, wd, k) = (3, 2, 5, 7, 6, 3);
+        let c = cfg(1, 1);
+        let xv = rand_vec(n * cin * h * wd, 31);
+        let wv = rand_vec(cout * cin * k * k, 32);
+        let bv = rand_vec(cout, 33);
+        let r = rand_vec(n * cout * h * wd, 34);
+        let dims = (n, cin, cout, h, wd, k);
+        let (_, gx1, gw1, gb1) = analytic(dims, &xv, &wv, Some(&bv), &r, c);
+
+        let x: T4<f64> = dev.tensor_from_vec(xv, (n, cin, h, wd));
+        let w: T4<f64> = dev.tensor_from_vec(wv, (cout, cin, k, k));
+        let b: T1<f64> = dev.tensor_from_vec(bv, (cout,));
+        let rt: T4<f64> = dev.tensor_from_vec(r, (n, cout, h, wd));
+        let xt = x.leaky_trace();
+        let y1 = conv2d(xt.with_empty_tape(), w.retaped(), Some(b.retaped()), c);
+        let y2 = conv2d(xt, w.retaped(), Some(b.retaped()), c);
+        let loss = (y1 * rt.clone()).sum() + (y2 * rt).sum();
+        let grads = loss.backward();
+        let twice = |v: Vec<f64>| v.into_iter().map(|a| 2.0 * a).collect::<Vec<_>>();
+        assert!(rel_err(&grads.get(&x).as_vec(), &twice(gx1)) < 1e-12);
+        assert!(rel_err(&grads.get(&w).as_vec(), &twice(gw1)) < 1e-12);
+        assert!(rel_err(&grads.get(&b).as_vec(), &twice(gb1.unwrap())) < 1e-12);
+    }
+
+    #[test]
+    #[should_panic(expected = "channels")]
+    fn channel_mismatch_panics() {
+        let dev = Cpu::default();
+        let x: T4<f32> = dev.zeros_like(&(1, 3, 4, 4));
+        let w: T4<f32> = dev.zeros_like(&(2, 2, 3, 3));
+        let _ = conv2d(x, w, None, cfg(1, 1));
+    }
+
+    /// `cargo test --release --lib engine::conv::tests::conv_speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn conv_speed() {
+        let dev = Cpu::default();
+        let shapes = [
+            ("16->16 32x32 s1", 16, 16, 32, 3, 1, 1),
+            ("16->32 32x32 s2", 16, 32, 32, 3, 2, 1),
+            ("32->32 16x16 s1", 32, 32, 16, 3, 1, 1),
+            ("64->64 8x8 s1  ", 64, 64, 8, 3, 1, 1),
+            ("16->32 1x1 s2  ", 16, 32, 32, 1, 2, 0),
+            ("32->64 1x1 s1  ", 32, 64, 16, 1, 1, 0),
+        ];
+        let n = 64;
+        println!("threads: {}", rayon::current_num_threads());
+        for (name, cin, cout, hw, k, s, p) in shapes {
+            let c = cfg(s, p);
+            let g = Geom::new((n, cin, hw, hw), (cout, cin, k, k), c);
+            let xv: Vec<f32> = rand_vec(n * cin * hw * hw, 1)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let wv: Vec<f32> = rand_vec(cout * cin * k * k, 2)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let x: T4<f32> = dev.tensor_from_vec(xv, (n, cin, hw, hw));
+            let w: T4<f32> = dev.tensor_from_vec(wv, (cout, cin, k, k));
+            let gyv: Vec<f32> = rand_vec(n * cout * g.p(), 3)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let reps = 20;
+            let time = |f: &mut dyn FnMut()| {
+                f();
+                let t = std::time::Instant::now();
+                for _ in 0..reps {
+                    f();
+                }
+                t.elapsed().as_secs_f64() / reps as f64
+            };
+            let tf = time(&mut || {
+                let y = conv2d(x.clone(), w.clone(), None, c);
+                std::hint::black_box(y);
+            });
+            let mut gx = vec![0f32; x.shape().num_elements()];
+            let mut gw = vec![0f32; w.shape().num_elements()];
+            let tb =
+                time(&mut || backward(&g, view(&x), view(&w), &gyv, Some(&mut gx), &mut gw, None));
+            let tw = time(&mut || backward(&g, view(&x), view(&w), &gyv, None, &mut gw, None));
+            let tfb = time(&mut || {
+                let y = conv2d(x.leaky_trace(), w.retaped(), None, c);
+                let grads = y.sum().backward();
+                std::hint::black_box(grads);
+            });
+            let f = g.flops() / 1e9;
+            println!(
+                "{name}: fwd {:6.1} GFLOP/s ({:6.2} ms) | bwd dX+dW {:6.1} ({:6.2} ms) | bwd dW only {:6.1} ({:6.2} ms) | fwd+bwd via tape {:6.1} GFLOP/s ({:6.2} ms)",
+                f / tf,
+                tf * 1e3,
+                2.0 * f / tb,
+                tb * 1e3,
+                f / tw,
+                tw * 1e3,
+                3.0 * f / tfb,
+                tfb * 1e3
+            );
+        }
+    }
 }

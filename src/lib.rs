@@ -3,8 +3,10 @@
 //! Layers call only downward: `engine` ← `model` ← `train` ← `tui`; `data` feeds `train`,
 //! `snapshot` records runs for replay, compare and resume.
 
+pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod model;
 pub mod train;
 pub mod data;
 pub mod snapshot;

@@ -1,3 +1,21 @@
-fn main() {
-    println!("resviz: under construction");
+//! The `resviz` binary: parse the command line, dispatch, and turn errors into one line on stderr.
+
+use clap::Parser;
+use resviz::cli::{self, Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let _ = color_eyre::install();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Probe(args)) => cli::probe::run(&args),
+        _ => Err(color_eyre::eyre::eyre!("this subcommand is not built yet; try `resviz probe`")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("resviz: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

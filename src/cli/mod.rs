@@ -1,0 +1,141 @@
+//! Command-line interface: clap definitions and the experiment options shared by subcommands.
+
+pub mod probe;
+
+use crate::config::{ConfigError, ExperimentConfig, OptimizerKind};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "resviz", version, about = "Watch, live, why residual networks train and plain deep stacks do not")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the dashboard (the default with no subcommand).
+    Tui(ExperimentArgs),
+    /// Train headless, printing progress on stderr and a summary on stdout.
+    Train(TrainArgs),
+    /// One forward and backward pass at initialisation: gradient norms per block.
+    Probe(ProbeArgs),
+    /// Images per second of a full training step, statistics overhead and peak memory.
+    Bench(BenchArgs),
+    /// Open the dashboard on a saved run.
+    Replay { file: PathBuf },
+    /// Compare saved runs: a table per run, optionally an SVG plot.
+    Compare {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+}
+
+/// DESIGN.md's EXPERIMENT OPTIONS. Anything given here overrides `--config`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ExperimentArgs {
+    /// Comma-separated model specs, e.g. plain-56,v1-56,v2-56 (VARIANT-DEPTH, or seed-v1, seed-v2).
+    #[arg(long)]
+    pub models: Option<String>,
+    /// synthetic | mnist | mnist:DIR | cifar10:DIR
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long)]
+    pub batch: Option<usize>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// sgd | adam
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Channels of the first stage (stages have w, 2w, 4w).
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// An experiment in RON (see assets/*.ron); options given here override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+impl ExperimentArgs {
+    /// The experiment: `--config` (or `base`) overridden by explicit options, validated.
+    pub fn resolve(&self, base: ExperimentConfig) -> Result<ExperimentConfig, ConfigError> {
+        let mut cfg = match &self.config {
+            Some(path) => ExperimentConfig::load(path)?,
+            None => base,
+        };
+        if let Some(m) = &self.models {
+            cfg.models = m.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        }
+        if let Some(d) = &self.dataset {
+            cfg.dataset = d.clone();
+        }
+        if let Some(b) = self.batch {
+            cfg.batch = b;
+        }
+        if let Some(lr) = self.lr {
+            cfg.lr = lr;
+        }
+        if let Some(o) = &self.optimizer {
+            cfg.optimizer = o.parse::<OptimizerKind>()?;
+        }
+        if let Some(s) = self.seed {
+            cfg.seed = s;
+        }
+        if let Some(w) = self.width {
+            cfg.width = w;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    #[command(flatten)]
+    pub exp: ExperimentArgs,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write batch.safetensors, MODEL.safetensors and probe.json into DIR.
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub exp: ExperimentArgs,
+    /// Optimizer steps to train.
+    #[arg(long, allow_negative_numbers = true)]
+    pub steps: Option<i64>,
+    /// Epochs to train (instead of --steps).
+    #[arg(long, allow_negative_numbers = true)]
+    pub epochs: Option<i64>,
+    /// Evaluate on the test split every N steps (0: only at the end).
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// Write a RON run snapshot here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object as the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write weights (safetensors) beside the snapshot.
+    #[arg(long)]
+    pub save_weights: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub exp: ExperimentArgs,
+    /// Timed steps per model (after warm-up); the median is reported.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,156 @@
+//! `resviz probe`: one forward/backward pass at initialisation (BN in training mode), per model.
+
+use super::ProbeArgs;
+use crate::config::ExperimentConfig;
+use crate::data::{self, Dataset, Sampler};
+use crate::model::{ModelSpec, NetOptions, Network, PassStats};
+use color_eyre::eyre::{Result, WrapErr};
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Serialize)]
+pub struct ProbeReport {
+    pub models: Vec<ModelProbe>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ModelProbe {
+    pub model: String,
+    pub loss: f64,
+    pub blocks: Vec<BlockProbe>,
+    pub params: Vec<ParamProbe>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BlockProbe {
+    pub name: String,
+    pub grad_norm: f64,
+    pub act_mean: f64,
+    pub act_std: f64,
+    pub act_zero_frac: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ParamProbe {
+    pub name: String,
+    pub grad_norm: f64,
+}
+
+pub fn net_options(ds: &Dataset, cfg: &ExperimentConfig) -> NetOptions {
+    NetOptions {
+        in_channels: ds.channels,
+        height: ds.height,
+        width: ds.width,
+        classes: ds.classes,
+        base_width: cfg.width,
+    }
+}
+
+pub fn run(args: &ProbeArgs) -> Result<()> {
+    let cfg = args.exp.resolve(ExperimentConfig::default())?;
+    let specs = cfg.models.iter().map(|m| m.parse::<ModelSpec>()).collect::<Result<Vec<_>, _>>()?;
+    let ds = data::load(&cfg.dataset, cfg.seed)?;
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    Sampler::new(ds.train.len(), cfg.seed).next_batch(&ds, cfg.batch, false, &mut x, &mut y);
+    if let Some(dir) = &args.dump {
+        std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+        write_batch(&dir.join("batch.safetensors"), &x, &y, (cfg.batch, ds.channels, ds.height, ds.width))?;
+    }
+    let mut report = ProbeReport { models: Vec::new() };
+    for spec in specs {
+        let mut net = Network::<f32>::new(spec, net_options(&ds, &cfg), cfg.seed);
+        if let Some(dir) = &args.dump {
+            net.save_safetensors(&dir.join(format!("{spec}.safetensors")))?;
+        }
+        let (stats, _grads) = net.train_pass(x.clone(), &y);
+        report.models.push(model_probe(&net, spec, &stats));
+    }
+    let json = serde_json::to_string(&report)?;
+    if let Some(dir) = &args.dump {
+        let path = dir.join("probe.json");
+        std::fs::write(&path, &json).wrap_err_with(|| format!("cannot write {}", path.display()))?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(())
+}
+
+fn model_probe(net: &Network<f32>, spec: ModelSpec, s: &PassStats) -> ModelProbe {
+    let blocks = net
+        .block_names()
+        .iter()
+        .zip(&s.blocks)
+        .map(|(name, (a, g))| BlockProbe {
+            name: name.clone(),
+            grad_norm: *g,
+            act_mean: a.mean as f64,
+            act_std: a.std as f64,
+            act_zero_frac: a.zero_frac as f64,
+        })
+        .collect();
+    let params = net
+        .store
+        .params
+        .iter()
+        .zip(&s.param_grad_norms)
+        .map(|(p, g)| ParamProbe { name: p.name.clone(), grad_norm: *g })
+        .collect();
+    ModelProbe { model: spec.to_string(), loss: s.loss, blocks, params }
+}
+
+/// max/min of the per-block gradient norms (finite, positive ones).
+pub fn spread(norms: impl IntoIterator<Item = f64>) -> f64 {
+    let v: Vec<f64> = norms.into_iter().filter(|g| g.is_finite() && *g > 0.0).collect();
+    let max = v.iter().cloned().fold(f64::NAN, f64::max);
+    let min = v.iter().cloned().fold(f64::NAN, f64::min);
+    max / min
+}
+
+/// A row per block boundary, a column of ‖∂L/∂x‖ per model, loss and spread at the bottom.
+pub fn table(r: &ProbeReport) -> String {
+    let rows = r.models.iter().map(|m| m.blocks.len()).max().unwrap_or(0);
+    let longest = r.models.iter().find(|m| m.blocks.len() == rows);
+    let mut out = format!("{:<14}", "‖∂L/∂x‖");
+    for m in &r.models {
+        out += &format!("{:>14}", m.model);
+    }
+    out.push('\n');
+    for i in 0..rows {
+        out += &format!("{:<14}", longest.map_or("", |m| m.blocks[i].name.as_str()));
+        for m in &r.models {
+            // Shallower models have fewer rows: blank, not misaligned.
+            match m.blocks.get(i) {
+                Some(b) if m.blocks.len() == rows => out += &format!("{:>14.4e}", b.grad_norm),
+                _ => out += &format!("{:>14}", ""),
+            }
+        }
+        out.push('\n');
+    }
+    out += &format!("{:<14}", "loss");
+    for m in &r.models {
+        out += &format!("{:>14.4}", m.loss);
+    }
+    out += &format!("\n{:<14}", "spread max/min");
+    for m in &r.models {
+        out += &format!("{:>14.1}", spread(m.blocks.iter().map(|b| b.grad_norm)));
+    }
+    out.push('\n');
+    if r.models.iter().any(|m| m.blocks.len() != rows) {
+        out += "(models with fewer blocks are shown in the spread row only)\n";
+    }
+    out
+}
+
+fn write_batch(path: &Path, x: &[f32], y: &[usize], shape: (usize, usize, usize, usize)) -> Result<()> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let xb: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let yb: Vec<u8> = y.iter().flat_map(|&v| (v as i64).to_le_bytes()).collect();
+    let views = vec![
+        ("x", TensorView::new(Dtype::F32, vec![shape.0, shape.1, shape.2, shape.3], &xb)?),
+        ("y", TensorView::new(Dtype::I64, vec![y.len()], &yb)?),
+    ];
+    safetensors::serialize_to_file(views, None, path).wrap_err_with(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,181 @@
+//! One residual (or plain) block, in every design of DESIGN.md's variant table.
+
+use super::layers::{BiasInit, Bn, Conv, Mode};
+use super::params::ParamStore;
+use super::spec::Variant;
+use crate::engine::{add, dropout, gate_mix, relu, scale, sigmoid, Float, T4};
+use dfdx::prelude::*;
+use rand::rngs::StdRng;
+
+/// The shortcut path s(x).
+#[derive(Clone, Debug)]
+pub enum Shortcut {
+    Identity,
+    /// 1×1 conv at the block's stride, then BN unless the design is pre-activation or a seed preset.
+    Proj { conv: Conv, bn: Option<Bn> },
+    /// No shortcut at all (plain nets).
+    None,
+}
+
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub variant: Variant,
+    conv1: Conv,
+    bn1: Bn,
+    conv2: Conv,
+    /// Absent for `bnafter`, whose BN follows the addition (`bn3`).
+    bn2: Option<Bn>,
+    bn3: Option<Bn>,
+    gate: Option<Conv>,
+    shortcut: Shortcut,
+    /// Seed presets: the projection reads the raw x even in pre-activation blocks.
+    proj_on_raw: bool,
+}
+
+/// Shape of a block: channels in and out, and stride of its first conv.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockShape {
+    pub cin: usize,
+    pub cout: usize,
+    pub stride: usize,
+}
+
+impl Block {
+    /// A CIFAR ResNet block named `prefix` (e.g. `stages.1.0`).
+    pub fn new<E: Float>(
+        ps: &mut ParamStore<E>,
+        rng: &mut StdRng,
+        prefix: &str,
+        variant: Variant,
+        s: BlockShape,
+        seed_preset: bool,
+    ) -> Self {
+        let bias = if seed_preset { BiasInit::Default } else { BiasInit::None };
+        let pre = variant.pre_activation();
+        let conv1 = Conv::new(ps, rng, &format!("{prefix}.conv1"), (s.cin, s.cout, 3), s.stride, bias);
+        // v2: bn1 normalises the block input; otherwise conv1's output.
+        let bn1 = Bn::new(ps, &format!("{prefix}.bn1"), if variant == Variant::V2 { s.cin } else { s.cout });
+        let conv2 = Conv::new(ps, rng, &format!("{prefix}.conv2"), (s.cout, s.cout, 3), 1, bias);
+        let bn2 = (variant != Variant::BnAfter).then(|| Bn::new(ps, &format!("{prefix}.bn2"), s.cout));
+        let reshapes = s.cin != s.cout || s.stride != 1;
+        let shortcut = if variant == Variant::Plain {
+            Shortcut::None
+        } else if reshapes || variant == Variant::ConvSc {
+            let sc = format!("{prefix}.shortcut");
+            let conv = Conv::new(ps, rng, &format!("{sc}.conv"), (s.cin, s.cout, 1), s.stride, bias);
+            let bn = (!pre && !seed_preset).then(|| Bn::new(ps, &format!("{sc}.bn"), s.cout));
+            Shortcut::Proj { conv, bn }
+        } else {
+            Shortcut::Identity
+        };
+        let gate = matches!(variant, Variant::Gated | Variant::SGated).then(|| {
+            Conv::new(ps, rng, &format!("{prefix}.gate"), (s.cin, s.cout, 1), s.stride, BiasInit::Const(-6.0))
+        });
+        let bn3 = (variant == Variant::BnAfter).then(|| Bn::new(ps, &format!("{prefix}.bn3"), s.cout));
+        Block { variant, conv1, bn1, conv2, bn2, bn3, gate, shortcut, proj_on_raw: seed_preset }
+    }
+
+    pub fn forward<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        ps: &mut ParamStore<E>,
+        x: T4<E, T>,
+        mode: Mode,
+        dropout_seed: u64,
+    ) -> T4<E, T> {
+        match self.variant {
+            Variant::V2 | Variant::ReluOnly => self.forward_pre(ps, x, mode),
+            _ => self.forward_post(ps, x, mode, dropout_seed),
+        }
+    }
+
+    /// `v2`: conv(ReLU(BN(conv(ReLU(BN x))))) + s(x); `reluonly`: BN(conv(ReLU(BN(conv(ReLU x))))) + s(x).
+    fn forward_pre<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        ps: &mut ParamStore<E>,
+        x: T4<E, T>,
+        mode: Mode,
+    ) -> T4<E, T> {
+        let v2 = self.variant == Variant::V2;
+        // The tape follows exactly one branch; the other gets an empty-tape clone (merged at `add`).
+        let (a, s) = match &self.shortcut {
+            Shortcut::Proj { conv, .. } if !self.proj_on_raw => {
+                let a = self.preact(ps, x, mode);
+                let s = conv.fwd(ps, a.with_empty_tape(), true);
+                (a, s)
+            }
+            Shortcut::Proj { conv, .. } => {
+                let a = self.preact(ps, x.with_empty_tape(), mode);
+                (a, conv.fwd(ps, x, true))
+            }
+            _ => (self.preact(ps, x.with_empty_tape(), mode), x),
+        };
+        let h = self.conv1.fwd(ps, a, true);
+        let h = if v2 {
+            let bn2 = self.bn2.as_ref().expect("v2 has bn2");
+            let h = bn2.fwd(ps, h, mode, true);
+            self.conv2.fwd(ps, h, true)
+        } else {
+            let h = self.bn1.fwd(ps, h, mode, true);
+            let bn2 = self.bn2.as_ref().expect("reluonly has bn2");
+            let h = self.conv2.fwd(ps, h, true);
+            bn2.fwd(ps, h, mode, false)
+        };
+        add(h, s)
+    }
+
+    /// ReLU(BN x) for `v2`, ReLU x for `reluonly`.
+    fn preact<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        ps: &mut ParamStore<E>,
+        x: T4<E, T>,
+        mode: Mode,
+    ) -> T4<E, T> {
+        if self.variant == Variant::V2 {
+            self.bn1.fwd(ps, x, mode, true)
+        } else {
+            relu(x)
+        }
+    }
+
+    fn forward_post<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        ps: &mut ParamStore<E>,
+        x: T4<E, T>,
+        mode: Mode,
+        dropout_seed: u64,
+    ) -> T4<E, T> {
+        let gate = self.gate.as_ref().map(|g| sigmoid(g.fwd(ps, x.with_empty_tape(), true)));
+        let s = match &self.shortcut {
+            Shortcut::None => None,
+            Shortcut::Identity => Some(x.with_empty_tape()),
+            Shortcut::Proj { conv, bn } => {
+                let s = conv.fwd(ps, x.with_empty_tape(), true);
+                Some(match bn {
+                    Some(bn) => bn.fwd(ps, s, mode, false),
+                    None => s,
+                })
+            }
+        };
+        let h = self.bn1.fwd(ps, self.conv1.fwd(ps, x, true), mode, true);
+        let f = self.conv2.fwd(ps, h, true);
+        let f = match &self.bn2 {
+            Some(bn2) => bn2.fwd(ps, f, mode, false),
+            None => f,
+        };
+        let Some(s) = s else { return relu(f) };
+        match self.variant {
+            Variant::Scaled => relu(add(scale(f, 0.5), scale(s, 0.5))),
+            Variant::Gated | Variant::SGated => {
+                let g = gate.expect("gated blocks have a gate");
+                relu(gate_mix(g, f, s, self.variant == Variant::Gated))
+            }
+            Variant::DropSc => relu(add(f, dropout(s, 0.5, mode == Mode::Train, dropout_seed))),
+            Variant::BnAfter => {
+                let bn3 = self.bn3.as_ref().expect("bnafter has bn3");
+                bn3.fwd(ps, add(f, s), mode, true)
+            }
+            Variant::ReluBefore => add(relu(f), s),
+            _ => relu(add(f, s)),
+        }
+    }
+}

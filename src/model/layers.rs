@@ -1,0 +1,125 @@
+//! Conv and batch-norm layers over a `ParamStore`, with PyTorch's initialisation.
+
+use super::params::{BId, PId, ParamKind, ParamStore, ParamTensor};
+use crate::engine::{batch_norm2d, conv2d, BnCfg, ConvCfg, Float, T4};
+use dfdx::prelude::*;
+use rand::rngs::StdRng;
+use rand::Rng;
+use rand_distr::{Distribution, Normal};
+
+/// Whether a forward pass trains (batch statistics, dropout) or evaluates (running statistics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+pub const BN_EPS: f64 = 1e-5;
+pub const BN_MOMENTUM: f64 = 0.1;
+
+#[derive(Clone, Debug)]
+pub struct Conv {
+    pub w: PId,
+    pub b: Option<PId>,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+/// How a conv's bias starts: PyTorch's default uniform(±1/√fan_in), or a constant (gates: −6).
+#[derive(Clone, Copy, Debug)]
+pub enum BiasInit {
+    None,
+    Default,
+    Const(f64),
+}
+
+impl Conv {
+    /// Kaiming-normal (fan-out, ReLU gain) weights `[out, in, k, k]`, as `nn.init.kaiming_normal_(
+    /// mode="fan_out", nonlinearity="relu")` in torchvision's ResNets.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new<E: Float>(
+        ps: &mut ParamStore<E>,
+        rng: &mut StdRng,
+        name: &str,
+        (cin, cout, k): (usize, usize, usize),
+        stride: usize,
+        bias: BiasInit,
+    ) -> Self {
+        let std = (2.0 / (cout * k * k) as f64).sqrt();
+        let normal = Normal::new(0.0, std).expect("finite std");
+        let w: Vec<E> = (0..cout * cin * k * k).map(|_| E::from_f64(normal.sample(rng)).unwrap()).collect();
+        let dev = Cpu::default();
+        let w = ps.push(
+            format!("{name}.weight"),
+            ParamKind::Weight,
+            ParamTensor::R4(dev.tensor_from_vec(w, (cout, cin, k, k))),
+        );
+        let bound = 1.0 / ((cin * k * k) as f64).sqrt();
+        let b = match bias {
+            BiasInit::None => None,
+            BiasInit::Default => Some(uniform(rng, cout, bound)),
+            BiasInit::Const(c) => Some(vec![c; cout]),
+        }
+        .map(|b| {
+            let b: Vec<E> = b.into_iter().map(|v| E::from_f64(v).unwrap()).collect();
+            ps.push(format!("{name}.bias"), ParamKind::NoDecay, ParamTensor::R1(dev.tensor_from_vec(b, (cout,))))
+        });
+        Conv { w, b, stride, pad: k / 2 }
+    }
+
+    pub fn fwd<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        ps: &ParamStore<E>,
+        x: T4<E, T>,
+        input_grad: bool,
+    ) -> T4<E, T> {
+        let cfg = ConvCfg { stride: self.stride, pad: self.pad, input_grad };
+        conv2d(x, ps.t4(self.w), self.b.map(|b| ps.t1(b)), cfg)
+    }
+}
+
+pub fn uniform(rng: &mut StdRng, n: usize, bound: f64) -> Vec<f64> {
+    (0..n).map(|_| rng.gen_range(-bound..bound)).collect()
+}
+
+#[derive(Clone, Debug)]
+pub struct Bn {
+    pub gamma: PId,
+    pub beta: PId,
+    pub buf: BId,
+}
+
+impl Bn {
+    pub fn new<E: Float>(ps: &mut ParamStore<E>, name: &str, channels: usize) -> Self {
+        let dev = Cpu::default();
+        let gamma = ps.push(
+            format!("{name}.weight"),
+            ParamKind::NoDecay,
+            ParamTensor::R1(dev.tensor_from_vec(vec![E::one(); channels], (channels,))),
+        );
+        let beta = ps.push(
+            format!("{name}.bias"),
+            ParamKind::NoDecay,
+            ParamTensor::R1(dev.tensor_from_vec(vec![E::zero(); channels], (channels,))),
+        );
+        let buf = ps.push_bn(name.to_string(), channels);
+        Bn { gamma, beta, buf }
+    }
+
+    pub fn fwd<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        ps: &mut ParamStore<E>,
+        x: T4<E, T>,
+        mode: Mode,
+        relu: bool,
+    ) -> T4<E, T> {
+        let (gamma, beta) = (ps.t1(self.gamma), ps.t1(self.beta));
+        let train = mode == Mode::Train;
+        let buf = &mut ps.buffers[self.buf.0];
+        if train {
+            buf.num_batches_tracked += 1;
+        }
+        let cfg = BnCfg { eps: BN_EPS, momentum: BN_MOMENTUM, train, relu };
+        batch_norm2d(x, gamma, beta, &mut buf.running_mean, &mut buf.running_var, cfg)
+    }
+}

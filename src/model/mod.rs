@@ -1,0 +1,15 @@
+//! Models: `ModelSpec` → runtime `Network` (named PyTorch-style parameters, probes per block),
+//! one forward/backward pass with its statistics, and checkpoint export.
+
+pub mod block;
+pub mod checkpoint;
+pub mod layers;
+pub mod network;
+pub mod params;
+pub mod pass;
+pub mod spec;
+
+pub use layers::Mode;
+pub use network::{NetOptions, Network};
+pub use pass::PassStats;
+pub use spec::{ModelSpec, SeedPreset, SpecError, Variant};

@@ -1,0 +1,179 @@
+//! `Network`: a runtime-built CNN (stem, blocks, head) with probes at every block boundary.
+
+use super::block::{Block, BlockShape};
+use super::layers::{uniform, BiasInit, Bn, Conv, Mode};
+use super::params::{PId, ParamKind, ParamStore, ParamTensor};
+use super::spec::{ModelSpec, SeedPreset, Variant};
+use crate::engine::{flatten, global_avg_pool, probe, relu, ActStats, Float, ProbeRecorder, T2, T4};
+use dfdx::prelude::*;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+/// What the data and options fix about a network besides its spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetOptions {
+    pub in_channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub classes: usize,
+    /// Channels of the first stage (`--width`); stages have w, 2w, 4w.
+    pub base_width: usize,
+}
+
+impl Default for NetOptions {
+    fn default() -> Self {
+        Self { in_channels: 3, height: 32, width: 32, classes: 10, base_width: 16 }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Stem {
+    conv: Conv,
+    bn: Option<Bn>,
+    relu: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Head {
+    bn: Option<Bn>,
+    relu: bool,
+    /// Seed presets flatten; ResNets average-pool.
+    flatten: bool,
+    fc_w: PId,
+    fc_b: PId,
+}
+
+#[derive(Clone, Debug)]
+pub struct Network<E: Float> {
+    pub spec: ModelSpec,
+    pub opts: NetOptions,
+    pub store: ParamStore<E>,
+    stem: Stem,
+    blocks: Vec<Block>,
+    block_names: Vec<String>,
+    head: Head,
+    recorder: ProbeRecorder,
+    /// Forward passes so far: seeds each pass's dropout mask.
+    passes: u64,
+}
+
+impl<E: Float> Network<E> {
+    /// Build `spec` with fresh weights drawn from `seed`.
+    pub fn new(spec: ModelSpec, opts: NetOptions, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut ps = ParamStore::default();
+        let seed_preset = matches!(spec, ModelSpec::Seed(_));
+        let (variant, stage_blocks, widths) = match spec {
+            ModelSpec::Resnet { variant, depth } => {
+                let w = opts.base_width;
+                (variant, vec![(depth - 2) / 6; 3], vec![w, 2 * w, 4 * w])
+            }
+            ModelSpec::Seed(SeedPreset::V1) => (Variant::V1, vec![1, 1], vec![16, 32]),
+            ModelSpec::Seed(SeedPreset::V2) => (Variant::V2, vec![1, 1], vec![16, 32]),
+        };
+        let pre = variant.pre_activation();
+        let bias = if seed_preset { BiasInit::Default } else { BiasInit::None };
+        let stem_conv = Conv::new(&mut ps, &mut rng, "stem.conv", (opts.in_channels, widths[0], 3), 1, bias);
+        let stem_bn = (!pre && !seed_preset).then(|| Bn::new(&mut ps, "stem.bn", widths[0]));
+        let stem = Stem { conv: stem_conv, bn: stem_bn, relu: seed_preset || !pre };
+
+        let (mut blocks, mut block_names) = (Vec::new(), vec!["stem".to_string()]);
+        let (mut cin, mut h, mut w) = (widths[0], opts.height, opts.width);
+        for (s, (&n, &cout)) in stage_blocks.iter().zip(&widths).enumerate() {
+            for b in 0..n {
+                // ResNet stages after the first halve the resolution; seed presets keep stride 1.
+                let stride = if b == 0 && s > 0 && !seed_preset { 2 } else { 1 };
+                let name = format!("stages.{s}.{b}");
+                let shape = BlockShape { cin, cout, stride };
+                blocks.push(Block::new(&mut ps, &mut rng, &name, variant, shape, seed_preset));
+                block_names.push(name);
+                (h, w) = ((h + 2 - 3) / stride + 1, (w + 2 - 3) / stride + 1);
+                cin = cout;
+            }
+        }
+        let head_bn = (pre || spec == ModelSpec::Seed(SeedPreset::V2)).then(|| Bn::new(&mut ps, "head.bn", cin));
+        let fc_in = if seed_preset { cin * h * w } else { cin };
+        let (fc_w, fc_b) = linear(&mut ps, &mut rng, "fc", fc_in, opts.classes);
+        let head = Head { bn: head_bn, relu: pre && !seed_preset, flatten: seed_preset, fc_w, fc_b };
+        let recorder = ProbeRecorder::new(block_names.len());
+        Network { spec, opts, store: ps, stem, blocks, block_names, head, recorder, passes: 0 }
+    }
+
+    /// Block-boundary names, input to output: `stem`, `stages.S.B`.
+    pub fn block_names(&self) -> &[String] {
+        &self.block_names
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.store.num_params()
+    }
+
+    /// Switch statistics collection off (pure pass-through probes) or on.
+    pub fn set_probes_enabled(&self, on: bool) {
+        self.recorder.set_enabled(on);
+    }
+
+    /// Statistics of the last pass: per block, activation stats and ‖∂L/∂x‖ if backward ran.
+    pub fn probe_stats(&self) -> Vec<(ActStats, Option<f64>)> {
+        self.recorder.read()
+    }
+
+}
+
+impl<E: Float> Network<E>
+where
+    Cpu: Device<E>,
+{
+    /// Logits `[N, classes]` for `x [N, C, H, W]`, recording block statistics.
+    pub fn forward<T: Tape<E, Cpu> + Merge<T>>(&mut self, x: T4<E, T>, mode: Mode) -> T2<E, T> {
+        self.recorder.clear();
+        self.passes += 1;
+        let ps = &mut self.store;
+        // The input is data: the first conv skips its input gradient.
+        let mut h = self.stem.conv.fwd(ps, x, false);
+        if let Some(bn) = &self.stem.bn {
+            h = bn.fwd(ps, h, mode, self.stem.relu);
+        } else if self.stem.relu {
+            h = relu(h);
+        }
+        h = probe(h, &self.recorder, 0);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let seed = self.passes.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64;
+            h = block.forward(ps, h, mode, seed);
+            h = probe(h, &self.recorder, i + 1);
+        }
+        if let Some(bn) = &self.head.bn {
+            h = bn.fwd(ps, h, mode, self.head.relu);
+        }
+        let feats = if self.head.flatten { flatten(h) } else { global_avg_pool(h) }; // [N, F]
+        let n = feats.shape().0;
+        let wt = ps.t2::<T>(self.head.fc_w).permute::<_, Axes2<1, 0>>(); // [F, classes]
+        let b = ps.t1::<T>(self.head.fc_b).broadcast_like::<_, Axis<0>>(&(n, self.opts.classes));
+        feats.matmul(wt) + b // [N, classes]
+    }
+}
+
+/// PyTorch's default `nn.Linear` initialisation: weight and bias uniform(±1/√in).
+fn linear<E: Float>(ps: &mut ParamStore<E>, rng: &mut StdRng, name: &str, fan_in: usize, out: usize) -> (PId, PId) {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    let conv = |v: Vec<f64>| v.into_iter().map(|x| E::from_f64(x).unwrap()).collect::<Vec<E>>();
+    let dev = Cpu::default();
+    let w = dev.tensor_from_vec(conv(uniform(rng, out * fan_in, bound)), (out, fan_in));
+    let b = dev.tensor_from_vec(conv(uniform(rng, out, bound)), (out,));
+    let w = ps.push(format!("{name}.weight"), ParamKind::Weight, ParamTensor::R2(w));
+    let b = ps.push(format!("{name}.bias"), ParamKind::NoDecay, ParamTensor::R1(b));
+    (w, b)
+}
+
+/// Index of the largest logit per row.
+pub fn argmax_rows<E: Float>(logits: &[E], classes: usize) -> Vec<usize> {
+    logits
+        .chunks(classes)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold((0, E::neg_infinity()), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) })
+                .0
+        })
+        .collect()
+}

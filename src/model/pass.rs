@@ -1,0 +1,84 @@
+//! One pass of a network over a batch: mean cross-entropy, accuracy, and (when training) the
+//! backward pass with per-block and per-parameter gradient norms.
+
+use super::layers::Mode;
+use super::network::{argmax_rows, Network};
+use crate::engine::{view, ActStats, Float};
+use dfdx::prelude::*;
+
+/// What one training pass measured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PassStats {
+    /// Mean cross-entropy over the batch.
+    pub loss: f64,
+    pub correct: usize,
+    pub batch: usize,
+    /// Per block boundary: activation statistics and ‖∂L/∂x‖ (NaN if backward did not reach it).
+    pub blocks: Vec<(ActStats, f64)>,
+    /// Per parameter, in store order.
+    pub param_grad_norms: Vec<f64>,
+}
+
+impl<E: Float> Network<E>
+where
+    Cpu: Device<E>,
+{
+    /// Forward with BN in training mode, mean cross-entropy, backward. Returns the statistics and
+    /// the gradients for the optimizer. `x` is `[N, C, H, W]` flattened, `y` the N labels.
+    pub fn train_pass(&mut self, x: Vec<E>, y: &[usize]) -> (PassStats, Gradients<E, Cpu>) {
+        let n = y.len();
+        let dev = Cpu::default();
+        let x = dev.tensor_from_vec(x, self.input_shape(n)).traced(Gradients::leaky());
+        let logits = self.forward(x, Mode::Train); // [N, classes]
+        let correct = self.count_correct(view(&logits), y);
+        let loss = cross_entropy_with_logits_loss(logits, self.one_hot(y));
+        let loss_value = loss.array().to_f64().unwrap_or(f64::NAN);
+        let mut grads = loss.backward();
+        let param_grad_norms = self
+            .store
+            .params
+            .iter()
+            .map(|p| l2(p.grad(&mut grads)))
+            .collect();
+        let blocks = self
+            .probe_stats()
+            .into_iter()
+            .map(|(a, g)| (a, g.unwrap_or(f64::NAN)))
+            .collect();
+        let stats = PassStats { loss: loss_value, correct, batch: n, blocks, param_grad_norms };
+        (stats, grads)
+    }
+
+    /// Forward with BN in evaluation mode: `(mean loss, correct)` over the batch.
+    pub fn eval_pass(&mut self, x: Vec<E>, y: &[usize]) -> (f64, usize) {
+        let dev = Cpu::default();
+        let x = dev.tensor_from_vec(x, self.input_shape(y.len()));
+        let logits = self.forward(x, Mode::Eval);
+        let correct = self.count_correct(view(&logits), y);
+        let loss = cross_entropy_with_logits_loss(logits, self.one_hot(y));
+        (loss.array().to_f64().unwrap_or(f64::NAN), correct)
+    }
+
+    fn input_shape(&self, n: usize) -> (usize, usize, usize, usize) {
+        (n, self.opts.in_channels, self.opts.height, self.opts.width)
+    }
+
+    fn one_hot(&self, y: &[usize]) -> Tensor<(usize, usize), E, Cpu> {
+        let k = self.opts.classes;
+        let mut t = vec![E::zero(); y.len() * k];
+        for (i, &c) in y.iter().enumerate() {
+            assert!(c < k, "label {c} out of range for {k} classes");
+            t[i * k + c] = E::one();
+        }
+        Cpu::default().tensor_from_vec(t, (y.len(), k))
+    }
+
+    fn count_correct(&self, logits: &[E], y: &[usize]) -> usize {
+        argmax_rows(logits, self.opts.classes).iter().zip(y).filter(|(p, t)| p == t).count()
+    }
+}
+
+/// L2 norm accumulated in f64.
+pub fn l2<E: Float>(v: &[E]) -> f64 {
+    v.iter().map(|x| x.to_f64().unwrap_or(f64::NAN).powi(2)).sum::<f64>().sqrt()
+}

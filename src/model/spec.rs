@@ -1,0 +1,158 @@
+//! `ModelSpec`: which network to build, parsed from `VARIANT-DEPTH` (depth 6n+2) or a seed preset.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Block designs of He et al. 2015/2016 (DESIGN.md's variant table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    Plain,
+    V1,
+    V2,
+    Scaled,
+    Gated,
+    SGated,
+    ConvSc,
+    DropSc,
+    BnAfter,
+    ReluBefore,
+    ReluOnly,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 11] = [
+        Variant::Plain,
+        Variant::V1,
+        Variant::V2,
+        Variant::Scaled,
+        Variant::Gated,
+        Variant::SGated,
+        Variant::ConvSc,
+        Variant::DropSc,
+        Variant::BnAfter,
+        Variant::ReluBefore,
+        Variant::ReluOnly,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Plain => "plain",
+            Variant::V1 => "v1",
+            Variant::V2 => "v2",
+            Variant::Scaled => "scaled",
+            Variant::Gated => "gated",
+            Variant::SGated => "sgated",
+            Variant::ConvSc => "convsc",
+            Variant::DropSc => "dropsc",
+            Variant::BnAfter => "bnafter",
+            Variant::ReluBefore => "relubefore",
+            Variant::ReluOnly => "reluonly",
+        }
+    }
+
+    /// Pre-activation designs: the stem is a bare conv and the head adds BN + ReLU.
+    pub fn pre_activation(self) -> bool {
+        matches!(self, Variant::V2 | Variant::ReluOnly)
+    }
+}
+
+/// The seed article's toy Keras networks, reproduced exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SeedPreset {
+    V1,
+    V2,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModelSpec {
+    /// A CIFAR-style ResNet: 3 stages of `(depth − 2) / 6` blocks.
+    Resnet { variant: Variant, depth: usize },
+    Seed(SeedPreset),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("unknown model '{0}': expected VARIANT-DEPTH (variants: {variants}) or seed-v1, seed-v2", variants = variant_list())]
+    Unknown(String),
+    #[error("model '{spec}': depth {depth} is not 6n+2 with n ≥ 1 (e.g. 8, 14, 20, 32, 44, 56, 110)")]
+    BadDepth { spec: String, depth: usize },
+    #[error("model '{spec}': depth {depth} is too deep (at most 1202)")]
+    TooDeep { spec: String, depth: usize },
+}
+
+fn variant_list() -> String {
+    Variant::ALL.map(Variant::name).join(", ")
+}
+
+impl ModelSpec {
+    /// Blocks per stage, for ResNets.
+    pub fn blocks_per_stage(&self) -> Option<usize> {
+        match self {
+            ModelSpec::Resnet { depth, .. } => Some((depth - 2) / 6),
+            ModelSpec::Seed(_) => None,
+        }
+    }
+
+    /// Parse a comma-separated list such as `plain-56,v1-56,v2-56`.
+    pub fn parse_list(s: &str) -> Result<Vec<ModelSpec>, SpecError> {
+        s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::parse).collect()
+    }
+}
+
+impl FromStr for ModelSpec {
+    type Err = SpecError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "seed-v1" => return Ok(ModelSpec::Seed(SeedPreset::V1)),
+            "seed-v2" => return Ok(ModelSpec::Seed(SeedPreset::V2)),
+            _ => {}
+        }
+        let unknown = || SpecError::Unknown(s.to_string());
+        let (v, d) = s.rsplit_once('-').ok_or_else(unknown)?;
+        let variant = Variant::ALL.into_iter().find(|x| x.name() == v).ok_or_else(unknown)?;
+        let depth: usize = d.parse().map_err(|_| unknown())?;
+        if depth < 8 || (depth - 2) % 6 != 0 {
+            return Err(SpecError::BadDepth { spec: s.to_string(), depth });
+        }
+        if depth > 1202 {
+            return Err(SpecError::TooDeep { spec: s.to_string(), depth });
+        }
+        Ok(ModelSpec::Resnet { variant, depth })
+    }
+}
+
+impl fmt::Display for ModelSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelSpec::Resnet { variant, depth } => write!(f, "{}-{depth}", variant.name()),
+            ModelSpec::Seed(SeedPreset::V1) => f.write_str("seed-v1"),
+            ModelSpec::Seed(SeedPreset::V2) => f.write_str("seed-v2"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_every_variant() {
+        for v in Variant::ALL {
+            let s = format!("{}-20", v.name());
+            let spec: ModelSpec = s.parse().unwrap();
+            assert_eq!(spec, ModelSpec::Resnet { variant: v, depth: 20 });
+            assert_eq!(spec.to_string(), s);
+        }
+        assert_eq!("seed-v2".parse::<ModelSpec>().unwrap().to_string(), "seed-v2");
+    }
+
+    #[test]
+    fn rejects_bad_specs() {
+        assert!(matches!("v3-20".parse::<ModelSpec>(), Err(SpecError::Unknown(_))));
+        assert!(matches!("v1-21".parse::<ModelSpec>(), Err(SpecError::BadDepth { .. })));
+        assert!(matches!("v1-2".parse::<ModelSpec>(), Err(SpecError::BadDepth { .. })));
+        assert!(matches!("v1".parse::<ModelSpec>(), Err(SpecError::Unknown(_))));
+        assert!(matches!("v1-x".parse::<ModelSpec>(), Err(SpecError::Unknown(_))));
+        assert_eq!(ModelSpec::parse_list("plain-56, v1-56").unwrap().len(), 2);
+    }
+}

@@ -1,31 +1,278 @@
 //! Small element-wise ops the residual variants need: add, ReLU, scaling, sigmoid, gate mixing,
 //! dropout. Custom ops where dfdx's generic kernels would cost a full extra pass.
+//!
+//! Also holds the slice helpers the other element-wise engine ops (batch norm, pooling, probes)
+//! share: chunked parallel loops, lane-split reductions and a disjoint-write pointer.
 
-use super::tensor::{Float, T4};
+use super::tensor::{Float, T4, view};
 use dfdx::prelude::*;
+use rayon::prelude::*;
+
+/// Below this many elements an op runs on the calling thread (rayon's fork/join costs a few µs).
+pub(crate) const PAR_MIN: usize = 1 << 15;
+/// Elements per parallel work item of an element-wise loop (64 KiB of f32: stays in L2).
+pub(crate) const CHUNK: usize = 1 << 14;
+/// Independent accumulators in reductions, so LLVM can vectorise them.
+const LANES: usize = 8;
+/// Reductions accumulate in `E` over blocks of this many elements, then in f64.
+const BLOCK: usize = 1024;
+
+/// Runs `f(offset, chunk)` over `CHUNK`-sized pieces of `out`, in parallel when `out` is large.
+pub(crate) fn par_chunks<E: Send>(out: &mut [E], f: impl Fn(usize, &mut [E]) + Sync + Send) {
+    if out.len() < PAR_MIN {
+        f(0, out);
+    } else {
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(i, c)| f(i * CHUNK, c));
+    }
+}
+
+/// Sum over `0..n` of `f(start, end)` evaluated on `CHUNK`-sized ranges, in parallel when `n` is large.
+pub(crate) fn par_sum<R: Send + Default + std::ops::Add<Output = R>>(
+    n: usize,
+    f: impl Fn(usize, usize) -> R + Sync + Send,
+) -> R {
+    if n < PAR_MIN {
+        f(0, n)
+    } else {
+        (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|i| f(i * CHUNK, ((i + 1) * CHUNK).min(n)))
+            .reduce(R::default, |a, b| a + b)
+    }
+}
+
+/// `(0..count).map(f)` in parallel when `work` (total elements touched) is large.
+pub(crate) fn par_map<R: Send>(
+    count: usize,
+    work: usize,
+    f: impl Fn(usize) -> R + Sync + Send,
+) -> Vec<R> {
+    if work < PAR_MIN || count < 2 {
+        (0..count).map(f).collect()
+    } else {
+        (0..count).into_par_iter().map(f).collect()
+    }
+}
+
+#[inline]
+pub(crate) fn to_f64<E: Float>(v: E) -> f64 {
+    v.to_f64().unwrap_or(f64::NAN)
+}
+
+#[inline]
+pub(crate) fn from_f64<E: Float>(v: f64) -> E {
+    E::from_f64(v).unwrap_or_else(E::nan)
+}
+
+/// Lane-split block reduction: `Σ_i f(i)` over `0..n` for a per-element `f` that yields `K`
+/// values, accumulated in `E` within blocks of `BLOCK` and in f64 across blocks.
+#[inline(always)]
+pub(crate) fn reduce<E: Float, const K: usize>(
+    n: usize,
+    mut f: impl FnMut(usize) -> [E; K],
+) -> [f64; K] {
+    let mut total = [0.0f64; K];
+    let mut start = 0;
+    while start < n {
+        let end = (start + BLOCK).min(n);
+        let mut acc = [[E::zero(); LANES]; K];
+        let mut i = start;
+        while i + LANES <= end {
+            for l in 0..LANES {
+                let v = f(i + l);
+                for k in 0..K {
+                    acc[k][l] = acc[k][l] + v[k];
+                }
+            }
+            i += LANES;
+        }
+        while i < end {
+            let v = f(i);
+            for k in 0..K {
+                acc[k][0] = acc[k][0] + v[k];
+            }
+            i += 1;
+        }
+        for k in 0..K {
+            total[k] += acc[k].iter().map(|&a| to_f64(a)).sum::<f64>();
+        }
+        start = end;
+    }
+    total
+}
+
+/// Σ v² over a slice (f64 result), in parallel when large.
+pub(crate) fn sum_squares<E: Float>(v: &[E]) -> f64 {
+    par_sum(v.len(), |s, e| {
+        let c = &v[s..e];
+        reduce(c.len(), |i| [c[i] * c[i]])[0]
+    })
+}
+
+/// A raw pointer to a buffer whose disjoint parts several threads write at once.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedMut<E>(*mut E, usize);
+// SAFETY: only used to hand disjoint sub-slices of one buffer to different threads (see `slice`).
+unsafe impl<E: Send> Send for SharedMut<E> {}
+unsafe impl<E: Send> Sync for SharedMut<E> {}
+
+impl<E> SharedMut<E> {
+    pub(crate) fn new(buf: &mut [E]) -> Self {
+        Self(buf.as_mut_ptr(), buf.len())
+    }
+    /// # Safety
+    /// Callers must not create overlapping slices that are alive at the same time, and the
+    /// buffer `new` was given must outlive them and not be otherwise accessed meanwhile.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn slice(&self, start: usize, len: usize) -> &mut [E] {
+        assert!(start + len <= self.1, "SharedMut slice out of bounds");
+        // SAFETY: in bounds (checked); disjointness is the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
+    }
+}
+
+/// Builds the output tensor from `out` and, when the tape is live, registers `backward` which gets
+/// the output gradient `gy` and the gradient store (take/put of `gy` handled here).
+macro_rules! with_out_grad {
+    ($grads:ident, $yg:expr, |$gy:ident| $body:block) => {{
+        let $gy = std::mem::take(&mut **$grads.get_or_alloc_mut(&$yg)?);
+        let r: Result<(), CpuError> = (|| $body)();
+        **$grads.get_or_alloc_mut(&$yg)? = $gy;
+        r
+    }};
+}
+pub(crate) use with_out_grad;
+
+fn same_shape<E: Float, T1, T2>(a: &T4<E, T1>, b: &T4<E, T2>, op: &str) {
+    assert_eq!(a.shape(), b.shape(), "engine::{op}: shapes differ");
+}
 
 /// `a + b`, same shape.
 pub fn add<E: Float, T: Tape<E, Cpu> + Merge<T>>(a: T4<E, T>, b: T4<E, T>) -> T4<E, T> {
-    let _ = (a, b);
-    todo!()
+    same_shape(&a, &b, "add");
+    let (a, at) = a.split_tape();
+    let (b, bt) = b.split_tape();
+    let mut tape = at.merge(bt);
+    let (av, bv) = (view(&a), view(&b));
+    let mut out = vec![E::zero(); av.len()];
+    par_chunks(&mut out, |o, c| {
+        for ((y, &p), &q) in c.iter_mut().zip(&av[o..]).zip(&bv[o..]) {
+            *y = p + q;
+        }
+    });
+    let y = a.device().tensor_from_vec(out, *a.shape());
+    if T::OWNS_TAPE {
+        let (ag, bg, yg) = (a.ghost(), b.ghost(), y.ghost());
+        drop((a, b));
+        tape.add_backward_op(move |grads| {
+            with_out_grad!(grads, yg, |gy| {
+                for g in [&ag, &bg] {
+                    let gx = &mut **grads.get_or_alloc_mut(g)?;
+                    par_chunks(gx, |o, c| {
+                        for (d, &s) in c.iter_mut().zip(&gy[o..]) {
+                            *d += s;
+                        }
+                    });
+                }
+                Ok(())
+            })
+        });
+    }
+    y.put_tape(tape)
 }
 
 /// `max(x, 0)`.
 pub fn relu<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>) -> T4<E, T> {
-    let _ = x;
-    todo!()
+    let (x, mut tape) = x.split_tape();
+    let xv = view(&x);
+    let mut out = vec![E::zero(); xv.len()];
+    let zero = E::zero();
+    par_chunks(&mut out, |o, c| {
+        for (y, &v) in c.iter_mut().zip(&xv[o..]) {
+            *y = if v > zero { v } else { zero };
+        }
+    });
+    let y = x.device().tensor_from_vec(out, *x.shape());
+    if T::OWNS_TAPE {
+        let (xg, yg, ys) = (x.ghost(), y.ghost(), y.clone());
+        drop(x);
+        tape.add_backward_op(move |grads| {
+            with_out_grad!(grads, yg, |gy| {
+                let yv = view(&ys);
+                let gx = &mut **grads.get_or_alloc_mut(&xg)?;
+                par_chunks(gx, |o, c| {
+                    for ((d, &g), &v) in c.iter_mut().zip(&gy[o..]).zip(&yv[o..]) {
+                        *d += if v > zero { g } else { zero };
+                    }
+                });
+                Ok(())
+            })
+        });
+    }
+    y.put_tape(tape)
 }
 
 /// `s · x` for a constant `s`.
 pub fn scale<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>, s: f64) -> T4<E, T> {
-    let _ = (x, s);
-    todo!()
+    let (x, mut tape) = x.split_tape();
+    let k: E = from_f64(s);
+    let xv = view(&x);
+    let mut out = vec![E::zero(); xv.len()];
+    par_chunks(&mut out, |o, c| {
+        for (y, &v) in c.iter_mut().zip(&xv[o..]) {
+            *y = v * k;
+        }
+    });
+    let y = x.device().tensor_from_vec(out, *x.shape());
+    if T::OWNS_TAPE {
+        let (xg, yg) = (x.ghost(), y.ghost());
+        drop(x);
+        tape.add_backward_op(move |grads| {
+            with_out_grad!(grads, yg, |gy| {
+                let gx = &mut **grads.get_or_alloc_mut(&xg)?;
+                par_chunks(gx, |o, c| {
+                    for (d, &g) in c.iter_mut().zip(&gy[o..]) {
+                        *d += g * k;
+                    }
+                });
+                Ok(())
+            })
+        });
+    }
+    y.put_tape(tape)
 }
 
 /// Logistic sigmoid.
 pub fn sigmoid<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>) -> T4<E, T> {
-    let _ = x;
-    todo!()
+    let (x, mut tape) = x.split_tape();
+    let xv = view(&x);
+    let mut out = vec![E::zero(); xv.len()];
+    let one = E::one();
+    par_chunks(&mut out, |o, c| {
+        for (y, &v) in c.iter_mut().zip(&xv[o..]) {
+            *y = one / (one + (-v).exp());
+        }
+    });
+    let y = x.device().tensor_from_vec(out, *x.shape());
+    if T::OWNS_TAPE {
+        let (xg, yg, ys) = (x.ghost(), y.ghost(), y.clone());
+        drop(x);
+        tape.add_backward_op(move |grads| {
+            with_out_grad!(grads, yg, |gy| {
+                let yv = view(&ys);
+                let gx = &mut **grads.get_or_alloc_mut(&xg)?;
+                par_chunks(gx, |o, c| {
+                    for ((d, &g), &v) in c.iter_mut().zip(&gy[o..]).zip(&yv[o..]) {
+                        *d += g * v * (one - v);
+                    }
+                });
+                Ok(())
+            })
+        });
+    }
+    y.put_tape(tape)
 }
 
 /// Gated sum with gate `g` (already in (0,1)): `g·f + (1−g)·s` when `exclusive`, else `f + (1−g)·s`.
@@ -35,12 +282,383 @@ pub fn gate_mix<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     s: T4<E, T>,
     exclusive: bool,
 ) -> T4<E, T> {
-    let _ = (g, f, s, exclusive);
-    todo!()
+    same_shape(&g, &f, "gate_mix");
+    same_shape(&g, &s, "gate_mix");
+    let (g, gt) = g.split_tape();
+    let (f, ft) = f.split_tape();
+    let (s, st) = s.split_tape();
+    let mut tape = gt.merge(ft).merge(st);
+    let (gv, fv, sv) = (view(&g), view(&f), view(&s));
+    let mut out = vec![E::zero(); gv.len()];
+    let one = E::one();
+    par_chunks(&mut out, |o, c| {
+        let it = c.iter_mut().zip(&gv[o..]).zip(&fv[o..]).zip(&sv[o..]);
+        if exclusive {
+            for (((y, &gg), &ff), &ss) in it {
+                *y = gg * ff + (one - gg) * ss;
+            }
+        } else {
+            for (((y, &gg), &ff), &ss) in it {
+                *y = ff + (one - gg) * ss;
+            }
+        }
+    });
+    let y = g.device().tensor_from_vec(out, *g.shape());
+    if T::OWNS_TAPE {
+        let (gg, fg, sg, yg) = (g.ghost(), f.ghost(), s.ghost(), y.ghost());
+        tape.add_backward_op(move |grads| {
+            with_out_grad!(grads, yg, |gy| {
+                let (gv, fv, sv) = (view(&g), view(&f), view(&s));
+                {
+                    // ∂/∂g = gy·(f − s) (exclusive) or −gy·s.
+                    let dg = &mut **grads.get_or_alloc_mut(&gg)?;
+                    par_chunks(dg, |o, c| {
+                        let it = c.iter_mut().zip(&gy[o..]).zip(&fv[o..]).zip(&sv[o..]);
+                        if exclusive {
+                            for (((d, &gr), &ff), &ss) in it {
+                                *d += gr * (ff - ss);
+                            }
+                        } else {
+                            for (((d, &gr), &_ff), &ss) in it {
+                                *d -= gr * ss;
+                            }
+                        }
+                    });
+                }
+                {
+                    // ∂/∂f = gy·g (exclusive) or gy.
+                    let df = &mut **grads.get_or_alloc_mut(&fg)?;
+                    par_chunks(df, |o, c| {
+                        let it = c.iter_mut().zip(&gy[o..]).zip(&gv[o..]);
+                        if exclusive {
+                            for ((d, &gr), &ga) in it {
+                                *d += gr * ga;
+                            }
+                        } else {
+                            for ((d, &gr), &_ga) in it {
+                                *d += gr;
+                            }
+                        }
+                    });
+                }
+                {
+                    // ∂/∂s = gy·(1 − g).
+                    let ds = &mut **grads.get_or_alloc_mut(&sg)?;
+                    par_chunks(ds, |o, c| {
+                        for ((d, &gr), &ga) in c.iter_mut().zip(&gy[o..]).zip(&gv[o..]) {
+                            *d += gr * (one - ga);
+                        }
+                    });
+                }
+                Ok(())
+            })
+        });
+    }
+    y.put_tape(tape)
+}
+
+/// Counter-based hash (SplitMix64 finaliser) of `(seed, i)`: the dropout mask is a pure function
+/// of the seed and the element index, so forward and backward agree without storing it and the
+/// result does not depend on how the work is split across threads.
+#[inline(always)]
+fn mix(seed: u64, i: u64) -> u64 {
+    let mut z = seed ^ i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The mask factor of element `i`: 0 when dropped, `1/(1−p)` when kept.
+#[inline(always)]
+fn keep_factor<E: Float>(seed: u64, i: usize, thresh: u64, keep: E) -> E {
+    if mix(seed, i as u64) >= thresh {
+        keep
+    } else {
+        E::zero()
+    }
 }
 
 /// Inverted dropout with drop probability `p` (identity when `!train`), mask drawn from `seed`.
 pub fn dropout<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>, p: f64, train: bool, seed: u64) -> T4<E, T> {
-    let _ = (x, p, train, seed);
-    todo!()
+    assert!(
+        (0.0..=1.0).contains(&p),
+        "engine::dropout: p = {p} is not in [0, 1]"
+    );
+    if !train || p == 0.0 {
+        return x;
+    }
+    // Element i is dropped iff mix(seed, i) < thresh, i.e. with probability p (to 2^-64).
+    let thresh = if p >= 1.0 {
+        u64::MAX
+    } else {
+        (p * 18_446_744_073_709_551_616.0) as u64
+    };
+    let keep: E = if p >= 1.0 {
+        E::zero()
+    } else {
+        from_f64(1.0 / (1.0 - p))
+    };
+    let (x, mut tape) = x.split_tape();
+    let xv = view(&x);
+    let mut out = vec![E::zero(); xv.len()];
+    par_chunks(&mut out, |o, c| {
+        for (j, (y, &v)) in c.iter_mut().zip(&xv[o..]).enumerate() {
+            *y = v * keep_factor(seed, o + j, thresh, keep);
+        }
+    });
+    let y = x.device().tensor_from_vec(out, *x.shape());
+    if T::OWNS_TAPE {
+        let (xg, yg) = (x.ghost(), y.ghost());
+        drop(x);
+        tape.add_backward_op(move |grads| {
+            with_out_grad!(grads, yg, |gy| {
+                let gx = &mut **grads.get_or_alloc_mut(&xg)?;
+                par_chunks(gx, |o, c| {
+                    for (j, (d, &g)) in c.iter_mut().zip(&gy[o..]).enumerate() {
+                        *d += g * keep_factor(seed, o + j, thresh, keep);
+                    }
+                });
+                Ok(())
+            })
+        });
+    }
+    y.put_tape(tape)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::engine::gradcheck::{numeric_grad, rand_vec, rel_err};
+    use crate::engine::tensor::Shape4;
+
+    pub(crate) type TT = OwnedTape<f64, Cpu>;
+
+    pub(crate) fn t4(v: &[f64], s: Shape4) -> T4<f64> {
+        Cpu::default().tensor_from_vec(v.to_vec(), s)
+    }
+
+    pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    /// Max relative error between the analytic gradients of L = Σ y·r (r random) w.r.t. every
+    /// input and their central differences. `fwd` and `bwd` are the same op without / with a tape.
+    pub(crate) fn grad_check(
+        xs: &[Vec<f64>],
+        s: Shape4,
+        fwd: impl Fn(Vec<T4<f64>>) -> T4<f64>,
+        bwd: impl Fn(Vec<T4<f64, TT>>) -> T4<f64, TT>,
+    ) -> f64 {
+        let ts: Vec<T4<f64>> = xs.iter().map(|v| t4(v, s)).collect();
+        let y0 = fwd(ts.clone());
+        let r = rand_vec(y0.shape().num_elements(), 99);
+        let rt: T4<f64> = Cpu::default().tensor_from_vec(r.clone(), *y0.shape());
+        let traced: Vec<T4<f64, TT>> = ts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| if i == 0 { t.leaky_trace() } else { t.retaped() })
+            .collect();
+        let g = (bwd(traced) * rt).sum().backward();
+        let mut worst = 0.0f64;
+        for i in 0..xs.len() {
+            let analytic = g.get(&ts[i]).as_vec();
+            let numeric = numeric_grad(
+                |xi| {
+                    let mut inp = ts.clone();
+                    inp[i] = t4(xi, s);
+                    dot(&fwd(inp).as_vec(), &r)
+                },
+                &xs[i],
+                1e-6,
+            );
+            let e = rel_err(&analytic, &numeric);
+            assert!(e <= 1e-5, "input {i}: rel err {e:e}");
+            worst = worst.max(e);
+        }
+        worst
+    }
+
+    const S: Shape4 = (2, 3, 4, 5);
+
+    fn n() -> usize {
+        S.0 * S.1 * S.2 * S.3
+    }
+
+    /// Inputs kept away from 0 so ReLU's kink is never within ±h.
+    fn away_from_zero(v: Vec<f64>) -> Vec<f64> {
+        v.into_iter()
+            .map(|x| if x.abs() < 0.05 { x + 0.1 } else { x })
+            .collect()
+    }
+
+    fn two(v: Vec<T4<f64, TT>>) -> (T4<f64, TT>, T4<f64, TT>) {
+        let mut it = v.into_iter();
+        (it.next().unwrap(), it.next().unwrap())
+    }
+
+    #[test]
+    fn add_matches_reference_and_gradcheck() {
+        let (a, b) = (rand_vec(n(), 1), rand_vec(n(), 2));
+        let y = add(t4(&a, S), t4(&b, S)).as_vec();
+        for i in 0..n() {
+            assert_eq!(y[i], a[i] + b[i]);
+        }
+        grad_check(
+            &[a, b],
+            S,
+            |v| add(v[0].clone(), v[1].clone()),
+            |v| {
+                let (a, b) = two(v);
+                add(a, b)
+            },
+        );
+    }
+
+    #[test]
+    fn add_of_a_tensor_with_itself_doubles_the_gradient() {
+        let a = rand_vec(n(), 3);
+        let t = t4(&a, S);
+        let y = add(t.leaky_trace(), t.retaped());
+        let g = y.sum().backward();
+        assert!(g.get(&t).as_vec().iter().all(|&v| v == 2.0));
+    }
+
+    #[test]
+    fn relu_matches_reference_and_gradcheck() {
+        let a = away_from_zero(rand_vec(n(), 4));
+        let y = relu(t4(&a, S)).as_vec();
+        for i in 0..n() {
+            assert_eq!(y[i], a[i].max(0.0));
+        }
+        grad_check(
+            &[a],
+            S,
+            |v| relu(v[0].clone()),
+            |v| relu(v.into_iter().next().unwrap()),
+        );
+    }
+
+    #[test]
+    fn scale_matches_reference_and_gradcheck() {
+        let a = rand_vec(n(), 5);
+        let y = scale(t4(&a, S), 0.5).as_vec();
+        for i in 0..n() {
+            assert_eq!(y[i], 0.5 * a[i]);
+        }
+        grad_check(
+            &[a],
+            S,
+            |v| scale(v[0].clone(), -1.7),
+            |v| scale(v.into_iter().next().unwrap(), -1.7),
+        );
+    }
+
+    #[test]
+    fn sigmoid_matches_reference_and_gradcheck() {
+        let a: Vec<f64> = rand_vec(n(), 6).iter().map(|x| 4.0 * x).collect();
+        let y = sigmoid(t4(&a, S)).as_vec();
+        for i in 0..n() {
+            assert!((y[i] - 1.0 / (1.0 + (-a[i]).exp())).abs() < 1e-15);
+        }
+        grad_check(
+            &[a],
+            S,
+            |v| sigmoid(v[0].clone()),
+            |v| sigmoid(v.into_iter().next().unwrap()),
+        );
+    }
+
+    #[test]
+    fn gate_mix_matches_reference_and_gradcheck() {
+        let g: Vec<f64> = rand_vec(n(), 7).iter().map(|x| 0.5 + 0.45 * x).collect();
+        let (f, s) = (rand_vec(n(), 8), rand_vec(n(), 9));
+        for exclusive in [true, false] {
+            let y = gate_mix(t4(&g, S), t4(&f, S), t4(&s, S), exclusive).as_vec();
+            for i in 0..n() {
+                let want = if exclusive {
+                    g[i] * f[i] + (1.0 - g[i]) * s[i]
+                } else {
+                    f[i] + (1.0 - g[i]) * s[i]
+                };
+                assert!((y[i] - want).abs() < 1e-15);
+            }
+            grad_check(
+                &[g.clone(), f.clone(), s.clone()],
+                S,
+                |v| gate_mix(v[0].clone(), v[1].clone(), v[2].clone(), exclusive),
+                |v| {
+                    let mut it = v.into_iter();
+                    let (a, b, c) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+                    gate_mix(a, b, c, exclusive)
+                },
+            );
+        }
+    }
+
+    #[test]
+    fn dropout_scales_is_seeded_and_eval_is_identity() {
+        let sh = (8, 16, 32, 32); // big enough to take the parallel path
+        let len = 8 * 16 * 32 * 32;
+        let x = vec![1.0f64; len];
+        let p = 0.3;
+        let y1 = dropout(t4(&x, sh), p, true, 42).as_vec();
+        let y2 = dropout(t4(&x, sh), p, true, 42).as_vec();
+        let y3 = dropout(t4(&x, sh), p, true, 43).as_vec();
+        assert_eq!(y1, y2, "same seed, same mask");
+        assert_ne!(y1, y3, "different seed, different mask");
+        let keep = 1.0 / (1.0 - p);
+        assert!(y1.iter().all(|&v| v == 0.0 || (v - keep).abs() < 1e-12));
+        let dropped = y1.iter().filter(|&&v| v == 0.0).count() as f64 / len as f64;
+        // Binomial std ≈ sqrt(0.21/131072) ≈ 0.0013.
+        assert!((dropped - p).abs() < 0.01, "drop fraction {dropped}");
+        let mean = y1.iter().sum::<f64>() / len as f64;
+        assert!((mean - 1.0).abs() < 0.02, "E[y] = {mean}, want E[x] = 1");
+        // Eval and p = 0 are the identity (the very same buffer).
+        let xt = t4(&rand_vec(len, 1), sh);
+        assert_eq!(dropout(xt.clone(), p, false, 42).as_vec(), xt.as_vec());
+        assert_eq!(dropout(xt.clone(), 0.0, true, 42).as_vec(), xt.as_vec());
+        // p = 1 drops everything.
+        assert!(
+            dropout(xt.clone(), 1.0, true, 1)
+                .as_vec()
+                .iter()
+                .all(|&v| v == 0.0)
+        );
+        // f32 uses the same mask.
+        let x32: T4<f32> = Cpu::default().tensor_from_vec(vec![1.0f32; len], sh);
+        let y32 = dropout(x32, p, true, 42).as_vec();
+        assert!(y32.iter().zip(&y1).all(|(&a, &b)| (a == 0.0) == (b == 0.0)));
+    }
+
+    #[test]
+    fn dropout_gradcheck() {
+        let a = rand_vec(n(), 10);
+        grad_check(
+            &[a],
+            S,
+            |v| dropout(v[0].clone(), 0.4, true, 7),
+            |v| dropout(v.into_iter().next().unwrap(), 0.4, true, 7),
+        );
+    }
+
+    #[test]
+    fn large_tensors_take_the_parallel_path_correctly() {
+        let sh = (4, 16, 32, 32);
+        let len = 4 * 16 * 32 * 32;
+        let (a, b) = (rand_vec(len, 11), rand_vec(len, 12));
+        let ta = t4(&a, sh);
+        let tb = t4(&b, sh);
+        let y = add(ta.leaky_trace(), tb.retaped());
+        let r = rand_vec(len, 13);
+        let g = (relu(y) * t4(&r, sh)).sum().backward();
+        let ga = g.get(&ta).as_vec();
+        let gb = g.get(&tb).as_vec();
+        for i in 0..len {
+            let want = if a[i] + b[i] > 0.0 { r[i] } else { 0.0 };
+            assert_eq!(ga[i], want);
+            assert_eq!(gb[i], want);
+        }
+        assert!((sum_squares(&a) - a.iter().map(|v| v * v).sum::<f64>()).abs() < 1e-9);
+    }
 }

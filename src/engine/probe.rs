@@ -1,8 +1,14 @@
 //! Zero-size probes: placed at a block output, they record the activation's statistics in forward
 //! and the fully accumulated ‖∂L/∂x‖ in backward, into a recorder the network owns.
+//!
+//! Why the backward hook sees the *total* gradient: dfdx runs backward ops in reverse order of
+//! registration. The probe's op is registered after x's producer and before every consumer of x,
+//! so it runs after all consumers have accumulated into ∂L/∂x and before the producer reads it.
 
-use super::tensor::{Float, T4};
+use super::misc::{par_sum, reduce, sum_squares, to_f64};
+use super::tensor::{Float, T4, view};
 use dfdx::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Forward statistics of one activation tensor.
@@ -18,26 +24,239 @@ pub struct ActStats {
 #[derive(Clone, Debug, Default)]
 pub struct ProbeRecorder {
     inner: Arc<Mutex<Vec<(ActStats, Option<f64>)>>>,
+    /// Shared by all clones; `false` (the default) means enabled.
+    disabled: Arc<AtomicBool>,
 }
 
 impl ProbeRecorder {
     pub fn new(slots: usize) -> Self {
-        let _ = slots;
-        todo!()
+        Self {
+            inner: Arc::new(Mutex::new(vec![Default::default(); slots])),
+            disabled: Arc::default(),
+        }
     }
     /// Forget the previous pass (all slots back to default / no gradient).
     pub fn clear(&self) {
-        todo!()
+        self.lock().fill(Default::default());
     }
     /// `(activation stats, ‖∂L/∂x‖ if backward reached the slot)` per slot.
     pub fn read(&self) -> Vec<(ActStats, Option<f64>)> {
-        todo!()
+        self.lock().clone()
+    }
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// A disabled recorder turns [`probe`] into a pure pass-through (no statistics, no backward
+    /// hook): the baseline for measuring what the statistics cost. Enabled by default; shared by
+    /// all clones.
+    pub fn set_enabled(&self, on: bool) {
+        self.disabled.store(!on, Ordering::Relaxed);
+    }
+    pub fn is_enabled(&self) -> bool {
+        !self.disabled.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(ActStats, Option<f64>)>> {
+        // A panic elsewhere while holding the lock leaves plain data behind: still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with_slot(&self, slot: usize, f: impl FnOnce(&mut (ActStats, Option<f64>))) {
+        let mut v = self.lock();
+        if slot >= v.len() {
+            v.resize(slot + 1, Default::default());
+        }
+        f(&mut v[slot]);
+    }
+}
+
+/// Mean, population std and exact-zero fraction of `v` in one pass (shifted sums for stability).
+pub(crate) fn act_stats<E: Float>(v: &[E]) -> ActStats {
+    let n = v.len();
+    if n == 0 {
+        return ActStats::default();
+    }
+    let k = v[0];
+    let zero = E::zero();
+    let one = E::one();
+    #[derive(Default)]
+    struct Acc(f64, f64, f64);
+    impl std::ops::Add for Acc {
+        type Output = Acc;
+        fn add(self, o: Acc) -> Acc {
+            Acc(self.0 + o.0, self.1 + o.1, self.2 + o.2)
+        }
+    }
+    let acc = par_sum(n, |s, e| {
+        let c = &v[s..e];
+        let [s1, s2, z] = reduce(c.len(), |i| {
+            let d = c[i] - k;
+            [d, d * d, if c[i] == zero { one } else { zero }]
+        });
+        Acc(s1, s2, z)
+    });
+    let nf = n as f64;
+    let m1 = acc.0 / nf;
+    let var = (acc.1 / nf - m1 * m1).max(0.0);
+    ActStats {
+        mean: (to_f64(k) + m1) as f32,
+        std: var.sqrt() as f32,
+        zero_frac: (acc.2 / nf) as f32,
     }
 }
 
 /// Record stats of `x` into `slot` and return `x` unchanged, with a backward hook that records
 /// ‖∂L/∂x‖ (L2 norm over the whole tensor, batch included) without copying the gradient.
 pub fn probe<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>, rec: &ProbeRecorder, slot: usize) -> T4<E, T> {
-    let _ = (rec, slot);
-    x
+    if !rec.is_enabled() {
+        return x;
+    }
+    let stats = act_stats(view(&x));
+    rec.with_slot(slot, |s| *s = (stats, None));
+    if !T::OWNS_TAPE {
+        return x;
+    }
+    let (x, mut tape) = x.split_tape();
+    let xg = x.ghost();
+    let rec = rec.clone();
+    tape.add_backward_op(move |grads| {
+        let g = grads.get_or_alloc_mut(&xg)?;
+        let norm = sum_squares(&g[..]).sqrt();
+        rec.with_slot(slot, |s| s.1 = Some(norm));
+        Ok(())
+    });
+    x.put_tape(tape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::gradcheck::rand_vec;
+    use crate::engine::misc::tests::{TT, t4};
+    use crate::engine::misc::{add, scale, sigmoid};
+
+    fn norm(v: &[f64]) -> f64 {
+        v.iter().map(|x| x * x).sum::<f64>().sqrt()
+    }
+
+    #[test]
+    fn forward_stats_match_a_reference_loop() {
+        let s = (4, 8, 16, 16); // large enough for the parallel path
+        let n = 4 * 8 * 16 * 16;
+        let v: Vec<f64> = rand_vec(n, 1)
+            .iter()
+            .map(|&x| if x < -0.2 { 0.0 } else { 3.0 + x })
+            .collect();
+        let rec = ProbeRecorder::new(2);
+        let x = t4(&v, s);
+        let y = probe(x.clone(), &rec, 1);
+        assert_eq!(
+            view(&y).as_ptr(),
+            view(&x).as_ptr(),
+            "probe returns x itself"
+        );
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        let zf = v.iter().filter(|&&x| x == 0.0).count() as f64 / n as f64;
+        let r = rec.read();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0], (ActStats::default(), None));
+        let st = r[1].0;
+        assert!(
+            (st.mean as f64 - mean).abs() < 1e-6,
+            "{} vs {mean}",
+            st.mean
+        );
+        assert!(
+            (st.std as f64 - var.sqrt()).abs() < 1e-6,
+            "{} vs {}",
+            st.std,
+            var.sqrt()
+        );
+        assert!((st.zero_frac as f64 - zf).abs() < 1e-7);
+        assert!(zf > 0.3 && zf < 0.5);
+        assert_eq!(r[1].1, None, "no backward without a tape");
+        // f32 agrees.
+        let x32: T4<f32> = Cpu::default().tensor_from_vec(v.iter().map(|&a| a as f32).collect(), s);
+        let _ = probe(x32, &rec, 0);
+        let st32 = rec.read()[0].0;
+        assert!(
+            (st32.mean as f64 - mean).abs() < 1e-5 && (st32.std as f64 - var.sqrt()).abs() < 1e-5
+        );
+        rec.clear();
+        assert!(rec.read().iter().all(|s| *s == (ActStats::default(), None)));
+    }
+
+    #[test]
+    fn backward_records_the_fully_accumulated_gradient_of_an_inner_node() {
+        let s = (2, 3, 4, 5);
+        let n = 120;
+        let xv = rand_vec(n, 2);
+        let r = rand_vec(n, 3);
+        let x = t4(&xv, s);
+        let rec = ProbeRecorder::new(1);
+        // h = 1.5·x, probed, then used by two consumers: y = 2·h + σ(h).
+        let h = probe(scale(x.leaky_trace(), 1.5), &rec, 0);
+        let a = scale(h.with_empty_tape(), 2.0);
+        let b = sigmoid(h);
+        let g = (add(a, b) * t4(&r, s)).sum().backward();
+        // ∂L/∂h = r·(2 + σ'(h)).
+        let want: Vec<f64> = (0..n)
+            .map(|i| {
+                let sg = 1.0 / (1.0 + (-1.5 * xv[i]).exp());
+                r[i] * (2.0 + sg * (1.0 - sg))
+            })
+            .collect();
+        let got = rec.read()[0].1.expect("backward reached the probe");
+        assert!(
+            (got - norm(&want)).abs() < 1e-12 * norm(&want),
+            "{got} vs {}",
+            norm(&want)
+        );
+        // …and x's gradient is 1.5× that (the probe does not alter the flow).
+        let gx = g.get(&x).as_vec();
+        for i in 0..n {
+            assert!((gx[i] - 1.5 * want[i]).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn backward_on_a_leaf_matches_dfdx_total_gradient() {
+        let s = (2, 3, 4, 5);
+        let n = 120;
+        let x = t4(&rand_vec(n, 4), s);
+        let r = t4(&rand_vec(n, 5), s);
+        let rec = ProbeRecorder::new(1);
+        let xp: T4<f64, TT> = probe(x.leaky_trace(), &rec, 0);
+        // Two consumers of the probed leaf, the second via a cloned (empty) tape.
+        let y = add(sigmoid(xp.with_empty_tape()), scale(xp, -3.0));
+        let g = (y * r).sum().backward();
+        let total = norm(&g.get(&x).as_vec());
+        let got = rec.read()[0].1.unwrap();
+        assert!((got - total).abs() < 1e-12 * total, "{got} vs {total}");
+    }
+
+    #[test]
+    fn disabled_recorder_is_a_pass_through() {
+        let s = (2, 3, 4, 5);
+        let x = t4(&rand_vec(120, 6), s);
+        let rec = ProbeRecorder::new(1);
+        rec.set_enabled(false);
+        assert!(!rec.clone().is_enabled(), "clones share the switch");
+        let y = probe(x.leaky_trace(), &rec, 0);
+        let _ = y.sum().backward();
+        assert_eq!(rec.read()[0], (ActStats::default(), None));
+        rec.set_enabled(true);
+        let y = probe(x.leaky_trace(), &rec, 0);
+        let _ = (y * 2.0).sum().backward();
+        let (_, gn) = rec.read()[0];
+        assert!((gn.unwrap() - 2.0 * 120f64.sqrt()).abs() < 1e-12);
+        // Slots beyond the initial count are added on demand.
+        let _ = probe(x, &rec, 3);
+        assert_eq!(rec.len(), 4);
+    }
 }

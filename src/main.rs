@@ -9,7 +9,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Probe(args)) => cli::probe::run(&args),
-        _ => Err(color_eyre::eyre::eyre!("this subcommand is not built yet; try `resviz probe`")),
+        Some(Command::Train(args)) => cli::train::run(&args),
+        _ => Err(color_eyre::eyre::eyre!(
+            "this subcommand is not built yet; try `resviz probe`"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,13 +1,18 @@
 //! Command-line interface: clap definitions and the experiment options shared by subcommands.
 
 pub mod probe;
+pub mod train;
 
 use crate::config::{ConfigError, ExperimentConfig, OptimizerKind};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "resviz", version, about = "Watch, live, why residual networks train and plain deep stacks do not")]
+#[command(
+    name = "resviz",
+    version,
+    about = "Watch, live, why residual networks train and plain deep stacks do not"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -68,7 +73,11 @@ impl ExperimentArgs {
             None => base,
         };
         if let Some(m) = &self.models {
-            cfg.models = m.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            cfg.models = m
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
         }
         if let Some(d) = &self.dataset {
             cfg.dataset = d.clone();

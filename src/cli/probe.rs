@@ -2,8 +2,9 @@
 
 use super::ProbeArgs;
 use crate::config::ExperimentConfig;
-use crate::data::{self, Dataset, Sampler};
-use crate::model::{ModelSpec, NetOptions, Network, PassStats};
+use crate::data::{self, Sampler};
+use crate::model::{ModelSpec, Network, PassStats};
+use crate::train::trainer::net_options;
 use color_eyre::eyre::{Result, WrapErr};
 use serde::Serialize;
 use std::path::Path;
@@ -36,25 +37,25 @@ pub struct ParamProbe {
     pub grad_norm: f64,
 }
 
-pub fn net_options(ds: &Dataset, cfg: &ExperimentConfig) -> NetOptions {
-    NetOptions {
-        in_channels: ds.channels,
-        height: ds.height,
-        width: ds.width,
-        classes: ds.classes,
-        base_width: cfg.width,
-    }
-}
-
 pub fn run(args: &ProbeArgs) -> Result<()> {
     let cfg = args.exp.resolve(ExperimentConfig::default())?;
-    let specs = cfg.models.iter().map(|m| m.parse::<ModelSpec>()).collect::<Result<Vec<_>, _>>()?;
+    let specs = cfg
+        .models
+        .iter()
+        .map(|m| m.parse::<ModelSpec>())
+        .collect::<Result<Vec<_>, _>>()?;
     let ds = data::load(&cfg.dataset, cfg.seed)?;
     let (mut x, mut y) = (Vec::new(), Vec::new());
     Sampler::new(ds.train.len(), cfg.seed).next_batch(&ds, cfg.batch, false, &mut x, &mut y);
     if let Some(dir) = &args.dump {
-        std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
-        write_batch(&dir.join("batch.safetensors"), &x, &y, (cfg.batch, ds.channels, ds.height, ds.width))?;
+        std::fs::create_dir_all(dir)
+            .wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+        write_batch(
+            &dir.join("batch.safetensors"),
+            &x,
+            &y,
+            (y.len(), ds.channels, ds.height, ds.width),
+        )?;
     }
     let mut report = ProbeReport { models: Vec::new() };
     for spec in specs {
@@ -68,7 +69,8 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
     let json = serde_json::to_string(&report)?;
     if let Some(dir) = &args.dump {
         let path = dir.join("probe.json");
-        std::fs::write(&path, &json).wrap_err_with(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, &json)
+            .wrap_err_with(|| format!("cannot write {}", path.display()))?;
     }
     if args.json {
         println!("{json}");
@@ -96,14 +98,25 @@ fn model_probe(net: &Network<f32>, spec: ModelSpec, s: &PassStats) -> ModelProbe
         .params
         .iter()
         .zip(&s.param_grad_norms)
-        .map(|(p, g)| ParamProbe { name: p.name.clone(), grad_norm: *g })
+        .map(|(p, g)| ParamProbe {
+            name: p.name.clone(),
+            grad_norm: *g,
+        })
         .collect();
-    ModelProbe { model: spec.to_string(), loss: s.loss, blocks, params }
+    ModelProbe {
+        model: spec.to_string(),
+        loss: s.loss,
+        blocks,
+        params,
+    }
 }
 
 /// max/min of the per-block gradient norms (finite, positive ones).
 pub fn spread(norms: impl IntoIterator<Item = f64>) -> f64 {
-    let v: Vec<f64> = norms.into_iter().filter(|g| g.is_finite() && *g > 0.0).collect();
+    let v: Vec<f64> = norms
+        .into_iter()
+        .filter(|g| g.is_finite() && *g > 0.0)
+        .collect();
     let max = v.iter().cloned().fold(f64::NAN, f64::max);
     let min = v.iter().cloned().fold(f64::NAN, f64::min);
     max / min
@@ -144,13 +157,22 @@ pub fn table(r: &ProbeReport) -> String {
     out
 }
 
-fn write_batch(path: &Path, x: &[f32], y: &[usize], shape: (usize, usize, usize, usize)) -> Result<()> {
+fn write_batch(
+    path: &Path,
+    x: &[f32],
+    y: &[usize],
+    shape: (usize, usize, usize, usize),
+) -> Result<()> {
     use safetensors::tensor::{Dtype, TensorView};
     let xb: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
     let yb: Vec<u8> = y.iter().flat_map(|&v| (v as i64).to_le_bytes()).collect();
     let views = vec![
-        ("x", TensorView::new(Dtype::F32, vec![shape.0, shape.1, shape.2, shape.3], &xb)?),
+        (
+            "x",
+            TensorView::new(Dtype::F32, vec![shape.0, shape.1, shape.2, shape.3], &xb)?,
+        ),
         ("y", TensorView::new(Dtype::I64, vec![y.len()], &yb)?),
     ];
-    safetensors::serialize_to_file(views, None, path).wrap_err_with(|| format!("cannot write {}", path.display()))
+    safetensors::serialize_to_file(views, None, path)
+        .wrap_err_with(|| format!("cannot write {}", path.display()))
 }

@@ -16,23 +16,52 @@ pub enum TrainerCommand {
     Reset,
     SetLr(f64),
     /// Swap run `run`'s model (variant or depth); that run restarts, the others continue.
-    ReplaceRun { run: usize, spec: String },
+    ReplaceRun {
+        run: usize,
+        spec: String,
+    },
 }
 
 /// Facts from the trainer. Step events may be coalesced (several steps in one event) when the
 /// consumer is slow; every other event is delivered.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TrainerEvent {
-    Started { config: ExperimentConfig, dataset: String, runs: Vec<RunInfo> },
+    Started {
+        config: ExperimentConfig,
+        dataset: String,
+        runs: Vec<RunInfo>,
+    },
     /// Records of one or more consecutive steps: `records[i]` is `(run index, record)`.
-    StepsFinished { records: Vec<(usize, StepRecord)> },
-    Evaluated { run: usize, eval: EvalRecord },
-    Paused { step: u64 },
-    Resumed { step: u64 },
-    LrChanged { lr: f64 },
-    Diverged { run: usize, step: u64, reason: String },
+    StepsFinished {
+        records: Vec<(usize, StepRecord)>,
+    },
+    Evaluated {
+        run: usize,
+        eval: EvalRecord,
+    },
+    Paused {
+        step: u64,
+    },
+    Resumed {
+        step: u64,
+    },
+    LrChanged {
+        lr: f64,
+    },
+    Diverged {
+        run: usize,
+        step: u64,
+        reason: String,
+    },
     /// Run `run` now trains `info` from fresh weights (after `ReplaceRun` or `Reset`).
-    RunRestarted { run: usize, info: RunInfo },
-    Finished { step: u64 },
-    Failed { message: String },
+    RunRestarted {
+        run: usize,
+        info: RunInfo,
+    },
+    Finished {
+        step: u64,
+    },
+    Failed {
+        message: String,
+    },
 }

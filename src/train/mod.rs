@@ -1,7 +1,15 @@
 //! Training: N runs fed identical batches on a background task, streaming records of every step.
 
+pub mod channel;
 pub mod events;
+pub mod optim;
 pub mod record;
+pub mod schedule;
+pub mod trainer;
+pub mod worker;
 
+pub use channel::{EventReceiver, EventSender, event_channel};
 pub use events::{TrainerCommand, TrainerEvent};
 pub use record::{BlockStat, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord};
+pub use trainer::{StepOutcome, TrainError, Trainer};
+pub use worker::{TrainerHandle, WorkerOptions, spawn};

@@ -54,9 +54,22 @@ pub struct RunInfo {
 pub enum RunStatus {
     #[default]
     Running,
-    Diverged { step: u64, reason: String },
+    Diverged {
+        step: u64,
+        reason: String,
+    },
     Finished,
 }
+
+/// Records [`RunHistory::push`] keeps exactly from the start of a run (with parameter norms).
+pub const HISTORY_HEAD: usize = 200;
+/// Most recent records [`RunHistory::push`] keeps exactly (with parameter norms).
+pub const HISTORY_TAIL: usize = 500;
+/// Most records [`RunHistory::push`] keeps between the head and the tail (downsampled, without
+/// parameter norms).
+pub const HISTORY_MIDDLE: usize = 800;
+/// Upper bound on `RunHistory::steps.len()` when every record goes through [`RunHistory::push`].
+pub const HISTORY_MAX: usize = HISTORY_HEAD + HISTORY_MIDDLE + HISTORY_TAIL;
 
 /// A run's record over time. `steps` is bounded: see [`RunHistory::push`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -71,15 +84,192 @@ pub struct RunHistory {
 
 impl RunHistory {
     pub fn new(info: RunInfo) -> Self {
-        Self { info, ..Default::default() }
+        Self {
+            info,
+            ..Default::default()
+        }
     }
 
     /// Append a step record, keeping memory bounded for long runs.
+    ///
+    /// `steps` holds at most [`HISTORY_MAX`] records, in three parts:
+    ///
+    /// - the **head**: the first [`HISTORY_HEAD`] records pushed, exact and complete;
+    /// - the **tail**: the [`HISTORY_TAIL`] most recent records, exact and complete;
+    /// - the **middle**: records that have left the tail, downsampled to those whose `step` is a
+    ///   multiple of a power-of-two stride `s`. `s` is the smallest power of two for which the
+    ///   step span of the middle, divided by `s`, is below [`HISTORY_MIDDLE`]; as the run grows
+    ///   `s` doubles and the middle thins to every 2nd, 4th, 8th … step. Middle records drop their
+    ///   `param_grad_norms` (left empty): per-parameter norms, ~170 floats for a 56-layer net, are
+    ///   kept only for the head and the tail. Block statistics, loss, accuracy and learning rate
+    ///   are kept for every retained record.
+    ///
+    /// The rule depends only on the records themselves (no hidden state), so it is deterministic
+    /// and a history loaded from a snapshot keeps being thinned the same way when a run resumes.
+    /// Steps are expected to increase; records are never reordered.
     pub fn push(&mut self, rec: StepRecord) {
         self.steps.push(rec);
+        let n = self.steps.len();
+        if n <= HISTORY_HEAD + HISTORY_TAIL {
+            return;
+        }
+        // The record at `i` has just left the tail and enters the middle, [HISTORY_HEAD, i].
+        let i = n - HISTORY_TAIL - 1;
+        let lo = self.steps[HISTORY_HEAD - 1].step;
+        let stride = middle_stride(self.steps[i].step.saturating_sub(lo));
+        let prev_stride = if i > HISTORY_HEAD {
+            middle_stride(self.steps[i - 1].step.saturating_sub(lo))
+        } else {
+            1
+        };
+        let mut mid_end = i + 1;
+        if self.steps[i].step % stride == 0 {
+            self.steps[i].param_grad_norms = Vec::new();
+        } else {
+            self.steps.remove(i);
+            mid_end = i;
+        }
+        if stride != prev_stride || mid_end - HISTORY_HEAD > HISTORY_MIDDLE {
+            self.thin_middle(mid_end, stride);
+        }
+    }
+
+    /// Keep, in the middle `[HISTORY_HEAD, mid_end)`, only steps that are multiples of `stride`,
+    /// doubling it until the middle fits (a guard for unusual step numbers).
+    fn thin_middle(&mut self, mut mid_end: usize, mut stride: u64) {
+        loop {
+            let mut idx = 0;
+            let before = self.steps.len();
+            self.steps.retain(|r| {
+                let keep = idx < HISTORY_HEAD || idx >= mid_end || r.step % stride == 0;
+                idx += 1;
+                keep
+            });
+            mid_end -= before - self.steps.len();
+            let count = mid_end - HISTORY_HEAD;
+            if count <= HISTORY_MIDDLE {
+                return;
+            }
+            if stride >= 1 << 62 {
+                // Step numbers that no stride thins (e.g. all equal): drop the oldest excess.
+                self.steps
+                    .drain(HISTORY_HEAD..HISTORY_HEAD + count - HISTORY_MIDDLE);
+                return;
+            }
+            stride *= 2;
+        }
     }
 
     pub fn last(&self) -> Option<&StepRecord> {
         self.steps.last()
+    }
+}
+
+/// Smallest power of two `s` with `span / s < HISTORY_MIDDLE`: at most `HISTORY_MIDDLE` multiples
+/// of `s` fit in a span of `span` steps.
+fn middle_stride(span: u64) -> u64 {
+    let mut s = 1u64;
+    while span / s >= HISTORY_MIDDLE as u64 && s < 1 << 62 {
+        s *= 2;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(step: u64) -> StepRecord {
+        StepRecord {
+            step,
+            loss: step as f32,
+            blocks: vec![BlockStat::default(); 3],
+            param_grad_norms: vec![1.0; 5],
+            ..Default::default()
+        }
+    }
+
+    fn run(n: u64) -> RunHistory {
+        let mut h = RunHistory::new(RunInfo::default());
+        for s in 1..=n {
+            h.push(rec(s));
+        }
+        h
+    }
+
+    #[test]
+    fn short_runs_are_kept_exactly() {
+        let n = (HISTORY_HEAD + HISTORY_TAIL) as u64;
+        let h = run(n);
+        assert_eq!(h.steps.len(), n as usize);
+        assert!(
+            h.steps
+                .iter()
+                .enumerate()
+                .all(|(i, r)| r.step == i as u64 + 1)
+        );
+        assert!(h.steps.iter().all(|r| r.param_grad_norms.len() == 5));
+    }
+
+    #[test]
+    fn long_runs_are_bounded_with_exact_head_and_tail() {
+        for n in [1_301u64, 2_000, 10_000, 64_000, 200_000] {
+            let h = run(n);
+            assert!(h.steps.len() <= HISTORY_MAX, "{n}: {}", h.steps.len());
+            // Head: steps 1..=HEAD, complete.
+            for (i, r) in h.steps[..HISTORY_HEAD].iter().enumerate() {
+                assert_eq!(r.step, i as u64 + 1);
+                assert_eq!(r.param_grad_norms.len(), 5);
+            }
+            // Tail: the last TAIL steps, complete.
+            let tail = &h.steps[h.steps.len() - HISTORY_TAIL..];
+            for (k, r) in tail.iter().enumerate() {
+                assert_eq!(r.step, n - HISTORY_TAIL as u64 + 1 + k as u64);
+                assert_eq!(r.param_grad_norms.len(), 5);
+            }
+            // Middle: strictly increasing, one stride, no parameter norms.
+            let mid = &h.steps[HISTORY_HEAD..h.steps.len() - HISTORY_TAIL];
+            assert!(mid.windows(2).all(|w| w[0].step < w[1].step));
+            assert!(mid.iter().all(|r| r.param_grad_norms.is_empty()));
+            let span = n - HISTORY_TAIL as u64 - HISTORY_HEAD as u64;
+            let stride = middle_stride(span);
+            assert!(mid.iter().all(|r| r.step % stride == 0), "{n}");
+            // Evenly covered: every multiple of the stride in the middle's span is present.
+            let expected = (HISTORY_HEAD as u64 + 1..=n - HISTORY_TAIL as u64)
+                .filter(|s| s % stride == 0)
+                .count();
+            assert_eq!(mid.len(), expected, "{n}");
+            assert!(
+                mid.len() >= HISTORY_MIDDLE / 2 || n < 3_000,
+                "{n}: {}",
+                mid.len()
+            );
+        }
+    }
+
+    #[test]
+    fn thinning_is_deterministic_and_resumable() {
+        let a = run(12_345);
+        // A history saved at 7,000 steps and resumed gives the same records.
+        let mut b = run(7_000);
+        for s in 7_001..=12_345 {
+            b.push(rec(s));
+        }
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn odd_step_numbers_stay_bounded() {
+        let mut h = RunHistory::new(RunInfo::default());
+        for _ in 0..5_000 {
+            h.push(rec(7)); // all equal: no stride thins them
+        }
+        assert!(h.steps.len() <= HISTORY_MAX);
+        let mut h = RunHistory::new(RunInfo::default());
+        for s in 0..20_000u64 {
+            h.push(rec(2 * s + 1)); // all odd
+        }
+        assert!(h.steps.len() <= HISTORY_MAX);
+        assert_eq!(h.last().unwrap().step, 39_999);
     }
 }

@@ -1,0 +1,172 @@
+//! The trainer's event channel: never blocks the sender; consecutive step events coalesce into
+//! one (bounded, oldest steps dropped first) while lifecycle events are always delivered in order.
+
+use super::events::TrainerEvent;
+use super::record::StepRecord;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// Most step records one coalesced event keeps (per channel, all runs together).
+pub const MAX_COALESCED: usize = 4096;
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<State>,
+    notify: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    events: VecDeque<TrainerEvent>,
+    closed: bool,
+    /// Step records dropped because the consumer fell behind by more than MAX_COALESCED.
+    dropped: u64,
+}
+
+pub struct EventSender(Arc<Shared>);
+pub struct EventReceiver(Arc<Shared>);
+
+pub fn event_channel() -> (EventSender, EventReceiver) {
+    let shared = Arc::new(Shared::default());
+    (EventSender(shared.clone()), EventReceiver(shared))
+}
+
+impl EventSender {
+    pub fn send(&self, ev: TrainerEvent) {
+        let mut st = self.0.queue.lock().unwrap_or_else(|e| e.into_inner());
+        match (st.events.back_mut(), ev) {
+            (
+                Some(TrainerEvent::StepsFinished { records }),
+                TrainerEvent::StepsFinished { records: new },
+            ) => {
+                records.extend(new);
+                let excess = records.len().saturating_sub(MAX_COALESCED);
+                if excess > 0 {
+                    records.drain(..excess);
+                    st.dropped += excess as u64;
+                }
+            }
+            (_, ev) => st.events.push_back(ev),
+        }
+        drop(st);
+        self.0.notify.notify_one();
+    }
+
+    /// Convenience for one step's records.
+    pub fn send_steps(&self, records: Vec<(usize, StepRecord)>) {
+        if !records.is_empty() {
+            self.send(TrainerEvent::StepsFinished { records });
+        }
+    }
+}
+
+impl Drop for EventSender {
+    fn drop(&mut self) {
+        self.0
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .closed = true;
+        self.0.notify.notify_one();
+    }
+}
+
+impl EventReceiver {
+    /// The next event, or `None` once the trainer has ended and everything was delivered.
+    pub async fn recv(&mut self) -> Option<TrainerEvent> {
+        loop {
+            let notified = self.0.notify.notified();
+            if let Some(ev) = self.try_recv() {
+                return Some(ev);
+            }
+            if self.is_closed() {
+                return None;
+            }
+            notified.await;
+        }
+    }
+
+    pub fn try_recv(&self) -> Option<TrainerEvent> {
+        self.0
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .events
+            .pop_front()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .closed
+    }
+
+    /// Step records lost to coalescing so far.
+    pub fn dropped(&self) -> u64 {
+        self.0
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(n: u64) -> Vec<(usize, StepRecord)> {
+        vec![(
+            0,
+            StepRecord {
+                step: n,
+                ..Default::default()
+            },
+        )]
+    }
+
+    #[test]
+    fn steps_coalesce_and_lifecycle_events_keep_order() {
+        let (tx, mut rx) = event_channel();
+        tx.send_steps(step(1));
+        tx.send_steps(step(2));
+        tx.send(TrainerEvent::Paused { step: 2 });
+        tx.send_steps(step(3));
+        match rx.try_recv() {
+            Some(TrainerEvent::StepsFinished { records }) => assert_eq!(records.len(), 2),
+            other => panic!("expected coalesced steps, got {other:?}"),
+        }
+        assert_eq!(rx.try_recv(), Some(TrainerEvent::Paused { step: 2 }));
+        assert!(matches!(
+            rx.try_recv(),
+            Some(TrainerEvent::StepsFinished { .. })
+        ));
+        assert_eq!(rx.try_recv(), None);
+    }
+
+    #[test]
+    fn a_slow_consumer_loses_only_old_steps() {
+        let (tx, mut rx) = event_channel();
+        for n in 0..(MAX_COALESCED as u64 + 10) {
+            tx.send_steps(step(n));
+        }
+        let Some(TrainerEvent::StepsFinished { records }) = rx.try_recv() else {
+            panic!()
+        };
+        assert_eq!(records.len(), MAX_COALESCED);
+        assert_eq!(records.last().unwrap().1.step, MAX_COALESCED as u64 + 9);
+        assert_eq!(rx.dropped(), 10);
+    }
+
+    #[tokio::test]
+    async fn closed_channel_ends_after_draining() {
+        let (tx, mut rx) = event_channel();
+        tx.send(TrainerEvent::Finished { step: 1 });
+        drop(tx);
+        assert_eq!(rx.recv().await, Some(TrainerEvent::Finished { step: 1 }));
+        assert_eq!(rx.recv().await, None);
+    }
+}

@@ -1,0 +1,242 @@
+//! `Trainer`: N runs (one per model spec) fed the identical batch each step, stepped in turn.
+
+use super::optim::Optimizer;
+use super::record::{BlockStat, EvalRecord, RunInfo, RunStatus, StepRecord};
+use super::schedule::lr_at;
+use crate::config::ExperimentConfig;
+use crate::data::{Dataset, Sampler, test_batches};
+use crate::model::{ModelSpec, NetOptions, Network, SpecError};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("run {0} does not exist")]
+    NoSuchRun(usize),
+}
+
+/// One model being trained.
+pub struct Run {
+    pub spec: ModelSpec,
+    pub net: Network<f32>,
+    pub opt: Optimizer,
+    pub status: RunStatus,
+    /// Steps this run has taken since it (re)started.
+    pub step: u64,
+    pub wall_secs: f64,
+}
+
+/// What one trainer step produced.
+#[derive(Debug, Default)]
+pub struct StepOutcome {
+    pub records: Vec<(usize, StepRecord)>,
+    /// Runs that diverged at this step, with the reason.
+    pub diverged: Vec<(usize, u64, String)>,
+}
+
+pub struct Trainer {
+    pub cfg: ExperimentConfig,
+    pub ds: Arc<Dataset>,
+    pub runs: Vec<Run>,
+    sampler: Sampler,
+    /// The base learning rate, which the user may change while training.
+    pub base_lr: f64,
+    /// Batches drawn so far (the same batch goes to every run).
+    pub batches: u64,
+    pub epoch: u32,
+    /// Reused batch buffers.
+    x: Vec<f32>,
+    y: Vec<usize>,
+    /// Seed of the next weights drawn by a reset or swap, so restarts get fresh weights.
+    restarts: u64,
+}
+
+pub fn net_options(ds: &Dataset, cfg: &ExperimentConfig) -> NetOptions {
+    NetOptions {
+        in_channels: ds.channels,
+        height: ds.height,
+        width: ds.width,
+        classes: ds.classes,
+        base_width: cfg.width,
+    }
+}
+
+impl Trainer {
+    pub fn new(cfg: ExperimentConfig, ds: Arc<Dataset>) -> Result<Self, TrainError> {
+        let specs = cfg
+            .models
+            .iter()
+            .map(|m| m.parse())
+            .collect::<Result<Vec<ModelSpec>, _>>()?;
+        let sampler = Sampler::new(ds.train.len(), cfg.seed);
+        let mut t = Trainer {
+            base_lr: cfg.lr,
+            runs: Vec::new(),
+            sampler,
+            batches: 0,
+            epoch: 0,
+            x: Vec::new(),
+            y: Vec::new(),
+            restarts: 0,
+            cfg,
+            ds,
+        };
+        t.runs = specs
+            .into_iter()
+            .map(|s| t.fresh_run(s, t.cfg.seed))
+            .collect();
+        Ok(t)
+    }
+
+    fn fresh_run(&self, spec: ModelSpec, seed: u64) -> Run {
+        Run {
+            spec,
+            net: Network::new(spec, net_options(&self.ds, &self.cfg), seed),
+            opt: Optimizer::new(self.cfg.optimizer, self.cfg.momentum, self.cfg.weight_decay),
+            status: RunStatus::Running,
+            step: 0,
+            wall_secs: 0.0,
+        }
+    }
+
+    pub fn run_info(&self, i: usize) -> RunInfo {
+        let r = &self.runs[i];
+        RunInfo {
+            spec: r.spec.to_string(),
+            block_names: r.net.block_names().to_vec(),
+            param_names: r.net.store.names(),
+            num_params: r.net.num_params(),
+        }
+    }
+
+    pub fn run_infos(&self) -> Vec<RunInfo> {
+        (0..self.runs.len()).map(|i| self.run_info(i)).collect()
+    }
+
+    /// Fresh weights for every run (a new draw, not the initial one).
+    pub fn reset(&mut self) {
+        self.restarts += 1;
+        let seed = self.cfg.seed.wrapping_add(self.restarts);
+        self.runs = self
+            .runs
+            .iter()
+            .map(|r| self.fresh_run(r.spec, seed))
+            .collect();
+    }
+
+    /// Swap run `i`'s model; it restarts from fresh weights, the others continue.
+    pub fn replace_run(&mut self, i: usize, spec: &str) -> Result<RunInfo, TrainError> {
+        let spec: ModelSpec = spec.parse()?;
+        if i >= self.runs.len() {
+            return Err(TrainError::NoSuchRun(i));
+        }
+        self.restarts += 1;
+        self.runs[i] = self.fresh_run(spec, self.cfg.seed.wrapping_add(self.restarts));
+        Ok(self.run_info(i))
+    }
+
+    pub fn lr_for(&self, run: &Run) -> f64 {
+        lr_at(&self.cfg, self.base_lr, run.step + 1)
+    }
+
+    /// Draw one batch and take one optimizer step on every running run.
+    pub fn step(&mut self) -> StepOutcome {
+        self.epoch = self.sampler.next_batch(
+            &self.ds,
+            self.cfg.batch,
+            self.cfg.augment,
+            &mut self.x,
+            &mut self.y,
+        );
+        self.batches += 1;
+        let mut out = StepOutcome::default();
+        for i in 0..self.runs.len() {
+            if self.runs[i].status != RunStatus::Running {
+                continue;
+            }
+            let lr = self.lr_for(&self.runs[i]);
+            let (x, y) = (self.x.clone(), &self.y);
+            let run = &mut self.runs[i];
+            let t0 = Instant::now();
+            let (stats, mut grads) = run.net.train_pass(x, y);
+            run.step += 1;
+            if let Some(reason) = divergence(stats.loss, &stats.param_grad_norms) {
+                run.status = RunStatus::Diverged {
+                    step: run.step,
+                    reason: reason.clone(),
+                };
+                out.diverged.push((i, run.step, reason));
+            } else {
+                run.opt.step(&mut run.net.store, &mut grads, lr);
+            }
+            drop(grads);
+            let secs = t0.elapsed().as_secs_f64();
+            run.wall_secs += secs;
+            let rec = StepRecord {
+                step: run.step,
+                epoch: self.epoch,
+                loss: stats.loss as f32,
+                acc: stats.correct as f32 / stats.batch.max(1) as f32,
+                lr: lr as f32,
+                img_per_s: (stats.batch as f64 / secs.max(1e-9)) as f32,
+                blocks: stats
+                    .blocks
+                    .iter()
+                    .map(|(a, g)| BlockStat {
+                        grad_norm: *g as f32,
+                        act_mean: a.mean,
+                        act_std: a.std,
+                        act_zero_frac: a.zero_frac,
+                    })
+                    .collect(),
+                param_grad_norms: stats.param_grad_norms.iter().map(|&g| g as f32).collect(),
+            };
+            out.records.push((i, rec));
+        }
+        out
+    }
+
+    /// Test-split loss and accuracy of every run that is still healthy (BN in evaluation mode).
+    pub fn evaluate(&mut self) -> Vec<(usize, EvalRecord)> {
+        let mut out = Vec::new();
+        let ranges: Vec<_> = test_batches(&self.ds, self.cfg.batch.max(1)).collect();
+        for (i, run) in self.runs.iter_mut().enumerate() {
+            if matches!(run.status, RunStatus::Diverged { .. }) {
+                continue;
+            }
+            let (mut loss, mut correct, mut n) = (0.0, 0usize, 0usize);
+            for r in &ranges {
+                self.ds
+                    .gather_range(&self.ds.test, r.clone(), &mut self.x, &mut self.y);
+                let (l, c) = run.net.eval_pass(self.x.clone(), &self.y);
+                loss += l * self.y.len() as f64;
+                correct += c;
+                n += self.y.len();
+            }
+            let eval = EvalRecord {
+                step: run.step,
+                loss: (loss / n.max(1) as f64) as f32,
+                acc: correct as f32 / n.max(1) as f32,
+            };
+            out.push((i, eval));
+        }
+        out
+    }
+
+    pub fn all_stopped(&self) -> bool {
+        self.runs.iter().all(|r| r.status != RunStatus::Running)
+    }
+}
+
+/// Why a step's numbers mean the run has diverged, if they do.
+fn divergence(loss: f64, param_norms: &[f64]) -> Option<String> {
+    if !loss.is_finite() {
+        return Some(format!("loss became {loss}"));
+    }
+    param_norms
+        .iter()
+        .position(|g| !g.is_finite())
+        .map(|i| format!("gradient of parameter #{i} became {}", param_norms[i]))
+}

@@ -1,0 +1,145 @@
+//! The trainer on a background task: commands in between steps, events out, never blocking on
+//! the consumer. A closed command channel means shut down.
+
+use super::channel::{EventReceiver, EventSender, event_channel};
+use super::events::{TrainerCommand, TrainerEvent};
+use super::trainer::Trainer;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender, error::TryRecvError};
+use tokio::task::JoinHandle;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WorkerOptions {
+    /// Stop after this many batches (None: until told to stop).
+    pub max_steps: Option<u64>,
+    pub start_paused: bool,
+}
+
+pub struct TrainerHandle {
+    pub commands: UnboundedSender<TrainerCommand>,
+    pub events: EventReceiver,
+    /// Resolves to the trainer when the task ends (for snapshots and weights).
+    pub task: JoinHandle<Trainer>,
+}
+
+/// Start `trainer` on a blocking task of the current tokio runtime.
+pub fn spawn(trainer: Trainer, opts: WorkerOptions) -> TrainerHandle {
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = event_channel();
+    let task = tokio::task::spawn_blocking(move || run(trainer, cmd_rx, ev_tx, opts));
+    TrainerHandle {
+        commands: cmd_tx,
+        events: ev_rx,
+        task,
+    }
+}
+
+/// The loop itself; public so it can also be driven on a plain thread.
+pub fn run(
+    mut trainer: Trainer,
+    mut cmds: UnboundedReceiver<TrainerCommand>,
+    tx: EventSender,
+    opts: WorkerOptions,
+) -> Trainer {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        drive(&mut trainer, &mut cmds, &tx, opts)
+    }));
+    if let Err(panic) = result {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "trainer panicked".into());
+        tx.send(TrainerEvent::Failed { message });
+    }
+    trainer
+}
+
+fn drive(
+    t: &mut Trainer,
+    cmds: &mut UnboundedReceiver<TrainerCommand>,
+    tx: &EventSender,
+    opts: WorkerOptions,
+) {
+    tx.send(TrainerEvent::Started {
+        config: t.cfg.clone(),
+        dataset: t.ds.name.clone(),
+        runs: t.run_infos(),
+    });
+    let mut paused = opts.start_paused;
+    if paused {
+        tx.send(TrainerEvent::Paused { step: t.batches });
+    }
+    loop {
+        let cmd = if paused {
+            match cmds.blocking_recv() {
+                Some(c) => Some(c),
+                None => break,
+            }
+        } else {
+            match cmds.try_recv() {
+                Ok(c) => Some(c),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => break,
+            }
+        };
+        match cmd {
+            Some(TrainerCommand::Pause) if !paused => {
+                paused = true;
+                tx.send(TrainerEvent::Paused { step: t.batches });
+            }
+            Some(TrainerCommand::Resume) if paused => {
+                paused = false;
+                tx.send(TrainerEvent::Resumed { step: t.batches });
+            }
+            Some(TrainerCommand::Step) if paused => one_step(t, tx),
+            Some(TrainerCommand::Stop) => break,
+            Some(TrainerCommand::Reset) => {
+                t.reset();
+                for (run, info) in t.run_infos().into_iter().enumerate() {
+                    tx.send(TrainerEvent::RunRestarted { run, info });
+                }
+            }
+            Some(TrainerCommand::SetLr(lr)) if lr.is_finite() && lr > 0.0 => {
+                t.base_lr = lr;
+                tx.send(TrainerEvent::LrChanged { lr });
+            }
+            Some(TrainerCommand::ReplaceRun { run, spec }) => match t.replace_run(run, &spec) {
+                Ok(info) => tx.send(TrainerEvent::RunRestarted { run, info }),
+                // A bad spec from the UI must not end training: report it and go on.
+                Err(e) => tx.send(TrainerEvent::Diverged {
+                    run,
+                    step: 0,
+                    reason: format!("cannot swap: {e}"),
+                }),
+            },
+            Some(_) => {}
+            None => one_step(t, tx),
+        }
+        let done = opts.max_steps.is_some_and(|m| t.batches >= m) || t.all_stopped();
+        if done {
+            break;
+        }
+    }
+    if t.cfg.eval_every == 0 || t.batches % t.cfg.eval_every != 0 {
+        evaluate(t, tx);
+    }
+    tx.send(TrainerEvent::Finished { step: t.batches });
+}
+
+fn one_step(t: &mut Trainer, tx: &EventSender) {
+    let out = t.step();
+    tx.send_steps(out.records);
+    for (run, step, reason) in out.diverged {
+        tx.send(TrainerEvent::Diverged { run, step, reason });
+    }
+    if t.cfg.eval_every > 0 && t.batches % t.cfg.eval_every == 0 {
+        evaluate(t, tx);
+    }
+}
+
+fn evaluate(t: &mut Trainer, tx: &EventSender) {
+    for (run, eval) in t.evaluate() {
+        tx.send(TrainerEvent::Evaluated { run, eval });
+    }
+}

@@ -169,6 +169,12 @@ impl Geom {
     fn is_pointwise(&self) -> bool {
         self.k == 1 && self.stride == 1 && self.pad == 0
     }
+    /// Stride-1 convs with a kernel compute on the *padded-width grid*: output pixel `(oy, ox)`
+    /// for `ox < W+2p` (the `ox >= Wo` columns are discarded), so that each im2col row is one
+    /// contiguous window of the padded image and col2im is one long vector add per row.
+    fn on_grid(&self) -> bool {
+        self.stride == 1 && !self.is_pointwise()
+    }
     /// Floating-point operations of the forward pass (2 per multiply-add).
     pub fn flops(&self) -> f64 {
         2.0 * (self.n * self.cout * self.p() * self.kk()) as f64
@@ -190,10 +196,14 @@ pub fn forward<E: Float>(g: &Geom, x: &[E], w: &[E], bias: Option<&[E]>, out: &m
         return;
     }
     let per = imgs_per_task(g.n);
-    let (p, kk) = (g.p(), g.kk());
+    let (p, kk, cout) = (g.p(), g.kk(), g.cout);
     out.par_chunks_mut(per * g.out_img())
         .zip(x.par_chunks(per * g.in_img()))
         .for_each(|(out, x)| {
+            if g.on_grid() {
+                forward_grid(g, x, w, bias, out);
+                return;
+            }
             let col_len = if g.is_pointwise() { 0 } else { kk * p };
             with_scratch::<E, _>(col_len, |col| {
                 for (y, xi) in out.chunks_mut(g.out_img()).zip(x.chunks(g.in_img())) {
@@ -210,7 +220,7 @@ pub fn forward<E: Float>(g: &Geom, x: &[E], w: &[E], bias: Option<&[E]>, out: &m
                     }
                     // y [Cout, P] (+)= w [Cout, KK] · col [KK, P]
                     matmul(
-                        g.cout,
+                        cout,
                         p,
                         kk,
                         Mat::new(y, 1, p as isize),
@@ -221,6 +231,56 @@ pub fn forward<E: Float>(g: &Geom, x: &[E], w: &[E], bias: Option<&[E]>, out: &m
                 }
             });
         });
+}
+
+/// Forward of stride-1 convs on the padded-width grid (see [`Geom::on_grid`]): every im2col row
+/// is one long contiguous window of the zero-padded CHW image, so im2col is `Cin·K·K` memcpys.
+fn forward_grid<E: Float>(g: &Geom, x: &[E], w: &[E], bias: Option<&[E]>, out: &mut [E]) {
+    let (p, kk, cout, cin, k) = (g.p(), g.kk(), g.cout, g.cin, g.k);
+    let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
+    let pg = g.ho * wp;
+    let xpad_len = cin * hp * wp + k;
+    with_scratch::<E, _>(xpad_len + kk * pg + cout * pg, |buf| {
+        let (xpad, rest) = buf.split_at_mut(xpad_len);
+        let (col, yp) = rest.split_at_mut(kk * pg);
+        xpad.fill(E::zero()); // borders stay zero; interiors are rewritten per image
+        for (y, xi) in out.chunks_mut(g.out_img()).zip(x.chunks(g.in_img())) {
+            to_padded_chw(g, xi, xpad);
+            for (j, row) in col.chunks_exact_mut(pg).enumerate() {
+                let (ci, ky, kx) = (j / (k * k), (j / k) % k, j % k);
+                row.copy_from_slice(&xpad[ci * hp * wp + ky * wp + kx..][..pg]);
+            }
+            if let Some(b) = bias {
+                for (row, &bv) in yp.chunks_mut(pg).zip(b) {
+                    row.fill(bv);
+                }
+            }
+            matmul(
+                cout,
+                pg,
+                kk,
+                Mat::new(yp, 1, pg as isize),
+                bias.is_some(),
+                MatRef::new(w, 1, kk as isize),
+                MatRef::new(col, 1, pg as isize),
+            );
+            for (yc, ypc) in y.chunks_exact_mut(p).zip(yp.chunks_exact(pg)) {
+                for (yr, ypr) in yc.chunks_exact_mut(g.wo).zip(ypc.chunks_exact(wp)) {
+                    yr.copy_from_slice(&ypr[..g.wo]);
+                }
+            }
+        }
+    });
+}
+
+/// One image `[Cin, H, W]` → the interior of a zero-padded CHW buffer `[Cin, H+2p, W+2p]`.
+fn to_padded_chw<E: Float>(g: &Geom, x: &[E], xpad: &mut [E]) {
+    let (hp, wp, pad) = (g.h + 2 * g.pad, g.w + 2 * g.pad, g.pad);
+    for (ci, xc) in x.chunks_exact(g.h * g.w).enumerate() {
+        for (iy, xr) in xc.chunks_exact(g.w).enumerate() {
+            xpad[ci * hp * wp + (iy + pad) * wp + pad..][..g.w].copy_from_slice(xr);
+        }
+    }
 }
 
 /// Backward pass on plain slices; accumulates (`+=`) into `gx` (if given), `gw` and `gb`.
@@ -272,15 +332,26 @@ pub fn backward<E: Float>(
             let pointwise = g.is_pointwise();
             let xh_len = hp * wp * cin;
             let colt_len = if pointwise { 0 } else { p * kk };
-            let dcol_len = if !pointwise && gx.is_some() {
-                kk * p
-            } else {
-                0
+            let grid = g.on_grid() && gx.is_some();
+            let pg = g.ho * wp;
+            let dcol_len = match (gx.is_some(), pointwise, grid) {
+                (false, _, _) | (_, true, _) => 0,
+                (true, false, false) => kk * p,
+                (true, false, true) => kk * pg,
             };
-            with_scratch::<E, _>(xh_len + colt_len + dcol_len, |buf| {
+            let (gyp_len, gxpad_len) = if grid {
+                (cout * pg, cin * hp * wp + g.k)
+            } else {
+                (0, 0)
+            };
+            let total = xh_len + colt_len + dcol_len + gyp_len + gxpad_len;
+            with_scratch::<E, _>(total, |buf| {
                 let (xh, rest) = buf.split_at_mut(xh_len);
-                let (colt, dcol) = rest.split_at_mut(colt_len);
+                let (colt, rest) = rest.split_at_mut(colt_len);
+                let (dcol, rest) = rest.split_at_mut(dcol_len);
+                let (gyp, gxpad) = rest.split_at_mut(gyp_len);
                 xh.fill(E::zero()); // borders stay zero; interiors are rewritten per image
+                gyp.fill(E::zero()); // likewise the discarded grid columns
                 for (i, (xi, gyi)) in x.chunks(g.in_img()).zip(gy.chunks(g.out_img())).enumerate() {
                     if want_gb {
                         for (b, row) in pb.iter_mut().zip(gyi.chunks(p)) {
@@ -311,6 +382,24 @@ pub fn backward<E: Float>(
                         let gym = MatRef::new(gyi, 1, p as isize);
                         if pointwise {
                             matmul(kk, p, cout, Mat::new(gxi, 1, p as isize), true, wt, gym);
+                        } else if grid {
+                            for (gpc, gc) in gyp.chunks_exact_mut(pg).zip(gyi.chunks_exact(p)) {
+                                for (gpr, gr) in gpc.chunks_exact_mut(wp).zip(gc.chunks_exact(g.wo))
+                                {
+                                    gpr[..g.wo].copy_from_slice(gr);
+                                }
+                            }
+                            let gypm = MatRef::new(&*gyp, 1, pg as isize);
+                            matmul(
+                                kk,
+                                pg,
+                                cout,
+                                Mat::new(dcol, 1, pg as isize),
+                                false,
+                                wt,
+                                gypm,
+                            );
+                            col2im_grid(g, dcol, gxpad, gxi);
                         } else {
                             matmul(kk, p, cout, Mat::new(dcol, 1, p as isize), false, wt, gym);
                             col2im(g, dcol, gxi);
@@ -336,6 +425,33 @@ pub fn backward<E: Float>(
     if let Some(gb) = gb {
         for (_, pb) in &partials {
             for (a, &b) in gb.iter_mut().zip(pb) {
+                *a += b;
+            }
+        }
+    }
+}
+
+/// Adjoint of the grid im2col: `gx [Cin, H, W] += col2im(dcol [K·K·Cin, Ho·(W+2p)])`, through the
+/// padded scratch image `gxpad`. The discarded grid columns of `dcol` are zero (they come from
+/// zero columns of the padded output gradient).
+fn col2im_grid<E: Float>(g: &Geom, dcol: &[E], gxpad: &mut [E], gx: &mut [E]) {
+    let k = g.k;
+    let (hp, wp, pad) = (g.h + 2 * g.pad, g.w + 2 * g.pad, g.pad);
+    let pg = g.ho * wp;
+    gxpad.fill(E::zero());
+    for (j, row) in dcol.chunks_exact(pg).enumerate() {
+        let (ci, ky, kx) = (j / (k * k), (j / k) % k, j % k);
+        for (a, &b) in gxpad[ci * hp * wp + ky * wp + kx..][..pg]
+            .iter_mut()
+            .zip(row)
+        {
+            *a += b;
+        }
+    }
+    for (ci, gc) in gx.chunks_exact_mut(g.h * g.w).enumerate() {
+        for (iy, gr) in gc.chunks_exact_mut(g.w).enumerate() {
+            let src = &gxpad[ci * hp * wp + (iy + pad) * wp + pad..][..g.w];
+            for (a, &b) in gr.iter_mut().zip(src) {
                 *a += b;
             }
         }

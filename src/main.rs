@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Probe(args)) => cli::probe::run(&args),
         Some(Command::Train(args)) => cli::train::run(&args),
+        Some(Command::Bench(args)) => cli::bench::run(&args),
         _ => Err(color_eyre::eyre::eyre!(
             "this subcommand is not built yet; try `resviz probe`"
         )),

@@ -1,5 +1,6 @@
 //! Command-line interface: clap definitions and the experiment options shared by subcommands.
 
+pub mod bench;
 pub mod probe;
 pub mod train;
 

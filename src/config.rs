@@ -10,7 +10,10 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config {path}: {message}")]
     Parse { path: String, message: String },
     #[error("invalid option: {0}")]
@@ -165,12 +168,29 @@ mod tests {
 
     #[test]
     fn validation_rejects_bad_values() {
-        let mut cfg = ExperimentConfig { batch: 0, ..Default::default() };
+        let mut cfg = ExperimentConfig {
+            batch: 0,
+            ..Default::default()
+        };
         assert!(cfg.validate().is_err());
         cfg.batch = 8;
         cfg.lr = -1.0;
         assert!(cfg.validate().is_err());
         cfg.lr = 0.1;
         assert!(cfg.validate().is_ok());
+    }
+}
+
+#[cfg(test)]
+mod preset_tests {
+    use super::*;
+
+    #[test]
+    fn shipped_presets_load() {
+        for name in ["degradation", "identity-mappings", "activations", "seed"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("assets/{name}.ron"));
+            let cfg = ExperimentConfig::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!cfg.models.is_empty());
+        }
     }
 }

@@ -5,9 +5,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod data;
 pub mod engine;
 pub mod model;
-pub mod train;
-pub mod data;
 pub mod snapshot;
+pub mod train;
 pub mod tui;

@@ -3,7 +3,7 @@
 use super::layers::{BiasInit, Bn, Conv, Mode};
 use super::params::ParamStore;
 use super::spec::Variant;
-use crate::engine::{add, dropout, gate_mix, relu, scale, sigmoid, Float, T4};
+use crate::engine::{Float, T4, add, dropout, gate_mix, relu, scale, sigmoid};
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
 
@@ -12,7 +12,10 @@ use rand::rngs::StdRng;
 pub enum Shortcut {
     Identity,
     /// 1×1 conv at the block's stride, then BN unless the design is pre-activation or a seed preset.
-    Proj { conv: Conv, bn: Option<Bn> },
+    Proj {
+        conv: Conv,
+        bn: Option<Bn>,
+    },
     /// No shortcut at all (plain nets).
     None,
 }
@@ -50,29 +53,81 @@ impl Block {
         s: BlockShape,
         seed_preset: bool,
     ) -> Self {
-        let bias = if seed_preset { BiasInit::Default } else { BiasInit::None };
+        let bias = if seed_preset {
+            BiasInit::Default
+        } else {
+            BiasInit::None
+        };
         let pre = variant.pre_activation();
-        let conv1 = Conv::new(ps, rng, &format!("{prefix}.conv1"), (s.cin, s.cout, 3), s.stride, bias);
+        let conv1 = Conv::new(
+            ps,
+            rng,
+            &format!("{prefix}.conv1"),
+            (s.cin, s.cout, 3),
+            s.stride,
+            bias,
+        );
         // v2: bn1 normalises the block input; otherwise conv1's output.
-        let bn1 = Bn::new(ps, &format!("{prefix}.bn1"), if variant == Variant::V2 { s.cin } else { s.cout });
-        let conv2 = Conv::new(ps, rng, &format!("{prefix}.conv2"), (s.cout, s.cout, 3), 1, bias);
-        let bn2 = (variant != Variant::BnAfter).then(|| Bn::new(ps, &format!("{prefix}.bn2"), s.cout));
+        let bn1 = Bn::new(
+            ps,
+            &format!("{prefix}.bn1"),
+            if variant == Variant::V2 {
+                s.cin
+            } else {
+                s.cout
+            },
+        );
+        let conv2 = Conv::new(
+            ps,
+            rng,
+            &format!("{prefix}.conv2"),
+            (s.cout, s.cout, 3),
+            1,
+            bias,
+        );
+        let bn2 =
+            (variant != Variant::BnAfter).then(|| Bn::new(ps, &format!("{prefix}.bn2"), s.cout));
         let reshapes = s.cin != s.cout || s.stride != 1;
         let shortcut = if variant == Variant::Plain {
             Shortcut::None
         } else if reshapes || variant == Variant::ConvSc {
             let sc = format!("{prefix}.shortcut");
-            let conv = Conv::new(ps, rng, &format!("{sc}.conv"), (s.cin, s.cout, 1), s.stride, bias);
+            let conv = Conv::new(
+                ps,
+                rng,
+                &format!("{sc}.conv"),
+                (s.cin, s.cout, 1),
+                s.stride,
+                bias,
+            );
             let bn = (!pre && !seed_preset).then(|| Bn::new(ps, &format!("{sc}.bn"), s.cout));
             Shortcut::Proj { conv, bn }
         } else {
             Shortcut::Identity
         };
         let gate = matches!(variant, Variant::Gated | Variant::SGated).then(|| {
-            Conv::new(ps, rng, &format!("{prefix}.gate"), (s.cin, s.cout, 1), s.stride, BiasInit::Const(-6.0))
+            Conv::new(
+                ps,
+                rng,
+                &format!("{prefix}.gate"),
+                (s.cin, s.cout, 1),
+                s.stride,
+                BiasInit::Const(-6.0),
+            )
         });
-        let bn3 = (variant == Variant::BnAfter).then(|| Bn::new(ps, &format!("{prefix}.bn3"), s.cout));
-        Block { variant, conv1, bn1, conv2, bn2, bn3, gate, shortcut, proj_on_raw: seed_preset }
+        let bn3 =
+            (variant == Variant::BnAfter).then(|| Bn::new(ps, &format!("{prefix}.bn3"), s.cout));
+        Block {
+            variant,
+            conv1,
+            bn1,
+            conv2,
+            bn2,
+            bn3,
+            gate,
+            shortcut,
+            proj_on_raw: seed_preset,
+        }
     }
 
     pub fn forward<E: Float, T: Tape<E, Cpu> + Merge<T>>(
@@ -144,7 +199,10 @@ impl Block {
         mode: Mode,
         dropout_seed: u64,
     ) -> T4<E, T> {
-        let gate = self.gate.as_ref().map(|g| sigmoid(g.fwd(ps, x.with_empty_tape(), true)));
+        let gate = self
+            .gate
+            .as_ref()
+            .map(|g| sigmoid(g.fwd(ps, x.with_empty_tape(), true)));
         let s = match &self.shortcut {
             Shortcut::None => None,
             Shortcut::Identity => Some(x.with_empty_tape()),

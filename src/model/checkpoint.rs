@@ -35,23 +35,42 @@ impl Entry {
 impl<E: Float> Network<E> {
     /// Parameters and batch-norm buffers by PyTorch name.
     pub fn state_dict(&self) -> BTreeMap<String, Entry> {
-        let f = |v: &[E]| v.iter().map(|x| x.to_f32().unwrap_or(f32::NAN)).collect::<Vec<f32>>();
+        let f = |v: &[E]| {
+            v.iter()
+                .map(|x| x.to_f32().unwrap_or(f32::NAN))
+                .collect::<Vec<f32>>()
+        };
         let mut out = BTreeMap::new();
         for p in &self.store.params {
-            out.insert(p.name.clone(), Entry::F32 { shape: p.shape(), data: f(p.data()) });
+            out.insert(
+                p.name.clone(),
+                Entry::F32 {
+                    shape: p.shape(),
+                    data: f(p.data()),
+                },
+            );
         }
         for b in &self.store.buffers {
             let c = b.running_mean.len();
-            let t = |v: &[E]| Entry::F32 { shape: vec![c], data: f(v) };
+            let t = |v: &[E]| Entry::F32 {
+                shape: vec![c],
+                data: f(v),
+            };
             out.insert(format!("{}.running_mean", b.prefix), t(&b.running_mean));
             out.insert(format!("{}.running_var", b.prefix), t(&b.running_var));
-            out.insert(format!("{}.num_batches_tracked", b.prefix), Entry::I64(b.num_batches_tracked));
+            out.insert(
+                format!("{}.num_batches_tracked", b.prefix),
+                Entry::I64(b.num_batches_tracked),
+            );
         }
         out
     }
 
     pub fn save_safetensors(&self, path: &Path) -> Result<(), CheckpointError> {
-        let err = |m: String| CheckpointError::Write { path: path.display().to_string(), message: m };
+        let err = |m: String| CheckpointError::Write {
+            path: path.display().to_string(),
+            message: m,
+        };
         let dict = self.state_dict();
         let bytes: Vec<(String, Vec<u8>, Dtype, Vec<usize>)> = dict
             .iter()
@@ -71,19 +90,39 @@ impl<E: Float> Network<E> {
     /// Replace every parameter and buffer with the file's; names and shapes must match exactly.
     pub fn load_safetensors(&mut self, path: &Path) -> Result<(), CheckpointError> {
         let p = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| CheckpointError::Read { path: p.clone(), message: e.to_string() })?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| CheckpointError::Read { path: p.clone(), message: e.to_string() })?;
-        let mismatch = |m: String| CheckpointError::Mismatch { path: p.clone(), message: m };
+        let bytes = std::fs::read(path).map_err(|e| CheckpointError::Read {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Read {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
+        let mismatch = |m: String| CheckpointError::Mismatch {
+            path: p.clone(),
+            message: m,
+        };
         let read_f32 = |name: &str, shape: &[usize]| -> Result<Vec<E>, CheckpointError> {
-            let t = st.tensor(name).map_err(|_| mismatch(format!("missing tensor {name}")))?;
+            let t = st
+                .tensor(name)
+                .map_err(|_| mismatch(format!("missing tensor {name}")))?;
             if t.dtype() != Dtype::F32 || t.shape() != shape {
-                return Err(mismatch(format!("{name}: expected f32 {shape:?}, found {:?} {:?}", t.dtype(), t.shape())));
+                return Err(mismatch(format!(
+                    "{name}: expected f32 {shape:?}, found {:?} {:?}",
+                    t.dtype(),
+                    t.shape()
+                )));
             }
-            Ok(t.data().chunks_exact(4).map(|c| E::from_f32(f32::from_le_bytes(c.try_into().unwrap())).unwrap()).collect())
+            Ok(t.data()
+                .chunks_exact(4)
+                .map(|c| E::from_f32(f32::from_le_bytes(c.try_into().unwrap())).unwrap())
+                .collect())
         };
         for i in 0..self.store.params.len() {
-            let (name, shape) = (self.store.params[i].name.clone(), self.store.params[i].shape());
+            let (name, shape) = (
+                self.store.params[i].name.clone(),
+                self.store.params[i].shape(),
+            );
             let v = read_f32(&name, &shape)?;
             self.store.params[i].data_mut().copy_from_slice(&v);
         }

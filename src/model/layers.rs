@@ -1,10 +1,10 @@
 //! Conv and batch-norm layers over a `ParamStore`, with PyTorch's initialisation.
 
 use super::params::{BId, PId, ParamKind, ParamStore, ParamTensor};
-use crate::engine::{batch_norm2d, conv2d, BnCfg, ConvCfg, Float, T4};
+use crate::engine::{BnCfg, ConvCfg, Float, T4, batch_norm2d, conv2d};
 use dfdx::prelude::*;
-use rand::rngs::StdRng;
 use rand::Rng;
+use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
 
 /// Whether a forward pass trains (batch statistics, dropout) or evaluates (running statistics).
@@ -47,7 +47,9 @@ impl Conv {
     ) -> Self {
         let std = (2.0 / (cout * k * k) as f64).sqrt();
         let normal = Normal::new(0.0, std).expect("finite std");
-        let w: Vec<E> = (0..cout * cin * k * k).map(|_| E::from_f64(normal.sample(rng)).unwrap()).collect();
+        let w: Vec<E> = (0..cout * cin * k * k)
+            .map(|_| E::from_f64(normal.sample(rng)).unwrap())
+            .collect();
         let dev = Cpu::default();
         let w = ps.push(
             format!("{name}.weight"),
@@ -62,9 +64,18 @@ impl Conv {
         }
         .map(|b| {
             let b: Vec<E> = b.into_iter().map(|v| E::from_f64(v).unwrap()).collect();
-            ps.push(format!("{name}.bias"), ParamKind::NoDecay, ParamTensor::R1(dev.tensor_from_vec(b, (cout,))))
+            ps.push(
+                format!("{name}.bias"),
+                ParamKind::NoDecay,
+                ParamTensor::R1(dev.tensor_from_vec(b, (cout,))),
+            )
         });
-        Conv { w, b, stride, pad: k / 2 }
+        Conv {
+            w,
+            b,
+            stride,
+            pad: k / 2,
+        }
     }
 
     pub fn fwd<E: Float, T: Tape<E, Cpu> + Merge<T>>(
@@ -73,7 +84,11 @@ impl Conv {
         x: T4<E, T>,
         input_grad: bool,
     ) -> T4<E, T> {
-        let cfg = ConvCfg { stride: self.stride, pad: self.pad, input_grad };
+        let cfg = ConvCfg {
+            stride: self.stride,
+            pad: self.pad,
+            input_grad,
+        };
         conv2d(x, ps.t4(self.w), self.b.map(|b| ps.t1(b)), cfg)
     }
 }
@@ -119,7 +134,19 @@ impl Bn {
         if train {
             buf.num_batches_tracked += 1;
         }
-        let cfg = BnCfg { eps: BN_EPS, momentum: BN_MOMENTUM, train, relu };
-        batch_norm2d(x, gamma, beta, &mut buf.running_mean, &mut buf.running_var, cfg)
+        let cfg = BnCfg {
+            eps: BN_EPS,
+            momentum: BN_MOMENTUM,
+            train,
+            relu,
+        };
+        batch_norm2d(
+            x,
+            gamma,
+            beta,
+            &mut buf.running_mean,
+            &mut buf.running_var,
+            cfg,
+        )
     }
 }

@@ -1,13 +1,15 @@
 //! `Network`: a runtime-built CNN (stem, blocks, head) with probes at every block boundary.
 
 use super::block::{Block, BlockShape};
-use super::layers::{uniform, BiasInit, Bn, Conv, Mode};
+use super::layers::{BiasInit, Bn, Conv, Mode, uniform};
 use super::params::{PId, ParamKind, ParamStore, ParamTensor};
 use super::spec::{ModelSpec, SeedPreset, Variant};
-use crate::engine::{flatten, global_avg_pool, probe, relu, ActStats, Float, ProbeRecorder, T2, T4};
+use crate::engine::{
+    ActStats, Float, ProbeRecorder, T2, T4, flatten, global_avg_pool, probe, relu,
+};
 use dfdx::prelude::*;
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 /// What the data and options fix about a network besides its spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +24,13 @@ pub struct NetOptions {
 
 impl Default for NetOptions {
     fn default() -> Self {
-        Self { in_channels: 3, height: 32, width: 32, classes: 10, base_width: 16 }
+        Self {
+            in_channels: 3,
+            height: 32,
+            width: 32,
+            classes: 10,
+            base_width: 16,
+        }
     }
 }
 
@@ -72,31 +80,74 @@ impl<E: Float> Network<E> {
             ModelSpec::Seed(SeedPreset::V2) => (Variant::V2, vec![1, 1], vec![16, 32]),
         };
         let pre = variant.pre_activation();
-        let bias = if seed_preset { BiasInit::Default } else { BiasInit::None };
-        let stem_conv = Conv::new(&mut ps, &mut rng, "stem.conv", (opts.in_channels, widths[0], 3), 1, bias);
+        let bias = if seed_preset {
+            BiasInit::Default
+        } else {
+            BiasInit::None
+        };
+        let stem_conv = Conv::new(
+            &mut ps,
+            &mut rng,
+            "stem.conv",
+            (opts.in_channels, widths[0], 3),
+            1,
+            bias,
+        );
         let stem_bn = (!pre && !seed_preset).then(|| Bn::new(&mut ps, "stem.bn", widths[0]));
-        let stem = Stem { conv: stem_conv, bn: stem_bn, relu: seed_preset || !pre };
+        let stem = Stem {
+            conv: stem_conv,
+            bn: stem_bn,
+            relu: seed_preset || !pre,
+        };
 
         let (mut blocks, mut block_names) = (Vec::new(), vec!["stem".to_string()]);
         let (mut cin, mut h, mut w) = (widths[0], opts.height, opts.width);
         for (s, (&n, &cout)) in stage_blocks.iter().zip(&widths).enumerate() {
             for b in 0..n {
                 // ResNet stages after the first halve the resolution; seed presets keep stride 1.
-                let stride = if b == 0 && s > 0 && !seed_preset { 2 } else { 1 };
+                let stride = if b == 0 && s > 0 && !seed_preset {
+                    2
+                } else {
+                    1
+                };
                 let name = format!("stages.{s}.{b}");
                 let shape = BlockShape { cin, cout, stride };
-                blocks.push(Block::new(&mut ps, &mut rng, &name, variant, shape, seed_preset));
+                blocks.push(Block::new(
+                    &mut ps,
+                    &mut rng,
+                    &name,
+                    variant,
+                    shape,
+                    seed_preset,
+                ));
                 block_names.push(name);
                 (h, w) = ((h + 2 - 3) / stride + 1, (w + 2 - 3) / stride + 1);
                 cin = cout;
             }
         }
-        let head_bn = (pre || spec == ModelSpec::Seed(SeedPreset::V2)).then(|| Bn::new(&mut ps, "head.bn", cin));
+        let head_bn = (pre || spec == ModelSpec::Seed(SeedPreset::V2))
+            .then(|| Bn::new(&mut ps, "head.bn", cin));
         let fc_in = if seed_preset { cin * h * w } else { cin };
         let (fc_w, fc_b) = linear(&mut ps, &mut rng, "fc", fc_in, opts.classes);
-        let head = Head { bn: head_bn, relu: pre && !seed_preset, flatten: seed_preset, fc_w, fc_b };
+        let head = Head {
+            bn: head_bn,
+            relu: pre && !seed_preset,
+            flatten: seed_preset,
+            fc_w,
+            fc_b,
+        };
         let recorder = ProbeRecorder::new(block_names.len());
-        Network { spec, opts, store: ps, stem, blocks, block_names, head, recorder, passes: 0 }
+        Network {
+            spec,
+            opts,
+            store: ps,
+            stem,
+            blocks,
+            block_names,
+            head,
+            recorder,
+            passes: 0,
+        }
     }
 
     /// Block-boundary names, input to output: `stem`, `stages.S.B`.
@@ -117,7 +168,6 @@ impl<E: Float> Network<E> {
     pub fn probe_stats(&self) -> Vec<(ActStats, Option<f64>)> {
         self.recorder.read()
     }
-
 }
 
 impl<E: Float> Network<E>
@@ -145,23 +195,47 @@ where
         if let Some(bn) = &self.head.bn {
             h = bn.fwd(ps, h, mode, self.head.relu);
         }
-        let feats = if self.head.flatten { flatten(h) } else { global_avg_pool(h) }; // [N, F]
+        let feats = if self.head.flatten {
+            flatten(h)
+        } else {
+            global_avg_pool(h)
+        }; // [N, F]
         let n = feats.shape().0;
         let wt = ps.t2::<T>(self.head.fc_w).permute::<_, Axes2<1, 0>>(); // [F, classes]
-        let b = ps.t1::<T>(self.head.fc_b).broadcast_like::<_, Axis<0>>(&(n, self.opts.classes));
+        let b = ps
+            .t1::<T>(self.head.fc_b)
+            .broadcast_like::<_, Axis<0>>(&(n, self.opts.classes));
         feats.matmul(wt) + b // [N, classes]
     }
 }
 
 /// PyTorch's default `nn.Linear` initialisation: weight and bias uniform(±1/√in).
-fn linear<E: Float>(ps: &mut ParamStore<E>, rng: &mut StdRng, name: &str, fan_in: usize, out: usize) -> (PId, PId) {
+fn linear<E: Float>(
+    ps: &mut ParamStore<E>,
+    rng: &mut StdRng,
+    name: &str,
+    fan_in: usize,
+    out: usize,
+) -> (PId, PId) {
     let bound = 1.0 / (fan_in as f64).sqrt();
-    let conv = |v: Vec<f64>| v.into_iter().map(|x| E::from_f64(x).unwrap()).collect::<Vec<E>>();
+    let conv = |v: Vec<f64>| {
+        v.into_iter()
+            .map(|x| E::from_f64(x).unwrap())
+            .collect::<Vec<E>>()
+    };
     let dev = Cpu::default();
     let w = dev.tensor_from_vec(conv(uniform(rng, out * fan_in, bound)), (out, fan_in));
     let b = dev.tensor_from_vec(conv(uniform(rng, out, bound)), (out,));
-    let w = ps.push(format!("{name}.weight"), ParamKind::Weight, ParamTensor::R2(w));
-    let b = ps.push(format!("{name}.bias"), ParamKind::NoDecay, ParamTensor::R1(b));
+    let w = ps.push(
+        format!("{name}.weight"),
+        ParamKind::Weight,
+        ParamTensor::R2(w),
+    );
+    let b = ps.push(
+        format!("{name}.bias"),
+        ParamKind::NoDecay,
+        ParamTensor::R1(b),
+    );
     (w, b)
 }
 
@@ -172,7 +246,9 @@ pub fn argmax_rows<E: Float>(logits: &[E], classes: usize) -> Vec<usize> {
         .map(|row| {
             row.iter()
                 .enumerate()
-                .fold((0, E::neg_infinity()), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) })
+                .fold((0, E::neg_infinity()), |(bi, bv), (i, &v)| {
+                    if v > bv { (i, v) } else { (bi, bv) }
+                })
                 .0
         })
         .collect()

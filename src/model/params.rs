@@ -3,7 +3,7 @@
 //! Layers hold indices into one `ParamStore`, so the optimizer, gradient norms and checkpoint
 //! export walk a single list in a stable order.
 
-use crate::engine::{view, view_mut, Float, T1, T2, T4};
+use crate::engine::{Float, T1, T2, T4, view, view_mut};
 use dfdx::prelude::*;
 
 /// A trainable tensor of its natural rank (conv `[out, in, kh, kw]`, linear `[out, in]`, vectors).

@@ -2,8 +2,8 @@
 //! backward pass with per-block and per-parameter gradient norms.
 
 use super::layers::Mode;
-use super::network::{argmax_rows, Network};
-use crate::engine::{view, ActStats, Float};
+use super::network::{Network, argmax_rows};
+use crate::engine::{ActStats, Float, view};
 use dfdx::prelude::*;
 
 /// What one training pass measured.
@@ -28,7 +28,9 @@ where
     pub fn train_pass(&mut self, x: Vec<E>, y: &[usize]) -> (PassStats, Gradients<E, Cpu>) {
         let n = y.len();
         let dev = Cpu::default();
-        let x = dev.tensor_from_vec(x, self.input_shape(n)).traced(Gradients::leaky());
+        let x = dev
+            .tensor_from_vec(x, self.input_shape(n))
+            .traced(Gradients::leaky());
         let logits = self.forward(x, Mode::Train); // [N, classes]
         let correct = self.count_correct(view(&logits), y);
         let loss = cross_entropy_with_logits_loss(logits, self.one_hot(y));
@@ -45,7 +47,13 @@ where
             .into_iter()
             .map(|(a, g)| (a, g.unwrap_or(f64::NAN)))
             .collect();
-        let stats = PassStats { loss: loss_value, correct, batch: n, blocks, param_grad_norms };
+        let stats = PassStats {
+            loss: loss_value,
+            correct,
+            batch: n,
+            blocks,
+            param_grad_norms,
+        };
         (stats, grads)
     }
 
@@ -74,11 +82,18 @@ where
     }
 
     fn count_correct(&self, logits: &[E], y: &[usize]) -> usize {
-        argmax_rows(logits, self.opts.classes).iter().zip(y).filter(|(p, t)| p == t).count()
+        argmax_rows(logits, self.opts.classes)
+            .iter()
+            .zip(y)
+            .filter(|(p, t)| p == t)
+            .count()
     }
 }
 
 /// L2 norm accumulated in f64.
 pub fn l2<E: Float>(v: &[E]) -> f64 {
-    v.iter().map(|x| x.to_f64().unwrap_or(f64::NAN).powi(2)).sum::<f64>().sqrt()
+    v.iter()
+        .map(|x| x.to_f64().unwrap_or(f64::NAN).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }

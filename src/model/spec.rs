@@ -66,7 +66,10 @@ pub enum SeedPreset {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ModelSpec {
     /// A CIFAR-style ResNet: 3 stages of `(depth − 2) / 6` blocks.
-    Resnet { variant: Variant, depth: usize },
+    Resnet {
+        variant: Variant,
+        depth: usize,
+    },
     Seed(SeedPreset),
 }
 
@@ -74,7 +77,9 @@ pub enum ModelSpec {
 pub enum SpecError {
     #[error("unknown model '{0}': expected VARIANT-DEPTH (variants: {variants}) or seed-v1, seed-v2", variants = variant_list())]
     Unknown(String),
-    #[error("model '{spec}': depth {depth} is not 6n+2 with n ≥ 1 (e.g. 8, 14, 20, 32, 44, 56, 110)")]
+    #[error(
+        "model '{spec}': depth {depth} is not 6n+2 with n ≥ 1 (e.g. 8, 14, 20, 32, 44, 56, 110)"
+    )]
     BadDepth { spec: String, depth: usize },
     #[error("model '{spec}': depth {depth} is too deep (at most 1202)")]
     TooDeep { spec: String, depth: usize },
@@ -95,7 +100,11 @@ impl ModelSpec {
 
     /// Parse a comma-separated list such as `plain-56,v1-56,v2-56`.
     pub fn parse_list(s: &str) -> Result<Vec<ModelSpec>, SpecError> {
-        s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::parse).collect()
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::parse)
+            .collect()
     }
 }
 
@@ -109,13 +118,22 @@ impl FromStr for ModelSpec {
         }
         let unknown = || SpecError::Unknown(s.to_string());
         let (v, d) = s.rsplit_once('-').ok_or_else(unknown)?;
-        let variant = Variant::ALL.into_iter().find(|x| x.name() == v).ok_or_else(unknown)?;
+        let variant = Variant::ALL
+            .into_iter()
+            .find(|x| x.name() == v)
+            .ok_or_else(unknown)?;
         let depth: usize = d.parse().map_err(|_| unknown())?;
         if depth < 8 || (depth - 2) % 6 != 0 {
-            return Err(SpecError::BadDepth { spec: s.to_string(), depth });
+            return Err(SpecError::BadDepth {
+                spec: s.to_string(),
+                depth,
+            });
         }
         if depth > 1202 {
-            return Err(SpecError::TooDeep { spec: s.to_string(), depth });
+            return Err(SpecError::TooDeep {
+                spec: s.to_string(),
+                depth,
+            });
         }
         Ok(ModelSpec::Resnet { variant, depth })
     }
@@ -140,19 +158,43 @@ mod tests {
         for v in Variant::ALL {
             let s = format!("{}-20", v.name());
             let spec: ModelSpec = s.parse().unwrap();
-            assert_eq!(spec, ModelSpec::Resnet { variant: v, depth: 20 });
+            assert_eq!(
+                spec,
+                ModelSpec::Resnet {
+                    variant: v,
+                    depth: 20
+                }
+            );
             assert_eq!(spec.to_string(), s);
         }
-        assert_eq!("seed-v2".parse::<ModelSpec>().unwrap().to_string(), "seed-v2");
+        assert_eq!(
+            "seed-v2".parse::<ModelSpec>().unwrap().to_string(),
+            "seed-v2"
+        );
     }
 
     #[test]
     fn rejects_bad_specs() {
-        assert!(matches!("v3-20".parse::<ModelSpec>(), Err(SpecError::Unknown(_))));
-        assert!(matches!("v1-21".parse::<ModelSpec>(), Err(SpecError::BadDepth { .. })));
-        assert!(matches!("v1-2".parse::<ModelSpec>(), Err(SpecError::BadDepth { .. })));
-        assert!(matches!("v1".parse::<ModelSpec>(), Err(SpecError::Unknown(_))));
-        assert!(matches!("v1-x".parse::<ModelSpec>(), Err(SpecError::Unknown(_))));
+        assert!(matches!(
+            "v3-20".parse::<ModelSpec>(),
+            Err(SpecError::Unknown(_))
+        ));
+        assert!(matches!(
+            "v1-21".parse::<ModelSpec>(),
+            Err(SpecError::BadDepth { .. })
+        ));
+        assert!(matches!(
+            "v1-2".parse::<ModelSpec>(),
+            Err(SpecError::BadDepth { .. })
+        ));
+        assert!(matches!(
+            "v1".parse::<ModelSpec>(),
+            Err(SpecError::Unknown(_))
+        ));
+        assert!(matches!(
+            "v1-x".parse::<ModelSpec>(),
+            Err(SpecError::Unknown(_))
+        ));
         assert_eq!(ModelSpec::parse_list("plain-56, v1-56").unwrap().len(), 2);
     }
 }

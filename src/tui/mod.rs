@@ -1,1 +1,22 @@
-//! The dashboard: App state, views, and the terminal loop.
+//! The dashboard: `App` state (no I/O), views that render it, and the terminal loop that feeds
+//! it keys and trainer events.
+
+pub mod app;
+pub mod cursor;
+pub mod keys;
+pub mod run;
+pub mod spec;
+pub mod theme;
+pub mod views;
+pub mod widgets;
+
+mod series;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod render_tests;
+
+pub use app::{Action, App, Msg, SaveKind, Status, TrainerState};
+pub use run::{EventSource, Exit, run_dashboard, run_replay};
+pub use views::draw;

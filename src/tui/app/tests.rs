@@ -1,0 +1,319 @@
+//! `App::update` sequences: keys and trainer events in, state and actions out, no terminal.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::*;
+use crate::tui::fixtures;
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn ch(c: char) -> Msg {
+    key(KeyCode::Char(c))
+}
+
+fn send(command: TrainerCommand) -> Vec<Action> {
+    vec![Action::Send(command)]
+}
+
+fn info(spec: &str) -> RunInfo {
+    RunInfo {
+        spec: spec.into(),
+        ..Default::default()
+    }
+}
+
+/// A live app whose trainer has started three runs.
+fn started() -> App {
+    let config = ExperimentConfig {
+        models: vec!["plain-56".into(), "v1-56".into(), "v2-56".into()],
+        ..Default::default()
+    };
+    let mut app = App::new(config.clone());
+    let runs = config.models.iter().map(|s| info(s)).collect();
+    app.update(Msg::Trainer(TrainerEvent::Started {
+        config,
+        dataset: "mnist (10000)".into(),
+        runs,
+    }));
+    app
+}
+
+fn step(step: u64, runs: usize) -> Msg {
+    let records = (0..runs)
+        .map(|run| {
+            (
+                run,
+                StepRecord {
+                    step,
+                    loss: 2.0,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    Msg::Trainer(TrainerEvent::StepsFinished { records })
+}
+
+#[test]
+fn started_replaces_the_placeholder_runs() {
+    let app = started();
+    assert_eq!(app.state(), &TrainerState::Running);
+    assert_eq!(app.dataset(), "mnist (10000)");
+    assert_eq!(app.histories().len(), 3);
+}
+
+#[test]
+fn space_toggles_pause_and_resume() {
+    let mut app = started();
+    assert_eq!(app.update(ch(' ')), send(TrainerCommand::Pause));
+    assert_eq!(app.state(), &TrainerState::Paused);
+    assert_eq!(app.update(ch(' ')), send(TrainerCommand::Resume));
+    assert_eq!(app.state(), &TrainerState::Running);
+}
+
+#[test]
+fn n_steps_only_while_paused() {
+    let mut app = started();
+    assert_eq!(app.update(ch('n')), vec![]);
+    assert!(app.status().unwrap().text.contains("only while paused"));
+    app.update(ch(' '));
+    assert_eq!(app.update(ch('n')), send(TrainerCommand::Step));
+    assert_eq!(app.state(), &TrainerState::Paused);
+}
+
+#[test]
+fn focus_wraps_both_ways_and_digits_pick_runs() {
+    let mut app = started();
+    for expected in [1, 2, 0] {
+        app.update(key(KeyCode::Tab));
+        assert_eq!(app.focus(), expected);
+    }
+    app.update(key(KeyCode::BackTab));
+    assert_eq!(app.focus(), 2);
+    app.update(ch('2'));
+    assert_eq!(app.focus(), 1);
+    app.update(ch('9'));
+    assert_eq!(app.focus(), 1);
+}
+
+#[test]
+fn variant_and_depth_keys_replace_the_focused_run() {
+    let mut app = started();
+    let replace = |run, spec: &str| {
+        send(TrainerCommand::ReplaceRun {
+            run,
+            spec: spec.into(),
+        })
+    };
+    assert_eq!(app.update(ch('v')), replace(0, "v1-56"));
+    assert_eq!(app.update(ch('v')), replace(0, "v2-56"));
+    assert_eq!(app.update(ch('+')), replace(0, "v2-62"));
+    assert_eq!(app.update(ch('-')), replace(0, "v2-56"));
+    assert_eq!(app.histories()[0].info.spec, "v2-56");
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.update(ch('-')), replace(1, "v1-50"));
+    // The trainer confirms with the new run's full info; its history starts over.
+    app.update(step(1, 3));
+    app.update(Msg::Trainer(TrainerEvent::RunRestarted {
+        run: 1,
+        info: info("v1-50"),
+    }));
+    assert!(app.histories()[1].steps.is_empty());
+    assert_eq!(app.histories()[0].steps.len(), 1);
+}
+
+#[test]
+fn depth_limits_and_presets_send_nothing() {
+    let config = ExperimentConfig {
+        models: vec!["v1-110".into(), "seed-v1".into()],
+        ..Default::default()
+    };
+    let mut app = App::new(config);
+    assert_eq!(app.update(ch('+')), vec![]);
+    assert!(app.status().unwrap().text.contains("8..110"));
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.update(ch('v')), vec![]);
+    assert!(app.status().unwrap().text.contains("preset"));
+}
+
+#[test]
+fn brackets_halve_and_double_the_learning_rate() {
+    let mut app = started();
+    assert_eq!(app.update(ch('[')), send(TrainerCommand::SetLr(0.05)));
+    assert_eq!(app.update(ch('[')), send(TrainerCommand::SetLr(0.025)));
+    assert_eq!(app.update(ch(']')), send(TrainerCommand::SetLr(0.05)));
+    app.update(Msg::Trainer(TrainerEvent::LrChanged { lr: 0.3 }));
+    assert_eq!(app.update(ch(']')), send(TrainerCommand::SetLr(0.6)));
+}
+
+#[test]
+fn r_resets_all() {
+    let mut app = started();
+    assert_eq!(app.update(ch('r')), send(TrainerCommand::Reset));
+}
+
+#[test]
+fn save_reports_its_path_and_clears_unsaved_progress() {
+    let mut app = started();
+    app.update(step(1, 3));
+    assert_eq!(app.update(ch('s')), vec![Action::Save(SaveKind::Manual)]);
+    app.saved(std::path::Path::new("saves/run-1.ron"));
+    assert_eq!(app.status().unwrap().text, "saved saves/run-1.ron");
+    assert_eq!(app.unsaved_steps(), 0);
+    app.save_failed("disk full");
+    assert!(app.status().unwrap().error);
+}
+
+#[test]
+fn quitting_autosaves_unsaved_progress() {
+    let quit = vec![Action::Send(TrainerCommand::Stop), Action::Quit];
+    let mut app = started();
+    assert_eq!(app.update(ch('q')), quit);
+    app.update(step(1, 3));
+    let mut with_save = vec![Action::Save(SaveKind::Autosave)];
+    with_save.extend(quit.clone());
+    assert_eq!(app.update(key(KeyCode::Esc)), with_save);
+    let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert_eq!(app.update(ctrl_c), with_save);
+    app.saved(std::path::Path::new("x.ron"));
+    assert_eq!(app.update(ch('q')), quit);
+}
+
+#[test]
+fn help_closes_on_any_key_which_then_does_nothing() {
+    let mut app = started();
+    app.update(ch('?'));
+    assert!(app.help_open());
+    assert_eq!(app.update(ch(' ')), vec![]);
+    assert!(!app.help_open());
+    assert_eq!(app.state(), &TrainerState::Running);
+    app.update(ch('?'));
+    let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert_eq!(app.update(ctrl_c).last(), Some(&Action::Quit));
+}
+
+#[test]
+fn coalesced_steps_count_once_per_step() {
+    let mut app = started();
+    let records = [1, 2].iter().flat_map(|&s| {
+        (0..3).map(move |run| {
+            (
+                run,
+                StepRecord {
+                    step: s,
+                    ..Default::default()
+                },
+            )
+        })
+    });
+    app.update(Msg::Trainer(TrainerEvent::StepsFinished {
+        records: records.collect(),
+    }));
+    assert_eq!(app.unsaved_steps(), 2);
+    assert_eq!(app.histories()[2].steps.len(), 2);
+    assert_eq!(app.latest().unwrap().step, 2);
+    // Records for runs that do not exist are dropped, not a panic.
+    app.update(step(3, 5));
+}
+
+#[test]
+fn divergence_failure_and_end_of_training() {
+    let mut app = started();
+    app.update(Msg::Trainer(TrainerEvent::Diverged {
+        run: 0,
+        step: 7,
+        reason: "loss is NaN".into(),
+    }));
+    assert!(matches!(
+        app.histories()[0].status,
+        RunStatus::Diverged { step: 7, .. }
+    ));
+    assert!(app.status().unwrap().error);
+    app.update(Msg::Trainer(TrainerEvent::Finished { step: 9 }));
+    assert_eq!(app.state(), &TrainerState::Finished);
+    assert_eq!(app.histories()[1].status, RunStatus::Finished);
+    assert!(matches!(
+        app.histories()[0].status,
+        RunStatus::Diverged { .. }
+    ));
+    assert_eq!(app.update(ch(' ')), vec![]);
+    assert_eq!(app.update(ch('q')), vec![Action::Quit]);
+}
+
+#[test]
+fn closed_channel_means_the_trainer_ended() {
+    let mut app = started();
+    app.update(Msg::TrainerClosed);
+    assert_eq!(app.state(), &TrainerState::Ended);
+    assert_eq!(app.update(ch('r')), vec![]);
+    assert!(app.status().unwrap().text.contains("ended"));
+    let mut app = started();
+    app.update(Msg::Trainer(TrainerEvent::Failed {
+        message: "out of memory".into(),
+    }));
+    app.update(Msg::TrainerClosed);
+    assert_eq!(app.state(), &TrainerState::Failed("out of memory".into()));
+}
+
+#[test]
+fn only_changes_make_the_app_dirty() {
+    let mut app = started();
+    assert!(app.take_dirty());
+    assert!(!app.take_dirty());
+    app.update(Msg::Tick);
+    assert!(!app.take_dirty());
+    app.update(ch('x'));
+    assert!(!app.take_dirty());
+    app.update(step(1, 3));
+    assert!(app.take_dirty());
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    assert!(app.take_dirty());
+}
+
+#[test]
+fn replay_cursor_moves_through_time() {
+    let histories = vec![fixtures::plain(20, 300), fixtures::v1(20, 300)];
+    let mut app = App::replay(histories, fixtures::config(), "mnist".into());
+    assert_eq!(app.cursor().unwrap().at, 300);
+    assert_eq!(app.steps(0).len(), 300);
+    app.update(key(KeyCode::Left));
+    assert_eq!(app.cursor().unwrap().at, 299);
+    assert_eq!(app.current(1).unwrap().step, 299);
+    app.update(key(KeyCode::PageUp));
+    assert_eq!(app.cursor().unwrap().at, 270);
+    assert_eq!(app.evals(0).last().unwrap().step, 250);
+    app.update(key(KeyCode::Home));
+    assert_eq!(app.steps(0).len(), 1);
+    app.update(key(KeyCode::Left));
+    assert_eq!(app.cursor().unwrap().at, 1);
+    app.update(key(KeyCode::PageDown));
+    app.update(key(KeyCode::Right));
+    assert_eq!(app.cursor().unwrap().at, 31);
+    app.update(key(KeyCode::End));
+    assert_eq!(app.cursor().unwrap().at, 300);
+    // The full history is still what a snapshot would save.
+    assert_eq!(app.histories()[0].steps.len(), 300);
+}
+
+#[test]
+fn replay_has_no_trainer_and_nothing_to_save() {
+    let mut app = App::replay(
+        vec![fixtures::v1(8, 10)],
+        fixtures::config(),
+        "mnist".into(),
+    );
+    for c in [' ', 'n', 'v', '+', '[', 'r', 's'] {
+        assert_eq!(app.update(ch(c)), vec![], "key {c}");
+    }
+    assert_eq!(app.update(ch('q')), vec![Action::Quit]);
+    // Messages from nowhere do not change a replay's state.
+    app.update(Msg::TrainerClosed);
+    assert_eq!(app.state(), &TrainerState::Finished);
+    let empty = App::replay(vec![], fixtures::config(), "mnist".into());
+    assert_eq!(empty.cursor().unwrap().at, 0);
+}

@@ -1,0 +1,122 @@
+//! Deterministic fake training histories for tests: a plain-56-like run whose gradient norm grows
+//! geometrically toward the input (first/last ≈ 10⁴, as DESIGN.md measured), and a v1-like run
+//! whose profile stays flat. A tiny LCG keeps them reproducible without an RNG dependency.
+
+use crate::config::ExperimentConfig;
+use crate::train::record::{BlockStat, EvalRecord, RunHistory, RunInfo, StepRecord};
+
+struct Lcg(u64);
+
+impl Lcg {
+    /// Uniform in [-1, 1).
+    fn next(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+/// `stem` then `stages.S.B` for a 6n+2 net with three stages of n blocks.
+pub fn block_names(depth: usize) -> Vec<String> {
+    let n = (depth - 2) / 6;
+    let stages = (0..3).flat_map(|s| (0..n).map(move |b| format!("stages.{s}.{b}")));
+    std::iter::once("stem".to_string()).chain(stages).collect()
+}
+
+/// The shape of a fake run.
+struct Shape {
+    seed: u64,
+    /// Block `l` of `L`'s log10 gradient norm at step 1.
+    log_norm: fn(usize, usize) -> f32,
+    /// The last `dead` blocks have more than half their ReLUs dead: an alarm to show.
+    dead: usize,
+    /// Where the loss and accuracy curves head.
+    final_loss: f32,
+    final_acc: f32,
+}
+
+fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
+    let Shape {
+        seed,
+        log_norm,
+        dead,
+        final_loss,
+        final_acc,
+    } = shape;
+    let names = block_names(depth);
+    let blocks = names.len();
+    let mut rng = Lcg(seed);
+    let mut h = RunHistory::new(RunInfo {
+        spec: spec.into(),
+        block_names: names,
+        param_names: vec![],
+        num_params: 0,
+    });
+    for step in 1..=steps {
+        let t = step as f32 / steps as f32;
+        let progress = 1.0 - (-4.0 * t).exp();
+        let stats = (0..blocks)
+            .map(|l| BlockStat {
+                // The profile relaxes a little as training goes on.
+                grad_norm: 10f32.powf(log_norm(l, blocks) * (1.0 - 0.3 * t) + 0.1 * rng.next()),
+                act_mean: 0.4 + 0.05 * rng.next(),
+                act_std: 0.9 + 0.1 * rng.next(),
+                act_zero_frac: if l + dead >= blocks { 0.6 } else { 0.45 } + 0.02 * rng.next(),
+            })
+            .collect();
+        h.push(StepRecord {
+            step,
+            epoch: (step / 100) as u32,
+            loss: 2.3 + (final_loss - 2.3) * progress + 0.1 * rng.next(),
+            acc: 0.1 + (final_acc - 0.1) * progress + 0.03 * rng.next(),
+            lr: 0.1,
+            img_per_s: 400.0 + 10.0 * rng.next(),
+            blocks: stats,
+            param_grad_norms: vec![],
+        });
+        if step % 50 == 0 {
+            h.evals.push(EvalRecord {
+                step,
+                loss: 2.3 + (final_loss - 2.3) * progress + 0.05,
+                acc: 0.1 + (final_acc - 0.1) * progress - 0.02,
+            });
+        }
+    }
+    h
+}
+
+/// Grows ×1.46 per block toward the input: 10⁻¹ at the output, ~10³·⁴ at the stem.
+pub fn plain(depth: usize, steps: u64) -> RunHistory {
+    let log_norm = |l, n| -1.0 + 0.164 * (n - 1 - l) as f32;
+    let shape = Shape {
+        seed: 1,
+        log_norm,
+        dead: 3,
+        final_loss: 1.6,
+        final_acc: 0.45,
+    };
+    history(&format!("plain-{depth}"), depth, steps, shape)
+}
+
+/// Flat within about ×3 over the depth.
+pub fn v1(depth: usize, steps: u64) -> RunHistory {
+    let log_norm = |l, n| 0.2 - 0.5 * l as f32 / n as f32;
+    let shape = Shape {
+        seed: 2,
+        log_norm,
+        dead: 0,
+        final_loss: 0.35,
+        final_acc: 0.92,
+    };
+    history(&format!("v1-{depth}"), depth, steps, shape)
+}
+
+pub fn config() -> ExperimentConfig {
+    ExperimentConfig {
+        models: vec!["plain-56".into(), "v1-56".into()],
+        dataset: "mnist".into(),
+        ..Default::default()
+    }
+}

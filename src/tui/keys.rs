@@ -1,0 +1,160 @@
+//! Key bindings: which key means what, and the one table the footer and the help overlay print,
+//! so the documentation of a key cannot drift from its handling.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// What a key asks for, before the app decides whether it applies in the current state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intent {
+    TogglePause,
+    Step,
+    FocusNext,
+    FocusPrev,
+    /// Zero-based run index.
+    Focus(usize),
+    CycleVariant,
+    Deeper,
+    Shallower,
+    HalveLr,
+    DoubleLr,
+    Reset,
+    Save,
+    Help,
+    Quit,
+    /// Replay time cursor.
+    Back,
+    Forward,
+    PageBack,
+    PageForward,
+    Start,
+    End,
+}
+
+/// Map a key event to an intent. Releases are ignored (Windows reports them; others do not).
+pub fn intent(key: KeyEvent) -> Option<Intent> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return matches!(key.code, KeyCode::Char('c' | 'C')).then_some(Intent::Quit);
+    }
+    Some(match key.code {
+        KeyCode::Char(' ') => Intent::TogglePause,
+        KeyCode::Char('n') => Intent::Step,
+        KeyCode::Tab => Intent::FocusNext,
+        KeyCode::BackTab => Intent::FocusPrev,
+        KeyCode::Char(c @ '1'..='9') => Intent::Focus(c as usize - '1' as usize),
+        KeyCode::Char('v') => Intent::CycleVariant,
+        // '=' is '+' without shift on most layouts.
+        KeyCode::Char('+' | '=') => Intent::Deeper,
+        KeyCode::Char('-' | '_') => Intent::Shallower,
+        KeyCode::Char('[') => Intent::HalveLr,
+        KeyCode::Char(']') => Intent::DoubleLr,
+        KeyCode::Char('r') => Intent::Reset,
+        KeyCode::Char('s') => Intent::Save,
+        KeyCode::Char('?') => Intent::Help,
+        KeyCode::Char('q') | KeyCode::Esc => Intent::Quit,
+        KeyCode::Left => Intent::Back,
+        KeyCode::Right => Intent::Forward,
+        KeyCode::PageUp => Intent::PageBack,
+        KeyCode::PageDown => Intent::PageForward,
+        KeyCode::Home => Intent::Start,
+        KeyCode::End => Intent::End,
+        _ => return None,
+    })
+}
+
+/// A documented binding: the keys as printed, and what they do.
+pub struct Binding {
+    pub keys: &'static str,
+    pub short: &'static str,
+    pub long: &'static str,
+}
+
+const fn b(keys: &'static str, short: &'static str, long: &'static str) -> Binding {
+    Binding { keys, short, long }
+}
+
+/// Bindings that drive a live trainer.
+pub const LIVE: &[Binding] = &[
+    b("space", "pause", "pause / resume training"),
+    b("n", "step", "one step (while paused)"),
+    b(
+        "tab",
+        "focus",
+        "focus next run (shift-tab: previous, 1-9: that run)",
+    ),
+    b(
+        "v",
+        "variant",
+        "cycle the focused run's variant (the run restarts)",
+    ),
+    b(
+        "+/-",
+        "depth",
+        "focused run 6 layers deeper / shallower (restarts)",
+    ),
+    b("[/]", "lr", "halve / double the learning rate"),
+    b("r", "reset", "reset all runs to fresh weights"),
+    b("s", "save", "save a snapshot into saves/"),
+];
+
+/// Bindings of the replay time cursor.
+pub const REPLAY: &[Binding] = &[
+    b("←/→", "step", "one step back / forward"),
+    b("pgup/pgdn", "10%", "10 % of the run back / forward"),
+    b("home/end", "ends", "first / last step"),
+    b(
+        "tab",
+        "focus",
+        "focus next run (shift-tab: previous, 1-9: that run)",
+    ),
+];
+
+/// Bindings in every mode.
+pub const COMMON: &[Binding] = &[
+    b("?", "help", "this help (any key closes it)"),
+    b(
+        "q",
+        "quit",
+        "quit (esc, ctrl-c too; unsaved progress is autosaved)",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(code: KeyCode, modifiers: KeyModifiers) -> Option<Intent> {
+        intent(KeyEvent::new(code, modifiers))
+    }
+
+    #[test]
+    fn maps_keys() {
+        assert_eq!(
+            press(KeyCode::Char(' '), KeyModifiers::NONE),
+            Some(Intent::TogglePause)
+        );
+        assert_eq!(
+            press(KeyCode::Char('3'), KeyModifiers::NONE),
+            Some(Intent::Focus(2))
+        );
+        assert_eq!(
+            press(KeyCode::Char('+'), KeyModifiers::SHIFT),
+            Some(Intent::Deeper)
+        );
+        assert_eq!(
+            press(KeyCode::Char('c'), KeyModifiers::CONTROL),
+            Some(Intent::Quit)
+        );
+        assert_eq!(press(KeyCode::Char('s'), KeyModifiers::CONTROL), None);
+        assert_eq!(press(KeyCode::Char('x'), KeyModifiers::NONE), None);
+    }
+
+    #[test]
+    fn ignores_releases() {
+        let mut key = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+        key.kind = KeyEventKind::Release;
+        assert_eq!(intent(key), None);
+    }
+}

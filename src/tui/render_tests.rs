@@ -1,0 +1,156 @@
+//! Rendering into ratatui's `TestBackend`: insta snapshots of the dashboard at the sizes it
+//! promises to serve, and no panics on any size or on empty, NaN or infinite data.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::{App, Msg};
+use super::fixtures;
+use super::views::draw;
+use crate::train::events::TrainerEvent;
+use crate::train::record::{BlockStat, RunInfo, StepRecord};
+
+fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| draw(frame, app)).unwrap();
+    terminal
+}
+
+/// plain-56 exploding, v1-56 flat, 400 steps of each, as a live app that has paused.
+fn live() -> App {
+    let histories = [fixtures::plain(56, 400), fixtures::v1(56, 400)];
+    let mut app = App::new(fixtures::config());
+    let runs = histories.iter().map(|h| h.info.clone()).collect();
+    app.update(Msg::Trainer(TrainerEvent::Started {
+        config: fixtures::config(),
+        dataset: "mnist".into(),
+        runs,
+    }));
+    for (run, h) in histories.into_iter().enumerate() {
+        for rec in h.steps {
+            app.update(Msg::Trainer(TrainerEvent::StepsFinished {
+                records: vec![(run, rec)],
+            }));
+        }
+        for eval in h.evals {
+            app.update(Msg::Trainer(TrainerEvent::Evaluated { run, eval }));
+        }
+    }
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char(' '),
+        KeyModifiers::NONE,
+    )));
+    app
+}
+
+#[test]
+fn dashboard_120x40() {
+    insta::assert_snapshot!(render(&live(), 120, 40).backend());
+}
+
+#[test]
+fn dashboard_80x24() {
+    insta::assert_snapshot!(render(&live(), 80, 24).backend());
+}
+
+#[test]
+fn too_small_40x10() {
+    insta::assert_snapshot!(render(&live(), 40, 10).backend());
+}
+
+#[test]
+fn help_overlay_120x40() {
+    let mut app = live();
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('?'),
+        KeyModifiers::NONE,
+    )));
+    insta::assert_snapshot!(render(&app, 120, 40).backend());
+}
+
+#[test]
+fn replay_focused_on_v1_scrubbed_back() {
+    let histories = vec![fixtures::plain(56, 400), fixtures::v1(56, 400)];
+    let mut app = App::replay(histories, fixtures::config(), "mnist".into());
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
+    for _ in 0..3 {
+        app.update(Msg::Key(KeyEvent::new(KeyCode::PageUp, KeyModifiers::NONE)));
+    }
+    insta::assert_snapshot!(render(&app, 120, 40).backend());
+}
+
+#[test]
+fn before_the_first_step_120x40() {
+    insta::assert_snapshot!(render(&App::new(fixtures::config()), 120, 40).backend());
+}
+
+/// Every size from 0×0 up, on the full data and on broken data.
+#[test]
+fn no_size_or_data_panics() {
+    let mut broken = App::new(fixtures::config());
+    let info = RunInfo {
+        spec: "plain-8".into(),
+        block_names: vec!["stem".into()],
+        ..Default::default()
+    };
+    broken.update(Msg::Trainer(TrainerEvent::Started {
+        config: fixtures::config(),
+        dataset: String::new(),
+        runs: vec![info],
+    }));
+    let values = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -1.0,
+        f32::MAX,
+        f32::MIN_POSITIVE,
+    ];
+    for (i, &v) in values.iter().enumerate() {
+        let stat = BlockStat {
+            grad_norm: v,
+            act_mean: v,
+            act_std: v,
+            act_zero_frac: v,
+        };
+        let blocks = vec![stat; i % 4]; // also more blocks than names, and none
+        let rec = StepRecord {
+            step: i as u64 + 1,
+            loss: v,
+            acc: v,
+            lr: v,
+            img_per_s: v,
+            blocks,
+            ..Default::default()
+        };
+        broken.update(Msg::Trainer(TrainerEvent::StepsFinished {
+            records: vec![(0, rec)],
+        }));
+    }
+    let empty = App::replay(vec![], fixtures::config(), String::new());
+    let apps = [live(), broken, empty, App::new(fixtures::config())];
+    for app in &apps {
+        for (w, h) in [
+            (0, 0),
+            (1, 1),
+            (0, 30),
+            (30, 0),
+            (59, 15),
+            (60, 16),
+            (61, 17),
+            (109, 33),
+            (110, 34),
+            (300, 90),
+        ] {
+            render(app, w, h);
+        }
+        for w in (0..130).step_by(7) {
+            for h in (0..45).step_by(5) {
+                render(app, w, h);
+            }
+        }
+    }
+    insta::assert_snapshot!("broken_data_120x40", render(&apps[1], 120, 40).backend());
+}

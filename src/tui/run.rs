@@ -1,0 +1,208 @@
+//! The terminal loop: owns the terminal between `ratatui::try_init` and `ratatui::restore`, and
+//! multiplexes keys (crossterm's `EventStream`), trainer events and a frame tick with
+//! `tokio::select!`, feeding each to `App::update` and carrying out the returned actions.
+//!
+//! Drawing: a key or resize draws at once (a key must show within 100 ms); trainer events only
+//! mark the state dirty and the next tick draws, so a fast trainer costs at most one frame per
+//! tick; nothing is drawn while nothing changes.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use ratatui::DefaultTerminal;
+use ratatui::crossterm::event::{Event, EventStream};
+use tokio::sync::mpsc;
+
+use super::app::{Action, App, Msg, SaveKind};
+use super::views;
+use crate::train::channel::EventReceiver;
+use crate::train::events::{TrainerCommand, TrainerEvent};
+
+/// 30 frames a second at most.
+const TICK: Duration = Duration::from_millis(33);
+/// Trainer events handled per wake-up before keys get a turn again.
+const DRAIN: usize = 256;
+
+/// Set by the panic hook: a panic on any thread (the trainer's too) has already restored the
+/// terminal and printed its message, so the loop must stop drawing over it.
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
+/// Where trainer events come from: either kind of tokio receiver.
+pub trait EventSource {
+    /// The next event; `None` once the trainer side is gone.
+    fn recv(&mut self) -> impl Future<Output = Option<TrainerEvent>> + Send;
+    /// An already queued event, without waiting.
+    fn try_next(&mut self) -> Option<TrainerEvent>;
+}
+
+impl EventSource for mpsc::Receiver<TrainerEvent> {
+    fn recv(&mut self) -> impl Future<Output = Option<TrainerEvent>> + Send {
+        mpsc::Receiver::recv(self)
+    }
+    fn try_next(&mut self) -> Option<TrainerEvent> {
+        self.try_recv().ok()
+    }
+}
+
+impl EventSource for mpsc::UnboundedReceiver<TrainerEvent> {
+    fn recv(&mut self) -> impl Future<Output = Option<TrainerEvent>> + Send {
+        mpsc::UnboundedReceiver::recv(self)
+    }
+    fn try_next(&mut self) -> Option<TrainerEvent> {
+        self.try_recv().ok()
+    }
+}
+
+/// The trainer worker's own coalescing channel (`train::spawn`'s `TrainerHandle::events`).
+impl EventSource for EventReceiver {
+    fn recv(&mut self) -> impl Future<Output = Option<TrainerEvent>> + Send {
+        EventReceiver::recv(self)
+    }
+    fn try_next(&mut self) -> Option<TrainerEvent> {
+        self.try_recv()
+    }
+}
+
+/// How the dashboard ended.
+pub struct Exit {
+    /// The final state, e.g. to print a summary after the terminal is restored.
+    pub app: App,
+    /// The autosave written on quitting, if progress was unsaved: its path, or why it failed.
+    pub autosave: Option<Result<PathBuf, String>>,
+}
+
+/// Run the live dashboard until the user quits. `save` writes a snapshot of `app` and returns
+/// its path. The terminal is restored on every way out, panics included.
+pub async fn run_dashboard<E, S>(
+    app: App,
+    commands: mpsc::UnboundedSender<TrainerCommand>,
+    events: E,
+    save: S,
+) -> io::Result<Exit>
+where
+    E: EventSource,
+    S: FnMut(&App, SaveKind) -> Result<PathBuf, String>,
+{
+    let mut terminal = ratatui::try_init()?;
+    install_panic_hook();
+    let result = event_loop(&mut terminal, app, commands, events, save).await;
+    ratatui::restore();
+    result
+}
+
+/// Run the dashboard on a replay-mode [`App`]: no trainer, nothing to save.
+pub async fn run_replay(app: App) -> io::Result<Exit> {
+    let (commands, _) = mpsc::unbounded_channel();
+    let (_, events) = mpsc::unbounded_channel::<TrainerEvent>();
+    run_dashboard(app, commands, events, |_, _| {
+        Err("a replay is not saved again".into())
+    })
+    .await
+}
+
+/// After `ratatui::try_init`, so this hook runs before ratatui's restoring one.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICKED.store(true, Ordering::SeqCst);
+            // ratatui's restore leaves the cursor hidden.
+            let _ = ratatui::crossterm::execute!(io::stdout(), ratatui::crossterm::cursor::Show);
+            previous(info);
+        }));
+    });
+}
+
+async fn event_loop<E, S>(
+    terminal: &mut DefaultTerminal,
+    mut app: App,
+    commands: mpsc::UnboundedSender<TrainerCommand>,
+    mut events: E,
+    mut save: S,
+) -> io::Result<Exit>
+where
+    E: EventSource,
+    S: FnMut(&App, SaveKind) -> Result<PathBuf, String>,
+{
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut trainer_open = true;
+    let mut autosave = None;
+    loop {
+        let (actions, may_draw) = tokio::select! {
+            input = input.next() => match input {
+                Some(Ok(Event::Key(key))) => (app.update(Msg::Key(key)), true),
+                Some(Ok(Event::Resize(width, height))) => (app.update(Msg::Resize { width, height }), true),
+                Some(Ok(_)) => (Vec::new(), false),
+                Some(Err(e)) => return Err(e),
+                // The terminal's input is gone: nobody can press q any more.
+                None => (app.quit(), false),
+            },
+            event = events.recv(), if trainer_open => match event {
+                Some(event) => (drain(&mut app, &mut events, event), false),
+                None => {
+                    trainer_open = false;
+                    (app.update(Msg::TrainerClosed), false)
+                }
+            },
+            _ = tick.tick() => (app.update(Msg::Tick), true),
+        };
+        if PANICKED.load(Ordering::SeqCst) {
+            return Err(after_panic(&mut app, &mut save));
+        }
+        for action in actions {
+            match action {
+                // A closed command channel shows up as a closed event channel.
+                Action::Send(command) => drop(commands.send(command)),
+                Action::Save(kind) => {
+                    let result = save(&app, kind);
+                    match &result {
+                        Ok(path) => app.saved(path),
+                        Err(message) => app.save_failed(message),
+                    }
+                    if kind == SaveKind::Autosave {
+                        autosave = Some(result);
+                    }
+                }
+                Action::Quit => return Ok(Exit { app, autosave }),
+            }
+        }
+        if may_draw && app.take_dirty() {
+            terminal.draw(|frame| views::draw(frame, &app))?;
+        }
+    }
+}
+
+/// A panic (even one the trainer catches and reports) has run ratatui's hook, which restored the
+/// terminal, so the dashboard cannot go on; keep the progress, then say where it went.
+fn after_panic<S>(app: &mut App, save: &mut S) -> io::Error
+where
+    S: FnMut(&App, SaveKind) -> Result<PathBuf, String>,
+{
+    let saved = match app.unsaved_steps() {
+        0 => String::new(),
+        _ => match save(app, SaveKind::Autosave) {
+            Ok(path) => format!("; progress autosaved to {}", path.display()),
+            Err(e) => format!("; autosave failed: {e}"),
+        },
+    };
+    io::Error::other(format!("resviz panicked (message above){saved}"))
+}
+
+/// Apply `first` and whatever else is already queued, up to [`DRAIN`] events.
+fn drain<E: EventSource>(app: &mut App, events: &mut E, first: TrainerEvent) -> Vec<Action> {
+    let mut actions = app.update(Msg::Trainer(first));
+    for _ in 0..DRAIN {
+        let Some(event) = events.try_next() else {
+            break;
+        };
+        actions.extend(app.update(Msg::Trainer(event)));
+    }
+    actions
+}

@@ -1,0 +1,148 @@
+//! Activations of the focused run at the current step: per block mean, std and dead-ReLU
+//! fraction, alarming values in red. Deep nets have more blocks than the panel has rows, so
+//! consecutive blocks then share a row: means averaged, the dead fraction the worst of the group,
+//! and the row flagged if any block in it is alarming, so grouping never hides a problem.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Cell, Row, Table};
+
+use crate::train::record::BlockStat;
+use crate::tui::app::App;
+use crate::tui::theme;
+
+/// Why a block's activations look unhealthy, if they do.
+fn alarm(s: &BlockStat) -> Option<&'static str> {
+    if ![s.act_mean, s.act_std, s.act_zero_frac]
+        .iter()
+        .all(|v| v.is_finite())
+    {
+        Some("NaN/inf")
+    } else if s.act_zero_frac > 0.5 {
+        Some("dead>50%")
+    } else if s.act_std < 1e-3 {
+        Some("std≈0")
+    } else if s.act_std > 1e3 {
+        Some("std>1e3")
+    } else {
+        None
+    }
+}
+
+/// `stages.2.3` → `2.3`: the prefix repeats on every row.
+fn short(name: &str) -> &str {
+    name.strip_prefix("stages.").unwrap_or(name)
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let focus = app.focus();
+    let spec = app
+        .histories()
+        .get(focus)
+        .map_or("", |h| h.info.spec.as_str());
+    let names = app
+        .histories()
+        .get(focus)
+        .map(|h| h.info.block_names.as_slice())
+        .unwrap_or_default();
+    let stats = app
+        .current(focus)
+        .map(|r| r.blocks.as_slice())
+        .unwrap_or_default();
+    let capacity = (area.height.saturating_sub(3) as usize).max(1);
+    let group = stats.len().div_ceil(capacity).max(1);
+    let grouped = if group > 1 {
+        format!(" · {group} blocks a row")
+    } else {
+        String::new()
+    };
+    let title = format!(" activations · {spec}{grouped} ");
+    let name = |i: usize| {
+        names
+            .get(i)
+            .map_or_else(|| format!("#{i}"), |n| short(n).to_string())
+    };
+    let rows = stats.chunks(group).enumerate().map(|(g, chunk)| {
+        let first = g * group;
+        let label = if chunk.len() > 1 {
+            format!("{}–{}", name(first), name(first + chunk.len() - 1))
+        } else {
+            name(first)
+        };
+        let n = chunk.len() as f64;
+        let mean = chunk.iter().map(|s| s.act_mean as f64).sum::<f64>() / n;
+        let std = chunk.iter().map(|s| s.act_std as f64).sum::<f64>() / n;
+        let dead = chunk
+            .iter()
+            .map(|s| s.act_zero_frac as f64)
+            .fold(
+                f64::NEG_INFINITY,
+                |a, b| if b.is_nan() { b } else { a.max(b) },
+            );
+        let why = chunk.iter().find_map(alarm);
+        let style = if why.is_some() {
+            theme::alarm()
+        } else {
+            ratatui::style::Style::new()
+        };
+        Row::new([
+            Cell::from(label),
+            Cell::from(theme::num(mean)),
+            Cell::from(theme::num(std)),
+            Cell::from(format!("{}%", theme::num(dead * 100.0))),
+            Cell::from(why.map(|w| format!("! {w}")).unwrap_or_default()),
+        ])
+        .style(style)
+    });
+    let widths = [
+        Constraint::Length(11),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Fill(1),
+    ];
+    let header = Row::new(["block", "mean", "std", "dead", ""]).style(theme::muted());
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(Block::bordered().title(Span::styled(title, theme::title())));
+    frame.render_widget(table, area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alarms() {
+        let ok = BlockStat {
+            grad_norm: 1.0,
+            act_mean: 0.3,
+            act_std: 0.8,
+            act_zero_frac: 0.4,
+        };
+        assert_eq!(alarm(&ok), None);
+        assert_eq!(
+            alarm(&BlockStat {
+                act_zero_frac: 0.6,
+                ..ok
+            }),
+            Some("dead>50%")
+        );
+        assert_eq!(
+            alarm(&BlockStat {
+                act_std: 1e-4,
+                ..ok
+            }),
+            Some("std≈0")
+        );
+        assert_eq!(alarm(&BlockStat { act_std: 2e3, ..ok }), Some("std>1e3"));
+        assert_eq!(
+            alarm(&BlockStat {
+                act_mean: f32::NAN,
+                ..ok
+            }),
+            Some("NaN/inf")
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! Header: what is training on what, where it stands, how fast, at which learning rate; and the
+//! run list that says which run the other panels focus on.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::train::record::RunStatus;
+use crate::tui::app::{App, TrainerState};
+use crate::tui::theme;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let lines = vec![summary(app), runs(app)];
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn summary(app: &App) -> Line<'static> {
+    let sep = || Span::styled(" │ ", theme::muted());
+    let mut spans = vec![
+        Span::styled(" resviz", theme::title()),
+        sep(),
+        Span::raw(app.dataset().to_string()),
+    ];
+    spans.push(sep());
+    spans.extend(state(app));
+    let latest = app.latest();
+    spans.push(sep());
+    spans.push(Span::raw(match (latest, app.cursor()) {
+        (_, Some(c)) => format!("step {} of {}", c.at, c.last),
+        (Some(r), None) => format!("step {}", r.step),
+        (None, None) => "step 0".into(),
+    }));
+    if let Some(r) = latest {
+        spans.push(Span::raw(format!(" · epoch {}", r.epoch)));
+    }
+    if let Some(r) = app.current(app.focus()) {
+        spans.push(sep());
+        spans.push(Span::raw(format!(
+            "{} img/s",
+            theme::num(r.img_per_s as f64)
+        )));
+    }
+    spans.push(sep());
+    spans.push(Span::raw(format!("lr {}", theme::num(app.lr()))));
+    // A schedule or warm-up makes the step's rate differ from the base rate the keys scale.
+    if let Some(r) = app
+        .current(app.focus())
+        .filter(|r| (r.lr as f64 - app.lr()).abs() > 0.01 * app.lr())
+    {
+        spans.push(Span::styled(
+            format!(" (now {})", theme::num(r.lr as f64)),
+            theme::muted(),
+        ));
+    }
+    Line::from(spans)
+}
+
+fn state(app: &App) -> Vec<Span<'static>> {
+    let (text, color) = match app.state() {
+        _ if app.is_replay() => ("◆ replay".to_string(), Color::LightBlue),
+        TrainerState::Starting => ("… starting".into(), Color::Gray),
+        TrainerState::Running => ("● running".into(), Color::LightGreen),
+        TrainerState::Paused => ("‖ paused".into(), Color::LightYellow),
+        TrainerState::Finished => ("■ finished".into(), Color::Gray),
+        TrainerState::Ended => ("■ trainer ended".into(), Color::Gray),
+        TrainerState::Failed(_) => ("✗ failed".into(), Color::Red),
+    };
+    let mut spans = vec![Span::styled(
+        text,
+        Style::new().fg(color).add_modifier(Modifier::BOLD),
+    )];
+    let runs = app.histories();
+    let diverged = runs
+        .iter()
+        .filter(|h| matches!(h.status, RunStatus::Diverged { .. }))
+        .count();
+    if diverged > 0 {
+        let text = if diverged == runs.len() {
+            " · diverged".into()
+        } else {
+            format!(" · {diverged} diverged")
+        };
+        spans.push(Span::styled(text, theme::alarm()));
+    }
+    spans
+}
+
+fn runs(app: &App) -> Line<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    for (i, h) in app.histories().iter().enumerate() {
+        let mut style = theme::run_style(i, app.focus());
+        if i == app.focus() {
+            style = style.add_modifier(Modifier::REVERSED);
+        }
+        spans.push(Span::styled(format!(" {} {} ", i + 1, h.info.spec), style));
+        if let RunStatus::Diverged { step, .. } = h.status {
+            spans.push(Span::styled(
+                format!("✗ diverged at {step}"),
+                theme::alarm(),
+            ));
+        }
+        spans.push(Span::raw(" "));
+    }
+    Line::from(spans)
+}

@@ -1,0 +1,101 @@
+//! Rendering: `draw` lays the panels out for the terminal's size and each panel module renders
+//! one of them from `&App`. Views never mutate state.
+//!
+//! Sizes: from 110×34 every panel; from 60×16 the header, gradient flow, loss and accuracy (when
+//! there is height for them) and the footer; below that a message saying what size is needed.
+
+mod activations;
+mod curves;
+mod footer;
+mod grad_flow;
+mod header;
+mod heatmap;
+mod help;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::app::App;
+use super::theme;
+
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+const FULL_WIDTH: u16 = 110;
+const FULL_HEIGHT: u16 = 34;
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area);
+        return;
+    }
+    let [head, body, foot] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    header::render(frame, head, app);
+    if area.width >= FULL_WIDTH && area.height >= FULL_HEIGHT {
+        full(frame, body, app);
+    } else {
+        compact(frame, body, app);
+    }
+    footer::render(frame, foot, app);
+    if app.help_open() {
+        help::render(frame, area, app);
+    }
+}
+
+fn full(frame: &mut Frame, body: Rect, app: &App) {
+    let [top, bottom] =
+        Layout::vertical([Constraint::Percentage(55), Constraint::Fill(1)]).areas(body);
+    let [flow, acts] =
+        Layout::horizontal([Constraint::Percentage(58), Constraint::Fill(1)]).areas(top);
+    let [heat, loss, acc] = Layout::horizontal([
+        Constraint::Percentage(50),
+        Constraint::Percentage(25),
+        Constraint::Fill(1),
+    ])
+    .areas(bottom);
+    grad_flow::render(frame, flow, app);
+    activations::render(frame, acts, app);
+    heatmap::render(frame, heat, app);
+    curves::render_loss(frame, loss, app);
+    curves::render_accuracy(frame, acc, app);
+}
+
+/// The gradient flow always; the curves only when the flow chart keeps at least 10 rows.
+fn compact(frame: &mut Frame, body: Rect, app: &App) {
+    if body.height < 18 {
+        grad_flow::render(frame, body, app);
+        return;
+    }
+    let [flow, curves] = Layout::vertical([Constraint::Fill(1), Constraint::Length(8)]).areas(body);
+    let [loss, acc] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)]).areas(curves);
+    grad_flow::render(frame, flow, app);
+    curves::render_loss(frame, loss, app);
+    curves::render_accuracy(frame, acc, app);
+}
+
+fn too_small(frame: &mut Frame, area: Rect) {
+    let lines = vec![
+        Line::styled(
+            format!("terminal too small (need {MIN_WIDTH}×{MIN_HEIGHT})"),
+            theme::alarm(),
+        ),
+        Line::styled(
+            format!("now {}×{}; q quits", area.width, area.height),
+            theme::muted(),
+        ),
+    ];
+    let height = (lines.len() as u16).min(area.height);
+    let centred = area.centered_vertically(Constraint::Length(height));
+    frame.render_widget(
+        Paragraph::new(lines).centered().wrap(Wrap { trim: true }),
+        centred,
+    );
+}

@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions and the experiment options shared by subcommands.
 
 pub mod bench;
+pub mod dashboard;
 pub mod probe;
 pub mod train;
 

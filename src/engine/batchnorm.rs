@@ -4,9 +4,10 @@
 //! statistics and again (now from cache) to write the output; backward likewise makes one
 //! reduction pass and one gradient pass per channel.
 
-use super::misc::{SharedMut, from_f64, par_map, reduce, to_f64, with_out_grad};
+use super::misc::{SharedMut, from_f64, par_map, reduce1, reduce3, to_f64, with_out_grad};
 use super::tensor::{Float, T1, T4, view};
 use dfdx::prelude::*;
+use std::mem::MaybeUninit;
 
 /// PyTorch's conventions: eps 1e-5, momentum 0.1, unbiased running variance.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -37,14 +38,14 @@ struct ChanNorm {
     invstd: f64,
 }
 
-/// Σ(x−k) and Σ(x−k)² over channel `c`'s planes, with `k` the channel's first element.
+/// Σ(x−k) and Σ(x−k)² over channel `c`'s planes, with `k` the channel's first element;
+/// returns the channel's mean and biased variance.
 fn channel_moments<E: Float>(x: &[E], n: usize, c_all: usize, hw: usize, c: usize) -> (f64, f64) {
     let k = x[c * hw];
     let (mut s1, mut s2) = (0.0, 0.0);
     for b in 0..n {
-        let p = &x[(b * c_all + c) * hw..][..hw];
-        let [a, q] = reduce(hw, |i| {
-            let d = p[i] - k;
+        let [a, q] = reduce1(&x[(b * c_all + c) * hw..][..hw], |v| {
+            let d = v - k;
             [d, d * d]
         });
         s1 += a;
@@ -58,7 +59,7 @@ fn channel_moments<E: Float>(x: &[E], n: usize, c_all: usize, hw: usize, c: usiz
 /// Writes `y = max?(a·x + b)` for channel `c`.
 fn channel_affine<E: Float, const RELU: bool>(
     x: &[E],
-    y: SharedMut<E>,
+    y: SharedMut<MaybeUninit<E>>,
     (n, c_all, hw, c): (usize, usize, usize, usize),
     a: E,
     b: E,
@@ -66,18 +67,17 @@ fn channel_affine<E: Float, const RELU: bool>(
     let zero = E::zero();
     for bi in 0..n {
         let off = (bi * c_all + c) * hw;
-        let xp = &x[off..][..hw];
         // SAFETY: plane (bi, c) belongs to channel c's task alone.
         let yp = unsafe { y.slice(off, hw) };
-        for (o, &v) in yp.iter_mut().zip(xp) {
+        for (o, &v) in yp.iter_mut().zip(&x[off..][..hw]) {
             let t = v * a + b;
-            *o = if RELU && t <= zero { zero } else { t };
+            o.write(if RELU && t <= zero { zero } else { t });
         }
     }
 }
 
 /// Backward for channel `c`: accumulates into `gx` and returns `(Σ gy·x̂, Σ gy)` = (dγ, dβ).
-/// `gy` is the output gradient through the ReLU mask (`y > 0`) when `RELU`.
+/// `gy` is the output gradient `gz` through the ReLU mask (`y > 0`) when `RELU`.
 #[allow(clippy::too_many_arguments)]
 fn channel_backward<E: Float, const RELU: bool>(
     x: &[E],
@@ -92,48 +92,53 @@ fn channel_backward<E: Float, const RELU: bool>(
     let zero = E::zero();
     let mu: E = from_f64(norm.mean);
     let a: E = from_f64(gamma * norm.invstd);
-    let plane = |bi: usize| (bi * c_all + c) * hw;
-    // gy at element i of a plane starting at `off`.
-    let gy = |off: usize, i: usize| {
-        let g = gz[off + i];
-        if RELU && y[off + i] <= zero { zero } else { g }
+    #[inline(always)]
+    fn masked<E: Float, const RELU: bool>(g: E, y: E) -> E {
+        if RELU && y <= E::zero() { E::zero() } else { g }
+    }
+    // Plane `bi` of x, y (gz stands in when there is no ReLU) and gz.
+    let planes = |bi: usize| {
+        let off = (bi * c_all + c) * hw;
+        let yy = if RELU {
+            &y[off..][..hw]
+        } else {
+            &gz[off..][..hw]
+        };
+        (off, &x[off..][..hw], yy, &gz[off..][..hw])
     };
     let (mut sg, mut sgx) = (0.0, 0.0);
-    if train {
-        for bi in 0..n {
-            let off = plane(bi);
-            let [p, q] = reduce(hw, |i| {
-                let g = gy(off, i);
-                [g, g * (x[off + i] - mu)]
-            });
-            sg += p;
-            sgx += q;
-        }
-        // dx = a·(gy − Σgy/M − x̂·Σ(gy·x̂)/M), x̂ = (x − μ)·invstd.
-        let m = (n * hw) as f64;
-        let c1: E = from_f64(-gamma * norm.invstd * sg / m);
-        let c2: E = from_f64(-gamma * norm.invstd.powi(3) * sgx / m);
-        for bi in 0..n {
-            let off = plane(bi);
-            // SAFETY: plane (bi, c) belongs to channel c's task alone.
-            let gp = unsafe { gx.slice(off, hw) };
-            for (i, d) in gp.iter_mut().enumerate() {
-                *d += a * gy(off, i) + c1 + c2 * (x[off + i] - mu);
-            }
-        }
+    for bi in 0..n {
+        let (_, xp, yp, gp) = planes(bi);
+        let [p, q] = reduce3(gp, yp, xp, |g, yv, xv| {
+            let g = masked::<E, RELU>(g, yv);
+            [g, g * (xv - mu)]
+        });
+        sg += p;
+        sgx += q;
+    }
+    // train: dx = a·(gy − Σgy/M − x̂·Σ(gy·x̂)/M), x̂ = (x − μ)·invstd, = a·gy + c1 + c2·(x − μ);
+    // eval: mean and variance are constants, dx = a·gy.
+    let m = (n * hw) as f64;
+    let (c1, c2): (E, E) = if train {
+        (
+            from_f64(-gamma * norm.invstd * sg / m),
+            from_f64(-gamma * norm.invstd.powi(3) * sgx / m),
+        )
     } else {
-        // Mean and variance are constants: dx = a·gy, one fused pass.
-        for bi in 0..n {
-            let off = plane(bi);
-            // SAFETY: as above.
-            let gp = unsafe { gx.slice(off, hw) };
-            let [p, q] = reduce(hw, |i| {
-                let g = gy(off, i);
-                gp[i] += a * g;
-                [g, g * (x[off + i] - mu)]
-            });
-            sg += p;
-            sgx += q;
+        (zero, zero)
+    };
+    for bi in 0..n {
+        let (off, xp, yp, gp) = planes(bi);
+        // SAFETY: plane (bi, c) belongs to channel c's task alone.
+        let dp = unsafe { gx.slice(off, hw) };
+        if train {
+            for (((d, &g), &yv), &xv) in dp.iter_mut().zip(gp).zip(yp).zip(xp) {
+                *d += a * masked::<E, RELU>(g, yv) + c1 + c2 * (xv - mu);
+            }
+        } else {
+            for ((d, &g), &yv) in dp.iter_mut().zip(gp).zip(yp) {
+                *d += a * masked::<E, RELU>(g, yv);
+            }
         }
     }
     (sgx * norm.invstd, sg)
@@ -180,8 +185,8 @@ pub fn batch_norm2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
 
     let (xv, gv, bv) = (view(&x), view(&gamma), view(&beta));
     let gamma_f: Vec<f64> = gv.iter().map(|&g| to_f64(g)).collect();
-    let mut out = vec![E::zero(); len];
-    let yp = SharedMut::new(&mut out);
+    let mut out: Vec<E> = Vec::with_capacity(len);
+    let yp = SharedMut::new(&mut out.spare_capacity_mut()[..len]);
     let (rm, rv) = (&*running_mean, &*running_var);
     // Per channel: statistics, then the output planes; returns (norm, biased batch variance).
     let per_chan: Vec<(ChanNorm, f64)> = par_map(c_all, len, |c| {
@@ -201,6 +206,8 @@ pub fn batch_norm2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
         }
         (ChanNorm { mean, invstd }, var)
     });
+    // SAFETY: every channel task wrote all N of its planes, and the channels cover the buffer.
+    unsafe { out.set_len(len) };
     if cfg.train {
         let m = n * hw;
         // PyTorch: the running variance takes the unbiased batch variance.
@@ -553,5 +560,68 @@ mod tests {
         assert!(rel_err(&gx32, &gx64) < 1e-4, "{:e}", rel_err(&gx32, &gx64));
         let rv32: Vec<f64> = rv.iter().map(|&v| v as f64).collect();
         assert!(rel_err(&rv32, &rv64) < 1e-5);
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+    use crate::engine::gradcheck::rand_vec;
+
+    /// `cargo test --release --lib engine::batchnorm::bench -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn bn_speed() {
+        let dev = Cpu::default();
+        println!("threads: {}", rayon::current_num_threads());
+        for s in [(64, 16, 32, 32), (64, 32, 16, 16), (64, 64, 8, 8)] {
+            let len = s.0 * s.1 * s.2 * s.3;
+            let xv: Vec<f32> = rand_vec(len, 1).iter().map(|&v| v as f32).collect();
+            let x: T4<f32> = dev.tensor_from_vec(xv, s);
+            let g: T1<f32> = dev.ones_like(&(s.1,));
+            let b: T1<f32> = dev.zeros_like(&(s.1,));
+            let (mut rm, mut rv) = (vec![0.0f32; s.1], vec![1.0f32; s.1]);
+            let cfg = BnCfg {
+                relu: true,
+                ..BnCfg::default()
+            };
+            let reps = 30;
+            // Minimum over repetitions: robust to other processes sharing the machine.
+            let time = |f: &mut dyn FnMut()| {
+                f();
+                (0..reps)
+                    .map(|_| {
+                        let t = std::time::Instant::now();
+                        f();
+                        t.elapsed().as_secs_f64() * 1e3
+                    })
+                    .fold(f64::MAX, f64::min)
+            };
+            let tf = time(&mut || {
+                let y = batch_norm2d(x.clone(), g.clone(), b.clone(), &mut rm, &mut rv, cfg);
+                std::hint::black_box(y);
+            });
+            let tsum = time(&mut || {
+                std::hint::black_box(x.leaky_trace().sum().backward());
+            });
+            let tfb = time(&mut || {
+                let y = batch_norm2d(
+                    x.leaky_trace(),
+                    g.retaped(),
+                    b.retaped(),
+                    &mut rm,
+                    &mut rv,
+                    cfg,
+                );
+                std::hint::black_box(y.sum().backward());
+            });
+            let tcopy = time(&mut || {
+                std::hint::black_box(view(&x).to_vec());
+            });
+            println!(
+                "{s:?}: fwd {tf:.3} ms, fwd+bwd {:.3} ms (sum+backward alone {tsum:.3}), memcpy {tcopy:.3} ms",
+                tfb - tsum
+            );
+        }
     }
 }

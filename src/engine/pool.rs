@@ -1,6 +1,6 @@
 //! Global average pooling and flattening.
 
-use super::misc::{from_f64, par_chunks, reduce, with_out_grad};
+use super::misc::{from_f64, par_chunks, reduce1, with_out_grad};
 use super::tensor::{Float, T2, T4, view};
 use dfdx::prelude::*;
 
@@ -17,7 +17,7 @@ pub fn global_avg_pool<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>) -> T2<E, T> {
     par_chunks_by_work(&mut out, hw, |o, ch| {
         for (j, d) in ch.iter_mut().enumerate() {
             let p = &xv[(o + j) * hw..][..hw];
-            *d = from_f64(reduce(hw, |i| [p[i]])[0] * inv);
+            *d = from_f64(reduce1(p, |v| [v])[0] * inv);
         }
     });
     let y = x.device().tensor_from_vec(out, (n, c));

@@ -5,7 +5,7 @@
 //! registration. The probe's op is registered after x's producer and before every consumer of x,
 //! so it runs after all consumers have accumulated into ∂L/∂x and before the producer reads it.
 
-use super::misc::{par_sum, reduce, sum_squares, to_f64};
+use super::misc::{par_sum, reduce1, sum_squares, to_f64};
 use super::tensor::{Float, T4, view};
 use dfdx::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,10 +92,9 @@ pub(crate) fn act_stats<E: Float>(v: &[E]) -> ActStats {
         }
     }
     let acc = par_sum(n, |s, e| {
-        let c = &v[s..e];
-        let [s1, s2, z] = reduce(c.len(), |i| {
-            let d = c[i] - k;
-            [d, d * d, if c[i] == zero { one } else { zero }]
+        let [s1, s2, z] = reduce1(&v[s..e], |x| {
+            let d = x - k;
+            [d, d * d, if x == zero { one } else { zero }]
         });
         Acc(s1, s2, z)
     });

@@ -11,9 +11,12 @@ fn main() -> ExitCode {
         Some(Command::Probe(args)) => cli::probe::run(&args),
         Some(Command::Train(args)) => cli::train::run(&args),
         Some(Command::Bench(args)) => cli::bench::run(&args),
-        _ => Err(color_eyre::eyre::eyre!(
-            "this subcommand is not built yet; try `resviz probe`"
-        )),
+        Some(Command::Tui(args)) => cli::dashboard::run_tui(&args),
+        None => cli::dashboard::run_tui(&cli::ExperimentArgs::default()),
+        Some(Command::Replay { file }) => cli::dashboard::run_replay_file(&file),
+        Some(Command::Compare { files, plot }) => {
+            cli::dashboard::run_compare(&files, plot.as_deref())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,8 @@
 //! The dashboard's terminal loop in a real pseudo-terminal, against a fake trainer: first frame,
 //! key-to-screen latency, redraws only while data changes, saving, quitting, and a restored
 //! terminal. The test binary re-runs itself as the child (`RESVIZ_TUI_CHILD` set), so the loop
-//! is tested before the real binary wires it up.
+//! is tested before the real binary wires it up. A second child panics in its trainer: the
+//! terminal must be restored, the message shown, progress autosaved and the exit non-zero.
 
 use std::io::{Read, Write};
 use std::num::NonZero;
@@ -17,7 +18,12 @@ use resviz::train::record::{BlockStat, RunInfo, StepRecord};
 use resviz::tui::{App, run_dashboard};
 use tokio::sync::mpsc;
 
+/// Set in the child: the directory to save into.
 const CHILD_ENV: &str = "RESVIZ_TUI_CHILD";
+/// Set in the child: the fake trainer panics (and catches it, as the real worker does).
+const PANIC_ENV: &str = "RESVIZ_TUI_CHILD_PANIC";
+/// The child's exit code after a panic was reported as an error.
+const PANIC_EXIT: i32 = 3;
 
 fn info(spec: &str) -> RunInfo {
     let block_names = std::iter::once("stem".to_string())
@@ -62,6 +68,7 @@ async fn fake_trainer(
     config: ExperimentConfig,
     mut commands: mpsc::UnboundedReceiver<TrainerCommand>,
     events: mpsc::UnboundedSender<TrainerEvent>,
+    panic_at: Option<u64>,
 ) {
     let runs = config.models.iter().map(|m| info(m)).collect();
     let send = |e| drop(events.send(e));
@@ -73,6 +80,16 @@ async fn fake_trainer(
     let (mut step, mut paused) = (0, false);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     loop {
+        if panic_at == Some(step) {
+            // Like the worker: a blocking task that catches its own panic and reports it.
+            let caught = tokio::task::spawn_blocking(|| {
+                std::panic::catch_unwind(|| panic!("fake trainer exploded"))
+            });
+            let _ = caught.await;
+            return send(TrainerEvent::Failed {
+                message: "fake trainer exploded".into(),
+            });
+        }
         let command = tokio::select! {
             command = commands.recv() => command,
             _ = tick.tick(), if !paused => Some(TrainerCommand::Step),
@@ -109,6 +126,7 @@ fn dashboard_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
+    let panic_at = std::env::var(PANIC_ENV).is_ok().then_some(40);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let exit = runtime.block_on(async {
         let config = ExperimentConfig {
@@ -117,7 +135,7 @@ fn dashboard_child() {
         };
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-        tokio::spawn(fake_trainer(config.clone(), cmd_rx, ev_tx));
+        tokio::spawn(fake_trainer(config.clone(), cmd_rx, ev_tx, panic_at));
         let mut saves = 0;
         let save = |app: &App, kind| {
             saves += 1;
@@ -132,20 +150,83 @@ fn dashboard_child() {
         };
         run_dashboard(App::new(config), cmd_tx, ev_rx, save).await
     });
-    let exit = exit.unwrap();
-    assert!(
-        exit.autosave.is_none(),
-        "nothing was unsaved after s while paused"
-    );
+    match exit {
+        Ok(exit) => assert!(
+            exit.autosave.is_none(),
+            "nothing was unsaved after s while paused"
+        ),
+        Err(e) => {
+            eprintln!("dashboard error: {e}");
+            std::process::exit(PANIC_EXIT);
+        }
+    }
 }
 
-/// Screen and byte count as the reader thread sees them.
-struct Screen {
+/// A child on a 120×40 pty, and what its screen shows.
+struct Session {
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    master: Box<dyn portable_pty::MasterPty + Send>,
+    keys: Box<dyn Write + Send>,
     parser: Arc<Mutex<vt100::Parser>>,
     bytes: Arc<AtomicUsize>,
+    reading: std::thread::JoinHandle<()>,
 }
 
-impl Screen {
+impl Session {
+    fn start(dir: &std::path::Path, panic: bool) -> Session {
+        let size = PtySize {
+            rows: 40,
+            cols: 120,
+            pixel_width: 0,
+            pixel_height: 0,
+        };
+        let pair = native_pty_system().openpty(size).unwrap();
+        let mut cmd = CommandBuilder::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "dashboard_child",
+            "--exact",
+            "--test-threads=1",
+            "--nocapture",
+        ]);
+        cmd.env(CHILD_ENV, dir);
+        if panic {
+            cmd.env(PANIC_ENV, "1");
+        }
+        cmd.env("TERM", "xterm-256color");
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let keys = pair.master.take_writer().unwrap();
+        let rows = NonZero::new(40).unwrap();
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            rows,
+            NonZero::new(120).unwrap(),
+            0,
+        )));
+        let bytes = Arc::new(AtomicUsize::new(0));
+        let (p, b) = (parser.clone(), bytes.clone());
+        let reading = std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                b.fetch_add(n, Ordering::SeqCst);
+                p.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        Session {
+            child,
+            master: pair.master,
+            keys,
+            parser,
+            bytes,
+            reading,
+        }
+    }
+
+    fn press(&mut self, key: &[u8]) {
+        self.keys.write_all(key).unwrap();
+        self.keys.flush().unwrap();
+    }
+
     fn text(&self) -> String {
         self.parser.lock().unwrap().screen().contents()
     }
@@ -161,92 +242,73 @@ impl Screen {
         }
         panic!("screen never showed {needle:?}; it shows:\n{}", self.text());
     }
+
+    /// Distinct screens seen during `period`.
+    fn count_frames(&self, period: Duration) -> usize {
+        let (start, mut frames, mut last) = (Instant::now(), 0, String::new());
+        while start.elapsed() < period {
+            let now = self.text();
+            if now != last {
+                frames += 1;
+                last = now;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        frames
+    }
+
+    /// Wait for the child to exit; its exit code and the final screen (restored or not).
+    fn finish(mut self) -> (u32, vt100::Screen) {
+        let status = self.child.wait().unwrap();
+        drop(self.master);
+        self.reading.join().unwrap();
+        let screen = self.parser.lock().unwrap().screen().clone();
+        (status.exit_code(), screen)
+    }
+}
+
+fn saved_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]
 fn dashboard_in_a_pty() {
     let dir = tempfile::tempdir().unwrap();
-    let pair = native_pty_system()
-        .openpty(PtySize {
-            rows: 40,
-            cols: 120,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
-    let mut cmd = CommandBuilder::new(std::env::current_exe().unwrap());
-    cmd.args(["dashboard_child", "--exact", "--test-threads=1"]);
-    cmd.env(CHILD_ENV, dir.path());
-    cmd.env("TERM", "xterm-256color");
-    let mut child = pair.slave.spawn_command(cmd).unwrap();
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader().unwrap();
-    let mut keys = pair.master.take_writer().unwrap();
-    let screen = Screen {
-        parser: Arc::new(Mutex::new(vt100::Parser::new(
-            NonZero::new(40).unwrap(),
-            NonZero::new(120).unwrap(),
-            0,
-        ))),
-        bytes: Arc::new(AtomicUsize::new(0)),
-    };
-    let (parser, bytes) = (screen.parser.clone(), screen.bytes.clone());
-    let reading = std::thread::spawn(move || {
-        let mut buf = [0u8; 65536];
-        while let Ok(n @ 1..) = reader.read(&mut buf) {
-            bytes.fetch_add(n, Ordering::SeqCst);
-            parser.lock().unwrap().process(&buf[..n]);
-        }
-    });
-    let mut press = |key: &[u8]| {
-        keys.write_all(key).unwrap();
-        keys.flush().unwrap();
-    };
-
-    let first = screen.wait_for("gradient flow", Duration::from_secs(30));
-    screen.wait_for("● running", Duration::from_secs(5));
-    screen.wait_for("spread ×", Duration::from_secs(5));
-    // Redraws while data changes: distinct screens in one second of training.
-    let (start, mut frames, mut last) = (Instant::now(), 0, String::new());
-    while start.elapsed() < Duration::from_secs(1) {
-        let now = screen.text();
-        if now != last {
-            frames += 1;
-            last = now;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    press(b" ");
-    let pause = screen.wait_for("‖ paused", Duration::from_secs(2));
+    let mut session = Session::start(dir.path(), false);
+    let first = session.wait_for("gradient flow", Duration::from_secs(30));
+    session.wait_for("● running", Duration::from_secs(5));
+    session.wait_for("spread ×", Duration::from_secs(5));
+    let frames = session.count_frames(Duration::from_secs(1));
+    session.press(b" ");
+    let pause = session.wait_for("‖ paused", Duration::from_secs(2));
     // Nothing changes while paused: nothing may be drawn.
     std::thread::sleep(Duration::from_millis(300));
-    let before = screen.bytes.load(Ordering::SeqCst);
+    let before = session.bytes.load(Ordering::SeqCst);
     std::thread::sleep(Duration::from_secs(1));
-    let idle_bytes = screen.bytes.load(Ordering::SeqCst) - before;
-    press(b"\t");
-    let tab = screen.wait_for("activations · v1-20", Duration::from_secs(2));
-    press(b"s");
-    screen.wait_for("saved ", Duration::from_secs(5));
-    press(b"q");
-    let status = child.wait().unwrap();
-    drop(pair.master);
-    reading.join().unwrap();
+    let idle_bytes = session.bytes.load(Ordering::SeqCst) - before;
+    session.press(b"\t");
+    let tab = session.wait_for("activations · v1-20", Duration::from_secs(2));
+    session.press(b"s");
+    session.wait_for("saved ", Duration::from_secs(5));
+    session.press(b"q");
+    let (code, screen) = session.finish();
     eprintln!(
-        "first frame {first:?}; {frames} screens in 1 s of training; key→screen: space {pause:?}, tab {tab:?}; {idle_bytes} bytes while paused"
+        "first frame {first:?}; {frames} screens in 1 s of training; \
+         key→screen: space {pause:?}, tab {tab:?}; {idle_bytes} bytes while paused"
     );
 
-    assert!(status.success(), "child exited with {status:?}");
-    let parser = screen.parser.lock().unwrap();
+    assert_eq!(code, 0, "child failed:\n{}", screen.contents());
     assert!(
-        !parser.screen().alternate_screen(),
+        !screen.alternate_screen(),
         "terminal left in the alternate screen"
     );
-    assert!(!parser.screen().hide_cursor(), "cursor left hidden");
-    let saved: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(saved, ["Manual-1.txt"]);
+    assert!(!screen.hide_cursor(), "cursor left hidden");
+    assert_eq!(saved_files(dir.path()), ["Manual-1.txt"]);
     assert!(
         frames >= 10,
         "only {frames} redraws in a second of training"
@@ -255,8 +317,27 @@ fn dashboard_in_a_pty() {
         idle_bytes, 0,
         "the screen was redrawn while nothing changed"
     );
+    let slow = Duration::from_millis(100);
+    assert!(pause < slow && tab < slow, "slow keys: {pause:?} {tab:?}");
+}
+
+#[test]
+fn a_panic_restores_the_terminal_and_keeps_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = Session::start(dir.path(), true);
+    session.wait_for("gradient flow", Duration::from_secs(30));
+    let (code, screen) = session.finish();
+    let text = screen.contents();
+    assert_eq!(code, PANIC_EXIT as u32, "screen:\n{text}");
     assert!(
-        pause < Duration::from_millis(100) && tab < Duration::from_millis(100),
-        "slow keys: {pause:?} {tab:?}"
+        !screen.alternate_screen(),
+        "terminal left in the alternate screen"
     );
+    assert!(!screen.hide_cursor(), "cursor left hidden");
+    assert!(
+        text.contains("fake trainer exploded"),
+        "panic message not shown:\n{text}"
+    );
+    assert!(text.contains("progress autosaved to"), "{text}");
+    assert_eq!(saved_files(dir.path()), ["Autosave-1.txt"]);
 }

@@ -90,7 +90,11 @@ where
     let mut terminal = ratatui::try_init()?;
     install_panic_hook();
     let result = event_loop(&mut terminal, app, commands, events, save).await;
-    ratatui::restore();
+    // After a panic the hook has restored already; a second leave-alternate-screen would move
+    // the cursor back over the panic message (xterm restores the saved cursor again).
+    if !PANICKED.load(Ordering::SeqCst) {
+        ratatui::restore();
+    }
     result
 }
 

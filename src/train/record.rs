@@ -61,13 +61,12 @@ pub enum RunStatus {
     Finished,
 }
 
-/// Records [`RunHistory::push`] keeps exactly from the start of a run (with parameter norms).
-pub const HISTORY_HEAD: usize = 200;
-/// Most recent records [`RunHistory::push`] keeps exactly (with parameter norms).
-pub const HISTORY_TAIL: usize = 500;
-/// Most records [`RunHistory::push`] keeps between the head and the tail (downsampled, without
-/// parameter norms).
-pub const HISTORY_MIDDLE: usize = 800;
+/// Records [`RunHistory::push`] keeps exactly from the start of a run.
+pub const HISTORY_HEAD: usize = 100;
+/// Most recent records [`RunHistory::push`] keeps exactly, the only ones with parameter norms.
+pub const HISTORY_TAIL: usize = 300;
+/// Most records [`RunHistory::push`] keeps between the head and the tail (downsampled).
+pub const HISTORY_MIDDLE: usize = 600;
 /// Upper bound on `RunHistory::steps.len()` when every record goes through [`RunHistory::push`].
 pub const HISTORY_MAX: usize = HISTORY_HEAD + HISTORY_MIDDLE + HISTORY_TAIL;
 
@@ -94,15 +93,17 @@ impl RunHistory {
     ///
     /// `steps` holds at most [`HISTORY_MAX`] records, in three parts:
     ///
-    /// - the **head**: the first [`HISTORY_HEAD`] records pushed, exact and complete;
-    /// - the **tail**: the [`HISTORY_TAIL`] most recent records, exact and complete;
+    /// - the **head**: the first [`HISTORY_HEAD`] records pushed, every one kept;
+    /// - the **tail**: the [`HISTORY_TAIL`] most recent records, every one kept, complete;
     /// - the **middle**: records that have left the tail, downsampled to those whose `step` is a
     ///   multiple of a power-of-two stride `s`. `s` is the smallest power of two for which the
     ///   step span of the middle, divided by `s`, is below [`HISTORY_MIDDLE`]; as the run grows
-    ///   `s` doubles and the middle thins to every 2nd, 4th, 8th … step. Middle records drop their
-    ///   `param_grad_norms` (left empty): per-parameter norms, ~170 floats for a 56-layer net, are
-    ///   kept only for the head and the tail. Block statistics, loss, accuracy and learning rate
-    ///   are kept for every retained record.
+    ///   `s` doubles and the middle thins to every 2nd, 4th, 8th … step.
+    ///
+    /// Per-parameter gradient norms (~170 floats a step for a 56-layer net, more than the block
+    /// statistics) are kept only in the tail: a record leaving the tail, head or middle, has its
+    /// `param_grad_norms` emptied. Loss, accuracy, learning rate and block statistics are kept
+    /// for every retained record.
     ///
     /// The rule depends only on the records themselves (no hidden state), so it is deterministic
     /// and a history loaded from a snapshot keeps being thinned the same way when a run resumes.
@@ -110,11 +111,16 @@ impl RunHistory {
     pub fn push(&mut self, rec: StepRecord) {
         self.steps.push(rec);
         let n = self.steps.len();
-        if n <= HISTORY_HEAD + HISTORY_TAIL {
+        if n <= HISTORY_TAIL {
             return;
         }
-        // The record at `i` has just left the tail and enters the middle, [HISTORY_HEAD, i].
+        // The record at `i` has just left the tail: into the head, or into the middle
+        // [HISTORY_HEAD, i].
         let i = n - HISTORY_TAIL - 1;
+        self.steps[i].param_grad_norms = Vec::new();
+        if i < HISTORY_HEAD {
+            return;
+        }
         let lo = self.steps[HISTORY_HEAD - 1].step;
         let stride = middle_stride(self.steps[i].step.saturating_sub(lo));
         let prev_stride = if i > HISTORY_HEAD {
@@ -123,9 +129,7 @@ impl RunHistory {
             1
         };
         let mut mid_end = i + 1;
-        if self.steps[i].step % stride == 0 {
-            self.steps[i].param_grad_norms = Vec::new();
-        } else {
+        if self.steps[i].step % stride != 0 {
             self.steps.remove(i);
             mid_end = i;
         }
@@ -208,18 +212,22 @@ mod tests {
                 .enumerate()
                 .all(|(i, r)| r.step == i as u64 + 1)
         );
+        let (old, recent) = h.steps.split_at(n as usize - HISTORY_TAIL);
+        assert!(old.iter().all(|r| r.param_grad_norms.is_empty()));
+        assert!(recent.iter().all(|r| r.param_grad_norms.len() == 5));
+        let h = run(HISTORY_TAIL as u64);
         assert!(h.steps.iter().all(|r| r.param_grad_norms.len() == 5));
     }
 
     #[test]
     fn long_runs_are_bounded_with_exact_head_and_tail() {
-        for n in [1_301u64, 2_000, 10_000, 64_000, 200_000] {
+        for n in [401u64, 1_001, 1_002, 2_000, 10_000, 64_000, 200_000] {
             let h = run(n);
             assert!(h.steps.len() <= HISTORY_MAX, "{n}: {}", h.steps.len());
-            // Head: steps 1..=HEAD, complete.
+            // Head: steps 1..=HEAD, without parameter norms.
             for (i, r) in h.steps[..HISTORY_HEAD].iter().enumerate() {
                 assert_eq!(r.step, i as u64 + 1);
-                assert_eq!(r.param_grad_norms.len(), 5);
+                assert!(r.param_grad_norms.is_empty());
             }
             // Tail: the last TAIL steps, complete.
             let tail = &h.steps[h.steps.len() - HISTORY_TAIL..];
@@ -240,7 +248,7 @@ mod tests {
                 .count();
             assert_eq!(mid.len(), expected, "{n}");
             assert!(
-                mid.len() >= HISTORY_MIDDLE / 2 || n < 3_000,
+                mid.len() >= HISTORY_MIDDLE / 2 || n < 1_700,
                 "{n}: {}",
                 mid.len()
             );

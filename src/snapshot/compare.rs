@@ -1,0 +1,409 @@
+//! Side-by-side summaries of saved runs: a plain-text table and an SVG plot.
+
+use super::{RunSnapshot, SnapshotError};
+use crate::train::record::{RunHistory, RunStatus};
+use plotters::prelude::*;
+use std::path::Path;
+
+/// The numbers `resviz compare` shows for one run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    pub model: String,
+    /// The last step trained (0 if none).
+    pub steps: u64,
+    /// Mean training loss over the recorded steps in the last 10 % of the run.
+    pub final_loss: Option<f32>,
+    /// Mean training accuracy over the same steps.
+    pub final_acc: Option<f32>,
+    /// Accuracy of the last evaluation, if any.
+    pub test_acc: Option<f32>,
+    /// max / min over blocks of ‖∂L/∂x_l‖ at the last step (infinite if a norm is 0).
+    pub grad_spread: Option<f32>,
+    /// Mean over blocks of the fraction of zero activations at the last step.
+    pub dead_relu: Option<f32>,
+    pub wall_secs: f64,
+    pub status: RunStatus,
+}
+
+impl RunSummary {
+    pub fn of(run: &RunHistory) -> Self {
+        let steps = run.last().map_or(0, |s| s.step);
+        let cutoff = steps - steps / 10;
+        let recent: Vec<_> = run
+            .steps
+            .iter()
+            .filter(|s| s.step >= cutoff.max(1))
+            .collect();
+        let mean = |f: &dyn Fn(&crate::train::record::StepRecord) -> f32| {
+            (!recent.is_empty())
+                .then(|| recent.iter().map(|s| f(s) as f64).sum::<f64>() / recent.len() as f64)
+                .map(|m| m as f32)
+        };
+        let last_blocks = run
+            .last()
+            .map(|s| s.blocks.as_slice())
+            .filter(|b| !b.is_empty());
+        let grad_spread = last_blocks.map(|b| {
+            let max = b
+                .iter()
+                .map(|s| s.grad_norm)
+                .fold(f32::NEG_INFINITY, f32::max);
+            let min = b.iter().map(|s| s.grad_norm).fold(f32::INFINITY, f32::min);
+            if min > 0.0 { max / min } else { f32::INFINITY }
+        });
+        let dead_relu =
+            last_blocks.map(|b| b.iter().map(|s| s.act_zero_frac).sum::<f32>() / b.len() as f32);
+        Self {
+            model: run.info.spec.clone(),
+            steps,
+            final_loss: mean(&|s| s.loss),
+            final_acc: mean(&|s| s.acc),
+            test_acc: run.evals.last().map(|e| e.acc),
+            grad_spread,
+            dead_relu,
+            wall_secs: run.wall_secs,
+            status: run.status.clone(),
+        }
+    }
+}
+
+fn opt(v: Option<f32>, f: impl Fn(f32) -> String) -> String {
+    v.map_or_else(|| "-".to_string(), f)
+}
+
+fn pct(x: f32) -> String {
+    if x.is_finite() {
+        format!("{:.1}%", 100.0 * x)
+    } else {
+        format!("{x}")
+    }
+}
+
+fn ratio(x: f32) -> String {
+    if !x.is_finite() {
+        format!("{x}")
+    } else if x < 1000.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.1e}")
+    }
+}
+
+/// `12.3s`, `4m05s`, `1h02m`.
+pub fn duration(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "-".into();
+    }
+    if secs < 60.0 {
+        return format!("{secs:.1}s");
+    }
+    let s = secs.round() as u64;
+    if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, s / 60 % 60)
+    }
+}
+
+fn status(s: &RunStatus) -> String {
+    match s {
+        RunStatus::Running => "running".into(),
+        RunStatus::Finished => "finished".into(),
+        RunStatus::Diverged { step, reason } => format!("diverged at step {step}: {reason}"),
+    }
+}
+
+/// A plain-text table, one row per run of every snapshot, with a legend below. `snaps` pairs
+/// each snapshot with the file it came from (only the file name is shown).
+pub fn compare_table<P: AsRef<Path>>(snaps: &[(P, RunSnapshot)]) -> String {
+    let header = [
+        "file",
+        "model",
+        "steps",
+        "final loss",
+        "final acc",
+        "test acc",
+        "grad spread",
+        "dead ReLU",
+        "wall",
+        "status",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for (path, snap) in snaps {
+        let path = path.as_ref();
+        let file = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        );
+        for run in &snap.runs {
+            let s = RunSummary::of(run);
+            rows.push(vec![
+                file.clone(),
+                s.model,
+                s.steps.to_string(),
+                opt(s.final_loss, |x| format!("{x:.4}")),
+                opt(s.final_acc, pct),
+                opt(s.test_acc, pct),
+                opt(s.grad_spread, ratio),
+                opt(s.dead_relu, pct),
+                duration(s.wall_secs),
+                status(&s.status),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c > 0 {
+                line.push_str("  ");
+            }
+            let pad = widths[c] - cell.chars().count();
+            // Text columns left-aligned, numbers right-aligned; the last column is not padded.
+            let numeric = (2..=8).contains(&c);
+            if numeric {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            } else if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+        if i == 0 {
+            let total = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+            out.push_str(&"-".repeat(total));
+            out.push('\n');
+        }
+    }
+    out.push_str(
+        "\nfinal loss/acc: mean over the last 10% of steps (training batches); test acc: last \
+         evaluation.\ngrad spread: max/min over blocks of the gradient norm |dL/dx| at the last \
+         step; dead ReLU: mean\nfraction of zero activations over blocks at the last step.\n",
+    );
+    out
+}
+
+/// Label of run `r` of snapshot `i` in plots: the model, plus the snapshot's number when
+/// several snapshots are drawn.
+fn label(snaps: &[RunSnapshot], i: usize, run: &RunHistory) -> String {
+    if snaps.len() > 1 {
+        format!("{} (#{})", run.info.spec, i + 1)
+    } else {
+        run.info.spec.clone()
+    }
+}
+
+fn finite_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    (lo - pad, hi + pad)
+}
+
+/// The comparison plot as SVG text: (a) gradient-flow profile, log10 ‖∂L/∂x_l‖ per block at the
+/// last step, one line per run; (b) training loss of every run against the step.
+pub fn render_svg(snaps: &[RunSnapshot]) -> Result<String, String> {
+    let mut svg = String::new();
+    draw(snaps, &mut svg).map_err(|e| e.to_string())?;
+    Ok(svg)
+}
+
+fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::with_string(svg, (1200, 480)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (left, right) = root.split_horizontally(600);
+    let runs: Vec<(usize, &RunHistory)> = snaps
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.runs.iter().map(move |r| (i, r)))
+        .collect();
+    let color = |k: usize| Palette99::pick(k).to_rgba().stroke_width(2);
+
+    // (a) gradient-flow profile.
+    let profile = |r: &RunHistory| -> Vec<(f64, f64)> {
+        r.last()
+            .map(|s| {
+                s.blocks
+                    .iter()
+                    .enumerate()
+                    .map(|(l, b)| (l as f64, (b.grad_norm as f64).log10()))
+                    .filter(|(_, y)| y.is_finite())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let max_blocks = runs
+        .iter()
+        .map(|(_, r)| r.info.block_names.len())
+        .max()
+        .unwrap_or(1);
+    let (ylo, yhi) = finite_range(runs.iter().flat_map(|(_, r)| profile(r)).map(|p| p.1));
+    let mut chart = ChartBuilder::on(&left)
+        .caption("(a) gradient flow at the last step", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0f64..(max_blocks.max(2) - 1) as f64, ylo..yhi)?;
+    chart
+        .configure_mesh()
+        .x_desc("block boundary (input → output)")
+        .y_desc("log10 ‖∂L/∂x‖")
+        .draw()?;
+    for (k, (i, r)) in runs.iter().enumerate() {
+        let style = color(k);
+        chart
+            .draw_series(LineSeries::new(profile(r), style))?
+            .label(label(snaps, *i, r))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+
+    // (b) training loss.
+    let loss = |r: &RunHistory| -> Vec<(f64, f64)> {
+        r.steps
+            .iter()
+            .map(|s| (s.step as f64, s.loss as f64))
+            .filter(|(_, y)| y.is_finite())
+            .collect()
+    };
+    let max_step = runs
+        .iter()
+        .filter_map(|(_, r)| r.last().map(|s| s.step))
+        .max()
+        .unwrap_or(1);
+    let (_, lhi) = finite_range(runs.iter().flat_map(|(_, r)| loss(r)).map(|p| p.1));
+    let mut chart = ChartBuilder::on(&right)
+        .caption("(b) training loss", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0f64..max_step.max(1) as f64, 0f64..lhi.max(1e-3))?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("loss")
+        .draw()?;
+    for (k, (i, r)) in runs.iter().enumerate() {
+        let style = color(k);
+        chart
+            .draw_series(LineSeries::new(loss(r), style))?
+            .label(label(snaps, *i, r))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// Write [`render_svg`]'s plot to `path`, atomically.
+pub fn plot_svg(snaps: &[RunSnapshot], path: &Path) -> Result<(), SnapshotError> {
+    let svg = render_svg(snaps).map_err(|message| SnapshotError::Other {
+        path: path.to_path_buf(),
+        message: format!("cannot draw the plot: {message}"),
+    })?;
+    super::write_atomic(path, &svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::synthetic;
+
+    #[test]
+    fn summary_numbers() {
+        let snap = synthetic::snapshot(&["plain-20", "v2-20"], 200, 3);
+        let plain = RunSummary::of(&snap.runs[0]);
+        let v2 = RunSummary::of(&snap.runs[1]);
+        assert_eq!(plain.steps, 200);
+        // Synthetic plain nets grow ×1.46 per block over 9 blocks: spread ≈ 30 (± noise).
+        let g = plain.grad_spread.unwrap();
+        assert!((15.0..60.0).contains(&g), "{g}");
+        assert!(v2.grad_spread.unwrap() < 3.0);
+        let d = plain.dead_relu.unwrap();
+        assert!((0.4..0.6).contains(&d), "{d}");
+        assert!(plain.test_acc.is_some());
+        // Mean over steps 180..=200.
+        let recent: Vec<f32> = snap.runs[0]
+            .steps
+            .iter()
+            .filter(|s| s.step >= 180)
+            .map(|s| s.loss)
+            .collect();
+        let m = recent.iter().sum::<f32>() / recent.len() as f32;
+        assert!((plain.final_loss.unwrap() - m).abs() < 1e-5);
+    }
+
+    #[test]
+    fn table_has_a_row_per_run() {
+        let a = synthetic::snapshot(&["plain-20", "v1-20"], 100, 1);
+        let mut b = synthetic::snapshot(&["v2-20"], 50, 2);
+        b.runs[0].status = RunStatus::Diverged {
+            step: 40,
+            reason: "loss is NaN".into(),
+        };
+        b.runs[0].evals.clear();
+        let t = compare_table(&[("saves/a.ron", a), ("b.ron", b)]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("file   model"), "{t}");
+        assert!(lines[2].starts_with("a.ron  plain-20"), "{t}");
+        assert!(lines[3].starts_with("a.ron  v1-20"), "{t}");
+        assert!(lines[4].starts_with("b.ron  v2-20"), "{t}");
+        assert!(lines[4].contains("diverged at step 40: loss is NaN"), "{t}");
+        assert!(lines[4].contains(" - "), "no test acc: {t}");
+        assert!(t.contains("40.0s") && t.contains("20.0s"), "{t}");
+    }
+
+    #[test]
+    fn empty_runs_do_not_panic() {
+        let mut s = synthetic::snapshot(&["v1-20"], 0, 1);
+        s.runs[0].steps.clear();
+        let t = compare_table(&[("x.ron", s.clone())]);
+        assert!(t.contains("x.ron  v1-20"), "{t}");
+        assert!(render_svg(&[s]).unwrap().contains("<svg"));
+        assert!(render_svg(&[]).unwrap().contains("<svg"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(12.34), "12.3s");
+        assert_eq!(duration(245.0), "4m05s");
+        assert_eq!(duration(3725.0), "1h02m");
+    }
+
+    #[test]
+    fn svg_has_both_panels_and_a_line_per_run() {
+        let a = synthetic::snapshot(&["plain-20", "v1-20"], 300, 1);
+        let b = synthetic::snapshot(&["v2-20"], 300, 2);
+        let svg = render_svg(&[a, b]).unwrap();
+        assert!(svg.contains("gradient flow"));
+        assert!(svg.contains("training loss"));
+        assert!(svg.contains("plain-20 (#1)") && svg.contains("v2-20 (#2)"));
+        // 3 runs × 2 panels, each a line and a legend mark (axes are drawn 1 px wide).
+        assert_eq!(svg.matches(r#"stroke-width="2""#).count(), 12);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cmp.svg");
+        plot_svg(&[synthetic::snapshot(&["v1-20"], 20, 1)], &p).unwrap();
+        assert!(std::fs::read_to_string(&p).unwrap().starts_with("<svg"));
+    }
+}

@@ -1,0 +1,174 @@
+//! The on-disk layout of a snapshot, format version 1, kept apart from the in-memory record
+//! types so that they can evolve while old files keep loading (a later version adds its own
+//! structs here and a migration in [`super::from_ron`]).
+//!
+//! Compared with the records, block statistics are tuples `(grad_norm, act_mean, act_std,
+//! act_zero_frac)` instead of named structs, and empty parameter-norm lists are left out: this
+//! halves the size of long histories. Each step record is one line of the file.
+
+use crate::config::ExperimentConfig;
+use crate::train::record::{BlockStat, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord};
+use serde::{Deserialize, Serialize};
+
+/// Written at the top of every file (RON comments are ignored when loading).
+pub const HEADER: &str = "\
+// resviz run snapshot. Each step: blocks = one (grad_norm, act_mean, act_std, act_zero_frac)
+// per block_names entry; params = one gradient norm per param_names entry, only for the most
+// recent steps. evals = (step, loss, acc) on the test split.
+";
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileV1 {
+    pub format_version: u32,
+    pub resviz_version: String,
+    pub created: String,
+    pub config: ExperimentConfig,
+    pub dataset: String,
+    pub step: u64,
+    pub runs: Vec<RunV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunV1 {
+    pub spec: String,
+    pub num_params: usize,
+    pub status: StatusV1,
+    pub wall_secs: f64,
+    pub block_names: Vec<String>,
+    pub param_names: Vec<String>,
+    pub evals: Vec<(u64, f32, f32)>,
+    pub steps: Vec<StepV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub enum StatusV1 {
+    Running,
+    Finished,
+    Diverged { step: u64, reason: String },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepV1 {
+    pub step: u64,
+    pub epoch: u32,
+    pub loss: f32,
+    pub acc: f32,
+    pub lr: f32,
+    pub img_per_s: f32,
+    pub blocks: Vec<(f32, f32, f32, f32)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<f32>,
+}
+
+impl FileV1 {
+    pub fn from_snapshot(s: &super::RunSnapshot) -> Self {
+        Self {
+            format_version: s.format_version,
+            resviz_version: s.resviz_version.clone(),
+            created: s.created.clone(),
+            config: s.config.clone(),
+            dataset: s.dataset.clone(),
+            step: s.step,
+            runs: s.runs.iter().map(RunV1::from_history).collect(),
+        }
+    }
+
+    pub fn into_snapshot(self) -> super::RunSnapshot {
+        super::RunSnapshot {
+            format_version: self.format_version,
+            resviz_version: self.resviz_version,
+            created: self.created,
+            config: self.config,
+            dataset: self.dataset,
+            step: self.step,
+            runs: self.runs.into_iter().map(RunV1::into_history).collect(),
+        }
+    }
+}
+
+impl RunV1 {
+    fn from_history(h: &RunHistory) -> Self {
+        Self {
+            spec: h.info.spec.clone(),
+            num_params: h.info.num_params,
+            status: match &h.status {
+                RunStatus::Running => StatusV1::Running,
+                RunStatus::Finished => StatusV1::Finished,
+                RunStatus::Diverged { step, reason } => StatusV1::Diverged {
+                    step: *step,
+                    reason: reason.clone(),
+                },
+            },
+            wall_secs: h.wall_secs,
+            block_names: h.info.block_names.clone(),
+            param_names: h.info.param_names.clone(),
+            evals: h.evals.iter().map(|e| (e.step, e.loss, e.acc)).collect(),
+            steps: h
+                .steps
+                .iter()
+                .map(|s| StepV1 {
+                    step: s.step,
+                    epoch: s.epoch,
+                    loss: s.loss,
+                    acc: s.acc,
+                    lr: s.lr,
+                    img_per_s: s.img_per_s,
+                    blocks: s
+                        .blocks
+                        .iter()
+                        .map(|b| (b.grad_norm, b.act_mean, b.act_std, b.act_zero_frac))
+                        .collect(),
+                    params: s.param_grad_norms.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn into_history(self) -> RunHistory {
+        RunHistory {
+            info: RunInfo {
+                spec: self.spec,
+                block_names: self.block_names,
+                param_names: self.param_names,
+                num_params: self.num_params,
+            },
+            status: match self.status {
+                StatusV1::Running => RunStatus::Running,
+                StatusV1::Finished => RunStatus::Finished,
+                StatusV1::Diverged { step, reason } => RunStatus::Diverged { step, reason },
+            },
+            steps: self
+                .steps
+                .into_iter()
+                .map(|s| StepRecord {
+                    step: s.step,
+                    epoch: s.epoch,
+                    loss: s.loss,
+                    acc: s.acc,
+                    lr: s.lr,
+                    img_per_s: s.img_per_s,
+                    blocks: s
+                        .blocks
+                        .into_iter()
+                        .map(|(grad_norm, act_mean, act_std, act_zero_frac)| BlockStat {
+                            grad_norm,
+                            act_mean,
+                            act_std,
+                            act_zero_frac,
+                        })
+                        .collect(),
+                    param_grad_norms: s.params,
+                })
+                .collect(),
+            evals: self
+                .evals
+                .into_iter()
+                .map(|(step, loss, acc)| EvalRecord { step, loss, acc })
+                .collect(),
+            wall_secs: self.wall_secs,
+        }
+    }
+}

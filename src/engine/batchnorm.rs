@@ -234,7 +234,7 @@ pub fn batch_norm2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
                 let xv = view(&x);
                 let yv = ys.as_ref().map_or(&[][..], view);
                 let dgb: Vec<(f64, f64)> = {
-                    let gx = SharedMut::new(&mut **grads.get_or_alloc_mut(&xg)?);
+                    let gx = SharedMut::new(grads.get_or_alloc_mut(&xg)?);
                     par_map(c_all, len, |c| {
                         let dims = (n, c_all, hw, c);
                         let (nm, g) = (norms[c], gamma_f[c]);

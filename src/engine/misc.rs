@@ -93,14 +93,14 @@ pub(crate) fn reduce3<E: Float, const K: usize>(
             for l in 0..LANES {
                 let v = f(xa[l], xb[l], xc[l]);
                 for k in 0..K {
-                    acc[k][l] = acc[k][l] + v[k];
+                    acc[k][l] += v[k];
                 }
             }
         }
         for ((&xa, &xb), &xc) in ra.iter().zip(rb).zip(rc) {
             let v = f(xa, xb, xc);
             for k in 0..K {
-                acc[k][0] = acc[k][0] + v[k];
+                acc[k][0] += v[k];
             }
         }
         for k in 0..K {
@@ -395,42 +395,56 @@ fn mix(seed: u64, i: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The mask factor of element `i`: 0 when dropped, `1/(1−p)` when kept.
+/// Calls `f(j, factor)` for `j` in `0..len`, the mask factors of elements `o..o+len` (`o` a
+/// multiple of 4): 0 when dropped, `keep` when kept. One hash covers four elements, 16 bits
+/// each; element i is dropped iff its 16 bits are below `thresh` (of 65536).
 #[inline(always)]
-fn keep_factor<E: Float>(seed: u64, i: usize, thresh: u64, keep: E) -> E {
-    if mix(seed, i as u64) >= thresh {
-        keep
-    } else {
-        E::zero()
+fn for_mask<E: Float>(
+    seed: u64,
+    o: usize,
+    len: usize,
+    thresh: u64,
+    keep: E,
+    mut f: impl FnMut(usize, E),
+) {
+    debug_assert_eq!(o % 4, 0);
+    for g in 0..len.div_ceil(4) {
+        let h = mix(seed, ((o / 4) + g) as u64);
+        for l in 0..4 {
+            let j = 4 * g + l;
+            if j < len {
+                let r = (h >> (16 * l)) & 0xFFFF;
+                f(j, if r >= thresh { keep } else { E::zero() });
+            }
+        }
     }
 }
 
 /// Inverted dropout with drop probability `p` (identity when `!train`), mask drawn from `seed`.
+///
+/// `p` is quantised to a multiple of 2⁻¹⁶ (exact for 0.5); kept values are scaled by
+/// 1/(1 − p_quantised), so E[y] = x exactly.
 pub fn dropout<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>, p: f64, train: bool, seed: u64) -> T4<E, T> {
     assert!(
         (0.0..=1.0).contains(&p),
         "engine::dropout: p = {p} is not in [0, 1]"
     );
-    if !train || p == 0.0 {
+    let thresh = (p * 65536.0).round() as u64;
+    if !train || thresh == 0 {
         return x;
     }
-    // Element i is dropped iff mix(seed, i) < thresh, i.e. with probability p (to 2^-64).
-    let thresh = if p >= 1.0 {
-        u64::MAX
-    } else {
-        (p * 18_446_744_073_709_551_616.0) as u64
-    };
-    let keep: E = if p >= 1.0 {
+    let keep: E = if thresh >= 65536 {
         E::zero()
     } else {
-        from_f64(1.0 / (1.0 - p))
+        from_f64(65536.0 / (65536 - thresh) as f64)
     };
     let (x, mut tape) = x.split_tape();
     let xv = view(&x);
     let out = par_build(xv.len(), |o, c| {
-        for (j, (y, &v)) in c.iter_mut().zip(&xv[o..]).enumerate() {
-            y.write(v * keep_factor(seed, o + j, thresh, keep));
-        }
+        let src = &xv[o..][..c.len()];
+        for_mask(seed, o, c.len(), thresh, keep, |j, k| {
+            c[j].write(src[j] * k);
+        });
     });
     let y = x.device().tensor_from_vec(out, *x.shape());
     if T::OWNS_TAPE {
@@ -440,9 +454,8 @@ pub fn dropout<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>, p: f64, train: bool, seed
             with_out_grad!(grads, yg, |gy| {
                 let gx = &mut **grads.get_or_alloc_mut(&xg)?;
                 par_chunks(gx, |o, c| {
-                    for (j, (d, &g)) in c.iter_mut().zip(&gy[o..]).enumerate() {
-                        *d += g * keep_factor(seed, o + j, thresh, keep);
-                    }
+                    let src = &gy[o..][..c.len()];
+                    for_mask(seed, o, c.len(), thresh, keep, |j, k| c[j] += src[j] * k);
                 });
                 Ok(())
             })
@@ -686,5 +699,58 @@ pub(crate) mod tests {
             assert_eq!(gb[i], want);
         }
         assert!((sum_squares(&a) - a.iter().map(|v| v * v).sum::<f64>()).abs() < 1e-9);
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+    use crate::engine::gradcheck::rand_vec;
+
+    /// `cargo test --release --lib engine::misc::bench -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn misc_speed() {
+        let dev = Cpu::default();
+        let s = (64, 16, 32, 32);
+        let len = 64 * 16 * 32 * 32;
+        let mk = |seed| -> T4<f32> {
+            dev.tensor_from_vec(rand_vec(len, seed).iter().map(|&v| v as f32).collect(), s)
+        };
+        let (a, b, g) = (mk(1), mk(2), mk(3));
+        let time = |f: &mut dyn FnMut()| {
+            f();
+            (0..20)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    f();
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .fold(f64::MAX, f64::min)
+        };
+        let base = time(&mut || {
+            std::hint::black_box(a.leaky_trace().sum().backward());
+        });
+        let row = |name: &str, f: &mut dyn FnMut() -> T4<f32, OwnedTape<f32, Cpu>>| {
+            let fwd = time(&mut || {
+                std::hint::black_box(f().retaped::<NoneTape>());
+            });
+            let all = time(&mut || {
+                std::hint::black_box(f().sum().backward());
+            });
+            println!("{name:10} fwd {fwd:.3} ms, fwd+bwd {:.3} ms", all - base);
+        };
+        row("add", &mut || add(a.leaky_trace(), b.retaped()));
+        row("relu", &mut || relu(a.leaky_trace()));
+        row("scale", &mut || scale(a.leaky_trace(), 0.5));
+        row("sigmoid", &mut || sigmoid(a.leaky_trace()));
+        row("gate_mix", &mut || {
+            gate_mix(g.leaky_trace(), a.retaped(), b.retaped(), true)
+        });
+        row("dropout", &mut || dropout(a.leaky_trace(), 0.5, true, 9));
+        row("probe", &mut || {
+            crate::engine::probe(a.leaky_trace(), &crate::engine::ProbeRecorder::new(1), 0)
+        });
+        println!("(sum+backward baseline {base:.3} ms subtracted)");
     }
 }

@@ -14,9 +14,9 @@ pub mod pool;
 pub mod probe;
 pub mod tensor;
 
-pub use batchnorm::{batch_norm2d, BnCfg};
-pub use conv::{conv2d, ConvCfg};
+pub use batchnorm::{BnCfg, batch_norm2d};
+pub use conv::{ConvCfg, conv2d};
 pub use misc::{add, dropout, gate_mix, relu, scale, sigmoid};
 pub use pool::{flatten, global_avg_pool};
-pub use probe::{probe, ActStats, ProbeRecorder};
-pub use tensor::{view, view_mut, Float, Shape4, T1, T2, T4};
+pub use probe::{ActStats, ProbeRecorder, probe};
+pub use tensor::{Float, Shape4, T1, T2, T4, view, view_mut};

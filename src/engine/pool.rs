@@ -1,6 +1,6 @@
 //! Global average pooling and flattening.
 
-use super::misc::{from_f64, par_chunks, reduce1, with_out_grad};
+use super::misc::{CHUNK, PAR_MIN, from_f64, reduce1, with_out_grad};
 use super::tensor::{Float, T2, T4, view};
 use dfdx::prelude::*;
 
@@ -13,11 +13,9 @@ pub fn global_avg_pool<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>) -> T2<E, T> {
     let xv = view(&x);
     let mut out = vec![E::zero(); n * c];
     let inv = 1.0 / hw as f64;
-    // Chunks of the output are chunks of whole input planes.
-    par_chunks_by_work(&mut out, hw, |o, ch| {
+    par_units(&mut out, 1, hw, |p0, ch| {
         for (j, d) in ch.iter_mut().enumerate() {
-            let p = &xv[(o + j) * hw..][..hw];
-            *d = from_f64(reduce1(p, |v| [v])[0] * inv);
+            *d = from_f64(reduce1(&xv[(p0 + j) * hw..][..hw], |v| [v])[0] * inv);
         }
     });
     let y = x.device().tensor_from_vec(out, (n, c));
@@ -28,10 +26,10 @@ pub fn global_avg_pool<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>) -> T2<E, T> {
         tape.add_backward_op(move |grads| {
             with_out_grad!(grads, yg, |gy| {
                 let gx = &mut **grads.get_or_alloc_mut(&xg)?;
-                par_chunks(gx, |o, ch| {
-                    // `o` is a multiple of CHUNK, not of hw: index planes per element.
-                    for (j, d) in ch.iter_mut().enumerate() {
-                        *d += gy[(o + j) / hw] * k;
+                par_units(gx, hw, hw, |p0, ch| {
+                    for (plane, &g) in ch.chunks_exact_mut(hw).zip(&gy[p0..]) {
+                        let v = g * k;
+                        plane.iter_mut().for_each(|d| *d += v);
                     }
                 });
                 Ok(())
@@ -41,18 +39,21 @@ pub fn global_avg_pool<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>) -> T2<E, T> {
     y.put_tape(tape)
 }
 
-/// Like `par_chunks` over `out`, where each output element costs `work` input elements.
-fn par_chunks_by_work<E: Float>(
-    out: &mut [E],
+/// Runs `f(first_unit, chunk)` over chunks of `buf` made of whole units of `unit` elements, each
+/// unit costing `work` elements of memory traffic; in parallel when the total work is large.
+fn par_units<E: Float>(
+    buf: &mut [E],
+    unit: usize,
     work: usize,
     f: impl Fn(usize, &mut [E]) + Sync + Send,
 ) {
     use rayon::prelude::*;
-    let per = (super::misc::CHUNK / work.max(1)).max(1);
-    if out.len() * work < super::misc::PAR_MIN {
-        f(0, out);
+    let units = buf.len() / unit.max(1);
+    let per = (CHUNK / work.max(1)).max(1);
+    if units * work < PAR_MIN {
+        f(0, buf);
     } else {
-        out.par_chunks_mut(per)
+        buf.par_chunks_mut(per * unit)
             .enumerate()
             .for_each(|(i, c)| f(i * per, c));
     }

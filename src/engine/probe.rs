@@ -20,10 +20,13 @@ pub struct ActStats {
     pub zero_frac: f32,
 }
 
+/// Per slot: activation statistics and, once backward has run, ‖∂L/∂x‖.
+type Slots = Vec<(ActStats, Option<f64>)>;
+
 /// Shared, cheaply clonable store of per-slot statistics for one forward/backward pass.
 #[derive(Clone, Debug, Default)]
 pub struct ProbeRecorder {
-    inner: Arc<Mutex<Vec<(ActStats, Option<f64>)>>>,
+    inner: Arc<Mutex<Slots>>,
     /// Shared by all clones; `false` (the default) means enabled.
     disabled: Arc<AtomicBool>,
 }
@@ -60,7 +63,7 @@ impl ProbeRecorder {
         !self.disabled.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(ActStats, Option<f64>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
         // A panic elsewhere while holding the lock leaves plain data behind: still usable.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }

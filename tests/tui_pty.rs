@@ -173,14 +173,8 @@ struct Session {
 }
 
 impl Session {
-    fn start(dir: &std::path::Path, panic: bool) -> Session {
-        let size = PtySize {
-            rows: 40,
-            cols: 120,
-            pixel_width: 0,
-            pixel_height: 0,
-        };
-        let pair = native_pty_system().openpty(size).unwrap();
+    /// This test binary again, as the child test `dashboard_child`.
+    fn start_child(dir: &std::path::Path, panic: bool) -> Session {
         let mut cmd = CommandBuilder::new(std::env::current_exe().unwrap());
         cmd.args([
             "dashboard_child",
@@ -192,6 +186,17 @@ impl Session {
         if panic {
             cmd.env(PANIC_ENV, "1");
         }
+        Session::start(cmd)
+    }
+
+    fn start(mut cmd: CommandBuilder) -> Session {
+        let size = PtySize {
+            rows: 40,
+            cols: 120,
+            pixel_width: 0,
+            pixel_height: 0,
+        };
+        let pair = native_pty_system().openpty(size).unwrap();
         cmd.env("TERM", "xterm-256color");
         let child = pair.slave.spawn_command(cmd).unwrap();
         drop(pair.slave);
@@ -279,7 +284,7 @@ fn saved_files(dir: &std::path::Path) -> Vec<String> {
 #[test]
 fn dashboard_in_a_pty() {
     let dir = tempfile::tempdir().unwrap();
-    let mut session = Session::start(dir.path(), false);
+    let mut session = Session::start_child(dir.path(), false);
     let first = session.wait_for("gradient flow", Duration::from_secs(30));
     session.wait_for("● running", Duration::from_secs(5));
     session.wait_for("spread ×", Duration::from_secs(5));
@@ -324,7 +329,7 @@ fn dashboard_in_a_pty() {
 #[test]
 fn a_panic_restores_the_terminal_and_keeps_progress() {
     let dir = tempfile::tempdir().unwrap();
-    let session = Session::start(dir.path(), true);
+    let session = Session::start_child(dir.path(), true);
     session.wait_for("gradient flow", Duration::from_secs(30));
     let (code, screen) = session.finish();
     let text = screen.contents();
@@ -340,4 +345,53 @@ fn a_panic_restores_the_terminal_and_keeps_progress() {
     );
     assert!(text.contains("progress autosaved to"), "{text}");
     assert_eq!(saved_files(dir.path()), ["Autosave-1.txt"]);
+}
+
+/// The end-to-end check on the real binary: first frame, space, Tab, `s`, `q`; the
+/// screen, the saved snapshot, a zero exit and a restored terminal.
+#[test]
+fn real_binary_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
+    cmd.args([
+        "tui",
+        "--models",
+        "plain-8,v1-8",
+        "--dataset",
+        "synthetic",
+        "--batch",
+        "8",
+    ]);
+    cmd.cwd(dir.path());
+    let mut session = Session::start(cmd);
+    session.wait_for("gradient flow", Duration::from_secs(60));
+    session.wait_for("spread ×", Duration::from_secs(60));
+    session.press(b" ");
+    let pause = session.wait_for("‖ paused", Duration::from_secs(2));
+    session.press(b"\t");
+    let tab = session.wait_for("activations · v1-8", Duration::from_secs(2));
+    session.press(b"s");
+    session.wait_for("saved saves/", Duration::from_secs(10));
+    session.press(b"q");
+    let (code, screen) = session.finish();
+    eprintln!("real binary key→screen: space {pause:?}, tab {tab:?}");
+
+    assert_eq!(code, 0, "resviz failed:\n{}", screen.contents());
+    assert!(
+        !screen.alternate_screen(),
+        "terminal left in the alternate screen"
+    );
+    assert!(!screen.hide_cursor(), "cursor left hidden");
+    let saves = dir.path().join("saves");
+    let files = saved_files(&saves);
+    // A step already under way when space was pressed may add an autosave on quitting.
+    assert!(!files.is_empty() && files.len() <= 2, "saves: {files:?}");
+    for f in files {
+        let snap = resviz::snapshot::load(&saves.join(&f)).unwrap();
+        assert_eq!(snap.runs.len(), 2, "{f}");
+        assert!(
+            snap.runs.iter().all(|r| !r.steps.is_empty()),
+            "{f} has no steps"
+        );
+    }
 }

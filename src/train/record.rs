@@ -129,7 +129,7 @@ impl RunHistory {
             1
         };
         let mut mid_end = i + 1;
-        if self.steps[i].step % stride != 0 {
+        if !self.steps[i].step.is_multiple_of(stride) {
             self.steps.remove(i);
             mid_end = i;
         }
@@ -145,7 +145,7 @@ impl RunHistory {
             let mut idx = 0;
             let before = self.steps.len();
             self.steps.retain(|r| {
-                let keep = idx < HISTORY_HEAD || idx >= mid_end || r.step % stride == 0;
+                let keep = idx < HISTORY_HEAD || idx >= mid_end || r.step.is_multiple_of(stride);
                 idx += 1;
                 keep
             });
@@ -241,10 +241,10 @@ mod tests {
             assert!(mid.iter().all(|r| r.param_grad_norms.is_empty()));
             let span = n - HISTORY_TAIL as u64 - HISTORY_HEAD as u64;
             let stride = middle_stride(span);
-            assert!(mid.iter().all(|r| r.step % stride == 0), "{n}");
+            assert!(mid.iter().all(|r| r.step.is_multiple_of(stride)), "{n}");
             // Evenly covered: every multiple of the stride in the middle's span is present.
             let expected = (HISTORY_HEAD as u64 + 1..=n - HISTORY_TAIL as u64)
-                .filter(|s| s % stride == 0)
+                .filter(|s| s.is_multiple_of(stride))
                 .count();
             assert_eq!(mid.len(), expected, "{n}");
             assert!(

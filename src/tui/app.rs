@@ -13,7 +13,7 @@ use super::keys::{self, Intent};
 use super::spec::{self, Spec};
 use crate::config::ExperimentConfig;
 use crate::train::events::{TrainerCommand, TrainerEvent};
-use crate::train::record::{EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord};
+use crate::train::record::{RunHistory, RunInfo};
 
 /// Everything that can happen to the dashboard.
 #[derive(Clone, Debug, PartialEq)]
@@ -289,84 +289,6 @@ impl App {
         };
     }
 
-    fn on_event(&mut self, event: TrainerEvent) {
-        self.dirty = true;
-        match event {
-            TrainerEvent::Started {
-                config,
-                dataset,
-                runs,
-            } => {
-                self.lr = config.lr;
-                self.config = config;
-                self.dataset = dataset;
-                self.runs = runs.into_iter().map(RunHistory::new).collect();
-                self.set_focus(self.focus);
-                if self.state == TrainerState::Starting {
-                    self.state = TrainerState::Running;
-                }
-            }
-            TrainerEvent::StepsFinished { records } => self.push_steps(records),
-            TrainerEvent::Evaluated { run, eval } => {
-                if let Some(h) = self.runs.get_mut(run) {
-                    h.evals.push(eval);
-                }
-            }
-            TrainerEvent::Paused { .. } if self.trainer_alive() => {
-                self.state = TrainerState::Paused
-            }
-            TrainerEvent::Resumed { .. } if self.trainer_alive() => {
-                self.state = TrainerState::Running
-            }
-            TrainerEvent::Paused { .. } | TrainerEvent::Resumed { .. } => {}
-            TrainerEvent::LrChanged { lr } => self.lr = lr,
-            TrainerEvent::Diverged { run, step, reason } => {
-                let Some(h) = self.runs.get_mut(run) else {
-                    return;
-                };
-                let text = format!(
-                    "run {} {} diverged at step {step}: {reason}",
-                    run + 1,
-                    h.info.spec
-                );
-                h.status = RunStatus::Diverged { step, reason };
-                self.set_status(text, true);
-            }
-            TrainerEvent::RunRestarted { run, info } => {
-                if let Some(h) = self.runs.get_mut(run) {
-                    *h = RunHistory::new(info);
-                }
-            }
-            TrainerEvent::Finished { .. } => {
-                self.state = TrainerState::Finished;
-                for h in self
-                    .runs
-                    .iter_mut()
-                    .filter(|h| h.status == RunStatus::Running)
-                {
-                    h.status = RunStatus::Finished;
-                }
-            }
-            TrainerEvent::Failed { message } => {
-                self.set_status(format!("trainer failed: {message}"), true);
-                self.state = TrainerState::Failed(message);
-            }
-        }
-    }
-
-    fn push_steps(&mut self, records: Vec<(usize, StepRecord)>) {
-        // One event may carry several coalesced steps of every run: count each step once.
-        let mut steps: Vec<u64> = records.iter().map(|(_, r)| r.step).collect();
-        steps.sort_unstable();
-        steps.dedup();
-        self.unsaved_steps += steps.len() as u64;
-        for (run, rec) in records {
-            if let Some(h) = self.runs.get_mut(run) {
-                h.push(rec);
-            }
-        }
-    }
-
     fn set_status(&mut self, text: impl Into<String>, error: bool) {
         self.status = Some(Status {
             text: text.into(),
@@ -383,77 +305,8 @@ impl App {
     }
 }
 
-/// Read access for views and for building snapshots. Step and eval slices end at the replay
-/// cursor, so every panel shows the same moment.
-impl App {
-    pub fn config(&self) -> &ExperimentConfig {
-        &self.config
-    }
-    pub fn dataset(&self) -> &str {
-        &self.dataset
-    }
-    /// Every run's full history (not cut at the cursor): what a snapshot saves.
-    pub fn histories(&self) -> &[RunHistory] {
-        &self.runs
-    }
-    pub fn focus(&self) -> usize {
-        self.focus
-    }
-    pub fn state(&self) -> &TrainerState {
-        &self.state
-    }
-    pub fn lr(&self) -> f64 {
-        self.lr
-    }
-    pub fn cursor(&self) -> Option<TimeCursor> {
-        self.cursor
-    }
-    pub fn is_replay(&self) -> bool {
-        self.cursor.is_some()
-    }
-    pub fn help_open(&self) -> bool {
-        self.help
-    }
-    pub fn status(&self) -> Option<&Status> {
-        self.status.as_ref()
-    }
-    pub fn unsaved_steps(&self) -> u64 {
-        self.unsaved_steps
-    }
-
-    /// Run `run`'s step records up to the cursor.
-    pub fn steps(&self, run: usize) -> &[StepRecord] {
-        let Some(h) = self.runs.get(run) else {
-            return &[];
-        };
-        match self.cursor {
-            Some(c) => &h.steps[..h.steps.partition_point(|r| r.step <= c.at)],
-            None => &h.steps,
-        }
-    }
-
-    pub fn evals(&self, run: usize) -> &[EvalRecord] {
-        let Some(h) = self.runs.get(run) else {
-            return &[];
-        };
-        match self.cursor {
-            Some(c) => &h.evals[..h.evals.partition_point(|e| e.step <= c.at)],
-            None => &h.evals,
-        }
-    }
-
-    /// The newest record of run `run` at the cursor.
-    pub fn current(&self, run: usize) -> Option<&StepRecord> {
-        self.steps(run).last()
-    }
-
-    /// The newest record of any run: where training as a whole stands.
-    pub fn latest(&self) -> Option<&StepRecord> {
-        (0..self.runs.len())
-            .filter_map(|i| self.current(i))
-            .max_by_key(|r| r.step)
-    }
-}
+mod events;
+mod read;
 
 #[cfg(test)]
 mod tests;

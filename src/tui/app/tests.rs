@@ -3,6 +3,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
+use crate::train::record::{RunStatus, StepRecord};
 use crate::tui::fixtures;
 
 fn key(code: KeyCode) -> Msg {

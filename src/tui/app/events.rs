@@ -1,0 +1,85 @@
+//! How trainer events change the dashboard state.
+
+use super::{App, TrainerState};
+use crate::train::events::TrainerEvent;
+use crate::train::record::{RunHistory, RunStatus, StepRecord};
+
+impl App {
+    pub(super) fn on_event(&mut self, event: TrainerEvent) {
+        self.dirty = true;
+        match event {
+            TrainerEvent::Started {
+                config,
+                dataset,
+                runs,
+            } => {
+                self.lr = config.lr;
+                self.config = config;
+                self.dataset = dataset;
+                self.runs = runs.into_iter().map(RunHistory::new).collect();
+                self.set_focus(self.focus);
+                if self.state == TrainerState::Starting {
+                    self.state = TrainerState::Running;
+                }
+            }
+            TrainerEvent::StepsFinished { records } => self.push_steps(records),
+            TrainerEvent::Evaluated { run, eval } => {
+                if let Some(h) = self.runs.get_mut(run) {
+                    h.evals.push(eval);
+                }
+            }
+            TrainerEvent::Paused { .. } if self.trainer_alive() => {
+                self.state = TrainerState::Paused
+            }
+            TrainerEvent::Resumed { .. } if self.trainer_alive() => {
+                self.state = TrainerState::Running
+            }
+            TrainerEvent::Paused { .. } | TrainerEvent::Resumed { .. } => {}
+            TrainerEvent::LrChanged { lr } => self.lr = lr,
+            TrainerEvent::Diverged { run, step, reason } => {
+                let Some(h) = self.runs.get_mut(run) else {
+                    return;
+                };
+                let text = format!(
+                    "run {} {} diverged at step {step}: {reason}",
+                    run + 1,
+                    h.info.spec
+                );
+                h.status = RunStatus::Diverged { step, reason };
+                self.set_status(text, true);
+            }
+            TrainerEvent::RunRestarted { run, info } => {
+                if let Some(h) = self.runs.get_mut(run) {
+                    *h = RunHistory::new(info);
+                }
+            }
+            TrainerEvent::Finished { .. } => {
+                self.state = TrainerState::Finished;
+                for h in self
+                    .runs
+                    .iter_mut()
+                    .filter(|h| h.status == RunStatus::Running)
+                {
+                    h.status = RunStatus::Finished;
+                }
+            }
+            TrainerEvent::Failed { message } => {
+                self.set_status(format!("trainer failed: {message}"), true);
+                self.state = TrainerState::Failed(message);
+            }
+        }
+    }
+
+    fn push_steps(&mut self, records: Vec<(usize, StepRecord)>) {
+        // One event may carry several coalesced steps of every run: count each step once.
+        let mut steps: Vec<u64> = records.iter().map(|(_, r)| r.step).collect();
+        steps.sort_unstable();
+        steps.dedup();
+        self.unsaved_steps += steps.len() as u64;
+        for (run, rec) in records {
+            if let Some(h) = self.runs.get_mut(run) {
+                h.push(rec);
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Read access to the dashboard state, for views and for building snapshots.
+
+use super::{App, Status, TrainerState};
+use crate::config::ExperimentConfig;
+use crate::train::record::{EvalRecord, RunHistory, StepRecord};
+use crate::tui::cursor::TimeCursor;
+
+/// Read access for views and for building snapshots. Step and eval slices end at the replay
+/// cursor, so every panel shows the same moment.
+impl App {
+    pub fn config(&self) -> &ExperimentConfig {
+        &self.config
+    }
+    pub fn dataset(&self) -> &str {
+        &self.dataset
+    }
+    /// Every run's full history (not cut at the cursor): what a snapshot saves.
+    pub fn histories(&self) -> &[RunHistory] {
+        &self.runs
+    }
+    pub fn focus(&self) -> usize {
+        self.focus
+    }
+    pub fn state(&self) -> &TrainerState {
+        &self.state
+    }
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+    pub fn cursor(&self) -> Option<TimeCursor> {
+        self.cursor
+    }
+    pub fn is_replay(&self) -> bool {
+        self.cursor.is_some()
+    }
+    pub fn help_open(&self) -> bool {
+        self.help
+    }
+    pub fn status(&self) -> Option<&Status> {
+        self.status.as_ref()
+    }
+    pub fn unsaved_steps(&self) -> u64 {
+        self.unsaved_steps
+    }
+
+    /// Run `run`'s step records up to the cursor.
+    pub fn steps(&self, run: usize) -> &[StepRecord] {
+        let Some(h) = self.runs.get(run) else {
+            return &[];
+        };
+        match self.cursor {
+            Some(c) => &h.steps[..h.steps.partition_point(|r| r.step <= c.at)],
+            None => &h.steps,
+        }
+    }
+
+    pub fn evals(&self, run: usize) -> &[EvalRecord] {
+        let Some(h) = self.runs.get(run) else {
+            return &[];
+        };
+        match self.cursor {
+            Some(c) => &h.evals[..h.evals.partition_point(|e| e.step <= c.at)],
+            None => &h.evals,
+        }
+    }
+
+    /// The newest record of run `run` at the cursor.
+    pub fn current(&self, run: usize) -> Option<&StepRecord> {
+        self.steps(run).last()
+    }
+
+    /// The newest record of any run: where training as a whole stands.
+    pub fn latest(&self) -> Option<&StepRecord> {
+        (0..self.runs.len())
+            .filter_map(|i| self.current(i))
+            .max_by_key(|r| r.step)
+    }
+}

@@ -408,13 +408,17 @@ fn for_mask<E: Float>(
     mut f: impl FnMut(usize, E),
 ) {
     debug_assert_eq!(o % 4, 0);
+    // Branch-free 0/1 indicator: for integer r, clamp(r − thresh + 1, 0, 1) is 1 iff r ≥ thresh.
+    // (A select on `r >= thresh` compiles to a branch that mispredicts half the time.)
+    let (zero, one) = (E::zero(), E::one());
+    let t1: E = from_f64(thresh as f64 - 1.0);
     for g in 0..len.div_ceil(4) {
         let h = mix(seed, ((o / 4) + g) as u64);
         for l in 0..4 {
             let j = 4 * g + l;
             if j < len {
-                let r = (h >> (16 * l)) & 0xFFFF;
-                f(j, if r >= thresh { keep } else { E::zero() });
+                let r: E = from_f64(((h >> (16 * l)) & 0xFFFF) as f64);
+                f(j, keep * (r - t1).min(one).max(zero));
             }
         }
     }
@@ -646,7 +650,10 @@ pub(crate) mod tests {
         let y3 = dropout(t4(&x, sh), p, true, 43).as_vec();
         assert_eq!(y1, y2, "same seed, same mask");
         assert_ne!(y1, y3, "different seed, different mask");
-        let keep = 1.0 / (1.0 - p);
+        // p is quantised to 2^-16: kept values are scaled by 1/(1 − p_q), E[y] = x exactly.
+        let pq = (p * 65536.0).round() / 65536.0;
+        let keep = 1.0 / (1.0 - pq);
+        assert!((keep - 1.0 / (1.0 - p)).abs() < 1e-4);
         assert!(y1.iter().all(|&v| v == 0.0 || (v - keep).abs() < 1e-12));
         let dropped = y1.iter().filter(|&&v| v == 0.0).count() as f64 / len as f64;
         // Binomial std ≈ sqrt(0.21/131072) ≈ 0.0013.

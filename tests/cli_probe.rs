@@ -3,18 +3,39 @@
 use std::process::Command;
 
 fn resviz(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_resviz")).args(args).output().expect("run resviz")
+    Command::new(env!("CARGO_BIN_EXE_resviz"))
+        .args(args)
+        .output()
+        .expect("run resviz")
 }
 
 fn spread(model: &serde_json::Value) -> f64 {
-    let g: Vec<f64> = model["blocks"].as_array().unwrap().iter().map(|b| b["grad_norm"].as_f64().unwrap()).collect();
+    let g: Vec<f64> = model["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["grad_norm"].as_f64().unwrap())
+        .collect();
     g.iter().cloned().fold(0.0, f64::max) / g.iter().cloned().fold(f64::INFINITY, f64::min)
 }
 
 #[test]
 fn plain_56_spread_dwarfs_the_residual_nets() {
-    let out = resviz(&["probe", "--models", "plain-56,v1-56,v2-56", "--dataset", "synthetic", "--batch", "32", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = resviz(&[
+        "probe",
+        "--models",
+        "plain-56,v1-56,v2-56",
+        "--dataset",
+        "synthetic",
+        "--batch",
+        "32",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let m = v["models"].as_array().unwrap();
     assert_eq!(m.len(), 3);
@@ -26,20 +47,43 @@ fn plain_56_spread_dwarfs_the_residual_nets() {
     for k in ["name", "grad_norm", "act_mean", "act_std", "act_zero_frac"] {
         assert!(!b[k].is_null(), "block field {k}");
     }
-    assert!(m[1]["params"].as_array().unwrap().iter().any(|p| p["name"] == "stem.conv.weight"));
+    assert!(
+        m[1]["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "stem.conv.weight")
+    );
 }
 
 #[test]
 fn dump_writes_batch_weights_and_json() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let out = resviz(&["probe", "--models", "v1-8", "--dataset", "synthetic", "--batch", "4", "--dump", d]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = resviz(&[
+        "probe",
+        "--models",
+        "v1-8",
+        "--dataset",
+        "synthetic",
+        "--batch",
+        "4",
+        "--dump",
+        d,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for f in ["batch.safetensors", "v1-8.safetensors", "probe.json"] {
         assert!(dir.path().join(f).exists(), "missing {f}");
     }
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("spread max/min") && table.contains("stages.2.0"), "{table}");
+    assert!(
+        table.contains("spread max/min") && table.contains("stages.2.0"),
+        "{table}"
+    );
 }
 
 #[test]

@@ -41,8 +41,15 @@ fn pytorch_style_names() {
 
 #[test]
 fn every_variant_builds_and_trains_one_step() {
-    let opts = NetOptions { height: 8, width: 8, base_width: 4, ..Default::default() };
-    let x: Vec<f32> = (0..4 * 3 * 64).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+    let opts = NetOptions {
+        height: 8,
+        width: 8,
+        base_width: 4,
+        ..Default::default()
+    };
+    let x: Vec<f32> = (0..4 * 3 * 64)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
     let y = [0, 1, 2, 3];
     for v in resviz::model::Variant::ALL {
         let spec: ModelSpec = format!("{}-8", v.name()).parse().unwrap();
@@ -50,8 +57,15 @@ fn every_variant_builds_and_trains_one_step() {
         let (stats, _) = net.train_pass(x.clone(), &y);
         assert!(stats.loss.is_finite(), "{spec}: loss {}", stats.loss);
         assert_eq!(stats.blocks.len(), net.block_names().len());
-        assert!(stats.blocks.iter().all(|(_, g)| g.is_finite() && *g > 0.0), "{spec}: {:?}", stats.blocks);
-        assert!(stats.param_grad_norms.iter().all(|g| g.is_finite()), "{spec}");
+        assert!(
+            stats.blocks.iter().all(|(_, g)| g.is_finite() && *g > 0.0),
+            "{spec}: {:?}",
+            stats.blocks
+        );
+        assert!(
+            stats.param_grad_norms.iter().all(|g| g.is_finite()),
+            "{spec}"
+        );
     }
 }
 
@@ -66,5 +80,8 @@ fn checkpoint_round_trips() {
     b.load_safetensors(&path).unwrap();
     assert_eq!(a.state_dict(), b.state_dict());
     let mut c = Network::<f32>::new("v1-8".parse().unwrap(), NetOptions::default(), 4);
-    assert!(c.load_safetensors(&path).is_err(), "a v2 checkpoint must not load into v1");
+    assert!(
+        c.load_safetensors(&path).is_err(),
+        "a v2 checkpoint must not load into v1"
+    );
 }

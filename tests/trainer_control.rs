@@ -1,7 +1,9 @@
 //! The background trainer under command: pause, single step, swap, reset, divergence, stop.
 
 use resviz::config::ExperimentConfig;
-use resviz::train::{self, EventReceiver, StepRecord, Trainer, TrainerCommand as C, TrainerEvent as E, WorkerOptions};
+use resviz::train::{
+    self, EventReceiver, StepRecord, Trainer, TrainerCommand as C, TrainerEvent as E, WorkerOptions,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +22,10 @@ fn trainer(models: &[&str], lr: f64) -> Trainer {
 }
 
 async fn next(rx: &mut EventReceiver) -> E {
-    tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("event in time").expect("channel open")
+    tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("event in time")
+        .expect("channel open")
 }
 
 /// Events until one matches, returning the step records seen on the way.
@@ -37,7 +42,13 @@ async fn until(rx: &mut EventReceiver, pred: impl Fn(&E) -> bool) -> (E, Vec<(us
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_step_swap_reset_stop() {
-    let mut h = train::spawn(trainer(&["plain-8", "v1-8"], 0.05), WorkerOptions { max_steps: None, start_paused: true });
+    let mut h = train::spawn(
+        trainer(&["plain-8", "v1-8"], 0.05),
+        WorkerOptions {
+            max_steps: None,
+            start_paused: true,
+        },
+    );
     until(&mut h.events, |e| matches!(e, E::Paused { .. })).await;
     // Single step: exactly one step per run.
     h.commands.send(C::Step).unwrap();
@@ -45,12 +56,21 @@ async fn pause_step_swap_reset_stop() {
     h.commands.send(C::Pause).unwrap(); // already paused: ignored, but a marker would be nice
     h.commands.send(C::SetLr(0.01)).unwrap();
     let (_, steps) = until(&mut h.events, |e| matches!(e, E::LrChanged { .. })).await;
-    let per_run: Vec<u64> = (0..2).map(|r| steps.iter().filter(|(i, _)| *i == r).count() as u64).collect();
+    let per_run: Vec<u64> = (0..2)
+        .map(|r| steps.iter().filter(|(i, _)| *i == r).count() as u64)
+        .collect();
     assert_eq!(per_run, vec![2, 2], "{steps:?}");
     // Swap run 1: it restarts, run 0 keeps counting.
-    h.commands.send(C::ReplaceRun { run: 1, spec: "v2-8".into() }).unwrap();
+    h.commands
+        .send(C::ReplaceRun {
+            run: 1,
+            spec: "v2-8".into(),
+        })
+        .unwrap();
     let (ev, _) = until(&mut h.events, |e| matches!(e, E::RunRestarted { .. })).await;
-    let E::RunRestarted { run: 1, info } = ev else { panic!("{ev:?}") };
+    let E::RunRestarted { run: 1, info } = ev else {
+        panic!("{ev:?}")
+    };
     assert_eq!(info.spec, "v2-8");
     h.commands.send(C::Step).unwrap();
     h.commands.send(C::Resume).unwrap();
@@ -63,27 +83,49 @@ async fn pause_step_swap_reset_stop() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     h.commands.send(C::Pause).unwrap();
     let (ev, _) = until(&mut h.events, |e| matches!(e, E::Paused { .. })).await;
-    let E::Paused { step: paused_at } = ev else { unreachable!() };
+    let E::Paused { step: paused_at } = ev else {
+        unreachable!()
+    };
     tokio::time::sleep(Duration::from_millis(400)).await;
     while let Some(e) = h.events.try_recv() {
-        assert!(!matches!(e, E::StepsFinished { .. }), "stepped while paused: {e:?}");
+        assert!(
+            !matches!(e, E::StepsFinished { .. }),
+            "stepped while paused: {e:?}"
+        );
     }
     // Reset restarts every run.
     h.commands.send(C::Reset).unwrap();
-    until(&mut h.events, |e| matches!(e, E::RunRestarted { run: 1, .. })).await;
+    until(&mut h.events, |e| {
+        matches!(e, E::RunRestarted { run: 1, .. })
+    })
+    .await;
     h.commands.send(C::Stop).unwrap();
     let (ev, _) = until(&mut h.events, |e| matches!(e, E::Finished { .. })).await;
     assert_eq!(ev, E::Finished { step: paused_at });
-    assert!(h.events.recv().await.is_none(), "channel closes after Finished");
+    assert!(
+        h.events.recv().await.is_none(),
+        "channel closes after Finished"
+    );
     let t = h.task.await.unwrap();
     assert_eq!(t.runs[0].step, 0, "reset gave fresh runs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_learning_rate_diverges_without_panicking() {
-    let mut h = train::spawn(trainer(&["plain-8", "v1-8"], 1e4), WorkerOptions { max_steps: Some(30), start_paused: false });
-    let (ev, _) = until(&mut h.events, |e| matches!(e, E::Diverged { .. } | E::Finished { .. })).await;
-    let E::Diverged { reason, .. } = ev else { panic!("no divergence within 30 steps: {ev:?}") };
+    let mut h = train::spawn(
+        trainer(&["plain-8", "v1-8"], 1e4),
+        WorkerOptions {
+            max_steps: Some(30),
+            start_paused: false,
+        },
+    );
+    let (ev, _) = until(&mut h.events, |e| {
+        matches!(e, E::Diverged { .. } | E::Finished { .. })
+    })
+    .await;
+    let E::Diverged { reason, .. } = ev else {
+        panic!("no divergence within 30 steps: {ev:?}")
+    };
     assert!(reason.contains("became"), "{reason}");
     until(&mut h.events, |e| matches!(e, E::Finished { .. })).await;
     h.task.await.unwrap();
@@ -91,7 +133,16 @@ async fn a_huge_learning_rate_diverges_without_panicking() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_command_sender_shuts_down() {
-    let h = train::spawn(trainer(&["plain-8"], 0.1), WorkerOptions { max_steps: None, start_paused: true });
+    let h = train::spawn(
+        trainer(&["plain-8"], 0.1),
+        WorkerOptions {
+            max_steps: None,
+            start_paused: true,
+        },
+    );
     drop(h.commands);
-    tokio::time::timeout(Duration::from_secs(30), h.task).await.expect("ends").unwrap();
+    tokio::time::timeout(Duration::from_secs(30), h.task)
+        .await
+        .expect("ends")
+        .unwrap();
 }

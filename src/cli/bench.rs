@@ -7,7 +7,7 @@ use crate::data::{self, Sampler};
 use crate::model::{ModelSpec, Network};
 use crate::train::optim::Optimizer;
 use crate::train::trainer::net_options;
-use color_eyre::eyre::{bail, Result};
+use color_eyre::eyre::{Result, bail};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -28,12 +28,20 @@ struct ModelBench {
 const WARMUP: usize = 2;
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let base = ExperimentConfig { models: vec!["v1-20".into()], dataset: "synthetic".into(), ..Default::default() };
+    let base = ExperimentConfig {
+        models: vec!["v1-20".into()],
+        dataset: "synthetic".into(),
+        ..Default::default()
+    };
     let cfg = args.exp.resolve(base)?;
     if args.steps == 0 {
         bail!("--steps must be at least 1");
     }
-    let specs = cfg.models.iter().map(|m| m.parse::<ModelSpec>()).collect::<Result<Vec<_>, _>>()?;
+    let specs = cfg
+        .models
+        .iter()
+        .map(|m| m.parse::<ModelSpec>())
+        .collect::<Result<Vec<_>, _>>()?;
     let ds = data::load(&cfg.dataset, cfg.seed)?;
     let (mut x, mut y) = (Vec::new(), Vec::new());
     Sampler::new(ds.train.len(), cfg.seed).next_batch(&ds, cfg.batch, false, &mut x, &mut y);

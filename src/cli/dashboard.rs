@@ -34,7 +34,10 @@ pub fn run_tui(args: &ExperimentArgs) -> Result<()> {
     }
     let ds = Arc::new(data::load(&cfg.dataset, cfg.seed)?);
     let trainer = Trainer::new(cfg.clone(), ds)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     let exit = rt.block_on(async move {
         let h = train::spawn(trainer, WorkerOptions::default());
         let app = App::new(cfg);
@@ -55,14 +58,20 @@ pub fn run_tui(args: &ExperimentArgs) -> Result<()> {
 }
 
 fn save_app(app: &App, _kind: SaveKind) -> Result<PathBuf, String> {
-    let snap = RunSnapshot::new(app.config().clone(), app.dataset(), app.histories().to_vec());
+    let snap = RunSnapshot::new(
+        app.config().clone(),
+        app.dataset(),
+        app.histories().to_vec(),
+    );
     snapshot::save(&snap, Path::new(SAVES_DIR)).map_err(|e| e.to_string())
 }
 
 pub fn run_replay_file(file: &Path) -> Result<()> {
     let snap = snapshot::load(file)?;
     let app = App::replay(snap.runs, snap.config, snap.dataset);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run_replay(app)).wrap_err("dashboard")?;
     Ok(())
 }

@@ -1,6 +1,11 @@
 //! The `resviz` binary: parse the command line, dispatch, and turn errors into one line on stderr.
 
 use clap::Parser;
+
+// glibc returns large freed blocks to the OS (mmap/munmap), so every training step
+// page-faulted its activations back in: half a step was kernel time. mimalloc keeps them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use resviz::cli::{self, Cli, Command};
 use std::process::ExitCode;
 

@@ -76,8 +76,12 @@ impl App {
         steps.sort_unstable();
         steps.dedup();
         self.unsaved_steps += steps.len() as u64;
+        let batch = self.config.batch as f64;
         for (run, rec) in records {
             if let Some(h) = self.runs.get_mut(run) {
+                if rec.img_per_s > 0.0 {
+                    h.wall_secs += batch / rec.img_per_s as f64;
+                }
                 h.push(rec);
             }
         }

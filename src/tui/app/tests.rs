@@ -318,3 +318,24 @@ fn replay_has_no_trainer_and_nothing_to_save() {
     let empty = App::replay(vec![], fixtures::config(), "mnist".into());
     assert_eq!(empty.cursor().unwrap().at, 0);
 }
+
+#[test]
+fn wall_time_adds_up_from_step_throughput() {
+    let mut app = started();
+    let batch = ExperimentConfig::default().batch as f32;
+    let rec = |step| StepRecord {
+        step,
+        img_per_s: batch * 4.0, // a quarter of a second per step
+        ..Default::default()
+    };
+    for s in 1..=3 {
+        let records = vec![(0, rec(s)), (1, rec(s))];
+        app.update(Msg::Trainer(TrainerEvent::StepsFinished { records }));
+    }
+    let secs: Vec<f64> = app.histories().iter().map(|h| h.wall_secs).collect();
+    assert!(
+        (secs[0] - 0.75).abs() < 1e-9 && (secs[1] - 0.75).abs() < 1e-9,
+        "{secs:?}"
+    );
+    assert_eq!(secs[2], 0.0, "run 3 took no steps");
+}

@@ -47,7 +47,10 @@ fn plain_56_degrades_and_v1_56_does_not() {
     let loss = |m: &str| run.iter().find(|(n, _)| n == m).unwrap().1;
     let (p20, p56, v56) = (loss("plain-20"), loss("plain-56"), loss("v1-56"));
     eprintln!("final training loss: plain-20 {p20:.4}, plain-56 {p56:.4}, v1-56 {v56:.4}");
-    assert!(p56 > p20 + 0.5, "plain-56 {p56} not clearly above plain-20 {p20}");
+    assert!(
+        p56 > p20 + 0.5,
+        "plain-56 {p56} not clearly above plain-20 {p20}"
+    );
     assert!(v56 < p56 - 0.3, "v1-56 {v56} not below plain-56 {p56}");
 }
 

@@ -143,6 +143,20 @@ impl Trainer {
 
     /// Draw one batch and take one optimizer step on every running run.
     pub fn step(&mut self) -> StepOutcome {
+        let mut out = StepOutcome::default();
+        self.step_each(|i, rec, diverged| {
+            if let Some(reason) = diverged {
+                out.diverged.push((i, rec.step, reason));
+            }
+            out.records.push((i, rec));
+        });
+        out
+    }
+
+    /// [`step`](Self::step), handing each run's record to `on_run` as soon as that run has
+    /// stepped (with the divergence reason if it diverged), so a viewer sees every run move
+    /// instead of waiting for the slowest.
+    pub fn step_each(&mut self, mut on_run: impl FnMut(usize, StepRecord, Option<String>)) {
         self.epoch = self.sampler.next_batch(
             &self.ds,
             self.cfg.batch,
@@ -151,51 +165,55 @@ impl Trainer {
             &mut self.y,
         );
         self.batches += 1;
-        let mut out = StepOutcome::default();
         for i in 0..self.runs.len() {
             if self.runs[i].status != RunStatus::Running {
                 continue;
             }
             let lr = self.lr_for(&self.runs[i]);
-            let (x, y) = (self.x.clone(), &self.y);
-            let run = &mut self.runs[i];
-            let t0 = Instant::now();
-            let (stats, mut grads) = run.net.train_pass(x, y);
-            run.step += 1;
-            if let Some(reason) = divergence(stats.loss, &stats.param_grad_norms) {
-                run.status = RunStatus::Diverged {
-                    step: run.step,
-                    reason: reason.clone(),
-                };
-                out.diverged.push((i, run.step, reason));
-            } else {
-                run.opt.step(&mut run.net.store, &mut grads, lr);
-            }
-            drop(grads);
-            let secs = t0.elapsed().as_secs_f64();
-            run.wall_secs += secs;
-            let rec = StepRecord {
-                step: run.step,
-                epoch: self.epoch,
-                loss: stats.loss as f32,
-                acc: stats.correct as f32 / stats.batch.max(1) as f32,
-                lr: lr as f32,
-                img_per_s: (stats.batch as f64 / secs.max(1e-9)) as f32,
-                blocks: stats
-                    .blocks
-                    .iter()
-                    .map(|(a, g)| BlockStat {
-                        grad_norm: *g as f32,
-                        act_mean: a.mean,
-                        act_std: a.std,
-                        act_zero_frac: a.zero_frac,
-                    })
-                    .collect(),
-                param_grad_norms: stats.param_grad_norms.iter().map(|&g| g as f32).collect(),
-            };
-            out.records.push((i, rec));
+            let (rec, diverged) = self.step_run(i, lr);
+            on_run(i, rec, diverged);
         }
-        out
+    }
+
+    /// One optimizer step of run `i` on the current batch.
+    fn step_run(&mut self, i: usize, lr: f64) -> (StepRecord, Option<String>) {
+        let (x, y) = (self.x.clone(), &self.y);
+        let run = &mut self.runs[i];
+        let t0 = Instant::now();
+        let (stats, mut grads) = run.net.train_pass(x, y); // x: [B, C, H, W]
+        run.step += 1;
+        let diverged = divergence(stats.loss, &stats.param_grad_norms);
+        if let Some(reason) = &diverged {
+            run.status = RunStatus::Diverged {
+                step: run.step,
+                reason: reason.clone(),
+            };
+        } else {
+            run.opt.step(&mut run.net.store, &mut grads, lr);
+        }
+        drop(grads);
+        let secs = t0.elapsed().as_secs_f64();
+        run.wall_secs += secs;
+        let rec = StepRecord {
+            step: run.step,
+            epoch: self.epoch,
+            loss: stats.loss as f32,
+            acc: stats.correct as f32 / stats.batch.max(1) as f32,
+            lr: lr as f32,
+            img_per_s: (stats.batch as f64 / secs.max(1e-9)) as f32,
+            blocks: stats
+                .blocks
+                .iter()
+                .map(|(a, g)| BlockStat {
+                    grad_norm: *g as f32,
+                    act_mean: a.mean,
+                    act_std: a.std,
+                    act_zero_frac: a.zero_frac,
+                })
+                .collect(),
+            param_grad_norms: stats.param_grad_norms.iter().map(|&g| g as f32).collect(),
+        };
+        (rec, diverged)
     }
 
     /// Test-split loss and accuracy of every run that is still healthy (BN in evaluation mode).

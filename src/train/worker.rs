@@ -128,11 +128,14 @@ fn drive(
 }
 
 fn one_step(t: &mut Trainer, tx: &EventSender) {
-    let out = t.step();
-    tx.send_steps(out.records);
-    for (run, step, reason) in out.diverged {
-        tx.send(TrainerEvent::Diverged { run, step, reason });
-    }
+    // One event per run as it finishes: with three deep nets the screen moves three times a step.
+    t.step_each(|run, rec, diverged| {
+        let step = rec.step;
+        tx.send_steps(vec![(run, rec)]);
+        if let Some(reason) = diverged {
+            tx.send(TrainerEvent::Diverged { run, step, reason });
+        }
+    });
     if t.cfg.eval_every > 0 && t.batches % t.cfg.eval_every == 0 {
         evaluate(t, tx);
     }

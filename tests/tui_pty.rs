@@ -395,3 +395,42 @@ fn real_binary_end_to_end() {
         );
     }
 }
+
+/// Distinct screens a second of the real dashboard on `args`, over `secs` seconds of training.
+fn real_redraw_rate(args: &[&str], secs: u64) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
+    cmd.args(args);
+    cmd.cwd(dir.path());
+    let mut session = Session::start(cmd);
+    session.wait_for("spread ×", Duration::from_secs(120));
+    let frames = session.count_frames(Duration::from_secs(secs));
+    session.press(b"q");
+    let (code, screen) = session.finish();
+    assert_eq!(code, 0, "resviz failed:\n{}", screen.contents());
+    frames as f64 / secs as f64
+}
+
+/// How the default depth was chosen (issue 5): the greatest depth at which the default experiment
+/// (plain, v1 and v2 on the MNIST subset) still redraws at least twice a second. A measurement,
+/// not a check: `cargo test --release --test tui_pty -- --ignored --nocapture depth_sweep`.
+#[test]
+#[ignore = "a measurement of about a minute; run it by hand"]
+fn depth_sweep() {
+    for depth in [20, 32, 44, 56, 110] {
+        let models = format!("plain-{depth},v1-{depth},v2-{depth}");
+        let rate = real_redraw_rate(&["tui", "--models", &models], 8);
+        eprintln!("depth {depth:>3}: {rate:.1} screens/s");
+    }
+}
+
+/// With a real trainer keeping both cores busy, the screen keeps up with the data: at least 10
+/// redraws a second. Shallow nets, so the data change faster than that even on a loaded machine;
+/// the default experiment's deeper nets change them less often (see `depth_sweep`).
+#[test]
+fn real_trainer_redraws_ten_times_a_second() {
+    let models = ["tui", "--models", "plain-8,v1-8,v2-8", "--dataset", "mnist"];
+    let rate = real_redraw_rate(&models, 3);
+    eprintln!("plain-8,v1-8,v2-8 on mnist: {rate:.1} screens/s");
+    assert!(rate >= 10.0, "only {rate:.1} redraws a second");
+}

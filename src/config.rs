@@ -9,10 +9,11 @@ use std::path::Path;
 /// Problems with an experiment's options or config file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {path}: {error}")]
     Read {
         path: String,
-        source: std::io::Error,
+        // Not `source`: the message already says it, and `{e:#}` would repeat the chain.
+        error: std::io::Error,
     },
     #[error("config {path}: {message}")]
     Parse { path: String, message: String },
@@ -102,9 +103,9 @@ impl ExperimentConfig {
     /// Read a RON config; unknown fields are errors, missing ones take defaults.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: p.clone(),
-            source,
+            error,
         })?;
         let cfg: Self = ron::from_str(&text).map_err(|e| ConfigError::Parse {
             path: p.clone(),

@@ -17,16 +17,18 @@ pub enum DataError {
     #[error("{}: file not found{}", path.display(), alt_names(alt))]
     MissingFile { path: PathBuf, alt: Vec<String> },
     /// Reading the file failed at the OS level.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        // Not `source`: the message already says it, and `{e:#}` would repeat the chain.
+        error: std::io::Error,
     },
     /// The file starts with the gzip magic but does not decompress.
-    #[error("{}: corrupt gzip data: {source}", path.display())]
+    #[error("{}: corrupt gzip data: {error}", path.display())]
     Gzip {
         path: PathBuf,
-        source: std::io::Error,
+        // Not `source`: the message already says it, and `{e:#}` would repeat the chain.
+        error: std::io::Error,
     },
     /// An IDX file whose magic number is not the expected one.
     #[error("{}: wrong IDX magic 0x{found:08x}, expected 0x{expected:08x} ({what})", path.display())]

@@ -53,7 +53,7 @@ pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
         },
         _ => DataError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         },
     })?;
     if is_gzip(&bytes) {
@@ -81,9 +81,9 @@ pub(crate) fn gunzip(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
     let mut out = Vec::with_capacity(hint);
     flate2::read::MultiGzDecoder::new(bytes)
         .read_to_end(&mut out)
-        .map_err(|source| DataError::Gzip {
+        .map_err(|error| DataError::Gzip {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
     Ok(out)
 }

@@ -1,10 +1,13 @@
 //! `resviz bench`: images per second of a full training step (forward, backward, optimizer) per
-//! model, the cost of the statistics, and peak resident memory.
+//! model, the cost of the statistics, and peak resident memory; `--kernels` times the conv and
+//! batch-norm kernels alone.
 
 use super::BenchArgs;
+use super::common::first_batch;
 use crate::config::ExperimentConfig;
-use crate::data::{self, Sampler};
-use crate::model::{ModelSpec, Network};
+use crate::engine::batchnorm::{self, BnCfg};
+use crate::engine::conv::{self, ConvCfg, Geom};
+use crate::model::Network;
 use crate::train::optim::Optimizer;
 use crate::train::trainer::net_options;
 use color_eyre::eyre::{Result, bail};
@@ -28,51 +31,57 @@ struct ModelBench {
 const WARMUP: usize = 2;
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    if args.kernels {
+        return kernels(args);
+    }
     let base = ExperimentConfig {
         models: vec!["v1-20".into()],
         dataset: "synthetic".into(),
         ..Default::default()
     };
-    let cfg = args.exp.resolve(base)?;
-    if args.steps == 0 {
-        bail!("--steps must be at least 1");
-    }
-    let specs = cfg
-        .models
-        .iter()
-        .map(|m| m.parse::<ModelSpec>())
-        .collect::<Result<Vec<_>, _>>()?;
-    let ds = data::load(&cfg.dataset, cfg.seed)?;
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    Sampler::new(ds.train.len(), cfg.seed).next_batch(&ds, cfg.batch, false, &mut x, &mut y);
+    let fb = first_batch(&args.exp, base)?;
+    let (cfg, ds, x, y) = (&fb.cfg, &fb.ds, &fb.x, &fb.y);
     let mut report = BenchReport { models: Vec::new() };
-    for spec in specs {
-        let mut net = Network::<f32>::new(spec, net_options(&ds, &cfg), cfg.seed);
+    for &spec in &fb.specs {
+        let mut net = Network::<f32>::new(spec, net_options(ds, cfg), cfg.seed);
         let mut opt = Optimizer::new(cfg.optimizer, cfg.momentum, cfg.weight_decay);
-        let mut timed = |net: &mut Network<f32>, probes: bool| {
-            net.set_probes_enabled(probes);
-            let mut secs: Vec<f64> = (0..WARMUP + args.steps)
-                .map(|_| {
-                    let t0 = Instant::now();
-                    let (_, mut grads) = net.train_pass(x.clone(), &y);
-                    opt.step(&mut net.store, &mut grads, 1e-3);
-                    t0.elapsed().as_secs_f64()
-                })
-                .skip(WARMUP)
-                .collect();
-            secs.sort_by(f64::total_cmp);
-            secs[secs.len() / 2]
+        let mut step = |net: &mut Network<f32>, stats: bool| {
+            net.set_probes_enabled(stats);
+            let t0 = Instant::now();
+            let (_, mut grads) = net.train_pass_with(x.clone(), y, stats);
+            opt.step(&mut net.store, &mut grads, 1e-3);
+            drop(grads);
+            t0.elapsed().as_secs_f64()
         };
-        // Alternate so drift (thermal, other load) hits both measurements alike.
-        let with = timed(&mut net, true);
-        let without = timed(&mut net, false);
-        let with = with.min(timed(&mut net, true));
+        for _ in 0..WARMUP {
+            step(&mut net, true);
+        }
+        // Every timed step with statistics is paired with one without (in alternating order), so
+        // drift (thermal, other load) hits both alike; the cost is the median paired difference.
+        let (mut with, mut diff) = (Vec::new(), Vec::new());
+        let mut without = Vec::new();
+        for i in 0..args.steps {
+            let (w, wo) = if i % 2 == 0 {
+                let w = step(&mut net, true);
+                (w, step(&mut net, false))
+            } else {
+                let wo = step(&mut net, false);
+                (step(&mut net, true), wo)
+            };
+            with.push(w);
+            without.push(wo);
+            diff.push(w - wo);
+        }
         net.set_probes_enabled(true);
+        let (with, without, diff) = (median(with), median(without), median(diff));
         let m = ModelBench {
             model: spec.to_string(),
             batch: y.len(),
             img_per_s: y.len() as f64 / with,
-            stats_overhead_pct: 100.0 * (with - without) / without,
+            stats_overhead_pct: 100.0 * diff / without,
             peak_rss_mb: peak_rss_mb(),
         };
         if !args.json {
@@ -85,6 +94,140 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct KernelBench {
+    kernel: String,
+    /// `[N, C, H, W]` of the input.
+    shape: [usize; 4],
+    fwd_ms: f64,
+    fwd_rate: f64,
+    /// Conv: dX and dW; batch norm: dX, dγ, dβ.
+    bwd_ms: f64,
+    bwd_rate: f64,
+    /// Of the rates: GFLOP/s for convs; Gelem/s (input elements per second) for batch norm.
+    unit: &'static str,
+}
+
+/// `resviz bench --kernels`: 3×3 stride-1 convs at 16/32/64 channels on 32/16/8 pixels, and the
+/// fused BN+ReLU at the same shapes, batch `--batch` (default 64). Minimum over `--steps` runs.
+fn kernels(args: &BenchArgs) -> Result<()> {
+    let n = args.exp.batch.unwrap_or(64);
+    if n == 0 {
+        bail!("--batch must be at least 1");
+    }
+    let reps = args.steps.max(3);
+    // Minimum over repetitions: robust to other processes sharing the machine.
+    let time = |f: &mut dyn FnMut()| {
+        f();
+        (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .fold(f64::MAX, f64::min)
+    };
+    let fill = |len: usize, seed: u32| -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| {
+                let h = (i ^ seed).wrapping_mul(0x9E37_79B9).rotate_left(13);
+                (h % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    };
+    let mut rows = Vec::new();
+    for (c, hw) in [(16, 32), (32, 16), (64, 8)] {
+        let cfg = ConvCfg {
+            stride: 1,
+            pad: 1,
+            input_grad: true,
+        };
+        let g = Geom::new((n, c, hw, hw), (c, c, 3, 3), cfg);
+        let (x, w, gy) = (
+            fill(n * c * hw * hw, 1),
+            fill(c * c * 9, 2),
+            fill(n * c * hw * hw, 3),
+        );
+        let mut y = vec![0f32; n * c * hw * hw];
+        let (mut gx, mut gw) = (vec![0f32; x.len()], vec![0f32; w.len()]);
+        let fwd = time(&mut || conv::forward(&g, &x, &w, None, &mut y));
+        let bwd = time(&mut || conv::backward(&g, &x, &w, &gy, Some(&mut gx), &mut gw, None));
+        let gf = g.flops() / 1e6; // per ms → GFLOP/s
+        rows.push(KernelBench {
+            kernel: format!("conv3x3 {c}->{c}"),
+            shape: [n, c, hw, hw],
+            fwd_ms: fwd,
+            fwd_rate: gf / fwd,
+            bwd_ms: bwd,
+            bwd_rate: 2.0 * gf / bwd,
+            unit: "GFLOP/s",
+        });
+
+        let bn = BnCfg {
+            relu: true,
+            ..BnCfg::default()
+        };
+        let gamma = vec![1.0f64; c];
+        let beta = vec![0.1f32; c];
+        let (mut rm, mut rv) = (vec![0f32; c], vec![1f32; c]);
+        let mut out = vec![0f32; x.len()];
+        let dims = (n, c, hw * hw);
+        let mut norms = Vec::new();
+        let fwd = time(&mut || {
+            // SAFETY: MaybeUninit<f32> has f32's layout, and `forward` writes every element.
+            let o: &mut [std::mem::MaybeUninit<f32>] =
+                unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len()) };
+            norms = batchnorm::forward(&x, dims, &gamma, &beta, &mut rm, &mut rv, bn, o);
+        });
+        let bwd = time(&mut || {
+            std::hint::black_box(batchnorm::backward(
+                &x, &out, &gy, &mut gx, dims, &norms, &gamma, bn,
+            ));
+        });
+        // Memory-bound: elements per second say more than FLOP/s.
+        let el = x.len() as f64 / 1e6; // Melements per ms = Gelements/s
+        rows.push(KernelBench {
+            kernel: format!("bn+relu {c}"),
+            shape: [n, c, hw, hw],
+            fwd_ms: fwd,
+            fwd_rate: el / fwd,
+            bwd_ms: bwd,
+            bwd_rate: el / bwd,
+            unit: "Gelem/s",
+        });
+    }
+    if args.json {
+        println!("{}", serde_json::json!({ "kernels": rows }));
+    } else {
+        println!(
+            "{:<16} {:>18}  {:>9} {:>9}  {:>9} {:>9}  unit",
+            "kernel", "input", "fwd ms", "fwd rate", "bwd ms", "bwd rate"
+        );
+        for r in &rows {
+            let s = format!("{:?}", r.shape);
+            println!(
+                "{:<16} {:>18}  {:>9.3} {:>9.1}  {:>9.3} {:>9.1}  {}",
+                r.kernel, s, r.fwd_ms, r.fwd_rate, r.bwd_ms, r.bwd_rate, r.unit
+            );
+        }
+        println!(
+            "(min of {reps} runs, {} threads; conv bwd = dX + dW)",
+            rayon::current_num_threads()
+        );
     }
     Ok(())
 }

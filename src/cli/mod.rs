@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions and the experiment options shared by subcommands.
 
 pub mod bench;
+mod common;
 pub mod dashboard;
 pub mod probe;
 pub mod train;
@@ -144,9 +145,13 @@ pub struct TrainArgs {
 pub struct BenchArgs {
     #[command(flatten)]
     pub exp: ExperimentArgs,
-    /// Timed steps per model (after warm-up); the median is reported.
+    /// Timed steps per model (after warm-up), each paired with one without statistics; the
+    /// medians are reported. With --kernels: runs per kernel (the minimum is reported).
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
     #[arg(long)]
     pub json: bool,
+    /// Time the conv (3×3, 16/32/64 channels) and fused BN+ReLU kernels alone instead.
+    #[arg(long)]
+    pub kernels: bool,
 }

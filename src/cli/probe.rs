@@ -1,8 +1,8 @@
 //! `resviz probe`: one forward/backward pass at initialisation (BN in training mode), per model.
 
 use super::ProbeArgs;
+use super::common::first_batch;
 use crate::config::ExperimentConfig;
-use crate::data::{self, Sampler};
 use crate::model::{ModelSpec, Network, PassStats};
 use crate::train::trainer::net_options;
 use color_eyre::eyre::{Result, WrapErr};
@@ -38,32 +38,25 @@ pub struct ParamProbe {
 }
 
 pub fn run(args: &ProbeArgs) -> Result<()> {
-    let cfg = args.exp.resolve(ExperimentConfig::default())?;
-    let specs = cfg
-        .models
-        .iter()
-        .map(|m| m.parse::<ModelSpec>())
-        .collect::<Result<Vec<_>, _>>()?;
-    let ds = data::load(&cfg.dataset, cfg.seed)?;
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    Sampler::new(ds.train.len(), cfg.seed).next_batch(&ds, cfg.batch, false, &mut x, &mut y);
+    let fb = first_batch(&args.exp, ExperimentConfig::default())?;
+    let (cfg, ds, x, y) = (&fb.cfg, &fb.ds, &fb.x, &fb.y);
     if let Some(dir) = &args.dump {
         std::fs::create_dir_all(dir)
             .wrap_err_with(|| format!("cannot create {}", dir.display()))?;
         write_batch(
             &dir.join("batch.safetensors"),
-            &x,
-            &y,
+            x,
+            y,
             (y.len(), ds.channels, ds.height, ds.width),
         )?;
     }
     let mut report = ProbeReport { models: Vec::new() };
-    for spec in specs {
-        let mut net = Network::<f32>::new(spec, net_options(&ds, &cfg), cfg.seed);
+    for &spec in &fb.specs {
+        let mut net = Network::<f32>::new(spec, net_options(ds, cfg), cfg.seed);
         if let Some(dir) = &args.dump {
             net.save_safetensors(&dir.join(format!("{spec}.safetensors")))?;
         }
-        let (stats, _grads) = net.train_pass(x.clone(), &y);
+        let (stats, _grads) = net.train_pass(x.clone(), y);
         report.models.push(model_probe(&net, spec, &stats));
     }
     let json = serde_json::to_string(&report)?;

@@ -33,9 +33,9 @@ impl Default for BnCfg {
 
 /// Per-channel statistics used to normalise: `x̂ = (x − mean)·invstd`.
 #[derive(Clone, Copy, Debug)]
-struct ChanNorm {
-    mean: f64,
-    invstd: f64,
+pub struct ChanNorm {
+    pub mean: f64,
+    pub invstd: f64,
 }
 
 /// Σ(x−k) and Σ(x−k)² over channel `c`'s planes, with `k` the channel's first element;
@@ -144,6 +144,87 @@ fn channel_backward<E: Float, const RELU: bool>(
     (sgx * norm.invstd, sg)
 }
 
+/// Forward on plain slices: writes all of `out` (`y = ReLU?(γ·x̂ + β)`), updates the running
+/// statistics in training mode, and returns the per-channel normalisation for [`backward`].
+#[allow(clippy::too_many_arguments)]
+pub fn forward<E: Float>(
+    xv: &[E],
+    (n, c_all, hw): (usize, usize, usize),
+    gamma_f: &[f64],
+    bv: &[E],
+    running_mean: &mut [E],
+    running_var: &mut [E],
+    cfg: BnCfg,
+    out: &mut [MaybeUninit<E>],
+) -> Vec<ChanNorm> {
+    let len = n * c_all * hw;
+    assert_eq!(xv.len(), len, "batch_norm2d: input size");
+    assert_eq!(out.len(), len, "batch_norm2d: output size");
+    let yp = SharedMut::new(out);
+    let (rm, rv) = (&*running_mean, &*running_var);
+    // Per channel: statistics, then the output planes; returns (norm, biased batch variance).
+    let per_chan: Vec<(ChanNorm, f64)> = par_map(c_all, len, |c| {
+        let (mean, var) = if cfg.train {
+            channel_moments(xv, n, c_all, hw, c)
+        } else {
+            (to_f64(rm[c]), to_f64(rv[c]))
+        };
+        let invstd = 1.0 / (var + cfg.eps).sqrt();
+        let a = gamma_f[c] * invstd;
+        let b = to_f64(bv[c]) - mean * a;
+        let dims = (n, c_all, hw, c);
+        if cfg.relu {
+            channel_affine::<E, true>(xv, yp, dims, from_f64(a), from_f64(b));
+        } else {
+            channel_affine::<E, false>(xv, yp, dims, from_f64(a), from_f64(b));
+        }
+        (ChanNorm { mean, invstd }, var)
+    });
+    if cfg.train {
+        let m = n * hw;
+        // PyTorch: the running variance takes the unbiased batch variance.
+        let unbias = if m > 1 {
+            m as f64 / (m - 1) as f64
+        } else {
+            1.0
+        };
+        let mo = cfg.momentum;
+        for (c, (norm, var)) in per_chan.iter().enumerate() {
+            running_mean[c] = from_f64((1.0 - mo) * to_f64(running_mean[c]) + mo * norm.mean);
+            running_var[c] = from_f64((1.0 - mo) * to_f64(running_var[c]) + mo * var * unbias);
+        }
+    }
+    per_chan.into_iter().map(|(c, _)| c).collect()
+}
+
+/// Backward on plain slices: accumulates into `gx` and returns `(dγ, dβ)` per channel. `y` is
+/// the forward output (read for the ReLU mask; may be empty without ReLU), `gz` its gradient.
+#[allow(clippy::too_many_arguments)]
+pub fn backward<E: Float>(
+    xv: &[E],
+    yv: &[E],
+    gz: &[E],
+    gx: &mut [E],
+    (n, c_all, hw): (usize, usize, usize),
+    norms: &[ChanNorm],
+    gamma_f: &[f64],
+    cfg: BnCfg,
+) -> Vec<(f64, f64)> {
+    let len = n * c_all * hw;
+    assert!(xv.len() == len && gz.len() == len && gx.len() == len);
+    assert!(!cfg.relu || yv.len() == len);
+    let gx = SharedMut::new(gx);
+    par_map(c_all, len, |c| {
+        let dims = (n, c_all, hw, c);
+        let (nm, g) = (norms[c], gamma_f[c]);
+        if cfg.relu {
+            channel_backward::<E, true>(xv, yv, gz, gx, dims, nm, g, cfg.train)
+        } else {
+            channel_backward::<E, false>(xv, yv, gz, gx, dims, nm, g, cfg.train)
+        }
+    })
+}
+
 /// `x [N, C, H, W]`, `gamma [C]`, `beta [C]` → `[N, C, H, W]`. In training mode updates
 /// `running_mean`/`running_var` in place (`r = (1−m)·r + m·batch`, variance unbiased).
 pub fn batch_norm2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
@@ -186,46 +267,21 @@ pub fn batch_norm2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     let (xv, gv, bv) = (view(&x), view(&gamma), view(&beta));
     let gamma_f: Vec<f64> = gv.iter().map(|&g| to_f64(g)).collect();
     let mut out: Vec<E> = Vec::with_capacity(len);
-    let yp = SharedMut::new(&mut out.spare_capacity_mut()[..len]);
-    let (rm, rv) = (&*running_mean, &*running_var);
-    // Per channel: statistics, then the output planes; returns (norm, biased batch variance).
-    let per_chan: Vec<(ChanNorm, f64)> = par_map(c_all, len, |c| {
-        let (mean, var) = if cfg.train {
-            channel_moments(xv, n, c_all, hw, c)
-        } else {
-            (to_f64(rm[c]), to_f64(rv[c]))
-        };
-        let invstd = 1.0 / (var + cfg.eps).sqrt();
-        let a = gamma_f[c] * invstd;
-        let b = to_f64(bv[c]) - mean * a;
-        let dims = (n, c_all, hw, c);
-        if cfg.relu {
-            channel_affine::<E, true>(xv, yp, dims, from_f64(a), from_f64(b));
-        } else {
-            channel_affine::<E, false>(xv, yp, dims, from_f64(a), from_f64(b));
-        }
-        (ChanNorm { mean, invstd }, var)
-    });
-    // SAFETY: every channel task wrote all N of its planes, and the channels cover the buffer.
+    let norms = forward(
+        xv,
+        (n, c_all, hw),
+        &gamma_f,
+        bv,
+        running_mean,
+        running_var,
+        cfg,
+        &mut out.spare_capacity_mut()[..len],
+    );
+    // SAFETY: `forward` wrote every element.
     unsafe { out.set_len(len) };
-    if cfg.train {
-        let m = n * hw;
-        // PyTorch: the running variance takes the unbiased batch variance.
-        let unbias = if m > 1 {
-            m as f64 / (m - 1) as f64
-        } else {
-            1.0
-        };
-        let mo = cfg.momentum;
-        for (c, (norm, var)) in per_chan.iter().enumerate() {
-            running_mean[c] = from_f64((1.0 - mo) * to_f64(running_mean[c]) + mo * norm.mean);
-            running_var[c] = from_f64((1.0 - mo) * to_f64(running_var[c]) + mo * var * unbias);
-        }
-    }
 
     let y = x.device().tensor_from_vec(out, *x.shape());
     if T::OWNS_TAPE {
-        let norms: Vec<ChanNorm> = per_chan.into_iter().map(|(c, _)| c).collect();
         let (xg, gg, bg, yg) = (x.ghost(), gamma.ghost(), beta.ghost(), y.ghost());
         let ys = cfg.relu.then(|| y.clone());
         drop((gamma, beta));
@@ -233,18 +289,9 @@ pub fn batch_norm2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
             with_out_grad!(grads, yg, |gz| {
                 let xv = view(&x);
                 let yv = ys.as_ref().map_or(&[][..], view);
-                let dgb: Vec<(f64, f64)> = {
-                    let gx = SharedMut::new(grads.get_or_alloc_mut(&xg)?);
-                    par_map(c_all, len, |c| {
-                        let dims = (n, c_all, hw, c);
-                        let (nm, g) = (norms[c], gamma_f[c]);
-                        if cfg.relu {
-                            channel_backward::<E, true>(xv, yv, &gz, gx, dims, nm, g, cfg.train)
-                        } else {
-                            channel_backward::<E, false>(xv, yv, &gz, gx, dims, nm, g, cfg.train)
-                        }
-                    })
-                };
+                let gx = grads.get_or_alloc_mut(&xg)?;
+                let dims = (n, c_all, hw);
+                let dgb = backward(xv, yv, &gz, gx, dims, &norms, &gamma_f, cfg);
                 let dg = grads.get_or_alloc_mut(&gg)?;
                 for (d, &(s, _)) in dg.iter_mut().zip(&dgb) {
                     *d += from_f64::<E>(s);

@@ -139,7 +139,7 @@ pub(crate) fn par_build<E: Send>(
 }
 
 /// Σ v² over a slice (f64 result), in parallel when large.
-pub(crate) fn sum_squares<E: Float>(v: &[E]) -> f64 {
+pub fn sum_squares<E: Float>(v: &[E]) -> f64 {
     par_sum(v.len(), |s, e| reduce1(&v[s..e], |x| [x * x])[0])
 }
 

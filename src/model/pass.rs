@@ -3,7 +3,7 @@
 
 use super::layers::Mode;
 use super::network::{Network, argmax_rows};
-use crate::engine::{ActStats, Float, view};
+use crate::engine::{ActStats, Float, sum_squares, view};
 use dfdx::prelude::*;
 
 /// What one training pass measured.
@@ -26,6 +26,18 @@ where
     /// Forward with BN in training mode, mean cross-entropy, backward. Returns the statistics and
     /// the gradients for the optimizer. `x` is `[N, C, H, W]` flattened, `y` the N labels.
     pub fn train_pass(&mut self, x: Vec<E>, y: &[usize]) -> (PassStats, Gradients<E, Cpu>) {
+        self.train_pass_with(x, y, true)
+    }
+
+    /// [`Network::train_pass`]; with `param_norms` false the per-parameter gradient norms are
+    /// skipped (left empty) — with probes disabled, the statistics-free baseline of `bench`.
+    pub fn train_pass_with(
+        &mut self,
+        x: Vec<E>,
+        y: &[usize],
+        param_norms: bool,
+    ) -> (PassStats, Gradients<E, Cpu>) {
+        crate::engine::alloc::keep_freed_memory();
         let n = y.len();
         let dev = Cpu::default();
         let x = dev
@@ -36,12 +48,15 @@ where
         let loss = cross_entropy_with_logits_loss(logits, self.one_hot(y));
         let loss_value = loss.array().to_f64().unwrap_or(f64::NAN);
         let mut grads = loss.backward();
-        let param_grad_norms = self
-            .store
-            .params
-            .iter()
-            .map(|p| l2(p.grad(&mut grads)))
-            .collect();
+        let param_grad_norms = if param_norms {
+            self.store
+                .params
+                .iter()
+                .map(|p| sum_squares(p.grad(&mut grads)).sqrt())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let blocks = self
             .probe_stats()
             .into_iter()

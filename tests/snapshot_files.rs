@@ -1,17 +1,20 @@
 //! Snapshot files on disk: round trip, the committed v1 fixture, bad files, unwritable
 //! directories, and the size and load time of a long run.
 //!
-//! Regenerate the fixture (only when the format version changes, keeping the old one too):
+//! Fixtures are never regenerated once committed: a new format version adds a new fixture and
+//! keeps the old ones loading. Write the current version's fixture (when it is new) with
 //! `RESVIZ_BLESS=1 cargo test --release --test snapshot_files fixture`.
 
-use resviz::snapshot::{self, RunSnapshot, SnapshotError, synthetic};
+use resviz::snapshot::resume::run_files;
+use resviz::snapshot::{self, ResumePoint, RunSnapshot, SnapshotError, synthetic};
 use resviz::train::record::{HISTORY_MAX, RunStatus};
+use resviz::train::trainer::TrainerState;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-fn fixture_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/snapshot_v1.ron")
+fn fixture_path(version: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/snapshot_v{version}.ron"))
 }
 
 /// The small deterministic history the v1 fixture was written from: two 8-layer runs, one
@@ -99,12 +102,67 @@ fn new_snapshot_has_current_version_and_time() {
     );
 }
 
+/// The v2 fixture: the v1 fixture's runs plus a resume section.
+fn fixture_snapshot_v2() -> RunSnapshot {
+    let mut s = fixture_snapshot();
+    s.format_version = 2;
+    let specs: Vec<String> = s.runs.iter().map(|r| r.info.spec.clone()).collect();
+    s.resume = Some(ResumePoint {
+        trainer: TrainerState {
+            batches: 12,
+            epoch: 0,
+            sampler: (0, 768),
+            train_len: 10_000,
+            base_lr: 0.1,
+            restarts: 0,
+            runs: specs.iter().map(|s| (s.clone(), 12)).collect(),
+        },
+        files: run_files(Path::new("fixture.ron"), &specs),
+    });
+    s
+}
+
+#[test]
+fn fixture_v2_keeps_loading() {
+    let path = fixture_path(2);
+    if std::env::var_os("RESVIZ_BLESS").is_some() && !path.exists() {
+        snapshot::save_to(&fixture_snapshot_v2(), &path).unwrap();
+    }
+    let snap = snapshot::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(snap.format_version, 2);
+    assert_eq!(snap.resume, fixture_snapshot_v2().resume);
+    assert_eq!(snap.runs[1], fixture_snapshot_v2().runs[1]);
+    let r = snap.resume.as_ref().unwrap();
+    assert_eq!(r.files[1].optimizer, "fixture.v2-8.optim.safetensors");
+    assert_eq!(
+        snapshot::FORMAT_VERSION,
+        2,
+        "a new version needs a new fixture"
+    );
+    let today = snapshot::to_ron(&fixture_snapshot_v2()).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), today);
+}
+
+#[test]
+fn resume_section_must_match_the_runs() {
+    let mut s = fixture_snapshot_v2();
+    s.runs[1].info.spec = "v1-8".into();
+    assert!(
+        s.validate()
+            .unwrap_err()
+            .contains("resume state is for v2-8")
+    );
+    let mut s = fixture_snapshot_v2();
+    s.resume.as_mut().unwrap().files.pop();
+    let text = snapshot::to_ron(&s).unwrap();
+    let (_d, _p, e) = load_text(&text);
+    assert!(matches!(e, SnapshotError::Invalid { .. }), "{e}");
+    assert!(one_line(&e).contains("resume state has 1 runs"), "{e}");
+}
+
 #[test]
 fn fixture_v1_keeps_loading() {
-    let path = fixture_path();
-    if std::env::var_os("RESVIZ_BLESS").is_some() {
-        snapshot::save_to(&fixture_snapshot(), &path).unwrap();
-    }
+    let path = fixture_path(1);
     let snap = snapshot::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(snap.format_version, 1);
     assert_eq!(snap.created, "2026-01-01T12:00:00+01:00");
@@ -133,9 +191,12 @@ fn fixture_v1_keeps_loading() {
         snapshot::default_name(&snap),
         "2026-01-01T12-00-00_plain-8_v2-8.ron"
     );
-    // Today's code writes the same text (if this fails after an intended format change, bump
-    // FORMAT_VERSION and keep this fixture loading; do not just regenerate it).
-    let today = snapshot::to_ron(&fixture_snapshot()).unwrap();
+    assert!(snap.resume.is_none());
+    // Version 2 is version 1 plus an optional section: today's code writes the same text for a
+    // snapshot without it, stamped version 1.
+    let mut v1 = fixture_snapshot();
+    v1.format_version = 1;
+    let today = snapshot::to_ron(&v1).unwrap();
     assert_eq!(fs::read_to_string(&path).unwrap(), today);
 }
 
@@ -219,9 +280,9 @@ fn malformed_files_report_line_and_column() {
 #[test]
 fn unknown_versions_are_rejected() {
     let text = good_text();
-    for v in ["0", "2", "999999999999"] {
-        let (_d, _p, e) =
-            load_text(&text.replacen("format_version: 1", &format!("format_version: {v}"), 1));
+    let current = format!("format_version: {}", snapshot::FORMAT_VERSION);
+    for v in ["0", "3", "999999999999"] {
+        let (_d, _p, e) = load_text(&text.replacen(&current, &format!("format_version: {v}"), 1));
         let m = one_line(&e);
         assert!(matches!(e, SnapshotError::Version { .. }), "{m}");
         assert!(m.contains(&format!("version {v} is not supported")), "{m}");

@@ -121,10 +121,10 @@ pub struct ProbeArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pub exp: ExperimentArgs,
-    /// Optimizer steps to train.
+    /// Optimizer steps to train (with --resume: steps to add to those already taken).
     #[arg(long, allow_negative_numbers = true)]
     pub steps: Option<i64>,
-    /// Epochs to train (instead of --steps).
+    /// Epochs to train instead of --steps (with --resume: epochs to add).
     #[arg(long, allow_negative_numbers = true)]
     pub epochs: Option<i64>,
     /// Evaluate on the test split every N steps (0: only at the end).
@@ -136,9 +136,16 @@ pub struct TrainArgs {
     /// Print one JSON object as the summary.
     #[arg(long)]
     pub json: bool,
-    /// Also write weights (safetensors) beside the snapshot.
-    #[arg(long)]
+    /// Also write each run's weights and optimizer state (safetensors) beside the snapshot, so
+    /// that --resume can continue from it.
+    #[arg(long, requires = "out")]
     pub save_weights: bool,
+    /// Continue a run saved with --out FILE.ron --save-weights, with the same numbers as if it
+    /// had never stopped. The experiment comes from the snapshot; --steps N trains N more steps.
+    #[arg(long, value_name = "FILE.ron", conflicts_with_all = [
+        "models", "dataset", "batch", "lr", "optimizer", "seed", "width", "config",
+    ])]
+    pub resume: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

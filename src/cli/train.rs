@@ -3,13 +3,14 @@
 use super::TrainArgs;
 use crate::config::ExperimentConfig;
 use crate::data::{self, Sampler};
-use crate::snapshot::{self, RunSnapshot};
+use crate::snapshot::{self, RunSnapshot, resume};
 use crate::train::{
     self, RunHistory, RunStatus, Trainer, TrainerCommand, TrainerEvent, WorkerOptions,
 };
 use color_eyre::eyre::{Result, WrapErr, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use std::path::Path;
 use std::sync::Arc;
 
 #[derive(Debug, Serialize)]
@@ -40,6 +41,48 @@ fn total_steps(args: &TrainArgs, train_len: usize, batch: usize) -> Result<u64> 
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
+    let start = match &args.resume {
+        Some(path) => resumed(args, path)?,
+        None => fresh(args)?,
+    };
+    let steps = total_steps(args, start.ds.train.len(), start.cfg.batch)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let Start {
+        cfg,
+        ds,
+        trainer,
+        histories,
+    } = start;
+    let (histories, trainer) = rt.block_on(drive(trainer, histories, steps))?;
+    let summary = summarise(&histories);
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print!("{}", summary_table(&summary));
+    }
+    match &args.out {
+        Some(out) => save(
+            args,
+            RunSnapshot::new(cfg, ds.name.clone(), histories),
+            &trainer,
+            out,
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Where training starts: the experiment, its data, the trainer and the runs' histories so far.
+struct Start {
+    cfg: ExperimentConfig,
+    ds: Arc<data::Dataset>,
+    trainer: Trainer,
+    histories: Vec<RunHistory>,
+}
+
+fn fresh(args: &TrainArgs) -> Result<Start> {
     let mut cfg = args.exp.resolve(ExperimentConfig::default())?;
     if let Some(e) = args.eval_every {
         cfg.eval_every = e;
@@ -48,53 +91,95 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         m.parse::<crate::model::ModelSpec>()?;
     }
     let ds = Arc::new(data::load(&cfg.dataset, cfg.seed)?);
-    let steps = total_steps(args, ds.train.len(), cfg.batch)?;
     let trainer = Trainer::new(cfg.clone(), ds.clone())?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let (histories, trainer) = rt.block_on(drive(trainer, steps))?;
-    let summary = summarise(&histories);
-    if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
-    } else {
-        print!("{}", summary_table(&summary));
-    }
-    if let Some(out) = &args.out {
-        let snap = RunSnapshot::new(cfg, ds.name.clone(), histories);
-        snapshot::save_to(&snap, out)?;
-        eprintln!("saved {}", out.display());
-        if args.save_weights {
-            for run in &trainer.runs {
-                let path = out.with_extension(format!("{}.safetensors", run.spec));
-                run.net.save_safetensors(&path).wrap_err("saving weights")?;
-                eprintln!("saved {}", path.display());
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Run the background trainer to `steps`, drawing progress; Ctrl-C stops it cleanly.
-async fn drive(trainer: Trainer, steps: u64) -> Result<(Vec<RunHistory>, Trainer)> {
-    let mut histories: Vec<RunHistory> = trainer
+    let histories = trainer
         .run_infos()
         .into_iter()
         .map(RunHistory::new)
         .collect();
+    Ok(Start {
+        cfg,
+        ds,
+        trainer,
+        histories,
+    })
+}
+
+/// The experiment, trainer and histories of the snapshot at `path`, where it left off.
+fn resumed(args: &TrainArgs, path: &Path) -> Result<Start> {
+    let snap = snapshot::load(path)?;
+    let point = resume::point_of(&snap, path)?;
+    resume::check_files(point, path)?;
+    let mut cfg = snap.config.clone();
+    if let Some(e) = args.eval_every {
+        cfg.eval_every = e;
+    }
+    let ds = Arc::new(data::load(&cfg.dataset, cfg.seed)?);
+    let mut trainer = Trainer::new(cfg.clone(), ds.clone())?;
+    resume::restore(&mut trainer, point, path, &snap.runs)?;
+    let mut histories = snap.runs;
+    for h in &mut histories {
+        if h.status == RunStatus::Finished {
+            h.status = RunStatus::Running;
+        }
+    }
+    Ok(Start {
+        cfg,
+        ds,
+        trainer,
+        histories,
+    })
+}
+
+/// Write the snapshot to `out`, with weights and resume state if asked. If the weights cannot
+/// be written the snapshot is still saved (without resume state) and the error is returned.
+fn save(args: &TrainArgs, mut snap: RunSnapshot, trainer: &Trainer, out: &Path) -> Result<()> {
+    let mut weights_error = None;
+    if args.save_weights {
+        match resume::save_weights(trainer, out) {
+            Ok(point) => snap.resume = Some(point),
+            Err(e) => weights_error = Some(e),
+        }
+    }
+    snapshot::save_to(&snap, out)?;
+    eprintln!("saved {}", out.display());
+    if let Some(point) = &snap.resume {
+        let dir = out.parent().unwrap_or(Path::new(""));
+        for f in &point.files {
+            eprintln!(
+                "saved {} and {}",
+                dir.join(&f.weights).display(),
+                f.optimizer
+            );
+        }
+    }
+    match weights_error {
+        Some(e) => bail!("{e} (the snapshot was saved without weights and resume state)"),
+        None => Ok(()),
+    }
+}
+
+/// Run the background trainer to `steps`, drawing progress; Ctrl-C stops it cleanly.
+/// `steps` more batches from where `trainer` stands, appending to `histories`.
+async fn drive(
+    trainer: Trainer,
+    mut histories: Vec<RunHistory>,
+    steps: u64,
+) -> Result<(Vec<RunHistory>, Trainer)> {
+    let first = trainer.batches;
     let mut h = train::spawn(
         trainer,
         WorkerOptions {
-            max_steps: Some(steps),
+            max_steps: Some(first + steps),
             start_paused: false,
         },
     );
-    let bar = ProgressBar::new(steps).with_style(
+    let bar = ProgressBar::new(first + steps).with_style(
         ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} steps  {msg}  ETA {eta}")
             .expect("valid template")
             .progress_chars("=> "),
     );
+    bar.set_position(first);
     let stop = h.commands.clone();
     let ctrl_c = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -1,13 +1,18 @@
-//! The on-disk layout of a snapshot, format version 1, kept apart from the in-memory record
-//! types so that they can evolve while old files keep loading (a later version adds its own
-//! structs here and a migration in [`super::from_ron`]).
+//! The on-disk layout of a snapshot, kept apart from the in-memory record types so that they can
+//! evolve while old files keep loading (a later version adds its own structs here and a
+//! migration in [`super::from_ron`]).
+//!
+//! Version 2 is version 1 plus the optional `resume` section, so one set of structs reads both:
+//! a version 1 file is a version 2 file without `resume`.
 //!
 //! Compared with the records, block statistics are tuples `(grad_norm, act_mean, act_std,
 //! act_zero_frac)` instead of named structs, and empty parameter-norm lists are left out: this
 //! halves the size of long histories. Each step record is one line of the file.
 
+use super::resume::{ResumePoint, RunFiles};
 use crate::config::ExperimentConfig;
 use crate::train::record::{BlockStat, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord};
+use crate::train::trainer::TrainerState;
 use serde::{Deserialize, Serialize};
 
 /// Written at the top of every file (RON comments are ignored when loading).
@@ -19,14 +24,93 @@ pub const HEADER: &str = "\
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileV1 {
+pub struct File {
     pub format_version: u32,
     pub resviz_version: String,
     pub created: String,
     pub config: ExperimentConfig,
     pub dataset: String,
     pub step: u64,
+    /// Since version 2; only in snapshots saved with weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumeV2>,
     pub runs: Vec<RunV1>,
+}
+
+/// The trainer's position and the files holding each run's weights and optimizer state
+/// (relative to the snapshot's directory). `runs` is in the order of the snapshot's runs.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeV2 {
+    pub batches: u64,
+    pub epoch: u32,
+    pub sampler_epoch: u32,
+    pub sampler_pos: usize,
+    pub train_len: usize,
+    pub base_lr: f64,
+    pub restarts: u64,
+    pub runs: Vec<ResumeRunV2>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeRunV2 {
+    pub spec: String,
+    pub step: u64,
+    pub weights: String,
+    pub optimizer: String,
+}
+
+impl ResumeV2 {
+    fn from_point(p: &ResumePoint) -> Self {
+        let t = &p.trainer;
+        Self {
+            batches: t.batches,
+            epoch: t.epoch,
+            sampler_epoch: t.sampler.0,
+            sampler_pos: t.sampler.1,
+            train_len: t.train_len,
+            base_lr: t.base_lr,
+            restarts: t.restarts,
+            runs: t
+                .runs
+                .iter()
+                .zip(&p.files)
+                .map(|((spec, step), f)| ResumeRunV2 {
+                    spec: spec.clone(),
+                    step: *step,
+                    weights: f.weights.clone(),
+                    optimizer: f.optimizer.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn into_point(self) -> ResumePoint {
+        let (runs, files) = self
+            .runs
+            .into_iter()
+            .map(|r| {
+                let f = RunFiles {
+                    weights: r.weights,
+                    optimizer: r.optimizer,
+                };
+                ((r.spec, r.step), f)
+            })
+            .unzip();
+        ResumePoint {
+            trainer: TrainerState {
+                batches: self.batches,
+                epoch: self.epoch,
+                sampler: (self.sampler_epoch, self.sampler_pos),
+                train_len: self.train_len,
+                base_lr: self.base_lr,
+                restarts: self.restarts,
+                runs,
+            },
+            files,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -63,7 +147,7 @@ pub struct StepV1 {
     pub params: Vec<f32>,
 }
 
-impl FileV1 {
+impl File {
     pub fn from_snapshot(s: &super::RunSnapshot) -> Self {
         Self {
             format_version: s.format_version,
@@ -72,6 +156,7 @@ impl FileV1 {
             config: s.config.clone(),
             dataset: s.dataset.clone(),
             step: s.step,
+            resume: s.resume.as_ref().map(ResumeV2::from_point),
             runs: s.runs.iter().map(RunV1::from_history).collect(),
         }
     }
@@ -85,6 +170,7 @@ impl FileV1 {
             dataset: self.dataset,
             step: self.step,
             runs: self.runs.into_iter().map(RunV1::into_history).collect(),
+            resume: self.resume.map(ResumeV2::into_point),
         }
     }
 }

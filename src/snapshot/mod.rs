@@ -10,14 +10,18 @@
 //! checks that the records agree with the names they are indexed by. Every failure is one
 //! [`SnapshotError`] whose message is a single line naming the file.
 //!
-//! Format history: version 1 is the first format (kept as `tests/fixtures/snapshot_v1.ron`). A
-//! future version must keep loading version 1 files, migrating them in [`load`].
+//! Format history: version 1 is the first format (kept as `tests/fixtures/snapshot_v1.ron`).
+//! Version 2 (`tests/fixtures/snapshot_v2.ron`) adds the optional `resume` section written with
+//! weights ([`resume`]); a version 1 file reads as one without it. Later versions must keep
+//! loading both, migrating them in [`load`].
 
 pub mod compare;
 mod format;
+pub mod resume;
 pub mod synthetic;
 
 pub use compare::{compare_table, plot_svg, render_svg};
+pub use resume::{ResumePoint, RunFiles};
 
 use crate::config::ExperimentConfig;
 use crate::train::record::RunHistory;
@@ -26,7 +30,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// The snapshot format this code writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Oldest format version [`load`] still reads.
 pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Default directory for [`save`], relative to the working directory.
@@ -48,6 +52,8 @@ pub struct RunSnapshot {
     /// The trainer's step count when the snapshot was taken (0 if unknown).
     pub step: u64,
     pub runs: Vec<RunHistory>,
+    /// What `resviz train --resume` continues from; only in snapshots saved with weights.
+    pub resume: Option<ResumePoint>,
 }
 
 impl RunSnapshot {
@@ -70,6 +76,7 @@ impl RunSnapshot {
             dataset: dataset.into(),
             step,
             runs,
+            resume: None,
         }
     }
 
@@ -120,7 +127,10 @@ impl RunSnapshot {
                 prev = Some(e.step);
             }
         }
-        Ok(())
+        match &self.resume {
+            Some(r) => r.validate(&self.runs),
+            None => Ok(()),
+        }
     }
 }
 
@@ -129,11 +139,12 @@ impl RunSnapshot {
 pub enum SnapshotError {
     /// Reading, writing, creating a directory or renaming failed (missing file, read-only
     /// directory, full disk, …).
-    #[error("cannot {action} {path}: {source}")]
+    /// (`error` is part of the message, not a `source`: the one line must not repeat it.)
+    #[error("cannot {action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: io::Error,
+        error: io::Error,
     },
     /// The file is not valid RON for a snapshot (truncated, malformed, wrong shape).
     #[error("{path}:{line}:{column}: not a valid resviz snapshot: {message}")]
@@ -160,11 +171,11 @@ pub enum SnapshotError {
 }
 
 impl SnapshotError {
-    fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+    fn io(action: &'static str, path: &Path, error: io::Error) -> Self {
         Self::Io {
             action,
             path: path.to_path_buf(),
-            source,
+            error,
         }
     }
 }
@@ -177,7 +188,7 @@ fn pretty_config() -> ron::ser::PrettyConfig {
 
 /// The snapshot as pretty RON text, as [`save`] writes it.
 pub fn to_ron(snap: &RunSnapshot) -> Result<String, ron::Error> {
-    let body = ron::ser::to_string_pretty(&format::FileV1::from_snapshot(snap), pretty_config())?;
+    let body = ron::ser::to_string_pretty(&format::File::from_snapshot(snap), pretty_config())?;
     let mut text = String::with_capacity(format::HEADER.len() + body.len() + 1);
     text.push_str(format::HEADER);
     text.push_str(&body);
@@ -368,7 +379,7 @@ pub fn from_ron(text: &str, path: &Path) -> Result<RunSnapshot, SnapshotError> {
     {
         return Err(version_error(v));
     }
-    let file: format::FileV1 = ron::from_str(text).map_err(|e| {
+    let file: format::File = ron::from_str(text).map_err(|e| {
         let mut message = e.code.to_string();
         // An error at or after the last non-blank character: the text stops too early.
         let end = line_col(text.trim_end().as_bytes());
@@ -466,9 +477,11 @@ mod tests {
 
     #[test]
     fn version_is_read_before_the_rest() {
-        let text = to_ron(&snap())
-            .unwrap()
-            .replacen("format_version: 1", "format_version: 7", 1);
+        let text = to_ron(&snap()).unwrap().replacen(
+            &format!("format_version: {FORMAT_VERSION}"),
+            "format_version: 7",
+            1,
+        );
         // A future format may have other fields; the version error wins over parse errors.
         let text = text.replacen("dataset:", "new_field: 3, dataset:", 1);
         let e = from_ron(&text, Path::new("f.ron")).unwrap_err();

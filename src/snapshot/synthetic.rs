@@ -143,6 +143,7 @@ pub fn snapshot(specs: &[&str], steps: u64, seed: u64) -> RunSnapshot {
         dataset: "synthetic".into(),
         step: steps,
         runs: specs.iter().map(|s| run(s, steps, seed)).collect(),
+        resume: None,
     }
 }
 

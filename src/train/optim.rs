@@ -1,9 +1,18 @@
 //! Optimizers over a network's parameter store: SGD with momentum and Adam, PyTorch semantics,
 //! weight decay only on weights (not batch-norm parameters or biases).
+//!
+//! The state (buffers and step count) saves to safetensors beside the weights, named after the
+//! parameters as PyTorch names its optimizer state: `<param>.momentum_buffer` for SGD,
+//! `<param>.exp_avg` and `<param>.exp_avg_sq` for Adam, and `step` (i64), with the optimizer's
+//! kind and hyper-parameters in the file's metadata (`optimizer`: e.g. `sgd momentum=0.9
+//! weight_decay=0.0001`).
 
 use crate::config::OptimizerKind;
+use crate::model::checkpoint::{self, CheckpointError, Entry};
 use crate::model::params::{ParamKind, ParamStore};
 use dfdx::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 #[derive(Clone, Debug)]
 pub struct Optimizer {
@@ -69,6 +78,105 @@ impl Optimizer {
                 OptimizerKind::Adam => adam(w, g, &mut self.m[i], &mut self.v[i], lr, wd, self.t),
             }
         }
+    }
+}
+
+impl Optimizer {
+    fn kind_name(&self) -> &'static str {
+        match self.kind {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+        }
+    }
+
+    /// Buffer suffixes for this kind: each buffer list with its name suffix.
+    fn buffers(&self) -> Vec<(&'static str, &Vec<Vec<f32>>)> {
+        match self.kind {
+            OptimizerKind::Sgd => vec![("momentum_buffer", &self.m)],
+            OptimizerKind::Adam => vec![("exp_avg", &self.m), ("exp_avg_sq", &self.v)],
+        }
+    }
+
+    /// Buffers by `<param>.<buffer>` name and the step count as `step`; no buffers before the
+    /// first step.
+    pub fn state_dict(&self, store: &ParamStore<f32>) -> BTreeMap<String, Entry> {
+        let mut out = BTreeMap::new();
+        out.insert("step".to_string(), Entry::I64(self.t as i64));
+        for (suffix, bufs) in self.buffers() {
+            for (p, b) in store.params.iter().zip(bufs) {
+                let e = Entry::F32 {
+                    shape: p.shape(),
+                    data: b.clone(),
+                };
+                out.insert(format!("{}.{suffix}", p.name), e);
+            }
+        }
+        out
+    }
+
+    /// Write the state for the parameters of `store` to `path`.
+    pub fn save(&self, store: &ParamStore<f32>, path: &Path) -> Result<(), CheckpointError> {
+        // One key: safetensors writes metadata in hash order, and equal states should give
+        // byte-identical files.
+        let about = format!(
+            "{} momentum={} weight_decay={}",
+            self.kind_name(),
+            self.momentum,
+            self.weight_decay
+        );
+        let meta = HashMap::from([("optimizer".to_string(), about)]);
+        checkpoint::save_entries(path, &self.state_dict(store), Some(meta))
+    }
+
+    /// Replace the state with the file's, which must be for this kind of optimizer and the
+    /// parameters of `store` (names and shapes).
+    pub fn load(&mut self, store: &ParamStore<f32>, path: &Path) -> Result<(), CheckpointError> {
+        let file = checkpoint::load_entries(path)?;
+        let about = file.metadata.get("optimizer").map_or("", String::as_str);
+        let found = about.split(' ').next().unwrap_or("");
+        if found != self.kind_name() {
+            let m = match found {
+                "" => "not a resviz optimizer state (no `optimizer` metadata)".to_string(),
+                _ => format!(
+                    "optimizer state for {found}, but the experiment uses {}",
+                    self.kind_name()
+                ),
+            };
+            return Err(CheckpointError::mismatch(path, m));
+        }
+        let t = match file.entries.get("step") {
+            Some(Entry::I64(t)) if *t >= 0 => *t as u64,
+            _ => return Err(CheckpointError::mismatch(path, "missing step count `step`")),
+        };
+        let read = |suffix: &str| -> Result<Vec<Vec<f32>>, CheckpointError> {
+            if t == 0 {
+                return Ok(Vec::new());
+            }
+            store
+                .params
+                .iter()
+                .map(|p| {
+                    let name = format!("{}.{suffix}", p.name);
+                    checkpoint::take_f32(&file.entries, &name, &p.shape(), path)
+                })
+                .collect()
+        };
+        if t > 0 {
+            let names: Vec<String> = self
+                .buffers()
+                .iter()
+                .flat_map(|(suffix, _)| store.params.iter().map(move |p| (p, suffix)))
+                .map(|(p, suffix)| format!("{}.{suffix}", p.name))
+                .chain(["step".to_string()])
+                .collect();
+            checkpoint::check_no_extra(&file.entries, names.iter().map(String::as_str), path)?;
+        }
+        let (m, v) = match self.kind {
+            OptimizerKind::Sgd => (read("momentum_buffer")?, Vec::new()),
+            OptimizerKind::Adam => (read("exp_avg")?, read("exp_avg_sq")?),
+        };
+        (self.m, self.v, self.t) = (m, v, t);
+        Ok(())
     }
 }
 

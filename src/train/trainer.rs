@@ -15,6 +15,8 @@ pub enum TrainError {
     Spec(#[from] SpecError),
     #[error("run {0} does not exist")]
     NoSuchRun(usize),
+    #[error("cannot resume: {0}")]
+    Resume(String),
 }
 
 /// One model being trained.
@@ -51,6 +53,22 @@ pub struct Trainer {
     y: Vec<usize>,
     /// Seed of the next weights drawn by a reset or swap, so restarts get fresh weights.
     restarts: u64,
+}
+
+/// Where a trainer stands, besides weights and optimizer buffers: with those, enough for a
+/// restored trainer to draw the same batches and learning rates as one that never stopped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainerState {
+    pub batches: u64,
+    pub epoch: u32,
+    /// The sampler's `(epoch, images already served in it)`.
+    pub sampler: (u32, usize),
+    /// Size of the training split the sampler walks.
+    pub train_len: usize,
+    pub base_lr: f64,
+    pub restarts: u64,
+    /// Per run: its model spec and the steps it has taken.
+    pub runs: Vec<(String, u64)>,
 }
 
 pub fn net_options(ds: &Dataset, cfg: &ExperimentConfig) -> NetOptions {
@@ -241,6 +259,54 @@ impl Trainer {
             out.push((i, eval));
         }
         out
+    }
+
+    /// The trainer's position, for [`restore`](Self::restore).
+    pub fn state(&self) -> TrainerState {
+        TrainerState {
+            batches: self.batches,
+            epoch: self.epoch,
+            sampler: self.sampler.position(),
+            train_len: self.ds.train.len(),
+            base_lr: self.base_lr,
+            restarts: self.restarts,
+            runs: self
+                .runs
+                .iter()
+                .map(|r| (r.spec.to_string(), r.step))
+                .collect(),
+        }
+    }
+
+    /// Continue from `state`: sampler, counters and base rate as saved, runs rebuilt from their
+    /// specs with their step counts. Their weights and optimizer state are fresh: load the saved
+    /// ones into them next.
+    pub fn restore(&mut self, state: &TrainerState) -> Result<(), TrainError> {
+        let len = self.ds.train.len();
+        if state.train_len != len {
+            return Err(TrainError::Resume(format!(
+                "the run trained on {} images but the dataset now has {len}",
+                state.train_len
+            )));
+        }
+        let specs = state
+            .runs
+            .iter()
+            .map(|(s, _)| s.parse())
+            .collect::<Result<Vec<ModelSpec>, _>>()?;
+        let (epoch, pos) = state.sampler;
+        self.sampler = Sampler::resume(len, self.cfg.seed, epoch, pos);
+        (self.batches, self.epoch) = (state.batches, state.epoch);
+        (self.base_lr, self.restarts) = (state.base_lr, state.restarts);
+        self.runs = specs
+            .into_iter()
+            .zip(&state.runs)
+            .map(|(spec, &(_, step))| Run {
+                step,
+                ..self.fresh_run(spec, self.cfg.seed)
+            })
+            .collect();
+        Ok(())
     }
 
     pub fn all_stopped(&self) -> bool {

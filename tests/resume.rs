@@ -1,0 +1,224 @@
+//! `resviz train --resume` end to end on the real binary: a run stopped and resumed gives the
+//! same numbers, bit for bit, as one that never stopped; bad resume files and unwritable outputs
+//! are one clear line and a non-zero exit.
+
+use resviz::snapshot;
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn resviz(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_resviz"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run resviz")
+}
+
+fn ok(out: Output) -> serde_json::Value {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "resviz failed: {err}");
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+/// The single error line of a failed run (no panic, non-zero exit).
+fn failure(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "expected failure, stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("resviz: error"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one error line: {err}");
+    lines[0].to_string()
+}
+
+const SGD: &[&str] = &[
+    "--dataset",
+    "synthetic",
+    "--models",
+    "v1-8,plain-8",
+    "--batch",
+    "8",
+    "--seed",
+    "3",
+    "--width", // small nets: the final evaluation on the test split dominates the time
+    "4",
+];
+
+fn train(dir: &Path, exp: &[&str], steps: &str, out: &str) -> serde_json::Value {
+    let mut args = vec![
+        "train",
+        "--json",
+        "--steps",
+        steps,
+        "--out",
+        out,
+        "--save-weights",
+    ];
+    args.extend_from_slice(exp);
+    ok(resviz(dir, &args))
+}
+
+fn resume(dir: &Path, from: &str, steps: &str, out: &str) -> serde_json::Value {
+    let args = ["train", "--resume", from, "--steps", steps, "--json"];
+    ok(resviz(
+        dir,
+        &[&args[..], &["--out", out, "--save-weights"]].concat(),
+    ))
+}
+
+/// Every run's per-step losses, accuracies and learning rates, as saved.
+fn steps_of(path: &Path) -> Vec<Vec<(u64, u32, u32, u32)>> {
+    let snap = snapshot::load(path).unwrap();
+    snap.runs
+        .iter()
+        .map(|r| {
+            let f = |s: &resviz::train::StepRecord| {
+                (s.step, s.loss.to_bits(), s.acc.to_bits(), s.lr.to_bits())
+            };
+            r.steps.iter().map(f).collect()
+        })
+        .collect()
+}
+
+/// `a` and `b` trained the same: summaries, step records, weights and optimizer state.
+fn assert_same_run(dir: &Path, a: (&serde_json::Value, &str), b: (&serde_json::Value, &str)) {
+    assert_eq!(a.0, b.0, "the --json summaries differ");
+    let (ra, rb) = (
+        dir.join(format!("{}.ron", a.1)),
+        dir.join(format!("{}.ron", b.1)),
+    );
+    assert_eq!(steps_of(&ra), steps_of(&rb));
+    let snap = snapshot::load(&ra).unwrap();
+    for run in &snap.runs {
+        for suffix in ["safetensors", "optim.safetensors"] {
+            let f = |stem: &str| fs::read(dir.join(format!("{stem}.{}.{suffix}", run.info.spec)));
+            assert!(
+                f(a.1).unwrap() == f(b.1).unwrap(),
+                "{} {suffix} differ",
+                run.info.spec
+            );
+        }
+    }
+}
+
+#[test]
+fn sgd_stopped_and_resumed_matches_an_uninterrupted_run() {
+    let d = tempfile::tempdir().unwrap();
+    let full = train(d.path(), SGD, "20", "full.ron");
+    train(d.path(), SGD, "10", "half.ron");
+    let resumed = resume(d.path(), "half.ron", "10", "resumed.ron");
+    assert_eq!(resumed["models"][0]["steps"], 20);
+    assert_same_run(d.path(), (&full, "full"), (&resumed, "resumed"));
+    let steps = steps_of(&d.path().join("resumed.ron"));
+    assert_eq!(steps[1].len(), 20, "the history continues the saved one");
+}
+
+/// Adam, a warm-up and a step schedule crossed after the resume, twice resumed.
+#[test]
+fn adam_with_a_schedule_resumes_twice_identically() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = r#"(models: ["v2-8", "scaled-8"], dataset: "synthetic", batch: 8, lr: 0.01,
+        optimizer: adam, weight_decay: 0.001, warmup_steps: 3, warmup_lr: 0.001,
+        schedule: Step(milestones: [9, 14], gamma: 0.5), seed: 11, width: 4, eval_every: 4)"#;
+    fs::write(d.path().join("exp.ron"), cfg).unwrap();
+    let exp = ["--config", "exp.ron"];
+    let full = train(d.path(), &exp, "18", "full.ron");
+    train(d.path(), &exp, "2", "a.ron");
+    resume(d.path(), "a.ron", "9", "b.ron");
+    let resumed = resume(d.path(), "b.ron", "7", "c.ron");
+    // Evaluations happen at different steps, so only the training numbers are compared.
+    let strip = |mut v: serde_json::Value| {
+        for m in v["models"].as_array_mut().unwrap() {
+            m.as_object_mut().unwrap().remove("test_acc");
+        }
+        v
+    };
+    assert_same_run(d.path(), (&strip(full), "full"), (&strip(resumed), "c"));
+}
+
+#[test]
+fn missing_or_mismatched_resume_files_are_clear_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let run = |args: &[&str]| resviz(dir, &[&["train", "--steps", "1"], args].concat());
+    train(dir, SGD, "2", "ok.ron");
+    let plain = [
+        "--dataset",
+        "synthetic",
+        "--models",
+        "v1-8",
+        "--batch",
+        "8",
+        "--width",
+        "4",
+    ];
+    ok(run(
+        &[&plain[..], &["--json", "--out", "noweights.ron"]].concat()
+    ));
+
+    let e = failure(&run(&["--resume", "nowhere.ron"]));
+    assert!(e.contains("cannot read nowhere.ron"), "{e}");
+    let e = failure(&run(&["--resume", "noweights.ron"]));
+    assert!(e.contains("noweights.ron: no resume state"), "{e}");
+
+    let cp = |from: &str, to: &str| fs::copy(dir.join(from), dir.join(to)).unwrap();
+    fs::rename(dir.join("ok.v1-8.safetensors"), dir.join("v1.bak")).unwrap();
+    let e = failure(&run(&["--resume", "ok.ron"]));
+    assert!(
+        e.contains("cannot resume from ok.ron: weights file ok.v1-8.safetensors is missing"),
+        "{e}"
+    );
+    // The plain net's weights under the residual net's name: names or shapes do not match.
+    cp("ok.plain-8.safetensors", "ok.v1-8.safetensors");
+    let e = failure(&run(&["--resume", "ok.ron"]));
+    assert!(
+        e.contains("ok.v1-8.safetensors: missing tensor stages."),
+        "{e}"
+    );
+    cp("v1.bak", "ok.v1-8.safetensors");
+
+    fs::remove_file(dir.join("ok.plain-8.optim.safetensors")).unwrap();
+    let e = failure(&run(&["--resume", "ok.ron"]));
+    assert!(e.contains("optimizer state file"), "{e}");
+    fs::write(dir.join("ok.plain-8.optim.safetensors"), b"not safetensors").unwrap();
+    let e = failure(&run(&["--resume", "ok.ron"]));
+    assert!(
+        e.contains("cannot read ok.plain-8.optim.safetensors"),
+        "{e}"
+    );
+    cp("ok.v1-8.optim.safetensors", "ok.plain-8.optim.safetensors");
+    let e = failure(&run(&["--resume", "ok.ron"]));
+    assert!(e.contains("unexpected tensor stages.1.0.shortcut"), "{e}");
+
+    // The experiment comes from the snapshot: options that would change it are refused.
+    let out = run(&["--resume", "ok.ron", "--models", "v2-8"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("cannot be used with"),
+        "{err}"
+    );
+}
+
+/// An output that cannot be written (its "directory" is a regular file, so even root cannot
+/// create it): one clear line, a non-zero exit, and the summary still printed.
+#[test]
+fn unwritable_output_keeps_the_summary_and_fails_clearly() {
+    let d = tempfile::tempdir().unwrap();
+    fs::write(d.path().join("file"), b"").unwrap();
+    let args = ["train", "--json", "--steps", "2", "--out", "file/x.ron"];
+    for extra in [&[][..], &["--save-weights"][..]] {
+        let out = resviz(d.path(), &[&args[..], &SGD[..], extra].concat());
+        let e = failure(&out);
+        assert!(e.contains("cannot create directory file"), "{e}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["models"][1]["steps"], 2);
+    }
+    assert_eq!(
+        fs::read_dir(d.path()).unwrap().count(),
+        1,
+        "nothing else written"
+    );
+}

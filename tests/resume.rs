@@ -38,7 +38,7 @@ const SGD: &[&str] = &[
     "--dataset",
     "synthetic",
     "--models",
-    "v1-8,plain-8",
+    "v1-8,plain-8,dropsc-8", // dropsc: its dropout masks must continue too
     "--batch",
     "8",
     "--seed",

@@ -248,6 +248,18 @@ impl Session {
         panic!("screen never showed {needle:?}; it shows:\n{}", self.text());
     }
 
+    /// Wait until the screen text satisfies `ok`.
+    fn wait_until(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if ok(&self.text()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("screen never showed {what}; it shows:\n{}", self.text());
+    }
+
     /// Distinct screens seen during `period`.
     fn count_frames(&self, period: Duration) -> usize {
         let (start, mut frames, mut last) = (Instant::now(), 0, String::new());
@@ -365,7 +377,11 @@ fn real_binary_end_to_end() {
     cmd.cwd(dir.path());
     let mut session = Session::start(cmd);
     session.wait_for("gradient flow", Duration::from_secs(60));
-    session.wait_for("spread ×", Duration::from_secs(60));
+    // Each run's record arrives as soon as it has stepped: wait until both runs have one, so the
+    // snapshot below has steps for each.
+    session.wait_until("a spread for both runs", Duration::from_secs(60), |t| {
+        t.matches("spread ×").count() >= 2
+    });
     session.press(b" ");
     let pause = session.wait_for("‖ paused", Duration::from_secs(2));
     session.press(b"\t");

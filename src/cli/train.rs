@@ -191,7 +191,6 @@ async fn drive(
         match ev {
             TrainerEvent::StepsFinished { records } => {
                 for (i, rec) in records {
-                    histories[i].wall_secs += rec_secs(&rec);
                     histories[i].push(rec);
                 }
                 bar.set_position(
@@ -221,21 +220,14 @@ async fn drive(
     if let Some(m) = failed {
         bail!("training failed: {m}");
     }
-    for r in histories
-        .iter_mut()
-        .filter(|r| r.status == RunStatus::Running)
-    {
-        r.status = RunStatus::Finished;
+    for (r, run) in histories.iter_mut().zip(&trainer.runs) {
+        // The trainer timed every step itself (and carries a resumed run's earlier time).
+        r.wall_secs = run.wall_secs;
+        if r.status == RunStatus::Running {
+            r.status = RunStatus::Finished;
+        }
     }
     Ok((histories, trainer))
-}
-
-fn rec_secs(rec: &train::StepRecord) -> f64 {
-    if rec.img_per_s > 0.0 {
-        1.0 / rec.img_per_s as f64
-    } else {
-        0.0
-    }
 }
 
 fn loss_message(h: &[RunHistory]) -> String {

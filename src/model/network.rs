@@ -61,7 +61,8 @@ pub struct Network<E: Float> {
     block_names: Vec<String>,
     head: Head,
     recorder: ProbeRecorder,
-    /// Forward passes so far: seeds each pass's dropout mask.
+    /// Training-mode forward passes so far: seeds each pass's dropout mask. Evaluations do not
+    /// count, so how often a run is evaluated never changes its training numbers.
     passes: u64,
 }
 
@@ -159,6 +160,16 @@ impl<E: Float> Network<E> {
         self.store.num_params()
     }
 
+    /// Training passes so far (the dropout-mask counter), to save with a checkpoint.
+    pub fn train_passes(&self) -> u64 {
+        self.passes
+    }
+
+    /// Restore the dropout-mask counter of a checkpoint, so a resumed run draws the same masks.
+    pub fn set_train_passes(&mut self, passes: u64) {
+        self.passes = passes;
+    }
+
     /// Switch statistics collection off (pure pass-through probes) or on.
     pub fn set_probes_enabled(&self, on: bool) {
         self.recorder.set_enabled(on);
@@ -177,7 +188,9 @@ where
     /// Logits `[N, classes]` for `x [N, C, H, W]`, recording block statistics.
     pub fn forward<T: Tape<E, Cpu> + Merge<T>>(&mut self, x: T4<E, T>, mode: Mode) -> T2<E, T> {
         self.recorder.clear();
-        self.passes += 1;
+        if mode == Mode::Train {
+            self.passes += 1;
+        }
         let ps = &mut self.store;
         // The input is data: the first conv skips its input gradient.
         let mut h = self.stem.conv.fwd(ps, x, false);

@@ -301,9 +301,11 @@ impl Trainer {
         self.runs = specs
             .into_iter()
             .zip(&state.runs)
-            .map(|(spec, &(_, step))| Run {
-                step,
-                ..self.fresh_run(spec, self.cfg.seed)
+            .map(|(spec, &(_, step))| {
+                let mut run = self.fresh_run(spec, self.cfg.seed);
+                // One training pass per step: the dropout masks continue where they stopped.
+                run.net.set_train_passes(step);
+                Run { step, ..run }
             })
             .collect();
         Ok(())

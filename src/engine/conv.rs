@@ -91,7 +91,8 @@ pub fn conv2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
                 **grads.get_or_alloc_mut(bg)? = gb;
             }
             **grads.get_or_alloc_mut(&wg)? = gw;
-            **grads.get_or_alloc_mut(&yg)? = gy;
+            // y's entry stays empty: nothing reads it after its producer (see `with_out_grad`).
+            drop(gy);
             Ok(())
         });
     }

@@ -165,13 +165,17 @@ impl<E> SharedMut<E> {
     }
 }
 
-/// Builds the output tensor from `out` and, when the tape is live, registers `backward` which gets
-/// the output gradient `gy` and the gradient store (take/put of `gy` handled here).
+/// Runs a backward body with the output gradient `gy` taken out of the gradient store.
+///
+/// The output's producer runs after every consumer of the output (dfdx runs backward ops in
+/// reverse order), so nothing reads `gy` afterwards: it is freed here rather than kept to the end
+/// of backward (its entry is left empty). That halves the memory a backward pass holds and lets
+/// the allocator reuse the buffer for the next gradient while it is still in cache.
 macro_rules! with_out_grad {
     ($grads:ident, $yg:expr, |$gy:ident| $body:block) => {{
         let $gy = std::mem::take(&mut **$grads.get_or_alloc_mut(&$yg)?);
         let r: Result<(), CpuError> = (|| $body)();
-        **$grads.get_or_alloc_mut(&$yg)? = $gy;
+        drop($gy);
         r
     }};
 }

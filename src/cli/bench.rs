@@ -195,7 +195,7 @@ fn kernels(args: &BenchArgs) -> Result<()> {
         });
         let bwd = time(&mut || {
             std::hint::black_box(batchnorm::backward(
-                &x, &out, &gy, &mut gx, dims, &norms, &gamma, bn,
+                &x, &gy, &mut gx, dims, &norms, &gamma, bn,
             ));
         });
         // Memory-bound: elements per second say more than FLOP/s.

@@ -36,6 +36,8 @@ impl Default for BnCfg {
 pub struct ChanNorm {
     pub mean: f64,
     pub invstd: f64,
+    /// The forward's shift `β − mean·γ·invstd`: backward recomputes the ReLU mask from x.
+    pub shift: f64,
 }
 
 /// Σ(x−k) and Σ(x−k)² over channel `c`'s planes, with `k` the channel's first element;
@@ -77,11 +79,12 @@ fn channel_affine<E: Float, const RELU: bool>(
 }
 
 /// Backward for channel `c`: accumulates into `gx` and returns `(Σ gy·x̂, Σ gy)` = (dγ, dβ).
-/// `gy` is the output gradient `gz` through the ReLU mask (`y > 0`) when `RELU`.
+/// `gy` is the output gradient `gz` through the ReLU mask (`y > 0`) when `RELU`; the mask is
+/// recomputed from x with the forward's exact arithmetic (`x·a + b > 0` in `E`), so backward
+/// neither reads nor keeps the output.
 #[allow(clippy::too_many_arguments)]
 fn channel_backward<E: Float, const RELU: bool>(
     x: &[E],
-    y: &[E],
     gz: &[E],
     gx: SharedMut<E>,
     (n, c_all, hw, c): (usize, usize, usize, usize),
@@ -91,26 +94,28 @@ fn channel_backward<E: Float, const RELU: bool>(
 ) -> (f64, f64) {
     let zero = E::zero();
     let mu: E = from_f64(norm.mean);
+    // The forward's a and b, bit for bit (same f64 values, same conversion).
     let a: E = from_f64(gamma * norm.invstd);
+    let b: E = from_f64(norm.shift);
+    // `move` closures below: values, not references (see probe::act_stats).
     #[inline(always)]
-    fn masked<E: Float, const RELU: bool>(g: E, y: E) -> E {
-        if RELU && y <= E::zero() { E::zero() } else { g }
+    fn masked<E: Float, const RELU: bool>(g: E, x: E, a: E, b: E) -> E {
+        if RELU && x * a + b <= E::zero() {
+            E::zero()
+        } else {
+            g
+        }
     }
-    // Plane `bi` of x, y (gz stands in when there is no ReLU) and gz.
+    // Plane `bi` of x and gz.
     let planes = |bi: usize| {
         let off = (bi * c_all + c) * hw;
-        let yy = if RELU {
-            &y[off..][..hw]
-        } else {
-            &gz[off..][..hw]
-        };
-        (off, &x[off..][..hw], yy, &gz[off..][..hw])
+        (off, &x[off..][..hw], &gz[off..][..hw])
     };
     let (mut sg, mut sgx) = (0.0, 0.0);
     for bi in 0..n {
-        let (_, xp, yp, gp) = planes(bi);
-        let [p, q] = reduce3(gp, yp, xp, |g, yv, xv| {
-            let g = masked::<E, RELU>(g, yv);
+        let (_, xp, gp) = planes(bi);
+        let [p, q] = reduce3(gp, xp, xp, move |g, xv, _| {
+            let g = masked::<E, RELU>(g, xv, a, b);
             [g, g * (xv - mu)]
         });
         sg += p;
@@ -128,16 +133,16 @@ fn channel_backward<E: Float, const RELU: bool>(
         (zero, zero)
     };
     for bi in 0..n {
-        let (off, xp, yp, gp) = planes(bi);
+        let (off, xp, gp) = planes(bi);
         // SAFETY: plane (bi, c) belongs to channel c's task alone.
         let dp = unsafe { gx.slice(off, hw) };
         if train {
-            for (((d, &g), &yv), &xv) in dp.iter_mut().zip(gp).zip(yp).zip(xp) {
-                *d += a * masked::<E, RELU>(g, yv) + c1 + c2 * (xv - mu);
+            for ((d, &g), &xv) in dp.iter_mut().zip(gp).zip(xp) {
+                *d += a * masked::<E, RELU>(g, xv, a, b) + c1 + c2 * (xv - mu);
             }
         } else {
-            for ((d, &g), &yv) in dp.iter_mut().zip(gp).zip(yp) {
-                *d += a * masked::<E, RELU>(g, yv);
+            for ((d, &g), &xv) in dp.iter_mut().zip(gp).zip(xp) {
+                *d += a * masked::<E, RELU>(g, xv, a, b);
             }
         }
     }
@@ -178,7 +183,14 @@ pub fn forward<E: Float>(
         } else {
             channel_affine::<E, false>(xv, yp, dims, from_f64(a), from_f64(b));
         }
-        (ChanNorm { mean, invstd }, var)
+        (
+            ChanNorm {
+                mean,
+                invstd,
+                shift: b,
+            },
+            var,
+        )
     });
     if cfg.train {
         let m = n * hw;
@@ -197,12 +209,11 @@ pub fn forward<E: Float>(
     per_chan.into_iter().map(|(c, _)| c).collect()
 }
 
-/// Backward on plain slices: accumulates into `gx` and returns `(dγ, dβ)` per channel. `y` is
-/// the forward output (read for the ReLU mask; may be empty without ReLU), `gz` its gradient.
+/// Backward on plain slices: accumulates into `gx` and returns `(dγ, dβ)` per channel; `gz` is
+/// the output's gradient (the ReLU mask is recomputed from `xv` and `norms`).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<E: Float>(
     xv: &[E],
-    yv: &[E],
     gz: &[E],
     gx: &mut [E],
     (n, c_all, hw): (usize, usize, usize),
@@ -212,15 +223,14 @@ pub fn backward<E: Float>(
 ) -> Vec<(f64, f64)> {
     let len = n * c_all * hw;
     assert!(xv.len() == len && gz.len() == len && gx.len() == len);
-    assert!(!cfg.relu || yv.len() == len);
     let gx = SharedMut::new(gx);
     par_map(c_all, len, |c| {
         let dims = (n, c_all, hw, c);
         let (nm, g) = (norms[c], gamma_f[c]);
         if cfg.relu {
-            channel_backward::<E, true>(xv, yv, gz, gx, dims, nm, g, cfg.train)
+            channel_backward::<E, true>(xv, gz, gx, dims, nm, g, cfg.train)
         } else {
-            channel_backward::<E, false>(xv, yv, gz, gx, dims, nm, g, cfg.train)
+            channel_backward::<E, false>(xv, gz, gx, dims, nm, g, cfg.train)
         }
     })
 }
@@ -283,15 +293,13 @@ pub fn batch_norm2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     let y = x.device().tensor_from_vec(out, *x.shape());
     if T::OWNS_TAPE {
         let (xg, gg, bg, yg) = (x.ghost(), gamma.ghost(), beta.ghost(), y.ghost());
-        let ys = cfg.relu.then(|| y.clone());
         drop((gamma, beta));
         tape.add_backward_op(move |grads| {
             with_out_grad!(grads, yg, |gz| {
                 let xv = view(&x);
-                let yv = ys.as_ref().map_or(&[][..], view);
                 let gx = grads.get_or_alloc_mut(&xg)?;
                 let dims = (n, c_all, hw);
-                let dgb = backward(xv, yv, &gz, gx, dims, &norms, &gamma_f, cfg);
+                let dgb = backward(xv, &gz, gx, dims, &norms, &gamma_f, cfg);
                 let dg = grads.get_or_alloc_mut(&gg)?;
                 for (d, &(s, _)) in dg.iter_mut().zip(&dgb) {
                     *d += from_f64::<E>(s);

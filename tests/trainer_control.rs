@@ -47,6 +47,7 @@ async fn pause_step_swap_reset_stop() {
         WorkerOptions {
             max_steps: None,
             start_paused: true,
+            ..Default::default()
         },
     );
     until(&mut h.events, |e| matches!(e, E::Paused { .. })).await;
@@ -117,6 +118,7 @@ async fn a_huge_learning_rate_diverges_without_panicking() {
         WorkerOptions {
             max_steps: Some(30),
             start_paused: false,
+            ..Default::default()
         },
     );
     let (ev, _) = until(&mut h.events, |e| {
@@ -138,6 +140,7 @@ async fn dropping_the_command_sender_shuts_down() {
         WorkerOptions {
             max_steps: None,
             start_paused: true,
+            ..Default::default()
         },
     );
     drop(h.commands);
@@ -145,4 +148,34 @@ async fn dropping_the_command_sender_shuts_down() {
         .await
         .expect("ends")
         .unwrap();
+}
+
+/// A `Stop` evaluates every run first only when asked to (headless `train`); a quitting dashboard
+/// must not wait for an evaluation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_evaluates_only_when_asked() {
+    for eval_on_stop in [false, true] {
+        let mut h = train::spawn(
+            trainer(&["plain-8", "v1-8"], 0.05),
+            WorkerOptions {
+                start_paused: true,
+                eval_on_stop,
+                ..Default::default()
+            },
+        );
+        until(&mut h.events, |e| matches!(e, E::Paused { .. })).await;
+        h.commands.send(C::Step).unwrap();
+        h.commands.send(C::Stop).unwrap();
+        let mut evals = Vec::new();
+        loop {
+            match next(&mut h.events).await {
+                E::Evaluated { run, .. } => evals.push(run),
+                E::Finished { .. } => break,
+                _ => {}
+            }
+        }
+        let expected: &[usize] = if eval_on_stop { &[0, 1] } else { &[] };
+        assert_eq!(evals, expected, "eval_on_stop = {eval_on_stop}");
+        h.task.await.unwrap();
+    }
 }

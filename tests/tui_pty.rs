@@ -433,7 +433,7 @@ fn real_redraw_rate(args: &[&str], secs: u64) -> f64 {
 #[test]
 #[ignore = "a measurement of about a minute; run it by hand"]
 fn depth_sweep() {
-    for depth in [20, 32, 44, 56, 110] {
+    for depth in [20, 32, 44, 56, 74, 92, 110] {
         let models = format!("plain-{depth},v1-{depth},v2-{depth}");
         let rate = real_redraw_rate(&["tui", "--models", &models], 8);
         eprintln!("depth {depth:>3}: {rate:.1} screens/s");

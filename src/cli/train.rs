@@ -172,6 +172,7 @@ async fn drive(
         WorkerOptions {
             max_steps: Some(first + steps),
             start_paused: false,
+            eval_on_stop: true, // Ctrl-C still reports test accuracy
         },
     );
     let bar = ProgressBar::new(first + steps).with_style(

@@ -237,6 +237,12 @@ impl Trainer {
     /// Test-split loss and accuracy of every run that is still healthy (BN in evaluation mode).
     pub fn evaluate(&mut self) -> Vec<(usize, EvalRecord)> {
         let mut out = Vec::new();
+        self.evaluate_each(|i, eval| out.push((i, eval)));
+        out
+    }
+
+    /// [`evaluate`](Self::evaluate), handing each run's result over as soon as it is known.
+    pub fn evaluate_each(&mut self, mut on_run: impl FnMut(usize, EvalRecord)) {
         let ranges: Vec<_> = test_batches(&self.ds, self.cfg.batch.max(1)).collect();
         for (i, run) in self.runs.iter_mut().enumerate() {
             if matches!(run.status, RunStatus::Diverged { .. }) {
@@ -246,7 +252,7 @@ impl Trainer {
             for r in &ranges {
                 self.ds
                     .gather_range(&self.ds.test, r.clone(), &mut self.x, &mut self.y);
-                let (l, c) = run.net.eval_pass(self.x.clone(), &self.y);
+                let (l, c) = run.net.eval_pass(self.x.clone(), &self.y); // x: [B, C, H, W]
                 loss += l * self.y.len() as f64;
                 correct += c;
                 n += self.y.len();
@@ -256,9 +262,8 @@ impl Trainer {
                 loss: (loss / n.max(1) as f64) as f32,
                 acc: correct as f32 / n.max(1) as f32,
             };
-            out.push((i, eval));
+            on_run(i, eval);
         }
-        out
     }
 
     /// The trainer's position, for [`restore`](Self::restore).

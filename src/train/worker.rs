@@ -13,6 +13,10 @@ pub struct WorkerOptions {
     /// Stop after this many batches (None: until told to stop).
     pub max_steps: Option<u64>,
     pub start_paused: bool,
+    /// Whether a `Stop` (or a closed command channel) still evaluates every run before
+    /// `Finished`: headless training wants the test accuracy; a dashboard that is quitting does
+    /// not want to wait seconds for it.
+    pub eval_on_stop: bool,
 }
 
 pub struct TrainerHandle {
@@ -67,6 +71,7 @@ fn drive(
         runs: t.run_infos(),
     });
     let mut paused = opts.start_paused;
+    let mut stopped = false;
     if paused {
         tx.send(TrainerEvent::Paused { step: t.batches });
     }
@@ -74,13 +79,19 @@ fn drive(
         let cmd = if paused {
             match cmds.blocking_recv() {
                 Some(c) => Some(c),
-                None => break,
+                None => {
+                    stopped = true;
+                    break;
+                }
             }
         } else {
             match cmds.try_recv() {
                 Ok(c) => Some(c),
                 Err(TryRecvError::Empty) => None,
-                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Disconnected) => {
+                    stopped = true;
+                    break;
+                }
             }
         };
         match cmd {
@@ -93,7 +104,10 @@ fn drive(
                 tx.send(TrainerEvent::Resumed { step: t.batches });
             }
             Some(TrainerCommand::Step) if paused => one_step(t, tx),
-            Some(TrainerCommand::Stop) => break,
+            Some(TrainerCommand::Stop) => {
+                stopped = true;
+                break;
+            }
             Some(TrainerCommand::Reset) => {
                 t.reset();
                 for (run, info) in t.run_infos().into_iter().enumerate() {
@@ -121,7 +135,8 @@ fn drive(
             break;
         }
     }
-    if t.cfg.eval_every == 0 || t.batches % t.cfg.eval_every != 0 {
+    let evaluated = t.cfg.eval_every > 0 && t.batches % t.cfg.eval_every == 0;
+    if !evaluated && (!stopped || opts.eval_on_stop) {
         evaluate(t, tx);
     }
     tx.send(TrainerEvent::Finished { step: t.batches });
@@ -142,7 +157,5 @@ fn one_step(t: &mut Trainer, tx: &EventSender) {
 }
 
 fn evaluate(t: &mut Trainer, tx: &EventSender) {
-    for (run, eval) in t.evaluate() {
-        tx.send(TrainerEvent::Evaluated { run, eval });
-    }
+    t.evaluate_each(|run, eval| tx.send(TrainerEvent::Evaluated { run, eval }));
 }

@@ -218,6 +218,61 @@ pub fn add<E: Float, T: Tape<E, Cpu> + Merge<T>>(a: T4<E, T>, b: T4<E, T>) -> T4
     y.put_tape(tape)
 }
 
+/// `max(a + b, 0)`: the post-activation residual join `relu(f + s)` as one op, so the sum is
+/// never stored and backward makes one pass writing both input gradients (instead of a ReLU
+/// gradient buffer that `add` then reads twice).
+pub fn add_relu<E: Float, T: Tape<E, Cpu> + Merge<T>>(a: T4<E, T>, b: T4<E, T>) -> T4<E, T> {
+    same_shape(&a, &b, "add_relu");
+    let (a, at) = a.split_tape();
+    let (b, bt) = b.split_tape();
+    let mut tape = at.merge(bt);
+    let (av, bv) = (view(&a), view(&b));
+    let zero = E::zero();
+    let out = par_build(av.len(), |o, c| {
+        for ((y, &p), &q) in c.iter_mut().zip(&av[o..]).zip(&bv[o..]) {
+            let s = p + q;
+            y.write(if s > zero { s } else { zero });
+        }
+    });
+    let y = a.device().tensor_from_vec(out, *a.shape());
+    if T::OWNS_TAPE {
+        let (ag, bg, yg, ys) = (a.ghost(), b.ghost(), y.ghost(), y.clone());
+        drop((a, b));
+        tape.add_backward_op(move |grads| {
+            with_out_grad!(grads, yg, |gy| {
+                let yv = view(&ys);
+                // a's gradient is taken out of the store so b's can be borrowed alongside it.
+                let mut ga = std::mem::take(&mut **grads.get_or_alloc_mut(&ag)?);
+                let gb = &mut **grads.get_or_alloc_mut(&bg)?;
+                if gb.len() == ga.len() {
+                    let gbp = SharedMut::new(gb);
+                    par_chunks(&mut ga, |o, c| {
+                        // SAFETY: par_chunks hands out disjoint ranges of ga; the same ranges
+                        // of gb are disjoint too, and gb is not otherwise touched meanwhile.
+                        let d = unsafe { gbp.slice(o, c.len()) };
+                        let it = c.iter_mut().zip(d).zip(&gy[o..]).zip(&yv[o..]);
+                        for (((p, q), &g), &v) in it {
+                            let m = if v > zero { g } else { zero };
+                            *p += m;
+                            *q += m;
+                        }
+                    });
+                } else {
+                    // a and b are one tensor (its entry is the emptied ga): add the gradient twice.
+                    par_chunks(&mut ga, |o, c| {
+                        for ((p, &g), &v) in c.iter_mut().zip(&gy[o..]).zip(&yv[o..]) {
+                            *p += if v > zero { g + g } else { zero };
+                        }
+                    });
+                }
+                **grads.get_or_alloc_mut(&ag)? = ga;
+                Ok(())
+            })
+        });
+    }
+    y.put_tape(tape)
+}
+
 /// `max(x, 0)`.
 pub fn relu<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>) -> T4<E, T> {
     let (x, mut tape) = x.split_tape();
@@ -572,6 +627,53 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn add_relu_matches_reference_and_gradcheck() {
+        let (a, b) = (rand_vec(n(), 14), rand_vec(n(), 15));
+        // Sums kept away from 0 so ReLU's kink is never within ±h.
+        let b: Vec<f64> = a
+            .iter()
+            .zip(&b)
+            .map(|(&p, &q)| if (p + q).abs() < 0.05 { q + 0.1 } else { q })
+            .collect();
+        let y = add_relu(t4(&a, S), t4(&b, S)).as_vec();
+        for i in 0..n() {
+            assert_eq!(y[i], (a[i] + b[i]).max(0.0));
+        }
+        grad_check(
+            &[a, b],
+            S,
+            |v| add_relu(v[0].clone(), v[1].clone()),
+            |v| {
+                let (a, b) = two(v);
+                add_relu(a, b)
+            },
+        );
+    }
+
+    #[test]
+    fn add_relu_matches_relu_of_add_in_parallel_and_with_itself() {
+        let sh = (4, 16, 32, 32);
+        let len = 4 * 16 * 32 * 32;
+        let (a, b, r) = (rand_vec(len, 16), rand_vec(len, 17), rand_vec(len, 18));
+        let (ta, tb, tr) = (t4(&a, sh), t4(&b, sh), t4(&r, sh));
+        let g1 = (add_relu(ta.leaky_trace(), tb.retaped()) * tr.clone())
+            .sum()
+            .backward();
+        let g2 = (relu(add(ta.leaky_trace(), tb.retaped())) * tr.clone())
+            .sum()
+            .backward();
+        assert_eq!(g1.get(&ta).as_vec(), g2.get(&ta).as_vec());
+        assert_eq!(g1.get(&tb).as_vec(), g2.get(&tb).as_vec());
+        let g1 = (add_relu(ta.leaky_trace(), ta.retaped()) * tr.clone())
+            .sum()
+            .backward();
+        let g2 = (relu(add(ta.leaky_trace(), ta.retaped())) * tr)
+            .sum()
+            .backward();
+        assert_eq!(g1.get(&ta).as_vec(), g2.get(&ta).as_vec());
+    }
+
+    #[test]
     fn relu_matches_reference_and_gradcheck() {
         let a = away_from_zero(rand_vec(n(), 4));
         let y = relu(t4(&a, S)).as_vec();
@@ -753,6 +855,8 @@ mod bench {
         };
         row("add", &mut || add(a.leaky_trace(), b.retaped()));
         row("relu", &mut || relu(a.leaky_trace()));
+        row("relu(add)", &mut || relu(add(a.leaky_trace(), b.retaped())));
+        row("add_relu", &mut || add_relu(a.leaky_trace(), b.retaped()));
         row("scale", &mut || scale(a.leaky_trace(), 0.5));
         row("sigmoid", &mut || sigmoid(a.leaky_trace()));
         row("gate_mix", &mut || {

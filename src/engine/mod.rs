@@ -17,7 +17,7 @@ pub mod tensor;
 
 pub use batchnorm::{BnCfg, batch_norm2d};
 pub use conv::{ConvCfg, conv2d};
-pub use misc::{add, dropout, gate_mix, relu, scale, sigmoid, sum_squares};
+pub use misc::{add, add_relu, dropout, gate_mix, relu, scale, sigmoid, sum_squares};
 pub use pool::{flatten, global_avg_pool};
 pub use probe::{ActStats, ProbeRecorder, probe};
 pub use tensor::{Float, Shape4, T1, T2, T4, view, view_mut};

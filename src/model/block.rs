@@ -3,7 +3,7 @@
 use super::layers::{BiasInit, Bn, Conv, Mode};
 use super::params::ParamStore;
 use super::spec::Variant;
-use crate::engine::{Float, T4, add, dropout, gate_mix, relu, scale, sigmoid};
+use crate::engine::{Float, T4, add, add_relu, dropout, gate_mix, relu, scale, sigmoid};
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
 
@@ -222,18 +222,19 @@ impl Block {
         };
         let Some(s) = s else { return relu(f) };
         match self.variant {
-            Variant::Scaled => relu(add(scale(f, 0.5), scale(s, 0.5))),
+            Variant::Scaled => add_relu(scale(f, 0.5), scale(s, 0.5)),
             Variant::Gated | Variant::SGated => {
                 let g = gate.expect("gated blocks have a gate");
                 relu(gate_mix(g, f, s, self.variant == Variant::Gated))
             }
-            Variant::DropSc => relu(add(f, dropout(s, 0.5, mode == Mode::Train, dropout_seed))),
+            Variant::DropSc => add_relu(f, dropout(s, 0.5, mode == Mode::Train, dropout_seed)),
             Variant::BnAfter => {
                 let bn3 = self.bn3.as_ref().expect("bnafter has bn3");
                 bn3.fwd(ps, add(f, s), mode, true)
             }
             Variant::ReluBefore => add(relu(f), s),
-            _ => relu(add(f, s)),
+            // relu(f + s) as one op: no stored sum, one backward pass.
+            _ => add_relu(f, s),
         }
     }
 }

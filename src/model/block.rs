@@ -216,11 +216,15 @@ impl Block {
         };
         let h = self.bn1.fwd(ps, self.conv1.fwd(ps, x, true), mode, true);
         let f = self.conv2.fwd(ps, h, true);
+        // Plain blocks end in ReLU(BN f): fused, rather than a separate ReLU pass and buffer.
+        let plain = s.is_none();
         let f = match &self.bn2 {
-            Some(bn2) => bn2.fwd(ps, f, mode, false),
+            Some(bn2) => bn2.fwd(ps, f, mode, plain),
             None => f,
         };
-        let Some(s) = s else { return relu(f) };
+        let Some(s) = s else {
+            return if self.bn2.is_some() { f } else { relu(f) };
+        };
         match self.variant {
             Variant::Scaled => add_relu(scale(f, 0.5), scale(s, 0.5)),
             Variant::Gated | Variant::SGated => {

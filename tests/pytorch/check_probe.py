@@ -95,16 +95,23 @@ GOLDEN = 0x9E3779B97F4A7C15
 
 
 def engine_keep_mask(seed: int, n: int, p: float) -> np.ndarray:
-    """Factor per element: 0 where dropped, 1/(1-p) where kept."""
-    i = np.arange(n, dtype=np.uint64)
+    """Factor per element: 0 where dropped, 65536/(65536 - t) where kept, t = round(p·65536).
+
+    Mirrors `engine::misc::for_mask`: one SplitMix64 hash of (seed, i // 4) covers four elements,
+    16 bits each; element i is dropped iff its 16 bits are below t.
+    """
+    g = np.arange((n + 3) // 4, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        z = np.uint64(seed & M64) ^ ((i + np.uint64(1)) * np.uint64(GOLDEN))
+        z = np.uint64(seed & M64) ^ ((g + np.uint64(1)) * np.uint64(GOLDEN))
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
-    thresh = M64 if p >= 1.0 else int(p * 18446744073709551616.0)
-    keep = z >= np.uint64(thresh)
-    return np.where(keep, 0.0 if p >= 1.0 else 1.0 / (1.0 - p), 0.0)
+    lanes = np.stack([(z >> np.uint64(16 * l)) & np.uint64(0xFFFF) for l in range(4)], axis=1)
+    r = lanes.reshape(-1)[:n]
+    thresh = int(round(p * 65536.0))
+    if thresh >= 65536:
+        return np.zeros(n)
+    return np.where(r >= np.uint64(thresh), 65536.0 / (65536 - thresh), 0.0)
 
 
 class Dropout:

@@ -2,7 +2,9 @@
 
 use super::{RunSnapshot, SnapshotError};
 use crate::train::record::{RunHistory, RunStatus};
+use plotters::coord::Shift;
 use plotters::prelude::*;
+use std::ops::Range;
 use std::path::Path;
 
 /// The numbers `resviz compare` shows for one run.
@@ -230,7 +232,6 @@ fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::erro
         .enumerate()
         .flat_map(|(i, s)| s.runs.iter().map(move |r| (i, r)))
         .collect();
-    let color = |k: usize| Palette99::pick(k).to_rgba().stroke_width(2);
 
     // (a) gradient-flow profile.
     let profile = |r: &RunHistory| -> Vec<(f64, f64)> {
@@ -251,29 +252,19 @@ fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::erro
         .max()
         .unwrap_or(1);
     let (ylo, yhi) = finite_range(runs.iter().flat_map(|(_, r)| profile(r)).map(|p| p.1));
-    let mut chart = ChartBuilder::on(&left)
-        .caption("(a) gradient flow at the last step", ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0f64..(max_blocks.max(2) - 1) as f64, ylo..yhi)?;
-    chart
-        .configure_mesh()
-        .x_desc("block boundary (input → output)")
-        .y_desc("log10 ‖∂L/∂x‖")
-        .draw()?;
-    for (k, (i, r)) in runs.iter().enumerate() {
-        let style = color(k);
-        chart
-            .draw_series(LineSeries::new(profile(r), style))?
-            .label(label(snaps, *i, r))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+    let series = |f: &dyn Fn(&RunHistory) -> Vec<(f64, f64)>| -> Vec<(String, Vec<(f64, f64)>)> {
+        runs.iter()
+            .map(|(i, r)| (label(snaps, *i, r), f(r)))
+            .collect()
+    };
+    let panel = Panel {
+        caption: "(a) gradient flow at the last step",
+        x_desc: "block boundary (input → output)",
+        y_desc: "log10 ‖∂L/∂x‖",
+        x: 0f64..(max_blocks.max(2) - 1) as f64,
+        y: ylo..yhi,
+    };
+    draw_panel(&left, panel, series(&profile))?;
 
     // (b) training loss.
     let loss = |r: &RunHistory| -> Vec<(f64, f64)> {
@@ -289,22 +280,49 @@ fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::erro
         .max()
         .unwrap_or(1);
     let (_, lhi) = finite_range(runs.iter().flat_map(|(_, r)| loss(r)).map(|p| p.1));
-    let mut chart = ChartBuilder::on(&right)
-        .caption("(b) training loss", ("sans-serif", 20))
+    let panel = Panel {
+        caption: "(b) training loss",
+        x_desc: "step",
+        y_desc: "loss",
+        x: 0f64..max_step.max(1) as f64,
+        y: 0f64..lhi.max(1e-3),
+    };
+    draw_panel(&right, panel, series(&loss))?;
+    root.present()?;
+    Ok(())
+}
+
+/// What differs between the plot's two panels: titles and axis ranges.
+struct Panel<'a> {
+    caption: &'a str,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    x: Range<f64>,
+    y: Range<f64>,
+}
+
+/// One panel: axes, one coloured line per `(label, points)` and a legend.
+fn draw_panel(
+    area: &DrawingArea<SVGBackend, Shift>,
+    panel: Panel,
+    series: Vec<(String, Vec<(f64, f64)>)>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(panel.caption, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(55)
-        .build_cartesian_2d(0f64..max_step.max(1) as f64, 0f64..lhi.max(1e-3))?;
+        .build_cartesian_2d(panel.x, panel.y)?;
     chart
         .configure_mesh()
-        .x_desc("step")
-        .y_desc("loss")
+        .x_desc(panel.x_desc)
+        .y_desc(panel.y_desc)
         .draw()?;
-    for (k, (i, r)) in runs.iter().enumerate() {
-        let style = color(k);
+    for (k, (label, points)) in series.into_iter().enumerate() {
+        let style = Palette99::pick(k).to_rgba().stroke_width(2);
         chart
-            .draw_series(LineSeries::new(loss(r), style))?
-            .label(label(snaps, *i, r))
+            .draw_series(LineSeries::new(points, style))?
+            .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
     }
     chart
@@ -312,7 +330,6 @@ fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::erro
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()?;
-    root.present()?;
     Ok(())
 }
 

@@ -275,12 +275,26 @@ pub fn add_relu<E: Float, T: Tape<E, Cpu> + Merge<T>>(a: T4<E, T>, b: T4<E, T>) 
 
 /// `max(x, 0)`.
 pub fn relu<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>) -> T4<E, T> {
+    let zero = E::zero();
+    by_output(
+        x,
+        move |v| if v > zero { v } else { zero },
+        move |g, y| if y > zero { g } else { zero },
+    )
+}
+
+/// An element-wise `y = f(x)` whose derivative is a function of its output, so backward keeps
+/// `y` rather than `x`: `∂L/∂x += d(∂L/∂y, y)`.
+fn by_output<E: Float, T: Tape<E, Cpu>>(
+    x: T4<E, T>,
+    f: impl Fn(E) -> E + Sync + Send,
+    d: impl Fn(E, E) -> E + Sync + Send + 'static,
+) -> T4<E, T> {
     let (x, mut tape) = x.split_tape();
     let xv = view(&x);
-    let zero = E::zero();
     let out = par_build(xv.len(), |o, c| {
         for (y, &v) in c.iter_mut().zip(&xv[o..]) {
-            y.write(if v > zero { v } else { zero });
+            y.write(f(v));
         }
     });
     let y = x.device().tensor_from_vec(out, *x.shape());
@@ -292,8 +306,8 @@ pub fn relu<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>) -> T4<E, T> {
                 let yv = view(&ys);
                 let gx = &mut **grads.get_or_alloc_mut(&xg)?;
                 par_chunks(gx, |o, c| {
-                    for ((d, &g), &v) in c.iter_mut().zip(&gy[o..]).zip(&yv[o..]) {
-                        *d += if v > zero { g } else { zero };
+                    for ((dx, &g), &v) in c.iter_mut().zip(&gy[o..]).zip(&yv[o..]) {
+                        *dx += d(g, v);
                     }
                 });
                 Ok(())
@@ -334,32 +348,12 @@ pub fn scale<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>, s: f64) -> T4<E, T> {
 
 /// Logistic sigmoid.
 pub fn sigmoid<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>) -> T4<E, T> {
-    let (x, mut tape) = x.split_tape();
-    let xv = view(&x);
     let one = E::one();
-    let out = par_build(xv.len(), |o, c| {
-        for (y, &v) in c.iter_mut().zip(&xv[o..]) {
-            y.write(one / (one + (-v).exp()));
-        }
-    });
-    let y = x.device().tensor_from_vec(out, *x.shape());
-    if T::OWNS_TAPE {
-        let (xg, yg, ys) = (x.ghost(), y.ghost(), y.clone());
-        drop(x);
-        tape.add_backward_op(move |grads| {
-            with_out_grad!(grads, yg, |gy| {
-                let yv = view(&ys);
-                let gx = &mut **grads.get_or_alloc_mut(&xg)?;
-                par_chunks(gx, |o, c| {
-                    for ((d, &g), &v) in c.iter_mut().zip(&gy[o..]).zip(&yv[o..]) {
-                        *d += g * v * (one - v);
-                    }
-                });
-                Ok(())
-            })
-        });
-    }
-    y.put_tape(tape)
+    by_output(
+        x,
+        move |v| one / (one + (-v).exp()),
+        move |g, y| g * y * (one - y),
+    )
 }
 
 /// Gated sum with gate `g` (already in (0,1)): `g·f + (1−g)·s` when `exclusive`, else `f + (1−g)·s`.

@@ -224,24 +224,34 @@ pub fn forward<E: Float>(g: &Geom, x: &[E], w: &[E], bias: Option<&[E]>, out: &m
                         im2col(g, xi, col);
                         col
                     };
-                    if let Some(b) = bias {
-                        for (row, &bv) in y.chunks_mut(p).zip(b) {
-                            row.fill(bv);
-                        }
-                    }
-                    // y [Cout, P] (+)= w [Cout, KK] · col [KK, P]
-                    matmul(
-                        cout,
-                        p,
-                        kk,
-                        Mat::new(y, 1, p as isize),
-                        bias.is_some(),
-                        MatRef::new(w, 1, kk as isize),
-                        MatRef::new(rhs, 1, p as isize),
-                    );
+                    weights_times_cols(y, w, rhs, bias, (cout, p, kk)); // y: [Cout, P]
                 }
             });
         });
+}
+
+/// `y [Cout, P] = w [Cout, KK] · cols [KK, P]`, plus `bias[co]` on row `co` when given.
+fn weights_times_cols<E: Float>(
+    y: &mut [E],
+    w: &[E],
+    cols: &[E],
+    bias: Option<&[E]>,
+    (cout, p, kk): (usize, usize, usize),
+) {
+    if let Some(b) = bias {
+        for (row, &bv) in y.chunks_mut(p).zip(b) {
+            row.fill(bv);
+        }
+    }
+    matmul(
+        cout,
+        p,
+        kk,
+        Mat::new(y, 1, p as isize),
+        bias.is_some(),
+        MatRef::new(w, 1, kk as isize),
+        MatRef::new(cols, 1, p as isize),
+    );
 }
 
 /// Whether the forward pass uses [`forward_pixel_major`]: for small outputs, where the grid's
@@ -332,20 +342,7 @@ fn forward_grid<E: Float>(g: &Geom, x: &[E], w: &[E], bias: Option<&[E]>, out: &
                 let (ci, ky, kx) = (j / (k * k), (j / k) % k, j % k);
                 row.copy_from_slice(&xpad[ci * hp * wp + ky * wp + kx..][..pg]);
             }
-            if let Some(b) = bias {
-                for (row, &bv) in yp.chunks_mut(pg).zip(b) {
-                    row.fill(bv);
-                }
-            }
-            matmul(
-                cout,
-                pg,
-                kk,
-                Mat::new(yp, 1, pg as isize),
-                bias.is_some(),
-                MatRef::new(w, 1, kk as isize),
-                MatRef::new(col, 1, pg as isize),
-            );
+            weights_times_cols(yp, w, col, bias, (cout, pg, kk)); // yp: [Cout, PG]
             for (yc, ypc) in y.chunks_exact_mut(p).zip(yp.chunks_exact(pg)) {
                 for (yr, ypr) in yc.chunks_exact_mut(g.wo).zip(ypc.chunks_exact(wp)) {
                     yr.copy_from_slice(&ypr[..g.wo]);

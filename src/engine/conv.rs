@@ -7,6 +7,7 @@
 //! col2im into its images' rows of dX. 1×1 stride-1 unpadded convolutions skip im2col/col2im and
 //! multiply the image directly.
 
+use super::direct;
 use super::tensor::{Float, T1, T4, view};
 use dfdx::prelude::*;
 use rayon::prelude::*;
@@ -203,6 +204,20 @@ pub fn forward<E: Float>(g: &Geom, x: &[E], w: &[E], bias: Option<&[E]>, out: &m
         return;
     }
     let per = imgs_per_task(g.n);
+    if let (Some(c), Some(x32), Some(w32), Some(out32)) = (
+        direct_corr(g),
+        E::as_f32(x),
+        E::as_f32(w),
+        E::as_f32_mut(out),
+    ) {
+        let packed = direct::pack(w32, &c);
+        let b32 = bias.map(|b| E::as_f32(b).expect("bias has the input's type"));
+        out32
+            .par_chunks_mut(per * g.out_img())
+            .zip(x32.par_chunks(per * g.in_img()))
+            .for_each(|(o, x)| direct::correlate(&c, &packed, x, o, direct::Write::Set(b32)));
+        return;
+    }
     let (p, kk, cout) = (g.p(), g.kk(), g.cout);
     out.par_chunks_mut(per * g.out_img())
         .zip(x.par_chunks(per * g.in_img()))
@@ -228,6 +243,49 @@ pub fn forward<E: Float>(g: &Geom, x: &[E], w: &[E], bias: Option<&[E]>, out: &m
                 }
             });
         });
+}
+
+/// The direct kernel's view of a stride-1 conv with a kernel, when it applies: f32 on AVX-512
+/// (checked by the caller's `as_f32`) and padding below the kernel size (so dX's adjoint
+/// padding `K−1−p` is non-negative).
+fn direct_corr(g: &Geom) -> Option<direct::Corr> {
+    let ok = g.on_grid() && g.pad < g.k && g.cin > 0 && g.cout > 0 && direct::available();
+    ok.then_some(direct::Corr {
+        cin: g.cin,
+        cout: g.cout,
+        h: g.h,
+        w: g.w,
+        k: g.k,
+        pad: g.pad,
+    })
+}
+
+/// dX by the direct kernel (see `engine::direct`): `gx += corr(pad(gy, K−1−p), flipped wᵀ)`.
+/// Returns false (and does nothing) where the kernel does not apply.
+fn direct_dx<E: Float>(g: &Geom, w: &[E], gy: &[E], gx: &mut [E]) -> bool {
+    let (Some(c), Some(w32), Some(gy32), Some(gx32)) = (
+        direct_corr(g),
+        E::as_f32(w),
+        E::as_f32(gy),
+        E::as_f32_mut(gx),
+    ) else {
+        return false;
+    };
+    let adj = direct::Corr {
+        cin: c.cout,
+        cout: c.cin,
+        h: g.ho,
+        w: g.wo,
+        k: g.k,
+        pad: g.k - 1 - g.pad,
+    };
+    debug_assert_eq!((adj.ho(), adj.wo()), (g.h, g.w));
+    let packed = direct::pack_adjoint(w32, &adj);
+    let per = imgs_per_task(g.n);
+    gx32.par_chunks_mut(per * g.in_img())
+        .zip(gy32.par_chunks(per * g.out_img()))
+        .for_each(|(gx, gy)| direct::correlate(&adj, &packed, gy, gx, direct::Write::Add));
+    true
 }
 
 /// `y [Cout, P] = w [Cout, KK] · cols [KK, P]`, plus `bias[co]` on row `co` when given.
@@ -390,6 +448,17 @@ pub fn backward<E: Float>(
     if g.n == 0 || g.out_img() == 0 {
         return;
     }
+    // dX by the direct kernel when it applies; the pass below then computes dW (and db) only.
+    let gx = match gx {
+        Some(gx) => {
+            if direct_dx(g, w, gy, gx) {
+                None
+            } else {
+                Some(gx)
+            }
+        }
+        None => None,
+    };
     let per = imgs_per_task(g.n);
     let (p, kk, cout, cin, k2) = (g.p(), g.kk(), g.cout, g.cin, g.k * g.k);
     let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
@@ -679,7 +748,7 @@ thread_local! {
 }
 
 /// Runs `f` on `len` elements of this thread's scratch buffer (contents unspecified).
-fn with_scratch<E: Float, R>(len: usize, f: impl FnOnce(&mut [E]) -> R) -> R {
+pub(super) fn with_scratch<E: Float, R>(len: usize, f: impl FnOnce(&mut [E]) -> R) -> R {
     assert!(
         std::mem::size_of::<E>() <= 8 && std::mem::align_of::<E>() <= 8,
         "conv2d scratch holds f32/f64 only"
@@ -987,6 +1056,38 @@ mod tests {
                         rel_err(&gb, &nb)
                     );
                 }
+            }
+        }
+    }
+
+    /// The f32 path (direct kernels on AVX-512 for stride-1 convs) against the f64 path, which
+    /// the central-difference checks above verify.
+    #[test]
+    fn f32_gradients_match_f64() {
+        let dev = Cpu::default();
+        let sizes = [(3, 2, 5, 7, 6), (2, 16, 16, 8, 8), (2, 3, 20, 12, 11)];
+        for &(k, s, p) in &CASES {
+            for (n, cin, cout, h, wd) in sizes {
+                let dims = (n, cin, cout, h, wd, k);
+                let g = Geom::new((n, cin, h, wd), (cout, cin, k, k), cfg(s, p));
+                let xv = rand_vec(n * cin * h * wd, 41);
+                let wv = rand_vec(cout * cin * k * k, 42);
+                let bv = rand_vec(cout, 43);
+                let r = rand_vec(n * cout * g.p(), 44);
+                let (_, gx, gw, gb) = analytic(dims, &xv, &wv, Some(&bv), &r, cfg(s, p));
+                let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+                let x: T4<f32> = dev.tensor_from_vec(f(&xv), (n, cin, h, wd));
+                let w: T4<f32> = dev.tensor_from_vec(f(&wv), (cout, cin, k, k));
+                let b: T1<f32> = dev.tensor_from_vec(f(&bv), (cout,));
+                let rt: T4<f32> = dev.tensor_from_vec(f(&r), (n, cout, g.ho, g.wo));
+                let y = conv2d(x.leaky_trace(), w.retaped(), Some(b.retaped()), cfg(s, p));
+                let grads = (y * rt).sum().backward();
+                let d = |t: Vec<f32>| t.into_iter().map(|a| a as f64).collect::<Vec<f64>>();
+                let tag = format!("k{k} s{s} p{p} n{n} cin{cin} cout{cout}");
+                let ex = rel_err(&d(grads.get(&x).as_vec()), &gx);
+                let ew = rel_err(&d(grads.get(&w).as_vec()), &gw);
+                let eb = rel_err(&d(grads.get(&b).as_vec()), &gb.unwrap());
+                assert!(ex < 1e-5 && ew < 1e-5 && eb < 1e-5, "{tag}: {ex} {ew} {eb}");
             }
         }
     }

@@ -8,6 +8,7 @@
 pub mod alloc;
 pub mod batchnorm;
 pub mod conv;
+pub mod direct;
 #[cfg(test)]
 pub mod gradcheck;
 pub mod misc;

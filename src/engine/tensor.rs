@@ -9,8 +9,25 @@ use dfdx::prelude::*;
 pub trait Float:
     Dtype + num_traits::Float + num_traits::FromPrimitive + std::iter::Sum + Send + Sync + 'static
 {
+    /// The slice as f32, if this is f32: lets f32-only kernels (see `engine::direct`) take over
+    /// without a type test at every call site.
+    fn as_f32(s: &[Self]) -> Option<&[f32]> {
+        let _ = s;
+        None
+    }
+    fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]> {
+        let _ = s;
+        None
+    }
 }
-impl Float for f32 {}
+impl Float for f32 {
+    fn as_f32(s: &[f32]) -> Option<&[f32]> {
+        Some(s)
+    }
+    fn as_f32_mut(s: &mut [f32]) -> Option<&mut [f32]> {
+        Some(s)
+    }
+}
 impl Float for f64 {}
 
 pub type Shape4 = (usize, usize, usize, usize);

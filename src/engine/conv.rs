@@ -483,7 +483,14 @@ pub fn backward<E: Float>(
             let need_gyp = grid_dx || implicit;
             let pg = g.ho * wp;
             let xh_len = (hp * wp + g.k) * cin;
-            let colt_len = if pointwise || implicit { 0 } else { p * kk };
+            // The explicit pixel-major dW groups images so each gemm reduces over ~GROUP_PIXELS
+            // pixels: at 8×8 one image's 64 pixels were too short a reduction for the
+            // [Cout, K·K·Cin] accumulator it reads and writes back.
+            let explicit = !pointwise && !implicit;
+            let imgs = x.len() / g.in_img();
+            let gsz = if explicit { group_size(p).min(imgs).max(1) } else { 1 };
+            let colt_len = if explicit { gsz * p * kk } else { 0 };
+            let gyg_len = if gsz > 1 { cout * gsz * p } else { 0 };
             let dcol_len = match (gx.is_some(), pointwise, grid_dx) {
                 (false, _, _) | (_, true, _) => 0,
                 (true, false, false) => kk * p,
@@ -491,10 +498,11 @@ pub fn backward<E: Float>(
             };
             let gyp_len = if need_gyp { cout * pg } else { 0 };
             let gxpad_len = if grid_dx { cin * hp * wp + g.k } else { 0 };
-            let total = xh_len + colt_len + dcol_len + gyp_len + gxpad_len;
+            let total = xh_len + colt_len + gyg_len + dcol_len + gyp_len + gxpad_len;
             with_scratch::<E, _>(total, |buf| {
                 let (xh, rest) = buf.split_at_mut(xh_len);
                 let (colt, rest) = rest.split_at_mut(colt_len);
+                let (gyg, rest) = rest.split_at_mut(gyg_len);
                 let (dcol, rest) = rest.split_at_mut(dcol_len);
                 let (gyp, gxpad) = rest.split_at_mut(gyp_len);
                 xh.fill(E::zero()); // borders stay zero; interiors are rewritten per image
@@ -528,14 +536,8 @@ pub fn backward<E: Float>(
                                 MatRef::new(&xh[ky * wp * cin..], 1, cin as isize),
                             );
                         }
-                    } else {
-                        let colt: &[E] = if pointwise {
-                            xh
-                        } else {
-                            im2col_pixel_major(g, xh, colt);
-                            colt
-                        };
-                        // dW' [Cout, KK] += gy [Cout, P] · colᵀ [P, KK]
+                    } else if pointwise {
+                        // dW [Cout, Cin] += gy [Cout, P] · xᵀ [P, Cin]
                         matmul(
                             cout,
                             kk,
@@ -543,8 +545,30 @@ pub fn backward<E: Float>(
                             Mat::new(&mut pw, 1, kk as isize),
                             true,
                             MatRef::new(gyi, 1, p as isize),
-                            MatRef::new(colt, 1, kk as isize),
+                            MatRef::new(&*xh, 1, kk as isize),
                         );
+                    } else {
+                        let slot = i % gsz;
+                        im2col_pixel_major(g, xh, &mut colt[slot * p * kk..][..p * kk]);
+                        if gsz > 1 {
+                            for (co, row) in gyi.chunks_exact(p).enumerate() {
+                                gyg[co * gsz * p + slot * p..][..p].copy_from_slice(row);
+                            }
+                        }
+                        if slot + 1 == gsz || i + 1 == imgs {
+                            // dW' [Cout, KK] += gy [Cout, m·P] · colᵀ [m·P, KK] over the group
+                            let (gsrc, rs): (&[E], usize) =
+                                if gsz > 1 { (gyg, gsz * p) } else { (gyi, p) };
+                            matmul(
+                                cout,
+                                kk,
+                                (slot + 1) * p,
+                                Mat::new(&mut pw, 1, kk as isize),
+                                true,
+                                MatRef::new(gsrc, 1, rs as isize),
+                                MatRef::new(&*colt, 1, kk as isize),
+                            );
+                        }
                     }
                     if let Some(gx) = gx.as_deref_mut() {
                         let gxi = &mut gx[i * g.in_img()..][..g.in_img()];
@@ -1089,6 +1113,29 @@ mod tests {
                 let eb = rel_err(&d(grads.get(&b).as_vec()), &gb.unwrap());
                 assert!(ex < 1e-5 && ew < 1e-5 && eb < 1e-5, "{tag}: {ex} {ew} {eb}");
             }
+        }
+    }
+
+    /// dW over a batch (images grouped per gemm, with a short last group) equals the sum of
+    /// one-image dWs (no grouping), for every configuration; Cin = 17 takes the explicit
+    /// pixel-major path at stride 1 too.
+    #[test]
+    fn batched_weight_grad_is_the_sum_of_per_image_ones() {
+        for &(k, s, p) in &CASES {
+            let (n, cin, cout, h, wd) = (37, 17, 3, 12, 11);
+            let g = Geom::new((n, cin, h, wd), (cout, cin, k, k), cfg(s, p));
+            let xv = rand_vec(n * cin * h * wd, 51);
+            let wv = rand_vec(cout * cin * k * k, 52);
+            let gy = rand_vec(n * g.out_img(), 53);
+            let mut gw = vec![0.0; wv.len()];
+            backward(&g, &xv, &wv, &gy, None, &mut gw, None);
+            let g1 = Geom::new((1, cin, h, wd), (cout, cin, k, k), cfg(s, p));
+            let mut want = vec![0.0; wv.len()];
+            for (xi, gi) in xv.chunks(g.in_img()).zip(gy.chunks(g.out_img())) {
+                backward(&g1, xi, &wv, gi, None, &mut want, None);
+            }
+            let err = rel_err(&gw, &want);
+            assert!(err < 1e-12, "k{k} s{s} p{p}: err {err}");
         }
     }
 

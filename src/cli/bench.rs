@@ -5,6 +5,7 @@
 use super::BenchArgs;
 use super::common::first_batch;
 use crate::config::ExperimentConfig;
+use crate::engine;
 use crate::engine::batchnorm::{self, BnCfg};
 use crate::engine::conv::{self, ConvCfg, Geom};
 use crate::model::Network;
@@ -51,9 +52,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let mut step = |net: &mut Network<f32>, stats: bool| {
             net.set_probes_enabled(stats);
             let t0 = Instant::now();
-            let (_, mut grads) = net.train_pass_with(x.clone(), y, stats);
-            opt.step(&mut net.store, &mut grads, 1e-3);
-            drop(grads);
+            engine::on_pool(|| {
+                let (_, mut grads) = net.train_pass_with(x.clone(), y, stats);
+                opt.step(&mut net.store, &mut grads, 1e-3);
+                drop(grads);
+            });
             t0.elapsed().as_secs_f64()
         };
         for _ in 0..WARMUP {

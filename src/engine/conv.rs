@@ -488,7 +488,11 @@ pub fn backward<E: Float>(
             // [Cout, K·K·Cin] accumulator it reads and writes back.
             let explicit = !pointwise && !implicit;
             let imgs = x.len() / g.in_img();
-            let gsz = if explicit { group_size(p).min(imgs).max(1) } else { 1 };
+            let gsz = if explicit {
+                group_size(p).min(imgs).max(1)
+            } else {
+                1
+            };
             let colt_len = if explicit { gsz * p * kk } else { 0 };
             let gyg_len = if gsz > 1 { cout * gsz * p } else { 0 };
             let dcol_len = match (gx.is_some(), pointwise, grid_dx) {

@@ -5,6 +5,7 @@ use super::record::{BlockStat, EvalRecord, RunInfo, RunStatus, StepRecord};
 use super::schedule::lr_at;
 use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Sampler, test_batches};
+use crate::engine;
 use crate::model::{ModelSpec, NetOptions, Network, SpecError};
 use std::sync::Arc;
 use std::time::Instant;
@@ -198,18 +199,21 @@ impl Trainer {
         let (x, y) = (self.x.clone(), &self.y);
         let run = &mut self.runs[i];
         let t0 = Instant::now();
-        let (stats, mut grads) = run.net.train_pass(x, y); // x: [B, C, H, W]
+        let (stats, diverged) = engine::on_pool(|| {
+            let (stats, mut grads) = run.net.train_pass(x, y); // x: [B, C, H, W]
+            let diverged = divergence(stats.loss, &stats.param_grad_norms);
+            if diverged.is_none() {
+                run.opt.step(&mut run.net.store, &mut grads, lr);
+            }
+            (stats, diverged)
+        });
         run.step += 1;
-        let diverged = divergence(stats.loss, &stats.param_grad_norms);
         if let Some(reason) = &diverged {
             run.status = RunStatus::Diverged {
                 step: run.step,
                 reason: reason.clone(),
             };
-        } else {
-            run.opt.step(&mut run.net.store, &mut grads, lr);
         }
-        drop(grads);
         let secs = t0.elapsed().as_secs_f64();
         run.wall_secs += secs;
         let rec = StepRecord {
@@ -252,7 +256,8 @@ impl Trainer {
             for r in &ranges {
                 self.ds
                     .gather_range(&self.ds.test, r.clone(), &mut self.x, &mut self.y);
-                let (l, c) = run.net.eval_pass(self.x.clone(), &self.y); // x: [B, C, H, W]
+                let x = self.x.clone(); // [B, C, H, W]
+                let (l, c) = engine::on_pool(|| run.net.eval_pass(x, &self.y));
                 loss += l * self.y.len() as f64;
                 correct += c;
                 n += self.y.len();

@@ -102,3 +102,58 @@ fn bad_input_gives_one_line_and_nonzero_exit() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+/// The direct conv kernel and the im2col + gemm fallback (`RESVIZ_DIRECT_CONV=0`) compute the same
+/// losses, gradient norms and activation statistics to float32 rounding, and the switch really
+/// changes the path (the two runs are not bit-identical). On a CPU without AVX-512 both runs take
+/// the fallback and only the agreement is checked.
+#[test]
+fn direct_kernel_and_fallback_agree() {
+    let args = [
+        "probe",
+        "--models",
+        "plain-8,v1-8,v2-8,relubefore-8",
+        "--dataset",
+        "mnist",
+        "--batch",
+        "8",
+        "--json",
+    ];
+    let run = |direct: bool| -> Vec<f64> {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_resviz"));
+        cmd.args(args);
+        if !direct {
+            cmd.env("RESVIZ_DIRECT_CONV", "0");
+        }
+        let out = cmd.output().expect("run resviz");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut nums = Vec::new();
+        for m in v["models"].as_array().unwrap() {
+            nums.push(m["loss"].as_f64().unwrap());
+            for b in m["blocks"].as_array().unwrap() {
+                for k in ["grad_norm", "act_mean", "act_std", "act_zero_frac"] {
+                    nums.push(b[k].as_f64().unwrap());
+                }
+            }
+        }
+        nums
+    };
+    let (direct, fallback) = (run(true), run(false));
+    assert_eq!(direct.len(), fallback.len());
+    for (i, (a, b)) in direct.iter().zip(&fallback).enumerate() {
+        let err = (a - b).abs() / a.abs().max(b.abs()).max(1e-3);
+        assert!(err < 1e-4, "value {i}: direct {a} vs fallback {b}");
+    }
+    let avx512 = std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| c.contains(" avx512f"));
+    if avx512 {
+        assert_ne!(
+            direct, fallback,
+            "RESVIZ_DIRECT_CONV=0 did not change the conv path"
+        );
+    }
+}

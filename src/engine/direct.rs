@@ -64,16 +64,18 @@ impl Corr {
     }
 }
 
-/// Whether this CPU runs the kernel (AVX-512F).
+/// Whether the kernel runs: the CPU has AVX-512F and `RESVIZ_DIRECT_CONV=0` is not set (that
+/// switch puts every conv on im2col + gemm, to compare the two or to run the fallback here).
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        let off = std::env::var_os("RESVIZ_DIRECT_CONV").is_some_and(|v| v == "0");
+        #[cfg(target_arch = "x86_64")]
+        let cpu = std::is_x86_feature_detected!("avx512f");
+        #[cfg(not(target_arch = "x86_64"))]
+        let cpu = false;
+        cpu && !off
+    })
 }
 
 /// Weights `[Cout, Cin, K, K]` → `[(ci, ky, kx), co]`, the rows the tiles broadcast from.

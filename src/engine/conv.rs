@@ -206,21 +206,10 @@ pub fn forward<E: Float>(g: &Geom, x: &[E], w: &[E], bias: Option<&[E]>, out: &m
     if g.n == 0 || g.out_img() == 0 {
         return;
     }
-    let per = imgs_per_task(g.n);
-    if let (Some(c), Some(x32), Some(w32), Some(out32)) = (
-        direct_corr(g),
-        E::as_f32(x),
-        E::as_f32(w),
-        E::as_f32_mut(out),
-    ) {
-        let packed = direct::pack(w32, &c);
-        let b32 = bias.map(|b| E::as_f32(b).expect("bias has the input's type"));
-        out32
-            .par_chunks_mut(per * g.out_img())
-            .zip(x32.par_chunks(per * g.in_img()))
-            .for_each(|(o, x)| direct::correlate(&c, &packed, x, o, direct::Write::Set(b32)));
+    if direct_forward(g, x, w, bias, out) {
         return;
     }
+    let per = imgs_per_task(g.n);
     let (p, kk, cout) = (g.p(), g.kk(), g.cout);
     out.par_chunks_mut(per * g.out_img())
         .zip(x.par_chunks(per * g.in_img()))
@@ -263,6 +252,30 @@ fn direct_corr(g: &Geom) -> Option<direct::Corr> {
     })
 }
 
+/// The forward pass by the direct kernel (see `engine::direct`). Returns false (and does
+/// nothing) where the kernel does not apply.
+fn direct_forward<E: Float>(g: &Geom, x: &[E], w: &[E], bias: Option<&[E]>, out: &mut [E]) -> bool {
+    let (Some(c), Some(x32), Some(w32), Some(out32)) = (
+        direct_corr(g),
+        E::as_f32(x),
+        E::as_f32(w),
+        E::as_f32_mut(out),
+    ) else {
+        return false;
+    };
+    let b32 = bias.map(|b| E::as_f32(b).expect("bias has the input's type"));
+    let set = direct::Write::Set(b32);
+    direct::correlate_batch(
+        &c,
+        &direct::pack(w32, &c),
+        x32,
+        out32,
+        imgs_per_task(g.n),
+        set,
+    );
+    true
+}
+
 /// dX by the direct kernel (see `engine::direct`): `gx += corr(pad(gy, K−1−p), flipped wᵀ)`.
 /// Returns false (and does nothing) where the kernel does not apply.
 fn direct_dx<E: Float>(g: &Geom, w: &[E], gy: &[E], gx: &mut [E]) -> bool {
@@ -284,10 +297,14 @@ fn direct_dx<E: Float>(g: &Geom, w: &[E], gy: &[E], gx: &mut [E]) -> bool {
     };
     debug_assert_eq!((adj.ho(), adj.wo()), (g.h, g.w));
     let packed = direct::pack_adjoint(w32, &adj);
-    let per = imgs_per_task(g.n);
-    gx32.par_chunks_mut(per * g.in_img())
-        .zip(gy32.par_chunks(per * g.out_img()))
-        .for_each(|(gx, gy)| direct::correlate(&adj, &packed, gy, gx, direct::Write::Add));
+    direct::correlate_batch(
+        &adj,
+        &packed,
+        gy32,
+        gx32,
+        imgs_per_task(g.n),
+        direct::Write::Add,
+    );
     true
 }
 
@@ -452,16 +469,7 @@ pub fn backward<E: Float>(
         return;
     }
     // dX by the direct kernel when it applies; the pass below then computes dW (and db) only.
-    let gx = match gx {
-        Some(gx) => {
-            if direct_dx(g, w, gy, gx) {
-                None
-            } else {
-                Some(gx)
-            }
-        }
-        None => None,
-    };
+    let gx = gx.and_then(|gx| (!direct_dx(g, w, gy, gx)).then_some(gx));
     let per = imgs_per_task(g.n);
     let (p, kk, cout, cin, k2) = (g.p(), g.kk(), g.cout, g.cin, g.k * g.k);
     let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);

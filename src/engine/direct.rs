@@ -13,6 +13,7 @@
 //! 16 ch 32×32 52 → 28 µs, 32 ch 16×16 39 → 29 µs, 64 ch 8×8 58 → 34 µs.
 
 use super::conv::with_scratch;
+use rayon::prelude::*;
 
 /// Pixels of one register tile row block: 3 AVX-512 vectors.
 const MR: usize = 3;
@@ -160,6 +161,21 @@ pub fn correlate(c: &Corr, packed: &[f32], x: &[f32], out: &mut [f32], write: Wr
             copy_out(c, grid, oi, write);
         }
     });
+}
+
+/// [`correlate`] over a batch in parallel: `per` images per rayon task.
+pub fn correlate_batch(
+    c: &Corr,
+    packed: &[f32],
+    x: &[f32],
+    out: &mut [f32],
+    per: usize,
+    write: Write<'_>,
+) {
+    let per = per.max(1);
+    out.par_chunks_mut(per * c.out_img())
+        .zip(x.par_chunks(per * c.in_img()))
+        .for_each(|(o, x)| correlate(c, packed, x, o, write));
 }
 
 /// `dst.copy_from_slice(src)` for the short rows (8–32 floats) of small images, inline: a

@@ -134,16 +134,7 @@ fn kernels(args: &BenchArgs) -> Result<()> {
     }
     let reps = args.steps.max(3);
     // Minimum over repetitions: robust to other processes sharing the machine.
-    let time = |f: &mut dyn FnMut()| {
-        f();
-        (0..reps)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .fold(f64::MAX, f64::min)
-    };
+    let time = |f: &mut dyn FnMut()| engine::best_ms(reps, f);
     let fill = |len: usize, seed: u32| -> Vec<f32> {
         (0..len as u32)
             .map(|i| {

@@ -642,16 +642,7 @@ mod bench {
             };
             let reps = 30;
             // Minimum over repetitions: robust to other processes sharing the machine.
-            let time = |f: &mut dyn FnMut()| {
-                f();
-                (0..reps)
-                    .map(|_| {
-                        let t = std::time::Instant::now();
-                        f();
-                        t.elapsed().as_secs_f64() * 1e3
-                    })
-                    .fold(f64::MAX, f64::min)
-            };
+            let time = |f: &mut dyn FnMut()| crate::engine::best_ms(reps, f);
             let tf = time(&mut || {
                 let y = batch_norm2d(x.clone(), g.clone(), b.clone(), &mut rm, &mut rv, cfg);
                 std::hint::black_box(y);

@@ -829,16 +829,7 @@ mod bench {
             dev.tensor_from_vec(rand_vec(len, seed).iter().map(|&v| v as f32).collect(), s)
         };
         let (a, b, g) = (mk(1), mk(2), mk(3));
-        let time = |f: &mut dyn FnMut()| {
-            f();
-            (0..20)
-                .map(|_| {
-                    let t = std::time::Instant::now();
-                    f();
-                    t.elapsed().as_secs_f64() * 1e3
-                })
-                .fold(f64::MAX, f64::min)
-        };
+        let time = |f: &mut dyn FnMut()| crate::engine::best_ms(20, f);
         let base = time(&mut || {
             std::hint::black_box(a.leaky_trace().sum().backward());
         });

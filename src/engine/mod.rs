@@ -30,3 +30,17 @@ pub use tensor::{Float, Shape4, T1, T2, T4, view, view_mut};
 pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| f())
 }
+
+/// Milliseconds of the fastest of `reps` runs of `f`, after one untimed warm-up run: the minimum
+/// is what other processes on a shared machine disturb least. For `resviz bench --kernels` and the
+/// engine's ignored speed tests.
+pub fn best_ms(reps: usize, f: &mut dyn FnMut()) -> f64 {
+    f();
+    (0..reps.max(1))
+        .map(|_| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::MAX, f64::min)
+}

@@ -284,16 +284,7 @@ mod bench {
                 .iter()
                 .map(|&x| x.max(0.0) as f32)
                 .collect();
-            let time = |f: &mut dyn FnMut()| {
-                f();
-                (0..30)
-                    .map(|_| {
-                        let t = std::time::Instant::now();
-                        f();
-                        t.elapsed().as_secs_f64() * 1e3
-                    })
-                    .fold(f64::MAX, f64::min)
-            };
+            let time = |f: &mut dyn FnMut()| crate::engine::best_ms(30, f);
             let ta = time(&mut || {
                 std::hint::black_box(act_stats(&v));
             });

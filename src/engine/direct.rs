@@ -2,14 +2,16 @@
 //!
 //! Each register tile holds 48 output pixels × 8 output channels. It reads the zero-padded CHW
 //! image at the K·K shifted offsets of every input channel, so no im2col matrix is ever written:
-//! im2col + gemm spent as long copying a 9×-expanded image as multiplying it. Output pixels are
-//! computed on the padded-width grid (`Ho · (W+2p)`, see `conv::Geom::on_grid`) so that every
-//! shifted window is contiguous; the discarded grid columns are dropped when copying out.
+//! im2col + gemm spent as long copying a 9×-expanded image as multiplying it. Every shifted
+//! window of a vector is contiguous in the padded image when its pixels run along one output row
+//! ([`Layout::Rows`], 16 wide or more: written straight to the output, bias or `+=` fused) or
+//! along the padded-width grid `Ho · (W+2p)` ([`Layout::Grid`], narrow images: computed into a
+//! scratch grid whose discarded columns are dropped when copying out).
 //!
 //! The same kernel computes dX: for stride 1, `dX` is the correlation of the output gradient,
 //! padded by `K−1−p`, with the weights flipped in space and transposed in channels.
 //!
-//! Measured per image on one thread (3×3, pad 1), im2col + gemm → direct:
+//! Measured per image on one thread (3×3, pad 1), im2col + gemm → direct (grid layout):
 //! 16 ch 32×32 52 → 28 µs, 32 ch 16×16 39 → 29 µs, 64 ch 8×8 58 → 34 µs.
 
 use super::conv::with_scratch;
@@ -53,9 +55,51 @@ impl Corr {
     fn pgr(&self) -> usize {
         (self.ho() * self.wp()).next_multiple_of(LANES)
     }
-    /// The padded image plus the slack the last tile reads past the last plane.
+    /// How far past a tap's offset the vectors of either layout read: the grid, or the last
+    /// row's last (whole) vector.
+    fn reach(&self) -> usize {
+        self.pgr()
+            .max((self.ho() - 1) * self.wp() + self.wo().next_multiple_of(LANES))
+    }
+    /// The padded image plus the slack the last vector reads past the last plane.
     fn xpad_len(&self) -> usize {
-        (self.cin - 1) * self.plane() + (self.k - 1) * (self.wp() + 1) + self.pgr()
+        (self.cin - 1) * self.plane() + (self.k - 1) * (self.wp() + 1) + self.reach()
+    }
+    /// Rows when they need no more vectors than the grid: their output goes straight to `out`
+    /// (bias or accumulation fused) instead of through a scratch grid and a copy, and the grid's
+    /// discarded columns are not computed. 32 and 16 wide: rows (64 vs 68, 16 vs 18 vectors per
+    /// channel); 8 wide: grid (8 half-empty vectors vs 5).
+    fn layout(&self) -> Layout {
+        if self.ho() * self.wo().div_ceil(LANES) * LANES <= self.pgr() {
+            Layout::Rows
+        } else {
+            Layout::Grid
+        }
+    }
+    /// Every output vector of one channel plane in `layout`, in tile order.
+    fn vectors(&self, layout: Layout) -> Vec<Vec16> {
+        match layout {
+            Layout::Grid => (0..self.pgr())
+                .step_by(LANES)
+                .map(|q| Vec16 {
+                    x: q,
+                    dst: q,
+                    mask: u16::MAX,
+                })
+                .collect(),
+            Layout::Rows => (0..self.ho())
+                .flat_map(|oy| {
+                    (0..self.wo()).step_by(LANES).map(move |ox| {
+                        let lanes = (self.wo() - ox).min(LANES);
+                        Vec16 {
+                            x: oy * self.wp() + ox,
+                            dst: oy * self.wo() + ox,
+                            mask: (u32::MAX >> (32 - lanes)) as u16,
+                        }
+                    })
+                })
+                .collect(),
+        }
     }
     fn in_img(&self) -> usize {
         self.cin * self.h * self.w
@@ -63,6 +107,25 @@ impl Corr {
     fn out_img(&self) -> usize {
         self.cout * self.ho() * self.wo()
     }
+}
+
+/// How output pixels are grouped into 16-lane vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// Along each output row, the row's last vector masked; written straight into the output.
+    Rows,
+    /// Along the padded-width grid `Ho·(W+2p)` (vectors wrap rows), into a scratch grid that
+    /// [`copy_out`] then crops.
+    Grid,
+}
+
+/// One output vector: where its 16 pixels start in the padded image (at tap offset 0) and in the
+/// destination channel plane, and which lanes are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Vec16 {
+    x: usize,
+    dst: usize,
+    mask: u16,
 }
 
 /// Whether the kernel runs: the CPU has AVX-512F and `RESVIZ_DIRECT_CONV=0` is not set (that
@@ -123,6 +186,18 @@ pub enum Write<'a> {
 ///
 /// Panics if [`available`] is false or a buffer has the wrong size (programmer errors).
 pub fn correlate(c: &Corr, packed: &[f32], x: &[f32], out: &mut [f32], write: Write<'_>) {
+    correlate_in(c, c.layout(), packed, x, out, write);
+}
+
+/// [`correlate`] with the pixel layout chosen by the caller (the tests run both on every shape).
+fn correlate_in(
+    c: &Corr,
+    layout: Layout,
+    packed: &[f32],
+    x: &[f32],
+    out: &mut [f32],
+    write: Write<'_>,
+) {
     assert!(available(), "direct conv needs AVX-512F");
     assert!(c.cin >= 1 && c.k >= 1 && c.pad < c.k, "direct conv: {c:?}");
     let n = x.len() / c.in_img().max(1);
@@ -136,14 +211,20 @@ pub fn correlate(c: &Corr, packed: &[f32], x: &[f32], out: &mut [f32], write: Wr
     if let Write::Set(Some(b)) = write {
         assert_eq!(b.len(), c.cout, "direct conv: bias size");
     }
-    let (wp, plane, pgr, pad) = (c.wp(), c.plane(), c.pgr(), c.pad);
+    let (wp, plane, pad) = (c.wp(), c.plane(), c.pad);
     let offs: Vec<isize> = (0..c.cin * c.k * c.k)
         .map(|j| {
             let (ci, ky, kx) = (j / (c.k * c.k), (j / c.k) % c.k, j % c.k);
             (ci * plane + ky * wp + kx) as isize
         })
         .collect();
-    with_scratch::<f32, _>(c.xpad_len() + c.cout * pgr, |buf| {
+    let vecs = c.vectors(layout);
+    let grid_len = if layout == Layout::Grid {
+        c.cout * c.pgr()
+    } else {
+        0
+    };
+    with_scratch::<f32, _>(c.xpad_len() + grid_len, |buf| {
         let (xpad, grid) = buf.split_at_mut(c.xpad_len());
         xpad.fill(0.0); // borders and slack stay zero; interiors are rewritten per image
         for (xi, oi) in x
@@ -155,10 +236,29 @@ pub fn correlate(c: &Corr, packed: &[f32], x: &[f32], out: &mut [f32], write: Wr
                     copy(&mut xpad[ci * plane + (iy + pad) * wp + pad..][..c.w], xr);
                 }
             }
-            // SAFETY: AVX-512F checked above; `xpad` covers every offset + pixel read (xpad_len),
-            // `grid` is [Cout, pgr] and `packed` is [Cin·K·K, Cout] (asserted).
-            unsafe { tiles(c, &offs, xpad, packed, grid) };
-            copy_out(c, grid, oi, write);
+            // SAFETY: AVX-512F checked above; `xpad` covers every offset + vector read
+            // (xpad_len ≥ max offs + reach), every vector's lanes lie in its channel plane of
+            // `grid` ([Cout, pgr]) or `oi` ([Cout, Ho·Wo]), and `packed` is [Cin·K·K, Cout].
+            unsafe {
+                match layout {
+                    Layout::Rows => {
+                        tiles(c, &offs, &vecs, xpad, packed, oi, c.ho() * c.wo(), write)
+                    }
+                    Layout::Grid => {
+                        tiles(
+                            c,
+                            &offs,
+                            &vecs,
+                            xpad,
+                            packed,
+                            grid,
+                            c.pgr(),
+                            Write::Set(None),
+                        );
+                        copy_out(c, grid, oi, write);
+                    }
+                }
+            }
         }
     });
 }
@@ -214,54 +314,85 @@ fn copy_out(c: &Corr, grid: &[f32], out: &mut [f32], write: Write<'_>) {
     }
 }
 
-/// Every tile of one image: `grid[co, q] = Σ_j xpad[offs[j] + q] · packed[j, co]`.
+/// Every tile of one image: `dst[co·dst_cs + v.dst + l] (=|+=) Σ_j xpad[offs[j] + v.x + l] ·
+/// packed[j, co]` (+ bias) for every vector `v` of `vecs` and each of its stored lanes `l`.
 ///
 /// # Safety
-/// AVX-512F must be available; `xpad.len() >= max(offs) + pgr`, `grid.len() >= cout·pgr`,
+/// AVX-512F must be available; `xpad.len() >= max(offs) + v.x + 16` and
+/// `dst.len() >= (cout − 1)·dst_cs + v.dst + lanes(v)` for every vector `v`,
 /// `packed.len() == offs.len()·cout`.
 #[cfg(target_arch = "x86_64")]
-unsafe fn tiles(c: &Corr, offs: &[isize], xpad: &[f32], packed: &[f32], grid: &mut [f32]) {
-    let (pgr, cout) = (c.pgr(), c.cout);
-    debug_assert!(xpad.len() >= *offs.last().unwrap() as usize + pgr);
-    debug_assert!(grid.len() >= cout * pgr && packed.len() == offs.len() * cout);
-    let mut q = 0;
-    while q < pgr {
-        let mr = ((pgr - q) / LANES).min(MR);
+#[allow(clippy::too_many_arguments)]
+unsafe fn tiles(
+    c: &Corr,
+    offs: &[isize],
+    vecs: &[Vec16],
+    xpad: &[f32],
+    packed: &[f32],
+    dst: &mut [f32],
+    dst_cs: usize,
+    write: Write<'_>,
+) {
+    let cout = c.cout;
+    debug_assert!(xpad.len() >= *offs.last().unwrap() as usize + c.reach());
+    debug_assert!(packed.len() == offs.len() * cout);
+    let (bias, add) = match write {
+        Write::Set(b) => (b, false),
+        Write::Add => (None, true),
+    };
+    for tile in vecs.chunks(MR) {
         let mut c0 = 0;
         while c0 < cout {
             let nr = (cout - c0).min(NR);
-            // SAFETY: the tile reads xpad[offs[j] + q .. + 16·mr] ⊂ xpad (q + 16·mr ≤ pgr), and
-            // packed[j·cout + c0 .. + nr]; it writes grid[(c0 + jj)·pgr + q .. + 16·mr].
+            // SAFETY: the tile reads xpad[offs[j] + v.x .. + 16] (in bounds by the caller's
+            // contract), packed[j·cout + c0 .. + nr] and bias[c0 .. + nr]; it writes the stored
+            // lanes of dst[(c0 + jj)·dst_cs + v.dst ..].
             unsafe {
-                let x = xpad.as_ptr().add(q);
+                let b = bias.map_or(std::ptr::null(), |b| b.as_ptr().add(c0));
                 let w = packed.as_ptr().add(c0);
-                let d = grid.as_mut_ptr().add(c0 * pgr + q);
-                kernel::tile_any(mr, nr, x, offs, w, cout, d, pgr);
+                let d = dst.as_mut_ptr().add(c0 * dst_cs);
+                kernel::tile_any(tile, nr, xpad.as_ptr(), offs, w, cout, d, dst_cs, b, add);
             }
             c0 += nr;
         }
-        q += mr * LANES;
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn tiles(_: &Corr, _: &[isize], _: &[f32], _: &[f32], _: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn tiles(
+    _: &Corr,
+    _: &[isize],
+    _: &[Vec16],
+    _: &[f32],
+    _: &[f32],
+    _: &mut [f32],
+    _: usize,
+    _: Write<'_>,
+) {
     unreachable!("direct conv needs AVX-512F (checked by `correlate`)")
 }
 
 #[cfg(target_arch = "x86_64")]
 mod kernel {
+    use super::Vec16;
     use std::arch::x86_64::*;
 
-    /// `dst[j·dst_cs + l] = Σ_k x[offs[k] + l] · w[k·ws + j]` for `l < 16·M`, `j < N`.
+    /// `dst[j·dst_cs + v[i].dst + l] (=|+=) Σ_k x[offs[k] + v[i].x + l] · w[k·ws + j] + bias[j]`
+    /// for `j < N` and the lanes `l` of `v[i].mask`. `bias` may be null (no bias); `add` adds
+    /// onto `dst` instead (and ignores `bias`).
     #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn tile<const M: usize, const N: usize>(
         x: *const f32,
+        v: &[Vec16; M],
         offs: &[isize],
         w: *const f32,
         ws: usize,
         dst: *mut f32,
         dst_cs: usize,
+        bias: *const f32,
+        add: bool,
     ) {
         // SAFETY (whole body): the caller guarantees every address below is in bounds.
         unsafe {
@@ -270,8 +401,8 @@ mod kernel {
             for &o in offs {
                 let p = x.offset(o);
                 let mut a = [_mm512_setzero_ps(); M];
-                for (i, a) in a.iter_mut().enumerate() {
-                    *a = _mm512_loadu_ps(p.add(i * 16));
+                for (a, v) in a.iter_mut().zip(v) {
+                    *a = _mm512_loadu_ps(p.add(v.x));
                 }
                 for (j, acc) in acc.iter_mut().enumerate() {
                     let b = _mm512_set1_ps(*wk.add(j));
@@ -282,8 +413,19 @@ mod kernel {
                 wk = wk.add(ws);
             }
             for (j, acc) in acc.iter().enumerate() {
-                for (i, &v) in acc.iter().enumerate() {
-                    _mm512_storeu_ps(dst.add(j * dst_cs + i * 16), v);
+                let b = if bias.is_null() || add {
+                    _mm512_setzero_ps()
+                } else {
+                    _mm512_set1_ps(*bias.add(j))
+                };
+                for (&s, v) in acc.iter().zip(v) {
+                    let d = dst.add(j * dst_cs + v.dst);
+                    let old = if add {
+                        _mm512_maskz_loadu_ps(v.mask, d)
+                    } else {
+                        b
+                    };
+                    _mm512_mask_storeu_ps(d, v.mask, _mm512_add_ps(s, old));
                 }
             }
         }
@@ -325,14 +467,15 @@ mod kernel {
         };
     }
 
-    /// [`tile`] for runtime `m ∈ 1..=3`, `n ∈ 1..=8`.
+    /// [`tile`] for a runtime number of vectors (`1..=3`) and `n ∈ 1..=8` channels.
     ///
     /// # Safety
-    /// AVX-512F available; reads `x[offs[k] .. + 16·m]` and `w[k·ws .. + n]` for every k, writes
-    /// `dst[j·dst_cs .. + 16·m]` for `j < n`; all must be in bounds.
+    /// AVX-512F available; reads `x[offs[k] + v.x .. + 16]` for every k and vector, `w[k·ws .. + n]`
+    /// and, unless null, `bias[..n]`; writes the stored lanes of `dst[j·dst_cs + v.dst ..]` for
+    /// `j < n`; all must be in bounds.
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn tile_any(
-        m: usize,
+        v: &[Vec16],
         n: usize,
         x: *const f32,
         offs: &[isize],
@@ -340,14 +483,52 @@ mod kernel {
         ws: usize,
         dst: *mut f32,
         dst_cs: usize,
+        bias: *const f32,
+        add: bool,
     ) {
         // SAFETY: forwarded from the caller.
         unsafe {
-            match m {
-                1 => by_n!(1, n, x, offs, w, ws, dst, dst_cs),
-                2 => by_n!(2, n, x, offs, w, ws, dst, dst_cs),
-                3 => by_n!(3, n, x, offs, w, ws, dst, dst_cs),
-                _ => unreachable!("tile height {m}"),
+            match v.len() {
+                1 => by_n!(
+                    1,
+                    n,
+                    x,
+                    v.try_into().unwrap(),
+                    offs,
+                    w,
+                    ws,
+                    dst,
+                    dst_cs,
+                    bias,
+                    add
+                ),
+                2 => by_n!(
+                    2,
+                    n,
+                    x,
+                    v.try_into().unwrap(),
+                    offs,
+                    w,
+                    ws,
+                    dst,
+                    dst_cs,
+                    bias,
+                    add
+                ),
+                3 => by_n!(
+                    3,
+                    n,
+                    x,
+                    v.try_into().unwrap(),
+                    offs,
+                    w,
+                    ws,
+                    dst,
+                    dst_cs,
+                    bias,
+                    add
+                ),
+                m => unreachable!("tile height {m}"),
             }
         }
     }
@@ -441,26 +622,65 @@ mod tests {
                     let bv = rand_vec(cout, 3);
                     let want = reference(&c, &xv, &wv, n);
                     let packed = pack(&f32s(&wv), &c);
-                    let mut out = vec![f32::NAN; want.len()];
                     let b = f32s(&bv);
-                    correlate(&c, &packed, &f32s(&xv), &mut out, Write::Set(Some(&b)));
                     let hw = c.ho() * c.wo();
                     let with_bias: Vec<f64> = want
                         .iter()
                         .enumerate()
                         .map(|(i, &v)| v + bv[(i / hw) % cout])
                         .collect();
-                    let err = max_rel(&out, &with_bias);
-                    assert!(err < 1e-5, "{c:?}: set err {err}");
-                    // Add accumulates onto what is there.
-                    let mut acc = vec![1.0f32; want.len()];
-                    correlate(&c, &packed, &f32s(&xv), &mut acc, Write::Add);
                     let plus_one: Vec<f64> = want.iter().map(|v| v + 1.0).collect();
-                    let err = max_rel(&acc, &plus_one);
-                    assert!(err < 1e-5, "{c:?}: add err {err}");
+                    for layout in [Layout::Rows, Layout::Grid] {
+                        let mut out = vec![f32::NAN; want.len()];
+                        let set = Write::Set(Some(&b));
+                        correlate_in(&c, layout, &packed, &f32s(&xv), &mut out, set);
+                        let err = max_rel(&out, &with_bias);
+                        assert!(err < 1e-5, "{c:?} {layout:?}: set err {err}");
+                        // Add accumulates onto what is there.
+                        let mut acc = vec![1.0f32; want.len()];
+                        correlate_in(&c, layout, &packed, &f32s(&xv), &mut acc, Write::Add);
+                        let err = max_rel(&acc, &plus_one);
+                        assert!(err < 1e-5, "{c:?} {layout:?}: add err {err}");
+                    }
                 }
             }
         }
+    }
+
+    /// The layout rule on the shapes that matter: CIFAR's 32- and 16-wide stages use rows, the
+    /// 8-wide stage the grid.
+    #[test]
+    fn rows_where_they_waste_less() {
+        let c = |hw, k, pad| Corr {
+            cin: 1,
+            cout: 1,
+            h: hw,
+            w: hw,
+            k,
+            pad,
+        };
+        assert_eq!(c(32, 3, 1).layout(), Layout::Rows);
+        assert_eq!(c(16, 3, 1).layout(), Layout::Rows);
+        assert_eq!(c(8, 3, 1).layout(), Layout::Grid);
+        assert_eq!(c(7, 3, 1).layout(), Layout::Grid);
+        let v = c(20, 3, 1).vectors(Layout::Rows);
+        assert_eq!(v.len(), 40);
+        assert_eq!(
+            v[1],
+            Vec16 {
+                x: 16,
+                dst: 16,
+                mask: 0x000f
+            }
+        );
+        assert_eq!(
+            v[2],
+            Vec16 {
+                x: 22,
+                dst: 20,
+                mask: u16::MAX
+            }
+        );
     }
 
     /// The adjoint packing makes `correlate` compute `Σ gy · ∂y/∂x`: checked through the identity

@@ -10,8 +10,8 @@
 //! In f32 on AVX-512, stride-1 convs with a kernel take the direct kernel of `engine::direct`
 //! for the forward pass and dX instead (about twice as fast; no im2col matrix); dW stays here.
 
-use super::direct;
 use super::tensor::{Float, T1, T4, view};
+use super::{direct, dw};
 use dfdx::prelude::*;
 use rayon::prelude::*;
 use std::cell::Cell;
@@ -308,6 +308,28 @@ fn direct_dx<E: Float>(g: &Geom, w: &[E], gy: &[E], gx: &mut [E]) -> bool {
     true
 }
 
+/// dW by the direct kernel (see `engine::dw`): stride-1 3×3 f32 convs on AVX-512. Returns false
+/// (and does nothing) where the kernel does not apply.
+fn direct_dw<E: Float>(g: &Geom, x: &[E], gy: &[E], gw: &mut [E]) -> bool {
+    let (Some(_), Some(x32), Some(gy32), Some(gw32)) = (
+        direct_corr(g).filter(|_| g.k == 3),
+        E::as_f32(x),
+        E::as_f32(gy),
+        E::as_f32_mut(gw),
+    ) else {
+        return false;
+    };
+    let d = dw::Dw {
+        cin: g.cin,
+        cout: g.cout,
+        h: g.h,
+        w: g.w,
+        pad: g.pad,
+    };
+    dw::weight_grad(&d, x32, gy32, gw32, imgs_per_task(g.n));
+    true
+}
+
 /// `y [Cout, P] = w [Cout, KK] · cols [KK, P]`, plus `bias[co]` on row `co` when given.
 fn weights_times_cols<E: Float>(
     y: &mut [E],
@@ -468,8 +490,21 @@ pub fn backward<E: Float>(
     if g.n == 0 || g.out_img() == 0 {
         return;
     }
-    // dX by the direct kernel when it applies; the pass below then computes dW (and db) only.
+    // dX by the direct kernel when it applies; the pass below then computes dW (and db) only,
+    // or just db when the direct dW kernel applies too.
     let gx = gx.and_then(|gx| (!direct_dx(g, w, gy, gx)).then_some(gx));
+    if gx.is_none() && direct_dw(g, x, gy, gw) {
+        if let Some(gb) = gb {
+            for (co, b) in gb.iter_mut().enumerate() {
+                let s: E = gy
+                    .chunks_exact(g.out_img())
+                    .flat_map(|img| img[co * g.p()..][..g.p()].iter().copied())
+                    .fold(E::zero(), |a, v| a + v);
+                *b += s;
+            }
+        }
+        return;
+    }
     let per = imgs_per_task(g.n);
     let (p, kk, cout, cin, k2) = (g.p(), g.kk(), g.cout, g.cin, g.k * g.k);
     let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);

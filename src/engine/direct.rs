@@ -280,7 +280,7 @@ pub fn correlate_batch(
 
 /// `dst.copy_from_slice(src)` for the short rows (8–32 floats) of small images, inline: a
 /// `memcpy` call per row cost ~3 % of a training step. Needs AVX-512F (checked by the callers).
-fn copy(dst: &mut [f32], src: &[f32]) {
+pub(super) fn copy(dst: &mut [f32], src: &[f32]) {
     assert_eq!(dst.len(), src.len(), "direct conv: row copy");
     #[cfg(target_arch = "x86_64")]
     // SAFETY: AVX-512F was checked by `correlate`; both slices hold `src.len()` floats.

@@ -9,6 +9,7 @@ pub mod alloc;
 pub mod batchnorm;
 pub mod conv;
 pub mod direct;
+pub mod dw;
 #[cfg(test)]
 pub mod gradcheck;
 pub mod misc;

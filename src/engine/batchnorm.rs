@@ -4,7 +4,7 @@
 //! statistics and again (now from cache) to write the output; backward likewise makes one
 //! reduction pass and one gradient pass per channel.
 
-use super::misc::{SharedMut, from_f64, par_map, reduce1, reduce3, to_f64, with_out_grad};
+use super::misc::{SharedMut, from_f64, par_map, reduce3_planes, to_f64, with_out_grad};
 use super::tensor::{Float, T1, T4, view};
 use dfdx::prelude::*;
 use std::mem::MaybeUninit;
@@ -44,15 +44,14 @@ pub struct ChanNorm {
 /// returns the channel's mean and biased variance.
 fn channel_moments<E: Float>(x: &[E], n: usize, c_all: usize, hw: usize, c: usize) -> (f64, f64) {
     let k = x[c * hw];
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for b in 0..n {
-        let [a, q] = reduce1(&x[(b * c_all + c) * hw..][..hw], |v| {
-            let d = v - k;
-            [d, d * d]
-        });
-        s1 += a;
-        s2 += q;
-    }
+    let plane = |b: usize| {
+        let p = &x[(b * c_all + c) * hw..][..hw];
+        [p, p, p]
+    };
+    let [s1, s2] = reduce3_planes(n, plane, |v, _, _| {
+        let d = v - k;
+        [d, d * d]
+    });
     let m = (n * hw) as f64;
     let d = s1 / m;
     (to_f64(k) + d, (s2 / m - d * d).max(0.0))
@@ -111,16 +110,14 @@ fn channel_backward<E: Float, const RELU: bool>(
         let off = (bi * c_all + c) * hw;
         (off, &x[off..][..hw], &gz[off..][..hw])
     };
-    let (mut sg, mut sgx) = (0.0, 0.0);
-    for bi in 0..n {
+    let pair = |bi: usize| {
         let (_, xp, gp) = planes(bi);
-        let [p, q] = reduce3(gp, xp, xp, move |g, xv, _| {
-            let g = masked::<E, RELU>(g, xv, a, b);
-            [g, g * (xv - mu)]
-        });
-        sg += p;
-        sgx += q;
-    }
+        [gp, xp, xp]
+    };
+    let [sg, sgx] = reduce3_planes(n, pair, move |g, xv, _| {
+        let g = masked::<E, RELU>(g, xv, a, b);
+        [g, g * (xv - mu)]
+    });
     // train: dx = a·(gy − Σgy/M − x̂·Σ(gy·x̂)/M), x̂ = (x − μ)·invstd, = a·gy + c1 + c2·(x − μ);
     // eval: mean and variance are constants, dx = a·gy.
     let m = (n * hw) as f64;

@@ -4,9 +4,11 @@
 //! image at the K·K shifted offsets of every input channel, so no im2col matrix is ever written:
 //! im2col + gemm spent as long copying a 9×-expanded image as multiplying it. Every shifted
 //! window of a vector is contiguous in the padded image when its pixels run along one output row
-//! ([`Layout::Rows`], 16 wide or more: written straight to the output, bias or `+=` fused) or
-//! along the padded-width grid `Ho · (W+2p)` ([`Layout::Grid`], narrow images: computed into a
-//! scratch grid whose discarded columns are dropped when copying out).
+//! ([`Layout::Rows`], 16 wide or more: written straight to the output, bias or `+=` fused), when
+//! it holds whole rows of an image stored without column padding ([`Layout::Packed`], 8 wide and
+//! narrower with "same" padding: the taps that would read a column pad are masked), or along the
+//! padded-width grid `Ho · (W+2p)` ([`Layout::Grid`], the rest: computed into a scratch grid whose
+//! discarded columns are dropped when copying out).
 //!
 //! The same kernel computes dX: for stride 1, `dX` is the correlation of the output gradient,
 //! padded by `K−1−p`, with the weights flipped in space and transposed in channels.
@@ -39,6 +41,29 @@ impl Corr {
     fn wp(&self) -> usize {
         self.w + 2 * self.pad
     }
+    fn packable(&self) -> bool {
+        self.k % 2 == 1 && self.pad == self.k / 2 && LANES % self.w == 0
+    }
+    /// Row stride of the padded image in `layout`.
+    fn row(&self, layout: Layout) -> usize {
+        if layout == Layout::Packed {
+            self.w
+        } else {
+            self.wp()
+        }
+    }
+    /// Plane stride of the padded image in `layout`.
+    fn plane_in(&self, layout: Layout) -> usize {
+        self.hp() * self.row(layout)
+    }
+    /// Where pixel (0, 0) of channel 0 sits in the padded image.
+    fn origin(&self, layout: Layout) -> usize {
+        match layout {
+            // `pad` floats of slack first, so that the leftmost tap of pixel 0 stays in bounds.
+            Layout::Packed => self.pad + self.pad * self.w,
+            _ => self.pad * self.wp() + self.pad,
+        }
+    }
     fn hp(&self) -> usize {
         self.h + 2 * self.pad
     }
@@ -62,15 +87,39 @@ impl Corr {
             .max((self.ho() - 1) * self.wp() + self.wo().next_multiple_of(LANES))
     }
     /// The padded image plus the slack the last vector reads past the last plane.
-    fn xpad_len(&self) -> usize {
-        (self.cin - 1) * self.plane() + (self.k - 1) * (self.wp() + 1) + self.reach()
+    fn xpad_len(&self, layout: Layout) -> usize {
+        match layout {
+            Layout::Packed => {
+                let last_read = (self.cin - 1) * self.plane_in(layout)
+                    + (self.k - 1) * (self.w + 1)
+                    + (self.h * self.w).next_multiple_of(LANES);
+                last_read.max(self.pad + self.cin * self.plane_in(layout))
+            }
+            _ => (self.cin - 1) * self.plane() + (self.k - 1) * (self.wp() + 1) + self.reach(),
+        }
+    }
+    /// Per tap column `kx`: the lanes of a packed vector whose input column is inside the image.
+    fn packed_masks(&self) -> Vec<u16> {
+        (0..self.k)
+            .map(|kx| {
+                (0..LANES)
+                    .filter(|l| {
+                        (l % self.w + kx)
+                            .checked_sub(self.pad)
+                            .is_some_and(|c| c < self.w)
+                    })
+                    .fold(0u16, |m, l| m | 1 << l)
+            })
+            .collect()
     }
     /// Rows when they need no more vectors than the grid: their output goes straight to `out`
     /// (bias or accumulation fused) instead of through a scratch grid and a copy, and the grid's
     /// discarded columns are not computed. 32 and 16 wide: rows (64 vs 68, 16 vs 18 vectors per
     /// channel); 8 wide: grid (8 half-empty vectors vs 5).
     fn layout(&self) -> Layout {
-        if self.ho() * self.wo().div_ceil(LANES) * LANES <= self.pgr() {
+        if self.packable() && self.w < LANES {
+            Layout::Packed
+        } else if self.ho() * self.wo().div_ceil(LANES) * LANES <= self.pgr() {
             Layout::Rows
         } else {
             Layout::Grid
@@ -87,6 +136,17 @@ impl Corr {
                     mask: u16::MAX,
                 })
                 .collect(),
+            Layout::Packed => {
+                let p = self.ho() * self.wo();
+                (0..p)
+                    .step_by(LANES)
+                    .map(|q| Vec16 {
+                        x: q,
+                        dst: q,
+                        mask: (u32::MAX >> (32 - (p - q).min(LANES))) as u16,
+                    })
+                    .collect()
+            }
             Layout::Rows => (0..self.ho())
                 .flat_map(|oy| {
                     (0..self.wo()).step_by(LANES).map(move |ox| {
@@ -117,6 +177,11 @@ enum Layout {
     /// Along the padded-width grid `Ho·(W+2p)` (vectors wrap rows), into a scratch grid that
     /// [`copy_out`] then crops.
     Grid,
+    /// Whole rows packed back to back (`W` divides 16, "same" padding): the image is stored
+    /// without column padding, so every vector holds `16 / W` complete output rows, and the taps
+    /// that would read a column pad mask those lanes off instead. No discarded lanes (the grid
+    /// wastes 20 % at 8×8), output written straight to `out`, and each plane copied in one piece.
+    Packed,
 }
 
 /// One output vector: where its 16 pixels start in the padded image (at tap offset 0) and in the
@@ -211,29 +276,46 @@ fn correlate_in(
     if let Write::Set(Some(b)) = write {
         assert_eq!(b.len(), c.cout, "direct conv: bias size");
     }
-    let (wp, plane, pad) = (c.wp(), c.plane(), c.pad);
+    assert!(
+        layout != Layout::Packed || c.packable(),
+        "direct conv: {c:?} cannot be packed"
+    );
+    let (row, plane, origin) = (c.row(layout), c.plane_in(layout), c.origin(layout));
     let offs: Vec<isize> = (0..c.cin * c.k * c.k)
         .map(|j| {
             let (ci, ky, kx) = (j / (c.k * c.k), (j / c.k) % c.k, j % c.k);
-            (ci * plane + ky * wp + kx) as isize
+            (ci * plane + ky * row + kx) as isize
         })
         .collect();
+    // Packed: the lane mask of every tap (by its column kx), parallel to `offs`.
+    let masks: Vec<u16> = match layout {
+        Layout::Packed => {
+            let by_kx = c.packed_masks();
+            (0..offs.len()).map(|j| by_kx[j % c.k]).collect()
+        }
+        _ => Vec::new(),
+    };
     let vecs = c.vectors(layout);
     let grid_len = if layout == Layout::Grid {
         c.cout * c.pgr()
     } else {
         0
     };
-    with_scratch::<f32, _>(c.xpad_len() + grid_len, |buf| {
-        let (xpad, grid) = buf.split_at_mut(c.xpad_len());
+    with_scratch::<f32, _>(c.xpad_len(layout) + grid_len, |buf| {
+        let (xpad, grid) = buf.split_at_mut(c.xpad_len(layout));
         xpad.fill(0.0); // borders and slack stay zero; interiors are rewritten per image
         for (xi, oi) in x
             .chunks_exact(c.in_img())
             .zip(out.chunks_exact_mut(c.out_img()))
         {
             for (ci, xc) in xi.chunks_exact(c.h * c.w).enumerate() {
-                for (iy, xr) in xc.chunks_exact(c.w).enumerate() {
-                    copy(&mut xpad[ci * plane + (iy + pad) * wp + pad..][..c.w], xr);
+                let dst = &mut xpad[origin + ci * plane..];
+                if layout == Layout::Packed {
+                    dst[..xc.len()].copy_from_slice(xc);
+                } else {
+                    for (iy, xr) in xc.chunks_exact(c.w).enumerate() {
+                        copy(&mut dst[iy * row..][..c.w], xr);
+                    }
                 }
             }
             // SAFETY: AVX-512F checked above; `xpad` covers every offset + vector read
@@ -241,13 +323,15 @@ fn correlate_in(
             // `grid` ([Cout, pgr]) or `oi` ([Cout, Ho·Wo]), and `packed` is [Cin·K·K, Cout].
             unsafe {
                 match layout {
-                    Layout::Rows => {
-                        tiles(c, &offs, &vecs, xpad, packed, oi, c.ho() * c.wo(), write)
+                    Layout::Rows | Layout::Packed => {
+                        let cs = c.ho() * c.wo();
+                        tiles(c, &offs, &masks, &vecs, xpad, packed, oi, cs, write)
                     }
                     Layout::Grid => {
                         tiles(
                             c,
                             &offs,
+                            &masks,
                             &vecs,
                             xpad,
                             packed,
@@ -326,6 +410,7 @@ fn copy_out(c: &Corr, grid: &[f32], out: &mut [f32], write: Write<'_>) {
 unsafe fn tiles(
     c: &Corr,
     offs: &[isize],
+    masks: &[u16],
     vecs: &[Vec16],
     xpad: &[f32],
     packed: &[f32],
@@ -334,8 +419,8 @@ unsafe fn tiles(
     write: Write<'_>,
 ) {
     let cout = c.cout;
-    debug_assert!(xpad.len() >= *offs.last().unwrap() as usize + c.reach());
     debug_assert!(packed.len() == offs.len() * cout);
+    debug_assert!(masks.is_empty() || masks.len() == offs.len());
     let (bias, add) = match write {
         Write::Set(b) => (b, false),
         Write::Add => (None, true),
@@ -348,10 +433,15 @@ unsafe fn tiles(
             // contract), packed[j·cout + c0 .. + nr] and bias[c0 .. + nr]; it writes the stored
             // lanes of dst[(c0 + jj)·dst_cs + v.dst ..].
             unsafe {
+                let src = kernel::Src {
+                    x: xpad.as_ptr(),
+                    offs,
+                    masks,
+                };
                 let b = bias.map_or(std::ptr::null(), |b| b.as_ptr().add(c0));
                 let w = packed.as_ptr().add(c0);
                 let d = dst.as_mut_ptr().add(c0 * dst_cs);
-                kernel::tile_any(tile, nr, xpad.as_ptr(), offs, w, cout, d, dst_cs, b, add);
+                kernel::tile_any(tile, nr, &src, w, cout, d, dst_cs, b, add);
             }
             c0 += nr;
         }
@@ -363,6 +453,7 @@ unsafe fn tiles(
 unsafe fn tiles(
     _: &Corr,
     _: &[isize],
+    _: &[u16],
     _: &[Vec16],
     _: &[f32],
     _: &[f32],
@@ -378,15 +469,22 @@ mod kernel {
     use super::Vec16;
     use std::arch::x86_64::*;
 
+    /// The image side of a tile: the padded image, every tap's offset into it and, if not empty,
+    /// every tap's lane mask (lanes off read zero).
+    pub(super) struct Src<'a> {
+        pub x: *const f32,
+        pub offs: &'a [isize],
+        pub masks: &'a [u16],
+    }
+
     /// `dst[j·dst_cs + v[i].dst + l] (=|+=) Σ_k x[offs[k] + v[i].x + l] · w[k·ws + j] + bias[j]`
-    /// for `j < N` and the lanes `l` of `v[i].mask`. `bias` may be null (no bias); `add` adds
-    /// onto `dst` instead (and ignores `bias`).
+    /// for `j < N` and the lanes `l` of `v[i].mask` (with `x` read as 0 outside `masks[k]` when
+    /// `MASKED`). `bias` may be null (no bias); `add` adds onto `dst` instead (and ignores `bias`).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn tile<const M: usize, const N: usize>(
-        x: *const f32,
+    unsafe fn tile<const M: usize, const N: usize, const MASKED: bool>(
+        src: &Src<'_>,
         v: &[Vec16; M],
-        offs: &[isize],
         w: *const f32,
         ws: usize,
         dst: *mut f32,
@@ -398,11 +496,18 @@ mod kernel {
         unsafe {
             let mut acc = [[_mm512_setzero_ps(); M]; N];
             let mut wk = w;
-            for &o in offs {
-                let p = x.offset(o);
+            for (k, &o) in src.offs.iter().enumerate() {
+                let p = src.x.offset(o);
                 let mut a = [_mm512_setzero_ps(); M];
-                for (a, v) in a.iter_mut().zip(v) {
-                    *a = _mm512_loadu_ps(p.add(v.x));
+                if MASKED {
+                    let m = *src.masks.get_unchecked(k);
+                    for (a, v) in a.iter_mut().zip(v) {
+                        *a = _mm512_maskz_loadu_ps(m, p.add(v.x));
+                    }
+                } else {
+                    for (a, v) in a.iter_mut().zip(v) {
+                        *a = _mm512_loadu_ps(p.add(v.x));
+                    }
                 }
                 for (j, acc) in acc.iter_mut().enumerate() {
                     let b = _mm512_set1_ps(*wk.add(j));
@@ -452,33 +557,33 @@ mod kernel {
     }
 
     macro_rules! by_n {
-        ($m:literal, $n:expr, $($a:expr),*) => {
+        ($m:literal, $masked:literal, $n:expr, $($a:expr),*) => {
             match $n {
-                1 => tile::<$m, 1>($($a),*),
-                2 => tile::<$m, 2>($($a),*),
-                3 => tile::<$m, 3>($($a),*),
-                4 => tile::<$m, 4>($($a),*),
-                5 => tile::<$m, 5>($($a),*),
-                6 => tile::<$m, 6>($($a),*),
-                7 => tile::<$m, 7>($($a),*),
-                8 => tile::<$m, 8>($($a),*),
+                1 => tile::<$m, 1, $masked>($($a),*),
+                2 => tile::<$m, 2, $masked>($($a),*),
+                3 => tile::<$m, 3, $masked>($($a),*),
+                4 => tile::<$m, 4, $masked>($($a),*),
+                5 => tile::<$m, 5, $masked>($($a),*),
+                6 => tile::<$m, 6, $masked>($($a),*),
+                7 => tile::<$m, 7, $masked>($($a),*),
+                8 => tile::<$m, 8, $masked>($($a),*),
                 _ => unreachable!("tile width {}", $n),
             }
         };
     }
 
-    /// [`tile`] for a runtime number of vectors (`1..=3`) and `n ∈ 1..=8` channels.
+    /// [`tile`] for a runtime number of vectors (`1..=3`), `n ∈ 1..=8` channels, masked taps
+    /// when `src.masks` is not empty.
     ///
     /// # Safety
     /// AVX-512F available; reads `x[offs[k] + v.x .. + 16]` for every k and vector, `w[k·ws .. + n]`
     /// and, unless null, `bias[..n]`; writes the stored lanes of `dst[j·dst_cs + v.dst ..]` for
-    /// `j < n`; all must be in bounds.
+    /// `j < n`; all must be in bounds. `masks` is empty or as long as `offs`.
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn tile_any(
         v: &[Vec16],
         n: usize,
-        x: *const f32,
-        offs: &[isize],
+        src: &Src<'_>,
         w: *const f32,
         ws: usize,
         dst: *mut f32,
@@ -488,47 +593,56 @@ mod kernel {
     ) {
         // SAFETY: forwarded from the caller.
         unsafe {
-            match v.len() {
-                1 => by_n!(
-                    1,
-                    n,
-                    x,
-                    v.try_into().unwrap(),
-                    offs,
-                    w,
-                    ws,
-                    dst,
-                    dst_cs,
-                    bias,
-                    add
-                ),
-                2 => by_n!(
-                    2,
-                    n,
-                    x,
-                    v.try_into().unwrap(),
-                    offs,
-                    w,
-                    ws,
-                    dst,
-                    dst_cs,
-                    bias,
-                    add
-                ),
-                3 => by_n!(
-                    3,
-                    n,
-                    x,
-                    v.try_into().unwrap(),
-                    offs,
-                    w,
-                    ws,
-                    dst,
-                    dst_cs,
-                    bias,
-                    add
-                ),
-                m => unreachable!("tile height {m}"),
+            macro_rules! by_m {
+                ($masked:literal) => {
+                    match v.len() {
+                        1 => by_n!(
+                            1,
+                            $masked,
+                            n,
+                            src,
+                            v.try_into().unwrap(),
+                            w,
+                            ws,
+                            dst,
+                            dst_cs,
+                            bias,
+                            add
+                        ),
+                        2 => by_n!(
+                            2,
+                            $masked,
+                            n,
+                            src,
+                            v.try_into().unwrap(),
+                            w,
+                            ws,
+                            dst,
+                            dst_cs,
+                            bias,
+                            add
+                        ),
+                        3 => by_n!(
+                            3,
+                            $masked,
+                            n,
+                            src,
+                            v.try_into().unwrap(),
+                            w,
+                            ws,
+                            dst,
+                            dst_cs,
+                            bias,
+                            add
+                        ),
+                        m => unreachable!("tile height {m}"),
+                    }
+                };
+            }
+            if src.masks.is_empty() {
+                by_m!(false)
+            } else {
+                by_m!(true)
             }
         }
     }
@@ -601,6 +715,9 @@ mod tests {
             (16, 16, 8, 8),
             (2, 3, 5, 35),
             (1, 2, 3, 16),
+            (3, 5, 6, 4),
+            (2, 9, 5, 2),
+            (17, 3, 3, 1),
         ];
         for (cin, cout, h, w) in shapes {
             for k in [2, 3, 5] {
@@ -630,7 +747,10 @@ mod tests {
                         .map(|(i, &v)| v + bv[(i / hw) % cout])
                         .collect();
                     let plus_one: Vec<f64> = want.iter().map(|v| v + 1.0).collect();
-                    for layout in [Layout::Rows, Layout::Grid] {
+                    for layout in [Layout::Rows, Layout::Grid, Layout::Packed] {
+                        if layout == Layout::Packed && !c.packable() {
+                            continue;
+                        }
                         let mut out = vec![f32::NAN; want.len()];
                         let set = Write::Set(Some(&b));
                         correlate_in(&c, layout, &packed, &f32s(&xv), &mut out, set);
@@ -648,7 +768,7 @@ mod tests {
     }
 
     /// The layout rule on the shapes that matter: CIFAR's 32- and 16-wide stages use rows, the
-    /// 8-wide stage the grid.
+    /// 8-wide stage packed rows.
     #[test]
     fn rows_where_they_waste_less() {
         let c = |hw, k, pad| Corr {
@@ -661,8 +781,11 @@ mod tests {
         };
         assert_eq!(c(32, 3, 1).layout(), Layout::Rows);
         assert_eq!(c(16, 3, 1).layout(), Layout::Rows);
-        assert_eq!(c(8, 3, 1).layout(), Layout::Grid);
+        assert_eq!(c(8, 3, 1).layout(), Layout::Packed);
+        assert_eq!(c(8, 3, 0).layout(), Layout::Grid);
         assert_eq!(c(7, 3, 1).layout(), Layout::Grid);
+        // 8 wide, pad 1: lanes 0 and 8 have no left neighbour, lanes 7 and 15 no right one.
+        assert_eq!(c(8, 3, 1).packed_masks(), vec![0xfefe, 0xffff, 0x7f7f]);
         let v = c(20, 3, 1).vectors(Layout::Rows);
         assert_eq!(v.len(), 40);
         assert_eq!(

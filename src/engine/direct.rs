@@ -313,9 +313,7 @@ fn correlate_in(
                 if layout == Layout::Packed {
                     dst[..xc.len()].copy_from_slice(xc);
                 } else {
-                    for (iy, xr) in xc.chunks_exact(c.w).enumerate() {
-                        copy(&mut dst[iy * row..][..c.w], xr);
-                    }
+                    copy_plane(dst, row, xc, c.w);
                 }
             }
             // SAFETY: AVX-512F checked above; `xpad` covers every offset + vector read
@@ -362,17 +360,26 @@ pub fn correlate_batch(
         .for_each(|(o, x)| correlate(c, packed, x, o, write));
 }
 
-/// `dst.copy_from_slice(src)` for the short rows (8–32 floats) of small images, inline: a
-/// `memcpy` call per row cost ~3 % of a training step. Needs AVX-512F (checked by the callers).
-pub(super) fn copy(dst: &mut [f32], src: &[f32]) {
-    assert_eq!(dst.len(), src.len(), "direct conv: row copy");
+/// Copies the `[H, w]` plane `src` into rows `row` floats apart at the start of `dst`. The short
+/// rows (8–32 floats) of small images are copied inline in one call per plane: a `memcpy` call
+/// per row cost ~3 % of a training step. Needs AVX-512F (checked by the callers).
+pub(super) fn copy_plane(dst: &mut [f32], row: usize, src: &[f32], w: usize) {
+    let h = src.len() / w.max(1);
+    assert!(w <= row && src.len() == h * w, "direct conv: plane copy");
+    assert!(
+        h == 0 || dst.len() >= (h - 1) * row + w,
+        "direct conv: plane copy"
+    );
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512F was checked by `correlate`; both slices hold `src.len()` floats.
+    // SAFETY: AVX-512F was checked by the callers; row iy reads src[iy·w ..][..w] and writes
+    // dst[iy·row ..][..w], inside both slices (asserted).
     unsafe {
-        kernel::copy_row(dst.as_mut_ptr(), src.as_ptr(), src.len())
+        kernel::copy_plane(dst.as_mut_ptr(), row, src.as_ptr(), w, h)
     }
     #[cfg(not(target_arch = "x86_64"))]
-    dst.copy_from_slice(src);
+    for (iy, s) in src.chunks_exact(w).enumerate() {
+        dst[iy * row..][..w].copy_from_slice(s);
+    }
 }
 
 /// Grid `[Cout, pgr]` → `[Cout, Ho, Wo]`, dropping the discarded columns.
@@ -536,12 +543,31 @@ mod kernel {
         }
     }
 
+    /// Row `iy < h`: `dst[iy·row ..][..w] = src[iy·w ..][..w]`.
+    ///
+    /// # Safety
+    /// AVX-512F available; both ranges in bounds for every row.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn copy_plane(
+        dst: *mut f32,
+        row: usize,
+        src: *const f32,
+        w: usize,
+        h: usize,
+    ) {
+        for iy in 0..h {
+            // SAFETY: forwarded from the caller.
+            unsafe { copy_row(dst.add(iy * row), src.add(iy * w), w) };
+        }
+    }
+
     /// `dst[..len] = src[..len]` with whole and masked vectors.
     ///
     /// # Safety
     /// AVX-512F available; `src` readable and `dst` writable for `len` floats.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn copy_row(dst: *mut f32, src: *const f32, len: usize) {
+    #[inline]
+    unsafe fn copy_row(dst: *mut f32, src: *const f32, len: usize) {
         // SAFETY (whole body): the masked tail touches only the first `len − i` lanes.
         unsafe {
             let mut i = 0;

@@ -98,9 +98,7 @@ fn task(d: &Dw, x: &[f32], gy: &[f32]) -> Vec<f32> {
         gyh.fill(0.0); // likewise the lanes past Cout
         for (xi, gi) in x.chunks_exact(d.in_img()).zip(gy.chunks_exact(d.out_img())) {
             for (ci, xc) in xi.chunks_exact(d.h * d.w).enumerate() {
-                for (iy, xr) in xc.chunks_exact(d.w).enumerate() {
-                    direct::copy(&mut xpad[ci * plane + (iy + pad) * wp + pad..][..d.w], xr);
-                }
+                direct::copy_plane(&mut xpad[ci * plane + pad * wp + pad..], wp, xc, d.w);
             }
             transpose(gi, d.cout, d.p(), gyh, cpad);
             image(d, xpad, gyh, &mut pw);

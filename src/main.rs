@@ -3,9 +3,10 @@
 use clap::Parser;
 
 // glibc returns large freed blocks to the OS (mmap/munmap), so every training step
-// page-faulted its activations back in: half a step was kernel time. mimalloc keeps them.
+// page-faulted its activations back in: half a step was kernel time. mimalloc keeps them;
+// the wrapper zeroes dfdx's large gradient buffers on both cores (see engine::alloc).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: resviz::engine::alloc::Allocator = resviz::engine::alloc::Allocator;
 use resviz::cli::{self, Cli, Command};
 use std::process::ExitCode;
 

@@ -5,7 +5,7 @@
 //! registration. The probe's op is registered after x's producer and before every consumer of x,
 //! so it runs after all consumers have accumulated into ∂L/∂x and before the producer reads it.
 
-use super::misc::{par_sum, reduce1, sum_squares, to_f64};
+use super::misc::{par_sum, reduce1_coarse, sum_squares, to_f64};
 use super::tensor::{Float, T4, view};
 use dfdx::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,7 +97,7 @@ pub(crate) fn act_stats<E: Float>(v: &[E]) -> ActStats {
     // `move`: selecting between *references* to `one` and `zero` compiles to a branch per
     // element (mispredicted on ReLU outputs); between values it is a vector blend.
     let acc = par_sum(n, |s, e| {
-        let [s1, s2, z] = reduce1(&v[s..e], move |x| {
+        let [s1, s2, z] = reduce1_coarse(&v[s..e], move |x| {
             let d = x - k;
             [d, d * d, if x == zero { one } else { zero }]
         });

@@ -61,6 +61,34 @@ fn channel_moments<E: Float>(x: &[E], n: usize, c_all: usize, hw: usize, c: usiz
 fn channel_affine<E: Float, const RELU: bool>(
     x: &[E],
     y: SharedMut<MaybeUninit<E>>,
+    dims: (usize, usize, usize, usize),
+    a: E,
+    b: E,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::direct::available() {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn wide<E: Float, const RELU: bool>(
+            x: &[E],
+            y: SharedMut<MaybeUninit<E>>,
+            dims: (usize, usize, usize, usize),
+            a: E,
+            b: E,
+        ) {
+            channel_affine_body::<E, RELU>(x, y, dims, a, b)
+        }
+        // SAFETY: the CPU has AVX-512F (checked at run time).
+        return unsafe { wide::<E, RELU>(x, y, dims, a, b) };
+    }
+    channel_affine_body::<E, RELU>(x, y, dims, a, b)
+}
+
+/// [`channel_affine`]'s body, compiled for AVX-512 or the SSE2 baseline by its caller; the
+/// arithmetic (`x·a + b`, never fused) is the same either way.
+#[inline(always)]
+fn channel_affine_body<E: Float, const RELU: bool>(
+    x: &[E],
+    y: SharedMut<MaybeUninit<E>>,
     (n, c_all, hw, c): (usize, usize, usize, usize),
     a: E,
     b: E,
@@ -81,8 +109,39 @@ fn channel_affine<E: Float, const RELU: bool>(
 /// `gy` is the output gradient `gz` through the ReLU mask (`y > 0`) when `RELU`; the mask is
 /// recomputed from x with the forward's exact arithmetic (`x·a + b > 0` in `E`), so backward
 /// neither reads nor keeps the output.
-#[allow(clippy::too_many_arguments)]
 fn channel_backward<E: Float, const RELU: bool>(
+    x: &[E],
+    gz: &[E],
+    gx: SharedMut<E>,
+    dims: (usize, usize, usize, usize),
+    norm: ChanNorm,
+    gamma: f64,
+    train: bool,
+) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if super::direct::available() {
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn wide<E: Float, const RELU: bool>(
+            x: &[E],
+            gz: &[E],
+            gx: SharedMut<E>,
+            dims: (usize, usize, usize, usize),
+            norm: ChanNorm,
+            gamma: f64,
+            train: bool,
+        ) -> (f64, f64) {
+            channel_backward_body::<E, RELU>(x, gz, gx, dims, norm, gamma, train)
+        }
+        // SAFETY: the CPU has AVX-512F (checked at run time).
+        return unsafe { wide::<E, RELU>(x, gz, gx, dims, norm, gamma, train) };
+    }
+    channel_backward_body::<E, RELU>(x, gz, gx, dims, norm, gamma, train)
+}
+
+/// [`channel_backward`]'s body (see [`channel_affine_body`]).
+#[inline(always)]
+fn channel_backward_body<E: Float, const RELU: bool>(
     x: &[E],
     gz: &[E],
     gx: SharedMut<E>,

@@ -194,7 +194,8 @@ struct Vec16 {
 }
 
 /// Whether the kernel runs: the CPU has AVX-512F and `RESVIZ_DIRECT_CONV=0` is not set (that
-/// switch puts every conv on im2col + gemm, to compare the two or to run the fallback here).
+/// switch puts every conv on im2col + gemm, and the batch-norm and reduction loops on their SSE2
+/// build, to compare the two or to run the fallbacks here).
 pub fn available() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| {

@@ -121,8 +121,40 @@ pub(crate) fn reduce3_planes<'s, E: Float + 's, const K: usize>(
 ///
 /// Deliberately not inlined: inlined into a caller's loop (e.g. over planes) LLVM stops
 /// vectorising the lane loop (checked in the generated assembly); a call per plane is cheap.
+/// On AVX-512 CPUs the same code runs compiled for AVX-512 (the crate's baseline is SSE2);
+/// the lanes are explicit, so the sums are bit-identical either way.
 #[inline(never)]
 fn reduce_lanes<E: Float, const K: usize>(
+    a: &[E],
+    b: &[E],
+    c: &[E],
+    f: &impl Fn(E, E, E) -> [E; K],
+    total: &mut [[f64; LANES]; K],
+    block: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::direct::available() {
+        // SAFETY: the CPU has AVX-512F (checked at run time by `available`).
+        return unsafe { reduce_lanes_avx512(a, b, c, f, total, block) };
+    }
+    reduce_lanes_body(a, b, c, f, total, block)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn reduce_lanes_avx512<E: Float, const K: usize>(
+    a: &[E],
+    b: &[E],
+    c: &[E],
+    f: &impl Fn(E, E, E) -> [E; K],
+    total: &mut [[f64; LANES]; K],
+    block: usize,
+) {
+    reduce_lanes_body(a, b, c, f, total, block)
+}
+
+#[inline(always)]
+fn reduce_lanes_body<E: Float, const K: usize>(
     a: &[E],
     b: &[E],
     c: &[E],

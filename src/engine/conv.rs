@@ -313,7 +313,7 @@ fn direct_dx<E: Float>(g: &Geom, w: &[E], gy: &[E], gx: &mut [E]) -> bool {
 /// dW by the direct kernel (see `engine::dw`): stride-1 3×3 f32 convs on AVX-512. Returns false
 /// (and does nothing) where the kernel does not apply.
 fn direct_dw<E: Float>(g: &Geom, x: &[E], gy: &[E], gw: &mut [E]) -> bool {
-    let (Some(_), Some(x32), Some(gy32), Some(gw32)) = (
+    let (Some(c), Some(x32), Some(gy32), Some(gw32)) = (
         direct_corr(g).filter(|_| g.k == 3),
         E::as_f32(x),
         E::as_f32(gy),
@@ -321,14 +321,7 @@ fn direct_dw<E: Float>(g: &Geom, x: &[E], gy: &[E], gw: &mut [E]) -> bool {
     ) else {
         return false;
     };
-    let d = dw::Dw {
-        cin: g.cin,
-        cout: g.cout,
-        h: g.h,
-        w: g.w,
-        pad: g.pad,
-    };
-    dw::weight_grad(&d, x32, gy32, gw32, imgs_per_task(g.n));
+    dw::weight_grad(&c, x32, gy32, gw32, imgs_per_task(g.n));
     true
 }
 

@@ -38,7 +38,7 @@ pub struct Corr {
 }
 
 impl Corr {
-    fn wp(&self) -> usize {
+    pub(super) fn wp(&self) -> usize {
         self.w + 2 * self.pad
     }
     fn packable(&self) -> bool {
@@ -64,7 +64,7 @@ impl Corr {
             _ => self.pad * self.wp() + self.pad,
         }
     }
-    fn hp(&self) -> usize {
+    pub(super) fn hp(&self) -> usize {
         self.h + 2 * self.pad
     }
     pub fn ho(&self) -> usize {
@@ -73,7 +73,7 @@ impl Corr {
     pub fn wo(&self) -> usize {
         self.wp() + 1 - self.k
     }
-    fn plane(&self) -> usize {
+    pub(super) fn plane(&self) -> usize {
         self.hp() * self.wp()
     }
     /// Grid pixels, rounded up to whole vectors (the tail's extra pixels read zero slack).
@@ -161,10 +161,10 @@ impl Corr {
                 .collect(),
         }
     }
-    fn in_img(&self) -> usize {
+    pub(super) fn in_img(&self) -> usize {
         self.cin * self.h * self.w
     }
-    fn out_img(&self) -> usize {
+    pub(super) fn out_img(&self) -> usize {
         self.cout * self.ho() * self.wo()
     }
 }

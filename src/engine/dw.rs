@@ -9,59 +9,37 @@
 //! 9×), which is where the im2col + gemm path spent its time (~95 GFLOP/s per core in place).
 
 use super::conv::with_scratch;
-use super::direct;
+use super::direct::{self, Corr};
 use rayon::prelude::*;
 
 const LANES: usize = 16;
 /// Taps of the 3×3 kernel.
 const T: usize = 9;
 
-/// A stride-1 3×3 conv of `[Cin, H, W]` images zero-padded by `pad` (< 3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Dw {
-    pub cin: usize,
-    pub cout: usize,
-    pub h: usize,
-    pub w: usize,
-    pub pad: usize,
+/// Output pixels of one image.
+fn p(d: &Corr) -> usize {
+    d.ho() * d.wo()
 }
 
-impl Dw {
-    fn wp(&self) -> usize {
-        self.w + 2 * self.pad
-    }
-    fn plane(&self) -> usize {
-        (self.h + 2 * self.pad) * self.wp()
-    }
-    fn ho(&self) -> usize {
-        self.h + 2 * self.pad - 2
-    }
-    fn wo(&self) -> usize {
-        self.wp() - 2
-    }
-    fn p(&self) -> usize {
-        self.ho() * self.wo()
-    }
-    /// Output channels rounded up to whole vectors (the pixel-major `gy` rows and the partials).
-    fn cpad(&self) -> usize {
-        self.cout.next_multiple_of(LANES)
-    }
-    fn in_img(&self) -> usize {
-        self.cin * self.h * self.w
-    }
-    fn out_img(&self) -> usize {
-        self.cout * self.p()
-    }
+/// Output channels rounded up to whole vectors (the pixel-major `gy` rows and the partials).
+fn cpad(d: &Corr) -> usize {
+    d.cout.next_multiple_of(LANES)
 }
 
 /// `gw [Cout, Cin, 3, 3] += dW` over the batch `x [N, Cin, H, W]`, `gy [N, Cout, Ho, Wo]`, with
 /// `per` images per rayon task.
 ///
-/// Panics if [`direct::available`] is false, `pad ≥ 3` or a buffer has the wrong size.
-pub fn weight_grad(d: &Dw, x: &[f32], gy: &[f32], gw: &mut [f32], per: usize) {
+/// Panics if [`direct::available`] is false, `d` is not a 3×3 conv with `pad < 3` and a
+/// non-empty output, or a buffer has the wrong size.
+pub fn weight_grad(d: &Corr, x: &[f32], gy: &[f32], gw: &mut [f32], per: usize) {
     assert!(direct::available(), "direct dW needs AVX-512F");
     assert!(
-        d.pad < 3 && d.cin > 0 && d.cout > 0 && d.ho() > 0 && d.wo() > 0,
+        d.k == 3
+            && d.pad < 3
+            && d.cin > 0
+            && d.cout > 0
+            && d.h + 2 * d.pad >= 3
+            && d.w + 2 * d.pad >= 3,
         "direct dW: {d:?}"
     );
     let n = x.len() / d.in_img();
@@ -79,7 +57,7 @@ pub fn weight_grad(d: &Dw, x: &[f32], gy: &[f32], gw: &mut [f32], per: usize) {
         .map(|(x, gy)| task(d, x, gy))
         .collect();
     // gw [co, ci, t] += Σ_tasks pw [(ci, t), co]
-    let cpad = d.cpad();
+    let cpad = cpad(d);
     for (co, gwc) in gw.chunks_exact_mut(d.cin * T).enumerate() {
         for (j, g) in gwc.iter_mut().enumerate() {
             *g += partials.iter().map(|pw| pw[j * cpad + co]).sum::<f32>();
@@ -88,11 +66,11 @@ pub fn weight_grad(d: &Dw, x: &[f32], gy: &[f32], gw: &mut [f32], per: usize) {
 }
 
 /// One task's images → its partial `pw [(ci, t), Cpad]`.
-fn task(d: &Dw, x: &[f32], gy: &[f32]) -> Vec<f32> {
-    let (plane, wp, pad, cpad) = (d.plane(), d.wp(), d.pad, d.cpad());
+fn task(d: &Corr, x: &[f32], gy: &[f32]) -> Vec<f32> {
+    let (plane, wp, pad, cpad) = (d.plane(), d.wp(), d.pad, cpad(d));
     let mut pw = vec![0.0f32; d.cin * T * cpad];
     let xpad_len = d.cin * plane;
-    with_scratch::<f32, _>(xpad_len + d.p() * cpad, |buf| {
+    with_scratch::<f32, _>(xpad_len + p(d) * cpad, |buf| {
         let (xpad, gyh) = buf.split_at_mut(xpad_len);
         xpad.fill(0.0); // borders stay zero; interiors are rewritten per image
         gyh.fill(0.0); // likewise the lanes past Cout
@@ -100,7 +78,7 @@ fn task(d: &Dw, x: &[f32], gy: &[f32]) -> Vec<f32> {
             for (ci, xc) in xi.chunks_exact(d.h * d.w).enumerate() {
                 direct::copy_plane(&mut xpad[ci * plane + pad * wp + pad..], wp, xc, d.w);
             }
-            transpose(gi, d.cout, d.p(), gyh, cpad);
+            transpose(gi, d.cout, p(d), gyh, cpad);
             image(d, xpad, gyh, &mut pw);
         }
     });
@@ -142,8 +120,8 @@ fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], dst_rs: usi
 
 /// Adds one image's dW to `pw [(ci, t), Cpad]`, tile by tile: up to 3 vectors of output channels
 /// × (3 / vectors) input channels × 9 taps, at most 27 accumulators.
-fn image(d: &Dw, xpad: &[f32], gyh: &[f32], pw: &mut [f32]) {
-    let cpad = d.cpad();
+fn image(d: &Corr, xpad: &[f32], gyh: &[f32], pw: &mut [f32]) {
+    let cpad = cpad(d);
     let vecs = cpad / LANES;
     let mut v0 = 0;
     while v0 < vecs {
@@ -174,7 +152,7 @@ fn image(d: &Dw, xpad: &[f32], gyh: &[f32], pw: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod kernel {
-    use super::{Dw, LANES, T};
+    use super::{Corr, LANES, T, cpad};
     use std::arch::x86_64::*;
 
     /// `acc[(c, t), v·16 + l] += Σ_p x[c·plane + p' + off(t)] · gy[p·Cpad + v·16 + l]` over every
@@ -182,11 +160,11 @@ mod kernel {
     #[target_feature(enable = "avx512f")]
     unsafe fn tile<const MV: usize, const NC: usize>(
         x: *const f32,
-        d: &Dw,
+        d: &Corr,
         gy: *const f32,
         acc_mem: *mut f32,
     ) {
-        let (wp, plane, cpad) = (d.wp(), d.plane(), d.cpad());
+        let (wp, plane, cpad) = (d.wp(), d.plane(), cpad(d));
         // SAFETY (whole body): the caller guarantees every address below is in bounds.
         unsafe {
             let mut acc = [[[_mm512_setzero_ps(); MV]; T]; NC];
@@ -295,7 +273,7 @@ mod kernel {
         mv: usize,
         nc: usize,
         x: *const f32,
-        d: &Dw,
+        d: &Corr,
         gy: *const f32,
         acc_mem: *mut f32,
     ) {
@@ -315,12 +293,12 @@ mod kernel {
 
 #[cfg(not(target_arch = "x86_64"))]
 mod kernel {
-    use super::Dw;
+    use super::Corr;
     pub(super) unsafe fn tile_any(
         _: usize,
         _: usize,
         _: *const f32,
-        _: &Dw,
+        _: &Corr,
         _: *const f32,
         _: *mut f32,
     ) {
@@ -334,7 +312,7 @@ mod tests {
     use crate::engine::gradcheck::rand_vec;
 
     /// Naive dW in f64: `[Cout, Cin, 3, 3]`.
-    fn reference(d: &Dw, x: &[f64], gy: &[f64], n: usize) -> Vec<f64> {
+    fn reference(d: &Corr, x: &[f64], gy: &[f64], n: usize) -> Vec<f64> {
         let (ho, wo) = (d.ho(), d.wo());
         let mut gw = vec![0.0; d.cout * d.cin * T];
         for i in 0..n {
@@ -385,11 +363,12 @@ mod tests {
             (16, 70, 3, 4),
         ] {
             for pad in 0..3 {
-                let d = Dw {
+                let d = Corr {
                     cin,
                     cout,
                     h,
                     w,
+                    k: 3,
                     pad,
                 };
                 if d.h + 2 * pad < 3 || d.w + 2 * pad < 3 {
@@ -446,11 +425,12 @@ mod tests {
             return;
         }
         for (cin, cout, hw) in [(16, 16, 32), (32, 32, 16), (64, 64, 8)] {
-            let d = Dw {
+            let d = Corr {
                 cin,
                 cout,
                 h: hw,
                 w: hw,
+                k: 3,
                 pad: 1,
             };
             let n = 4;
@@ -465,10 +445,10 @@ mod tests {
             let s = crate::engine::best_ms(50, &mut || {
                 std::hint::black_box(task(&d, &x, &gy));
             });
-            let flops = 2.0 * (n * cout * cin * T * d.p()) as f64;
+            let flops = 2.0 * (n * cout * cin * T * p(&d)) as f64;
             let xpad = vec![0.5f32; d.cin * d.plane()];
-            let gyh = vec![0.25f32; d.p() * d.cpad()];
-            let mut pw = vec![0.0f32; d.cin * T * d.cpad()];
+            let gyh = vec![0.25f32; p(&d) * cpad(&d)];
+            let mut pw = vec![0.0f32; d.cin * T * cpad(&d)];
             let k = crate::engine::best_ms(50, &mut || image(&d, &xpad, &gyh, &mut pw));
             println!(
                 "  kernel alone {:.1} us/img, {:.1} GFLOP/s",

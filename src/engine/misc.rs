@@ -96,9 +96,7 @@ pub(crate) fn reduce1_coarse<E: Float, const K: usize>(
     a: &[E],
     f: impl Fn(E) -> [E; K],
 ) -> [f64; K] {
-    let mut total = [[0.0f64; LANES]; K];
-    reduce_lanes(a, a, a, &|x, _, _| f(x), &mut total, BLOCK_COARSE);
-    total.map(|t| t.iter().sum())
+    reduce_blocks(1, |_| [a, a, a], |x, _, _| f(x), BLOCK_COARSE)
 }
 
 /// [`reduce3`] summed over `planes` triples of slices `plane(i)` (e.g. one channel's planes of a
@@ -109,10 +107,21 @@ pub(crate) fn reduce3_planes<'s, E: Float + 's, const K: usize>(
     plane: impl Fn(usize) -> [&'s [E]; 3],
     f: impl Fn(E, E, E) -> [E; K],
 ) -> [f64; K] {
+    reduce_blocks(planes, plane, f, BLOCK)
+}
+
+/// [`reduce3_planes`] with f32 blocks of `block` elements.
+#[inline(always)]
+fn reduce_blocks<'s, E: Float + 's, const K: usize>(
+    planes: usize,
+    plane: impl Fn(usize) -> [&'s [E]; 3],
+    f: impl Fn(E, E, E) -> [E; K],
+    block: usize,
+) -> [f64; K] {
     let mut total = [[0.0f64; LANES]; K];
     for i in 0..planes {
         let [a, b, c] = plane(i);
-        reduce_lanes(a, b, c, &f, &mut total, BLOCK);
+        reduce_lanes(a, b, c, &f, &mut total, block);
     }
     total.map(|t| t.iter().sum())
 }

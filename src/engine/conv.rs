@@ -490,12 +490,8 @@ pub fn backward<E: Float>(
     let gx = gx.and_then(|gx| (!direct_dx(g, w, gy, gx)).then_some(gx));
     if gx.is_none() && direct_dw(g, x, gy, gw) {
         if let Some(gb) = gb {
-            for (co, b) in gb.iter_mut().enumerate() {
-                let s: E = gy
-                    .chunks_exact(g.out_img())
-                    .flat_map(|img| img[co * g.p()..][..g.p()].iter().copied())
-                    .fold(E::zero(), |a, v| a + v);
-                *b += s;
+            for gyi in gy.chunks_exact(g.out_img()) {
+                add_bias_grad(gb, gyi, g.p());
             }
         }
         return;
@@ -554,9 +550,7 @@ pub fn backward<E: Float>(
                 gyp.fill(E::zero()); // likewise the discarded grid columns
                 for (i, (xi, gyi)) in x.chunks(g.in_img()).zip(gy.chunks(g.out_img())).enumerate() {
                     if want_gb {
-                        for (b, row) in pb.iter_mut().zip(gyi.chunks(p)) {
-                            *b += row.iter().copied().fold(E::zero(), |a, v| a + v);
-                        }
+                        add_bias_grad(&mut pb, gyi, p);
                     }
                     to_padded_hwc(g, xi, xh);
                     if need_gyp {
@@ -662,6 +656,13 @@ pub fn backward<E: Float>(
                 *a += b;
             }
         }
+    }
+}
+
+/// `gb[co] += Σ_p gy[co, p]` for one image's output gradient `gy [Cout, P]`.
+fn add_bias_grad<E: Float>(gb: &mut [E], gy: &[E], p: usize) {
+    for (b, row) in gb.iter_mut().zip(gy.chunks(p)) {
+        *b += row.iter().copied().fold(E::zero(), |a, v| a + v);
     }
 }
 

@@ -42,7 +42,7 @@ impl Corr {
         self.w + 2 * self.pad
     }
     fn packable(&self) -> bool {
-        self.k % 2 == 1 && self.pad == self.k / 2 && LANES % self.w == 0
+        self.k % 2 == 1 && self.pad == self.k / 2 && LANES.is_multiple_of(self.w)
     }
     /// Row stride of the padded image in `layout`.
     fn row(&self, layout: Layout) -> usize {

@@ -11,3 +11,9 @@ pub mod model;
 pub mod snapshot;
 pub mod train;
 pub mod tui;
+
+/// The binary's allocator in the unit tests too, so they run the engine's allocator-dependent
+/// paths (new gradient buffers written without zeroing: `engine::grads`).
+#[cfg(test)]
+#[global_allocator]
+static TEST_ALLOCATOR: engine::alloc::Allocator = engine::alloc::Allocator;

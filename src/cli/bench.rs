@@ -159,7 +159,8 @@ fn kernels(args: &BenchArgs) -> Result<()> {
         let mut y = vec![0f32; n * c * hw * hw];
         let (mut gx, mut gw) = (vec![0f32; x.len()], vec![0f32; w.len()]);
         let fwd = time(&mut || conv::forward(&g, &x, &w, None, &mut y));
-        let bwd = time(&mut || conv::backward(&g, &x, &w, &gy, Some(&mut gx), &mut gw, None));
+        let bwd =
+            time(&mut || conv::backward(&g, &x, &w, &gy, Some((&mut gx, false)), &mut gw, None));
         let gf = g.flops() / 1e6; // per ms → GFLOP/s
         rows.push(KernelBench {
             kernel: format!("conv3x3 {c}->{c}"),
@@ -185,11 +186,17 @@ fn kernels(args: &BenchArgs) -> Result<()> {
             // SAFETY: MaybeUninit<f32> has f32's layout, and `forward` writes every element.
             let o: &mut [std::mem::MaybeUninit<f32>] =
                 unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len()) };
-            norms = batchnorm::forward(&x, dims, &gamma, &beta, &mut rm, &mut rv, bn, o);
+            norms = batchnorm::forward(&x, dims, &gamma, &beta, &mut rm, &mut rv, bn, o, false).0;
         });
         let bwd = time(&mut || {
             std::hint::black_box(batchnorm::backward(
-                &x, &gy, &mut gx, dims, &norms, &gamma, bn,
+                &x,
+                &gy,
+                (&mut gx, false),
+                dims,
+                &norms,
+                &gamma,
+                bn,
             ));
         });
         // Memory-bound: elements per second say more than FLOP/s.

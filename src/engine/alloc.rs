@@ -12,6 +12,7 @@
 use mimalloc::MiMalloc;
 use rayon::prelude::*;
 use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
 use std::ffi::{c_int, c_long};
 use std::sync::Once;
 
@@ -40,6 +41,12 @@ unsafe impl GlobalAlloc for Allocator {
         unsafe { MiMalloc.realloc(ptr, layout, new_size) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if UNZEROED.with(|u| u.get().0 == layout.size()) {
+            // SAFETY: forwarded contract. The caller of `unzeroed` asked for this block as is.
+            let p = unsafe { MiMalloc.alloc(layout) };
+            UNZEROED.with(|u| u.set((usize::MAX, p as usize)));
+            return p;
+        }
         // Only on a pool thread: there the zeroing forks like any other parallel region of the
         // step; elsewhere (UI, runtime threads) it would block on the pool.
         if layout.size() < PAR_ZERO_MIN || rayon::current_thread_index().is_none() {
@@ -53,6 +60,53 @@ unsafe impl GlobalAlloc for Allocator {
         }
         p
     }
+}
+
+thread_local! {
+    /// `(size armed, address left unzeroed)`: see [`unzeroed`]. `usize::MAX` is disarmed.
+    static UNZEROED: Cell<(usize, usize)> = const { Cell::new((usize::MAX, 0)) };
+    /// Whether [`unzeroed`] may leave anything unzeroed on this thread (tests turn it off to run
+    /// the accumulating paths).
+    static FRESH: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Runs `f` with [`unzeroed`] turned off on this thread: every gradient buffer comes zeroed and
+/// every backward op accumulates, as without this allocator.
+#[cfg(test)]
+pub(crate) fn without_fresh<R>(f: impl FnOnce() -> R) -> R {
+    let before = FRESH.with(|on| on.replace(false));
+    let r = f();
+    FRESH.with(|on| on.set(before));
+    r
+}
+
+/// Runs `f` with the first zeroed allocation of exactly `bytes` bytes on this thread left
+/// *unzeroed*, and returns `f`'s result with that block's address (if `f` made it).
+///
+/// Why: dfdx hands a backward op a zeroed gradient buffer when the tensor has none yet, and the
+/// op then `+=`s into it. An op that knows the buffer is new can write it with `=` instead,
+/// saving the zeroing pass and the read of the old values. Only `engine::grads::take` calls this,
+/// with `f` = dfdx's `get_or_alloc_mut`, whose only zeroed allocation is that buffer; the address
+/// tells the caller whether it got the new block (and must write every element) or an existing
+/// one. Without this allocator as the global one nothing is left unzeroed and `None` comes back.
+pub(crate) fn unzeroed<R>(bytes: usize, f: impl FnOnce() -> R) -> (R, Option<usize>) {
+    if bytes == 0 || !FRESH.with(|on| on.get()) {
+        return (f(), None);
+    }
+    /// Disarms even if `f` unwinds: an armed size left behind would hand some later caller
+    /// an unzeroed block.
+    struct Disarm;
+    impl Drop for Disarm {
+        fn drop(&mut self) {
+            UNZEROED.with(|u| u.set((usize::MAX, 0)));
+        }
+    }
+    UNZEROED.with(|u| u.set((bytes, 0)));
+    let guard = Disarm;
+    let r = f();
+    let (armed, addr) = UNZEROED.with(|u| u.get());
+    drop(guard);
+    (r, (armed == usize::MAX && addr != 0).then_some(addr))
 }
 
 /// Writes `len` zero bytes at `p`, split across the rayon pool.

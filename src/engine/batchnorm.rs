@@ -4,7 +4,9 @@
 //! statistics and again (now from cache) to write the output; backward likewise makes one
 //! reduction pass and one gradient pass per channel.
 
-use super::misc::{SharedMut, from_f64, par_map, reduce3_planes, to_f64, with_out_grad};
+use super::grads::{by_fresh, take_grad};
+use super::misc::{SharedMut, from_f64, par_map, reduce3_planes, to_f64, with_out_grad, written};
+use super::probe::{Moments, Tap};
 use super::tensor::{Float, T1, T4, view};
 use dfdx::prelude::*;
 use std::mem::MaybeUninit;
@@ -105,10 +107,12 @@ fn channel_affine_body<E: Float, const RELU: bool>(
     }
 }
 
-/// Backward for channel `c`: accumulates into `gx` and returns `(Σ gy·x̂, Σ gy)` = (dγ, dβ).
+/// Backward for channel `c`: accumulates into `gx` (overwrites it when `fresh`) and returns
+/// `(Σ gy·x̂, Σ gy, Σ gz²)` = (dγ, dβ, the channel's share of ‖∂L/∂y‖²).
 /// `gy` is the output gradient `gz` through the ReLU mask (`y > 0`) when `RELU`; the mask is
 /// recomputed from x with the forward's exact arithmetic (`x·a + b > 0` in `E`), so backward
 /// neither reads nor keeps the output.
+#[allow(clippy::too_many_arguments)]
 fn channel_backward<E: Float, const RELU: bool>(
     x: &[E],
     gz: &[E],
@@ -117,7 +121,8 @@ fn channel_backward<E: Float, const RELU: bool>(
     norm: ChanNorm,
     gamma: f64,
     train: bool,
-) -> (f64, f64) {
+    fresh: bool,
+) -> (f64, f64, f64) {
     #[cfg(target_arch = "x86_64")]
     if super::direct::available() {
         #[target_feature(enable = "avx512f")]
@@ -130,17 +135,19 @@ fn channel_backward<E: Float, const RELU: bool>(
             norm: ChanNorm,
             gamma: f64,
             train: bool,
-        ) -> (f64, f64) {
-            channel_backward_body::<E, RELU>(x, gz, gx, dims, norm, gamma, train)
+            fresh: bool,
+        ) -> (f64, f64, f64) {
+            channel_backward_body::<E, RELU>(x, gz, gx, dims, norm, gamma, train, fresh)
         }
         // SAFETY: the CPU has AVX-512F (checked at run time).
-        return unsafe { wide::<E, RELU>(x, gz, gx, dims, norm, gamma, train) };
+        return unsafe { wide::<E, RELU>(x, gz, gx, dims, norm, gamma, train, fresh) };
     }
-    channel_backward_body::<E, RELU>(x, gz, gx, dims, norm, gamma, train)
+    channel_backward_body::<E, RELU>(x, gz, gx, dims, norm, gamma, train, fresh)
 }
 
 /// [`channel_backward`]'s body (see [`channel_affine_body`]).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn channel_backward_body<E: Float, const RELU: bool>(
     x: &[E],
     gz: &[E],
@@ -149,7 +156,8 @@ fn channel_backward_body<E: Float, const RELU: bool>(
     norm: ChanNorm,
     gamma: f64,
     train: bool,
-) -> (f64, f64) {
+    fresh: bool,
+) -> (f64, f64, f64) {
     let zero = E::zero();
     let mu: E = from_f64(norm.mean);
     // The forward's a and b, bit for bit (same f64 values, same conversion).
@@ -173,9 +181,10 @@ fn channel_backward_body<E: Float, const RELU: bool>(
         let (_, xp, gp) = planes(bi);
         [gp, xp, xp]
     };
-    let [sg, sgx] = reduce3_planes(n, pair, move |g, xv, _| {
-        let g = masked::<E, RELU>(g, xv, a, b);
-        [g, g * (xv - mu)]
+    // The third sum, Σ gz² before the mask, is ‖∂L/∂y‖² for a fused probe (see `Tap`).
+    let [sg, sgx, sgg] = reduce3_planes(n, pair, move |g, xv, _| {
+        let gm = masked::<E, RELU>(g, xv, a, b);
+        [gm, gm * (xv - mu), g * g]
     });
     // train: dx = a·(gy − Σgy/M − x̂·Σ(gy·x̂)/M), x̂ = (x − μ)·invstd, = a·gy + c1 + c2·(x − μ);
     // eval: mean and variance are constants, dx = a·gy.
@@ -192,17 +201,18 @@ fn channel_backward_body<E: Float, const RELU: bool>(
         let (off, xp, gp) = planes(bi);
         // SAFETY: plane (bi, c) belongs to channel c's task alone.
         let dp = unsafe { gx.slice(off, hw) };
-        if train {
-            for ((d, &g), &xv) in dp.iter_mut().zip(gp).zip(xp) {
-                *d += a * masked::<E, RELU>(g, xv, a, b) + c1 + c2 * (xv - mu);
+        let it = dp.iter_mut().zip(gp).zip(xp);
+        by_fresh!(fresh, |put| if train {
+            for ((d, &g), &xv) in it {
+                put(d, a * masked::<E, RELU>(g, xv, a, b) + c1 + c2 * (xv - mu));
             }
         } else {
-            for ((d, &g), &xv) in dp.iter_mut().zip(gp).zip(xp) {
-                *d += a * masked::<E, RELU>(g, xv, a, b);
+            for ((d, &g), &xv) in it {
+                put(d, a * masked::<E, RELU>(g, xv, a, b));
             }
-        }
+        })
     }
-    (sgx * norm.invstd, sg)
+    (sgx * norm.invstd, sg, sgg)
 }
 
 /// Forward on plain slices: writes all of `out` (`y = ReLU?(γ·x̂ + β)`), updates the running
@@ -217,14 +227,16 @@ pub fn forward<E: Float>(
     running_var: &mut [E],
     cfg: BnCfg,
     out: &mut [MaybeUninit<E>],
-) -> Vec<ChanNorm> {
+    tapped: bool,
+) -> (Vec<ChanNorm>, Moments) {
     let len = n * c_all * hw;
     assert_eq!(xv.len(), len, "batch_norm2d: input size");
     assert_eq!(out.len(), len, "batch_norm2d: output size");
     let yp = SharedMut::new(out);
     let (rm, rv) = (&*running_mean, &*running_var);
-    // Per channel: statistics, then the output planes; returns (norm, biased batch variance).
-    let per_chan: Vec<(ChanNorm, f64)> = par_map(c_all, len, |c| {
+    // Per channel: statistics, then the output planes; returns (norm, biased batch variance,
+    // the output planes' moments if tapped).
+    let per_chan: Vec<(ChanNorm, f64, Moments)> = par_map(c_all, len, |c| {
         let (mean, var) = if cfg.train {
             channel_moments(xv, n, c_all, hw, c)
         } else {
@@ -239,13 +251,19 @@ pub fn forward<E: Float>(
         } else {
             channel_affine::<E, false>(xv, yp, dims, from_f64(a), from_f64(b));
         }
+        let norm = ChanNorm {
+            mean,
+            invstd,
+            shift: b,
+        };
         (
-            ChanNorm {
-                mean,
-                invstd,
-                shift: b,
-            },
+            norm,
             var,
+            if tapped {
+                plane_moments(yp, dims)
+            } else {
+                Moments::default()
+            },
         )
     });
     if cfg.train {
@@ -257,26 +275,40 @@ pub fn forward<E: Float>(
             1.0
         };
         let mo = cfg.momentum;
-        for (c, (norm, var)) in per_chan.iter().enumerate() {
+        for (c, (norm, var, _)) in per_chan.iter().enumerate() {
             running_mean[c] = from_f64((1.0 - mo) * to_f64(running_mean[c]) + mo * norm.mean);
             running_var[c] = from_f64((1.0 - mo) * to_f64(running_var[c]) + mo * var * unbias);
         }
     }
-    per_chan.into_iter().map(|(c, _)| c).collect()
+    let moments = per_chan.iter().fold(Moments::default(), |a, p| a + p.2);
+    (per_chan.into_iter().map(|(c, ..)| c).collect(), moments)
 }
 
-/// Backward on plain slices: accumulates into `gx` and returns `(dγ, dβ)` per channel; `gz` is
-/// the output's gradient (the ReLU mask is recomputed from `xv` and `norms`).
+/// The moments of channel `c`'s output planes, just written by [`channel_affine`] (in cache).
+fn plane_moments<E: Float>(
+    y: SharedMut<MaybeUninit<E>>,
+    (n, c_all, hw, c): (usize, usize, usize, usize),
+) -> Moments {
+    (0..n).fold(Moments::default(), |acc, bi| {
+        // SAFETY: plane (bi, c) belongs to channel c's task alone, and channel_affine wrote it.
+        let plane = unsafe { written(y.slice((bi * c_all + c) * hw, hw)) };
+        acc + Moments::of(plane)
+    })
+}
+
+/// Backward on plain slices: accumulates into `gx` (overwrites it when given as new) and returns
+/// `(dγ, dβ, Σ gz²)` per channel; `gz` is the output's gradient (the ReLU mask is recomputed
+/// from `xv` and `norms`).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<E: Float>(
     xv: &[E],
     gz: &[E],
-    gx: &mut [E],
+    (gx, fresh): (&mut [E], bool),
     (n, c_all, hw): (usize, usize, usize),
     norms: &[ChanNorm],
     gamma_f: &[f64],
     cfg: BnCfg,
-) -> Vec<(f64, f64)> {
+) -> Vec<(f64, f64, f64)> {
     let len = n * c_all * hw;
     assert!(xv.len() == len && gz.len() == len && gx.len() == len);
     let gx = SharedMut::new(gx);
@@ -284,9 +316,9 @@ pub fn backward<E: Float>(
         let dims = (n, c_all, hw, c);
         let (nm, g) = (norms[c], gamma_f[c]);
         if cfg.relu {
-            channel_backward::<E, true>(xv, gz, gx, dims, nm, g, cfg.train)
+            channel_backward::<E, true>(xv, gz, gx, dims, nm, g, cfg.train, fresh)
         } else {
-            channel_backward::<E, false>(xv, gz, gx, dims, nm, g, cfg.train)
+            channel_backward::<E, false>(xv, gz, gx, dims, nm, g, cfg.train, fresh)
         }
     })
 }
@@ -300,6 +332,19 @@ pub fn batch_norm2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     running_mean: &mut [E],
     running_var: &mut [E],
     cfg: BnCfg,
+) -> T4<E, T> {
+    batch_norm2d_tapped(x, gamma, beta, running_mean, running_var, cfg, None)
+}
+
+/// [`batch_norm2d`] with a probe of its output fused in (see [`Tap`]).
+pub fn batch_norm2d_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+    x: T4<E, T>,
+    gamma: T1<E, T>,
+    beta: T1<E, T>,
+    running_mean: &mut [E],
+    running_var: &mut [E],
+    cfg: BnCfg,
+    tap: Option<&Tap>,
 ) -> T4<E, T> {
     let (n, c_all, h, w) = *x.shape();
     let hw = h * w;
@@ -333,7 +378,7 @@ pub fn batch_norm2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     let (xv, gv, bv) = (view(&x), view(&gamma), view(&beta));
     let gamma_f: Vec<f64> = gv.iter().map(|&g| to_f64(g)).collect();
     let mut out: Vec<E> = Vec::with_capacity(len);
-    let norms = forward(
+    let (norms, moments) = forward(
         xv,
         (n, c_all, hw),
         &gamma_f,
@@ -342,26 +387,35 @@ pub fn batch_norm2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
         running_var,
         cfg,
         &mut out.spare_capacity_mut()[..len],
+        tap.is_some(),
     );
+    if let Some(t) = tap {
+        t.forward(moments);
+    }
     // SAFETY: `forward` wrote every element.
     unsafe { out.set_len(len) };
 
     let y = x.device().tensor_from_vec(out, *x.shape());
     if T::OWNS_TAPE {
         let (xg, gg, bg, yg) = (x.ghost(), gamma.ghost(), beta.ghost(), y.ghost());
+        let tap = tap.cloned();
         drop((gamma, beta));
         tape.add_backward_op(move |grads| {
             with_out_grad!(grads, yg, |gz| {
                 let xv = view(&x);
-                let gx = grads.get_or_alloc_mut(&xg)?;
+                let (mut gx, fresh) = take_grad!(grads, xg)?;
                 let dims = (n, c_all, hw);
-                let dgb = backward(xv, &gz, gx, dims, &norms, &gamma_f, cfg);
+                let dgb = backward(xv, &gz, (&mut gx, fresh), dims, &norms, &gamma_f, cfg);
+                **grads.get_or_alloc_mut(&xg)? = gx;
+                if let Some(t) = &tap {
+                    t.backward(dgb.iter().map(|p| p.2).sum());
+                }
                 let dg = grads.get_or_alloc_mut(&gg)?;
-                for (d, &(s, _)) in dg.iter_mut().zip(&dgb) {
+                for (d, &(s, ..)) in dg.iter_mut().zip(&dgb) {
                     *d += from_f64::<E>(s);
                 }
                 let db = grads.get_or_alloc_mut(&bg)?;
-                for (d, &(_, s)) in db.iter_mut().zip(&dgb) {
+                for (d, &(_, s, _)) in db.iter_mut().zip(&dgb) {
                     *d += from_f64::<E>(s);
                 }
                 Ok(())

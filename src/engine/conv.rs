@@ -12,6 +12,7 @@
 //! kernel of `engine::dw` for dW; the rest (stride 2, the f64 gradient checks, other CPUs) stays
 //! here.
 
+use super::grads::take_grad;
 use super::tensor::{Float, T1, T4, view};
 use super::{direct, dw};
 use dfdx::prelude::*;
@@ -83,7 +84,7 @@ pub fn conv2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
                 None => None,
             };
             let mut gx = if cfg.input_grad {
-                Some(std::mem::take(&mut **grads.get_or_alloc_mut(&xg)?))
+                Some(take_grad!(grads, xg)?)
             } else {
                 None
             };
@@ -92,11 +93,11 @@ pub fn conv2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
                 view(&x),
                 view(&w),
                 &gy,
-                gx.as_deref_mut(),
+                gx.as_mut().map(|(gx, fresh)| (&mut gx[..], *fresh)),
                 &mut gw,
                 gb.as_deref_mut(),
             );
-            if let Some(gx) = gx {
+            if let Some((gx, _)) = gx {
                 **grads.get_or_alloc_mut(&xg)? = gx;
             }
             if let (Some(bg), Some(gb)) = (&bg, gb) {
@@ -278,9 +279,10 @@ fn direct_forward<E: Float>(g: &Geom, x: &[E], w: &[E], bias: Option<&[E]>, out:
     true
 }
 
-/// dX by the direct kernel (see `engine::direct`): `gx += corr(pad(gy, K−1−p), flipped wᵀ)`.
+/// dX by the direct kernel (see `engine::direct`): `gx += corr(pad(gy, K−1−p), flipped wᵀ)`, or
+/// `gx =` when `fresh`.
 /// Returns false (and does nothing) where the kernel does not apply.
-fn direct_dx<E: Float>(g: &Geom, w: &[E], gy: &[E], gx: &mut [E]) -> bool {
+fn direct_dx<E: Float>(g: &Geom, w: &[E], gy: &[E], gx: &mut [E], fresh: bool) -> bool {
     let (Some(c), Some(w32), Some(gy32), Some(gx32)) = (
         direct_corr(g),
         E::as_f32(w),
@@ -305,7 +307,11 @@ fn direct_dx<E: Float>(g: &Geom, w: &[E], gy: &[E], gx: &mut [E]) -> bool {
         gy32,
         gx32,
         imgs_per_task(g.n),
-        direct::Write::Add,
+        if fresh {
+            direct::Write::Set(None)
+        } else {
+            direct::Write::Add
+        },
     );
     true
 }
@@ -457,7 +463,9 @@ fn to_padded_chw<E: Float>(g: &Geom, x: &[E], xpad: &mut [E]) {
     }
 }
 
-/// Backward pass on plain slices; accumulates (`+=`) into `gx` (if given), `gw` and `gb`.
+/// Backward pass on plain slices; accumulates (`+=`) into `gw` and `gb`, and into `gx` if given
+/// as `(gx, false)`; `(gx, true)` overwrites all of `gx` instead (a new gradient buffer, whose
+/// contents are arbitrary: see `engine::grads`).
 ///
 /// dW uses a *pixel-major* im2col (`colᵀ [P, K·K·Cin]`, columns ordered (ky, kx, ci), built from
 /// a zero-padded HWC copy of the image): gemm then needs no packing of the big operand, which
@@ -468,7 +476,7 @@ pub fn backward<E: Float>(
     x: &[E],
     w: &[E],
     gy: &[E],
-    gx: Option<&mut [E]>,
+    gx: Option<(&mut [E], bool)>,
     gw: &mut [E],
     gb: Option<&mut [E]>,
 ) {
@@ -476,7 +484,7 @@ pub fn backward<E: Float>(
     assert_eq!(w.len(), g.cout * g.kk(), "conv2d: weight buffer size");
     assert_eq!(gy.len(), g.n * g.out_img(), "conv2d: output gradient size");
     assert_eq!(gw.len(), w.len(), "conv2d: weight gradient size");
-    if let Some(gx) = &gx {
+    if let Some((gx, _)) = &gx {
         assert_eq!(gx.len(), x.len(), "conv2d: input gradient size");
     }
     if let Some(gb) = &gb {
@@ -487,7 +495,15 @@ pub fn backward<E: Float>(
     }
     // dX by the direct kernel when it applies; the pass below then computes dW (and db) only,
     // or just db when the direct dW kernel applies too.
-    let gx = gx.and_then(|gx| (!direct_dx(g, w, gy, gx)).then_some(gx));
+    let gx = gx.and_then(|(gx, fresh)| {
+        if direct_dx(g, w, gy, gx, fresh) {
+            return None;
+        }
+        if fresh {
+            gx.fill(E::zero()); // the passes below accumulate
+        }
+        Some(gx)
+    });
     if gx.is_none() && direct_dw(g, x, gy, gw) {
         if let Some(gb) = gb {
             for gyi in gy.chunks_exact(g.out_img()) {
@@ -1295,8 +1311,17 @@ mod tests {
             });
             let mut gx = vec![0f32; x.shape().num_elements()];
             let mut gw = vec![0f32; w.shape().num_elements()];
-            let tb =
-                time(&mut || backward(&g, view(&x), view(&w), &gyv, Some(&mut gx), &mut gw, None));
+            let tb = time(&mut || {
+                backward(
+                    &g,
+                    view(&x),
+                    view(&w),
+                    &gyv,
+                    Some((&mut gx, false)),
+                    &mut gw,
+                    None,
+                )
+            });
             let tw = time(&mut || backward(&g, view(&x), view(&w), &gyv, None, &mut gw, None));
             let tfb = time(&mut || {
                 let y = conv2d(x.leaky_trace(), w.retaped(), None, c);

@@ -4,6 +4,8 @@
 //! Also holds the slice helpers the other element-wise engine ops (batch norm, pooling, probes)
 //! share: chunked parallel loops, lane-split reductions and a disjoint-write pointer.
 
+use super::grads::{by_fresh, take_grad};
+use super::probe::{Moments, Tap, chunk_sum_squares};
 use super::tensor::{Float, T4, view};
 use dfdx::prelude::*;
 use rayon::prelude::*;
@@ -27,12 +29,35 @@ const BLOCK_COARSE: usize = 1024;
 
 /// Runs `f(offset, chunk)` over `CHUNK`-sized pieces of `out`, in parallel when `out` is large.
 pub(crate) fn par_chunks<E: Send>(out: &mut [E], f: impl Fn(usize, &mut [E]) + Sync + Send) {
+    par_chunks_sum(out, |o, c| {
+        f(o, c);
+        Nil
+    });
+}
+
+/// [`par_chunks`] whose `f` also returns a value per chunk (e.g. statistics of the chunk it just
+/// wrote, while it is in cache): their sum.
+pub(crate) fn par_chunks_sum<E: Send, R: Send + Default + std::ops::Add<Output = R>>(
+    out: &mut [E],
+    f: impl Fn(usize, &mut [E]) -> R + Sync + Send,
+) -> R {
     if out.len() < PAR_MIN {
-        f(0, out);
+        f(0, out)
     } else {
         out.par_chunks_mut(CHUNK)
             .enumerate()
-            .for_each(|(i, c)| f(i * CHUNK, c));
+            .map(|(i, c)| f(i * CHUNK, c))
+            .reduce(R::default, |a, b| a + b)
+    }
+}
+
+/// Nothing, summed: lets the plain forms above share the summing ones.
+#[derive(Default)]
+pub(crate) struct Nil;
+impl std::ops::Add for Nil {
+    type Output = Nil;
+    fn add(self, _: Nil) -> Nil {
+        Nil
     }
 }
 
@@ -220,12 +245,46 @@ pub(crate) fn par_build<E: Send>(
     len: usize,
     f: impl Fn(usize, &mut [MaybeUninit<E>]) + Sync + Send,
 ) -> Vec<E> {
+    par_build_sum(len, |o, c| {
+        f(o, c);
+        Nil
+    })
+    .0
+}
+
+/// [`par_build`] whose `f` also returns a value per chunk: the vector and their sum.
+pub(crate) fn par_build_sum<E: Send, R: Send + Default + std::ops::Add<Output = R>>(
+    len: usize,
+    f: impl Fn(usize, &mut [MaybeUninit<E>]) -> R + Sync + Send,
+) -> (Vec<E>, R) {
     let mut v = Vec::with_capacity(len);
-    par_chunks(&mut v.spare_capacity_mut()[..len], f);
+    let r = par_chunks_sum(&mut v.spare_capacity_mut()[..len], f);
     // SAFETY: `f` initialised every element of every chunk (its contract, upheld by the zips
     // below, whose inputs are all at least as long as the output), and the chunks cover 0..len.
     unsafe { v.set_len(len) };
-    v
+    (v, r)
+}
+
+/// A chunk a `par_build_sum` closure has just written, for statistics of it.
+///
+/// # Safety
+/// Every element of `c` must have been written.
+pub(crate) unsafe fn written<E>(c: &[MaybeUninit<E>]) -> &[E] {
+    // SAFETY: MaybeUninit<E> has E's layout, and the caller wrote every element.
+    unsafe { &*(c as *const [MaybeUninit<E>] as *const [E]) }
+}
+
+/// The [`Moments`] of a chunk just written, if tapped.
+///
+/// # Safety
+/// As [`written`].
+unsafe fn chunk_moments<E: Float>(tapped: bool, c: &[MaybeUninit<E>]) -> Moments {
+    if tapped {
+        // SAFETY: the caller's contract.
+        Moments::of(unsafe { written(c) })
+    } else {
+        Moments::default()
+    }
 }
 
 /// Σ v² over a slice (f64 result), in parallel when large.
@@ -275,34 +334,82 @@ fn same_shape<E: Float, T1, T2>(a: &T4<E, T1>, b: &T4<E, T2>, op: &str) {
     assert_eq!(a.shape(), b.shape(), "engine::{op}: shapes differ");
 }
 
+/// `g = src` for a new gradient buffer, `g += src` for an existing one; returns Σ src² if
+/// `tapped` (else 0), summed chunk by chunk while each is in cache.
+fn accumulate<E: Float>(g: &mut [E], fresh: bool, src: &[E], tapped: bool) -> f64 {
+    par_chunks_sum(g, |o, c| {
+        let s = &src[o..][..c.len()];
+        if fresh {
+            c.copy_from_slice(s);
+        } else {
+            for (d, &v) in c.iter_mut().zip(s) {
+                *d += v;
+            }
+        }
+        chunk_sum_squares(tapped, s)
+    })
+}
+
 /// `a + b`, same shape.
 pub fn add<E: Float, T: Tape<E, Cpu> + Merge<T>>(a: T4<E, T>, b: T4<E, T>) -> T4<E, T> {
+    add_tapped(a, b, None)
+}
+
+/// [`add`] with a probe of its output fused in (see [`Tap`]).
+pub fn add_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+    a: T4<E, T>,
+    b: T4<E, T>,
+    tap: Option<&Tap>,
+) -> T4<E, T> {
     same_shape(&a, &b, "add");
     let (a, at) = a.split_tape();
     let (b, bt) = b.split_tape();
     let mut tape = at.merge(bt);
     let (av, bv) = (view(&a), view(&b));
-    let out = par_build(av.len(), |o, c| {
+    let tapped = tap.is_some();
+    let (out, m) = par_build_sum(av.len(), |o, c| {
         for ((y, &p), &q) in c.iter_mut().zip(&av[o..]).zip(&bv[o..]) {
             y.write(p + q);
         }
+        // SAFETY: the loop wrote all of c.
+        unsafe { chunk_moments(tapped, c) }
     });
+    if let Some(t) = tap {
+        t.forward(m);
+    }
     let y = a.device().tensor_from_vec(out, *a.shape());
     if T::OWNS_TAPE {
-        let (ag, bg, yg) = (a.ghost(), b.ghost(), y.ghost());
+        let (ag, bg, yg, tap) = (a.ghost(), b.ghost(), y.ghost(), tap.cloned());
         drop((a, b));
         tape.add_backward_op(move |grads| {
-            with_out_grad!(grads, yg, |gy| {
-                for g in [&ag, &bg] {
-                    let gx = &mut **grads.get_or_alloc_mut(g)?;
-                    par_chunks(gx, |o, c| {
-                        for (d, &s) in c.iter_mut().zip(&gy[o..]) {
-                            *d += s;
-                        }
-                    });
+            let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&yg)?);
+            let (mut ga, fresh_a) = take_grad!(grads, ag)?;
+            let (mut gb, fresh_b) = take_grad!(grads, bg)?;
+            let sum_sq = if gb.len() != gy.len() {
+                // a and b are one tensor (its entry is the emptied ga): add the gradient twice.
+                by_fresh!(fresh_a, |put| par_chunks_sum(&mut ga, |o, c| {
+                    let g = &gy[o..][..c.len()];
+                    for (d, &v) in c.iter_mut().zip(g) {
+                        put(d, v + v);
+                    }
+                    chunk_sum_squares(tapped, g)
+                }))
+            } else {
+                let sum_sq = accumulate(&mut gb, fresh_b, &gy, tapped);
+                if fresh_a {
+                    ga = gy; // a new gradient *is* gy: no pass at all
+                } else {
+                    accumulate(&mut ga, false, &gy, false);
                 }
-                Ok(())
-            })
+                sum_sq
+            };
+            if let Some(t) = &tap {
+                t.backward(sum_sq);
+            }
+            // b first: when a and b are one tensor, a's buffer is the one to keep.
+            **grads.get_or_alloc_mut(&bg)? = gb;
+            **grads.get_or_alloc_mut(&ag)? = ga;
+            Ok(())
         });
     }
     y.put_tape(tape)
@@ -312,49 +419,76 @@ pub fn add<E: Float, T: Tape<E, Cpu> + Merge<T>>(a: T4<E, T>, b: T4<E, T>) -> T4
 /// never stored and backward makes one pass writing both input gradients (instead of a ReLU
 /// gradient buffer that `add` then reads twice).
 pub fn add_relu<E: Float, T: Tape<E, Cpu> + Merge<T>>(a: T4<E, T>, b: T4<E, T>) -> T4<E, T> {
+    add_relu_tapped(a, b, None)
+}
+
+/// [`add_relu`] with a probe of its output fused in (see [`Tap`]).
+pub fn add_relu_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+    a: T4<E, T>,
+    b: T4<E, T>,
+    tap: Option<&Tap>,
+) -> T4<E, T> {
     same_shape(&a, &b, "add_relu");
     let (a, at) = a.split_tape();
     let (b, bt) = b.split_tape();
     let mut tape = at.merge(bt);
     let (av, bv) = (view(&a), view(&b));
     let zero = E::zero();
-    let out = par_build(av.len(), |o, c| {
+    let tapped = tap.is_some();
+    let (out, m) = par_build_sum(av.len(), |o, c| {
         for ((y, &p), &q) in c.iter_mut().zip(&av[o..]).zip(&bv[o..]) {
             let s = p + q;
             y.write(if s > zero { s } else { zero });
         }
+        // SAFETY: the loop wrote all of c.
+        unsafe { chunk_moments(tapped, c) }
     });
+    if let Some(t) = tap {
+        t.forward(m);
+    }
     let y = a.device().tensor_from_vec(out, *a.shape());
     if T::OWNS_TAPE {
         let (ag, bg, yg, ys) = (a.ghost(), b.ghost(), y.ghost(), y.clone());
+        let tap = tap.cloned();
         drop((a, b));
         tape.add_backward_op(move |grads| {
             with_out_grad!(grads, yg, |gy| {
                 let yv = view(&ys);
-                // a's gradient is taken out of the store so b's can be borrowed alongside it.
-                let mut ga = std::mem::take(&mut **grads.get_or_alloc_mut(&ag)?);
-                let gb = &mut **grads.get_or_alloc_mut(&bg)?;
-                if gb.len() == ga.len() {
-                    let gbp = SharedMut::new(gb);
-                    par_chunks(&mut ga, |o, c| {
+                // Both gradients are taken out of the store, so they can be borrowed together.
+                let (mut ga, fresh_a) = take_grad!(grads, ag)?;
+                let (mut gb, fresh_b) = take_grad!(grads, bg)?;
+                let sum_sq = if gb.len() == ga.len() {
+                    let gbp = SharedMut::new(&mut gb);
+                    par_chunks_sum(&mut ga, |o, c| {
                         // SAFETY: par_chunks hands out disjoint ranges of ga; the same ranges
                         // of gb are disjoint too, and gb is not otherwise touched meanwhile.
                         let d = unsafe { gbp.slice(o, c.len()) };
-                        let it = c.iter_mut().zip(d).zip(&gy[o..]).zip(&yv[o..]);
-                        for (((p, q), &g), &v) in it {
-                            let m = if v > zero { g } else { zero };
-                            *p += m;
-                            *q += m;
-                        }
-                    });
+                        let g = &gy[o..][..c.len()];
+                        let it = c.iter_mut().zip(d).zip(g).zip(&yv[o..]);
+                        by_fresh!(fresh_a, |put_a| by_fresh!(fresh_b, |put_b| {
+                            for (((p, q), &g), &v) in it {
+                                let m = if v > zero { g } else { zero };
+                                put_a(p, m);
+                                put_b(q, m);
+                            }
+                        }));
+                        chunk_sum_squares(tapped, g)
+                    })
                 } else {
                     // a and b are one tensor (its entry is the emptied ga): add the gradient twice.
-                    par_chunks(&mut ga, |o, c| {
-                        for ((p, &g), &v) in c.iter_mut().zip(&gy[o..]).zip(&yv[o..]) {
-                            *p += if v > zero { g + g } else { zero };
+                    by_fresh!(fresh_a, |put| par_chunks_sum(&mut ga, |o, c| {
+                        let g = &gy[o..][..c.len()];
+                        for ((p, &g), &v) in c.iter_mut().zip(g).zip(&yv[o..]) {
+                            put(p, if v > zero { g + g } else { zero });
                         }
-                    });
+                        chunk_sum_squares(tapped, g)
+                    }))
+                };
+                if let Some(t) = &tap {
+                    t.backward(sum_sq);
                 }
+                // b first: when a and b are one tensor, a's buffer is the one to keep.
+                **grads.get_or_alloc_mut(&bg)? = gb;
                 **grads.get_or_alloc_mut(&ag)? = ga;
                 Ok(())
             })
@@ -394,12 +528,13 @@ fn by_output<E: Float, T: Tape<E, Cpu>>(
         tape.add_backward_op(move |grads| {
             with_out_grad!(grads, yg, |gy| {
                 let yv = view(&ys);
-                let gx = &mut **grads.get_or_alloc_mut(&xg)?;
-                par_chunks(gx, |o, c| {
+                let (mut gx, fresh) = take_grad!(grads, xg)?;
+                by_fresh!(fresh, |put| par_chunks(&mut gx, |o, c| {
                     for ((dx, &g), &v) in c.iter_mut().zip(&gy[o..]).zip(&yv[o..]) {
-                        *dx += d(g, v);
+                        put(dx, d(g, v));
                     }
-                });
+                }));
+                **grads.get_or_alloc_mut(&xg)? = gx;
                 Ok(())
             })
         });

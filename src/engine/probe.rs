@@ -77,39 +77,120 @@ impl ProbeRecorder {
     }
 }
 
-/// Mean, population std and exact-zero fraction of `v` in one pass (shifted sums for stability).
-pub(crate) fn act_stats<E: Float>(v: &[E]) -> ActStats {
-    let n = v.len();
-    if n == 0 {
-        return ActStats::default();
-    }
-    let k = v[0];
-    let zero = E::zero();
-    let one = E::one();
-    #[derive(Default)]
-    struct Acc(f64, f64, f64);
-    impl std::ops::Add for Acc {
-        type Output = Acc;
-        fn add(self, o: Acc) -> Acc {
-            Acc(self.0 + o.0, self.1 + o.1, self.2 + o.2)
-        }
-    }
-    // `move`: selecting between *references* to `one` and `zero` compiles to a branch per
-    // element (mispredicted on ReLU outputs); between values it is a vector blend.
-    let acc = par_sum(n, |s, e| {
-        let [s1, s2, z] = reduce1_coarse(&v[s..e], move |x| {
+/// Count, mean, sum of squared deviations and exact zeros of one part of a tensor. Parts merge
+/// exactly (Chan et al.'s pairwise update), so each can be summed with its own shift, by
+/// whichever op has it in cache: [`probe`] in CHUNK-sized pieces, or the producing op chunk by
+/// chunk as it writes them (see [`Tap`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Moments {
+    n: f64,
+    mean: f64,
+    m2: f64,
+    zeros: f64,
+}
+
+impl Moments {
+    /// One pass over `v`, shifted by its first element (so the f32 blocks of sums keep their
+    /// precision when the mean is large against the spread).
+    pub(crate) fn of<E: Float>(v: &[E]) -> Self {
+        let Some(&k) = v.first() else {
+            return Self::default();
+        };
+        let (zero, one) = (E::zero(), E::one());
+        // `move`: selecting between *references* to `one` and `zero` compiles to a branch per
+        // element (mispredicted on ReLU outputs); between values it is a vector blend.
+        let [s1, s2, z] = reduce1_coarse(v, move |x| {
             let d = x - k;
             [d, d * d, if x == zero { one } else { zero }]
         });
-        Acc(s1, s2, z)
-    });
-    let nf = n as f64;
-    let m1 = acc.0 / nf;
-    let var = (acc.1 / nf - m1 * m1).max(0.0);
-    ActStats {
-        mean: (to_f64(k) + m1) as f32,
-        std: var.sqrt() as f32,
-        zero_frac: (acc.2 / nf) as f32,
+        let n = v.len() as f64;
+        let d = s1 / n;
+        Moments {
+            n,
+            mean: to_f64(k) + d,
+            m2: (s2 - s1 * d).max(0.0),
+            zeros: z,
+        }
+    }
+
+    pub(crate) fn stats(self) -> ActStats {
+        if self.n == 0.0 {
+            return ActStats::default();
+        }
+        ActStats {
+            mean: self.mean as f32,
+            std: (self.m2 / self.n).sqrt() as f32,
+            zero_frac: (self.zeros / self.n) as f32,
+        }
+    }
+}
+
+impl std::ops::Add for Moments {
+    type Output = Moments;
+    fn add(self, o: Moments) -> Moments {
+        let n = self.n + o.n;
+        if self.n == 0.0 || o.n == 0.0 {
+            return if self.n == 0.0 { o } else { self };
+        }
+        let d = o.mean - self.mean;
+        Moments {
+            n,
+            mean: self.mean + d * (o.n / n),
+            m2: self.m2 + o.m2 + d * d * (self.n * o.n / n),
+            zeros: self.zeros + o.zeros,
+        }
+    }
+}
+
+/// Mean, population std and exact-zero fraction of `v`, in one pass.
+pub(crate) fn act_stats<E: Float>(v: &[E]) -> ActStats {
+    par_sum(v.len(), |s, e| Moments::of(&v[s..e])).stats()
+}
+
+/// A probe fused into the op that produces the probed tensor, from [`ProbeRecorder::tap`]. That
+/// op records the tensor's [`Moments`] chunk by chunk as it writes them, and in backward
+/// ‖∂L/∂x‖ as it reads the gradient, both while the data is in cache: [`probe`] makes a separate
+/// pass over each (about 2 % of a 56-layer step). The op's backward runs exactly where the
+/// probe's would have (after every consumer of x, before anything reads x's producer), so it sees
+/// the same fully accumulated gradient.
+#[derive(Clone, Debug)]
+pub struct Tap {
+    rec: ProbeRecorder,
+    slot: usize,
+}
+
+impl ProbeRecorder {
+    /// A tap for `slot`, or `None` when statistics are off (then nothing is computed).
+    pub fn tap(&self, slot: usize) -> Option<Tap> {
+        self.is_enabled().then(|| Tap {
+            rec: self.clone(),
+            slot,
+        })
+    }
+}
+
+impl Tap {
+    /// Forward: the statistics of the whole output (clears the slot's gradient norm).
+    pub(crate) fn forward(&self, m: Moments) {
+        self.rec.with_slot(self.slot, |s| *s = (m.stats(), None));
+    }
+    /// Backward: Σ g² over the output's gradient.
+    pub(crate) fn backward(&self, sum_squares: f64) {
+        self.rec
+            .with_slot(self.slot, |s| s.1 = Some(sum_squares.sqrt()));
+    }
+    /// For an op that fuses no statistics: the separate [`probe`] passes.
+    pub fn probe<E: Float, T: Tape<E, Cpu>>(&self, x: T4<E, T>) -> T4<E, T> {
+        probe(x, &self.rec, self.slot)
+    }
+}
+
+/// Σ g² of a chunk of a gradient an op has just read (so it is in cache), if tapped.
+pub(crate) fn chunk_sum_squares<E: Float>(tapped: bool, g: &[E]) -> f64 {
+    if tapped {
+        reduce1_coarse(g, |x| [x * x])[0]
+    } else {
+        0.0
     }
 }
 

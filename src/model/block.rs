@@ -3,7 +3,9 @@
 use super::layers::{BiasInit, Bn, Conv, Mode};
 use super::params::ParamStore;
 use super::spec::Variant;
-use crate::engine::{Float, T4, add, add_relu, dropout, gate_mix, relu, scale, sigmoid};
+use crate::engine::{
+    Float, T4, Tap, add, add_relu_tapped, add_tapped, dropout, gate_mix, relu, scale, sigmoid,
+};
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
 
@@ -130,16 +132,19 @@ impl Block {
         }
     }
 
+    /// The block's output, probed by `tap` (fused into the op that produces it where that op
+    /// can, else the separate probe passes).
     pub fn forward<E: Float, T: Tape<E, Cpu> + Merge<T>>(
         &self,
         ps: &mut ParamStore<E>,
         x: T4<E, T>,
         mode: Mode,
         dropout_seed: u64,
+        tap: Option<&Tap>,
     ) -> T4<E, T> {
         match self.variant {
-            Variant::V2 | Variant::ReluOnly => self.forward_pre(ps, x, mode),
-            _ => self.forward_post(ps, x, mode, dropout_seed),
+            Variant::V2 | Variant::ReluOnly => self.forward_pre(ps, x, mode, tap),
+            _ => self.forward_post(ps, x, mode, dropout_seed, tap),
         }
     }
 
@@ -149,6 +154,7 @@ impl Block {
         ps: &mut ParamStore<E>,
         x: T4<E, T>,
         mode: Mode,
+        tap: Option<&Tap>,
     ) -> T4<E, T> {
         let v2 = self.variant == Variant::V2;
         // The tape follows exactly one branch; the other gets an empty-tape clone (merged at `add`).
@@ -175,7 +181,7 @@ impl Block {
             let h = self.conv2.fwd(ps, h, true);
             bn2.fwd(ps, h, mode, false)
         };
-        add(h, s)
+        add_tapped(h, s, tap)
     }
 
     /// ReLU(BN x) for `v2`, ReLU x for `reluonly`.
@@ -198,6 +204,7 @@ impl Block {
         x: T4<E, T>,
         mode: Mode,
         dropout_seed: u64,
+        tap: Option<&Tap>,
     ) -> T4<E, T> {
         let gate = self
             .gate
@@ -219,26 +226,41 @@ impl Block {
         // Plain blocks end in ReLU(BN f): fused, rather than a separate ReLU pass and buffer.
         let plain = s.is_none();
         let f = match &self.bn2 {
-            Some(bn2) => bn2.fwd(ps, f, mode, plain),
+            Some(bn2) => bn2.fwd_tapped(ps, f, mode, plain, tap.filter(|_| plain)),
             None => f,
         };
         let Some(s) = s else {
-            return if self.bn2.is_some() { f } else { relu(f) };
+            return if self.bn2.is_some() {
+                f
+            } else {
+                probed(relu(f), tap)
+            };
         };
         match self.variant {
-            Variant::Scaled => add_relu(scale(f, 0.5), scale(s, 0.5)),
+            Variant::Scaled => add_relu_tapped(scale(f, 0.5), scale(s, 0.5), tap),
             Variant::Gated | Variant::SGated => {
                 let g = gate.expect("gated blocks have a gate");
-                relu(gate_mix(g, f, s, self.variant == Variant::Gated))
+                probed(relu(gate_mix(g, f, s, self.variant == Variant::Gated)), tap)
             }
-            Variant::DropSc => add_relu(f, dropout(s, 0.5, mode == Mode::Train, dropout_seed)),
+            Variant::DropSc => {
+                let s = dropout(s, 0.5, mode == Mode::Train, dropout_seed);
+                add_relu_tapped(f, s, tap)
+            }
             Variant::BnAfter => {
                 let bn3 = self.bn3.as_ref().expect("bnafter has bn3");
-                bn3.fwd(ps, add(f, s), mode, true)
+                bn3.fwd_tapped(ps, add(f, s), mode, true, tap)
             }
-            Variant::ReluBefore => add(relu(f), s),
+            Variant::ReluBefore => add_tapped(relu(f), s, tap),
             // relu(f + s) as one op: no stored sum, one backward pass.
-            _ => add_relu(f, s),
+            _ => add_relu_tapped(f, s, tap),
         }
+    }
+}
+
+/// `x` through the separate probe passes, for blocks whose last op fuses none.
+fn probed<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>, tap: Option<&Tap>) -> T4<E, T> {
+    match tap {
+        Some(t) => t.probe(x),
+        None => x,
     }
 }

@@ -1,7 +1,7 @@
 //! Conv and batch-norm layers over a `ParamStore`, with PyTorch's initialisation.
 
 use super::params::{BId, PId, ParamKind, ParamStore, ParamTensor};
-use crate::engine::{BnCfg, ConvCfg, Float, T4, batch_norm2d, conv2d};
+use crate::engine::{BnCfg, ConvCfg, Float, T4, Tap, batch_norm2d_tapped, conv2d};
 use dfdx::prelude::*;
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -128,6 +128,18 @@ impl Bn {
         mode: Mode,
         relu: bool,
     ) -> T4<E, T> {
+        self.fwd_tapped(ps, x, mode, relu, None)
+    }
+
+    /// [`Bn::fwd`] whose output is probed by `tap` (fused into the batch norm).
+    pub fn fwd_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        ps: &mut ParamStore<E>,
+        x: T4<E, T>,
+        mode: Mode,
+        relu: bool,
+        tap: Option<&Tap>,
+    ) -> T4<E, T> {
         let (gamma, beta) = (ps.t1(self.gamma), ps.t1(self.beta));
         let train = mode == Mode::Train;
         let buf = &mut ps.buffers[self.buf.0];
@@ -140,13 +152,14 @@ impl Bn {
             train,
             relu,
         };
-        batch_norm2d(
+        batch_norm2d_tapped(
             x,
             gamma,
             beta,
             &mut buf.running_mean,
             &mut buf.running_var,
             cfg,
+            tap,
         )
     }
 }

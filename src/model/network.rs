@@ -194,16 +194,19 @@ where
         let ps = &mut self.store;
         // The input is data: the first conv skips its input gradient.
         let mut h = self.stem.conv.fwd(ps, x, false);
+        // Each block boundary is probed by the op that produces it (see `engine::Tap`).
+        let tap = self.recorder.tap(0);
         if let Some(bn) = &self.stem.bn {
-            h = bn.fwd(ps, h, mode, self.stem.relu);
-        } else if self.stem.relu {
-            h = relu(h);
+            h = bn.fwd_tapped(ps, h, mode, self.stem.relu, tap.as_ref());
+        } else {
+            if self.stem.relu {
+                h = relu(h);
+            }
+            h = probe(h, &self.recorder, 0);
         }
-        h = probe(h, &self.recorder, 0);
         for (i, block) in self.blocks.iter().enumerate() {
             let seed = self.passes.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64;
-            h = block.forward(ps, h, mode, seed);
-            h = probe(h, &self.recorder, i + 1);
+            h = block.forward(ps, h, mode, seed, self.recorder.tap(i + 1).as_ref());
         }
         if let Some(bn) = &self.head.bn {
             h = bn.fwd(ps, h, mode, self.head.relu);

@@ -1,0 +1,171 @@
+//! Input-gradient buffers for backward ops, taken out of dfdx's gradient store together with
+//! whether they are new.
+//!
+//! dfdx gives a tensor that has no gradient yet a zeroed buffer, which the op then `+=`s into.
+//! Most activations have one consumer, so most input gradients are new: writing them with `=`
+//! saves the zeroing pass and the read of the zeros, two of the memory passes a backward op makes.
+//! The buffer is new when the allocation [`super::alloc::unzeroed`] left unzeroed is the one the
+//! store now holds; an op then *must* write every element of it.
+
+use dfdx::prelude::*;
+
+/// The element size of a gradient store's buffers.
+pub(crate) fn elem_bytes<E, D: Storage<E>>(_: &Gradients<E, D>) -> usize {
+    std::mem::size_of::<E>()
+}
+
+/// `take_grad!(grads, ghost)`: `Result<(Vec<E>, bool), CpuError>`, the tensor's gradient taken out
+/// of the store (its entry left empty) and whether it is *new*. A new buffer holds arbitrary
+/// bits (f32/f64: no invalid values) and the op must overwrite every element; an old one is
+/// accumulated into. Put it back with `**grads.get_or_alloc_mut(&ghost)? = buf` (the emptied
+/// entry exists, so that allocates nothing).
+///
+/// A macro because dfdx's `Tensorlike` bound on `get_or_alloc_mut` cannot be named outside dfdx.
+macro_rules! take_grad {
+    ($grads:ident, $t:expr) => {{
+        let len = dfdx::shapes::HasShape::shape(&$t).num_elements();
+        let bytes = len * $crate::engine::grads::elem_bytes(&$grads);
+        let (slot, addr) = $crate::engine::alloc::unzeroed(bytes, || $grads.get_or_alloc_mut(&$t));
+        slot.map(|slot| {
+            let buf = std::mem::take(&mut **slot);
+            let fresh = addr == Some(buf.as_ptr() as usize);
+            (buf, fresh)
+        })
+    }};
+}
+pub(crate) use take_grad;
+
+/// `by_fresh!(fresh, |put| body)`: `body` instantiated twice, with `put(&mut d, v)` meaning
+/// `*d = v` when `fresh` and `*d += v` otherwise, so each loop inside is branch-free and the
+/// fresh one never reads the buffer.
+macro_rules! by_fresh {
+    ($fresh:expr, |$put:ident| $body:expr) => {{
+        if $fresh {
+            #[inline(always)]
+            fn $put<E: $crate::engine::tensor::Float>(d: &mut E, v: E) {
+                *d = v;
+            }
+            $body
+        } else {
+            #[inline(always)]
+            fn $put<E: $crate::engine::tensor::Float>(d: &mut E, v: E) {
+                *d += v;
+            }
+            $body
+        }
+    }};
+}
+pub(crate) use by_fresh;
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::alloc::without_fresh;
+    use crate::engine::gradcheck::rand_vec;
+    use crate::engine::{BnCfg, ConvCfg, add, add_relu, batch_norm2d, conv2d, relu};
+    use dfdx::prelude::*;
+
+    type Tp = OwnedTape<f32, Cpu>;
+
+    fn t(
+        dev: &Cpu,
+        n: usize,
+        seed: u64,
+        s: (usize, usize, usize, usize),
+    ) -> Tensor<(usize, usize, usize, usize), f32, Cpu> {
+        let v = rand_vec(n, seed).iter().map(|&x| x as f32).collect();
+        dev.tensor_from_vec(v, s)
+    }
+
+    /// Every input and parameter gradient of a small graph in which each op meets both new and
+    /// existing input gradients: x feeds a conv (dX accumulates, written second) and the
+    /// `add_relu` shortcut (new); `add(y, y)` is one tensor twice; the stride-2 conv takes the
+    /// im2col path, the stride-1 ones the direct kernel.
+    fn gradients() -> Vec<Vec<f32>> {
+        let dev = Cpu::default();
+        let s = (8, 16, 16, 16); // 32768 elements: the parallel paths
+        let x = t(&dev, 8 * 16 * 256, 1, s);
+        let w1 = t(&dev, 16 * 16 * 9, 2, (16, 16, 3, 3));
+        let w2 = t(&dev, 16 * 16 * 9, 3, (16, 16, 3, 3));
+        let w3 = t(&dev, 8 * 16 * 9, 4, (8, 16, 3, 3));
+        let gamma: Tensor<(usize,), f32, Cpu> = dev.tensor_from_vec(vec![1.5; 16], (16,));
+        let beta: Tensor<(usize,), f32, Cpu> = dev.tensor_from_vec(vec![0.1; 16], (16,));
+        let r = t(&dev, 8 * 8 * 64, 5, (8, 8, 8, 8));
+        let (mut rm, mut rv) = (vec![0.0; 16], vec![1.0; 16]);
+        let c1 = ConvCfg {
+            stride: 1,
+            pad: 1,
+            input_grad: true,
+        };
+        let c2 = ConvCfg {
+            stride: 2,
+            pad: 1,
+            input_grad: true,
+        };
+        let bn = BnCfg {
+            relu: true,
+            ..BnCfg::default()
+        };
+        let xt = x.clone().traced(Gradients::leaky());
+        let h = conv2d(xt.with_empty_tape(), w1.clone().retaped::<Tp>(), None, c1);
+        let h = batch_norm2d(
+            h,
+            gamma.clone().retaped(),
+            beta.clone().retaped(),
+            &mut rm,
+            &mut rv,
+            bn,
+        );
+        let f = conv2d(h, w2.clone().retaped::<Tp>(), None, c1);
+        let y = add_relu(f, xt);
+        let z = relu(add(y.with_empty_tape(), y));
+        let out = conv2d(z, w3.clone().retaped::<Tp>(), None, c2); // [8, 8, 8, 8]
+        let grads = (out * r).sum().backward();
+        let all: [&dyn Fn() -> Vec<f32>; 6] = [
+            &|| grads.get(&x).as_vec(),
+            &|| grads.get(&w1).as_vec(),
+            &|| grads.get(&w2).as_vec(),
+            &|| grads.get(&w3).as_vec(),
+            &|| grads.get(&gamma).as_vec(),
+            &|| grads.get(&beta).as_vec(),
+        ];
+        all.iter().map(|g| g()).collect()
+    }
+
+    /// New buffers written with `=` give the gradients accumulating into zeroed ones gives.
+    #[test]
+    fn new_buffers_match_accumulation() {
+        let fresh = gradients();
+        let zeroed = without_fresh(gradients);
+        for (i, (a, b)) in fresh.iter().zip(&zeroed).enumerate() {
+            assert_eq!(a.len(), b.len());
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f32::max);
+            let scale = b.iter().map(|q| q.abs()).fold(0.0, f32::max);
+            assert!(scale > 0.0, "gradient {i} is all zero");
+            assert!(
+                worst <= 1e-5 * scale,
+                "gradient {i}: {worst} (scale {scale})"
+            );
+        }
+    }
+
+    /// The mechanism engages: a new gradient comes back as the unzeroed block, an existing one
+    /// does not, and with it turned off nothing is left unzeroed.
+    #[test]
+    fn new_gradient_buffers_are_detected() {
+        let dev = Cpu::default();
+        let x = t(&dev, 4096, 7, (4, 4, 16, 16));
+        let mut grads: Gradients<f32, Cpu> = Gradients::leaky();
+        let (buf, fresh) = take_grad!(grads, x).unwrap();
+        assert!(fresh && buf.len() == 4096);
+        **grads.get_or_alloc_mut(&x).unwrap() = buf;
+        let (buf, fresh) = take_grad!(grads, x).unwrap();
+        assert!(!fresh && buf.len() == 4096);
+        let y = t(&dev, 4096, 8, (4, 4, 16, 16));
+        let (buf, fresh) = without_fresh(|| take_grad!(grads, y).unwrap());
+        assert!(!fresh && buf.iter().all(|&v| v == 0.0));
+    }
+}

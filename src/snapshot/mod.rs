@@ -8,7 +8,9 @@
 //!
 //! [`load`] checks the format version first, then parses (errors carry line and column), then
 //! checks that the records agree with the names they are indexed by. Every failure is one
-//! [`SnapshotError`] whose message is a single line naming the file.
+//! [`SnapshotError`] whose message is a single line naming the file; a file that stops partway
+//! (an interrupted copy, `head -c`) is reported as such rather than by ron's complaint about the
+//! last partial token (see `ends_early`).
 //!
 //! Format history: version 1 is the first format (kept as `tests/fixtures/snapshot_v1.ron`).
 //! Version 2 (`tests/fixtures/snapshot_v2.ron`) adds the optional `resume` section written with
@@ -146,9 +148,18 @@ pub enum SnapshotError {
         path: PathBuf,
         error: io::Error,
     },
-    /// The file is not valid RON for a snapshot (truncated, malformed, wrong shape).
+    /// The file is not valid RON for a snapshot (malformed, wrong shape).
     #[error("{path}:{line}:{column}: not a valid resviz snapshot: {message}")]
     Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// The text stops partway through the snapshot; `line` and `column` are where it ends.
+    /// (`message` is ron's, which only describes the cut-off last token.)
+    #[error("{path}: the file ends early (truncated?) at line {line}, column {column}: {message}")]
+    Truncated {
         path: PathBuf,
         line: usize,
         column: usize,
@@ -379,20 +390,7 @@ pub fn from_ron(text: &str, path: &Path) -> Result<RunSnapshot, SnapshotError> {
     {
         return Err(version_error(v));
     }
-    let file: format::File = ron::from_str(text).map_err(|e| {
-        let mut message = e.code.to_string();
-        // An error at or after the last non-blank character: the text stops too early.
-        let end = line_col(text.trim_end().as_bytes());
-        if matches!(e.code, ron::Error::Eof) || (e.span.start.line, e.span.start.col) >= end {
-            message.push_str(" (the file ends too early: truncated?)");
-        }
-        SnapshotError::Parse {
-            path: path.to_path_buf(),
-            line: e.span.start.line,
-            column: e.span.start.col,
-            message,
-        }
-    })?;
+    let file: format::File = ron::from_str(text).map_err(|e| parse_error(text, path, e))?;
     let snap = file.into_snapshot();
     if !supported(snap.format_version as u64) {
         return Err(version_error(snap.format_version as u64));
@@ -402,6 +400,78 @@ pub fn from_ron(text: &str, path: &Path) -> Result<RunSnapshot, SnapshotError> {
         message,
     })?;
     Ok(snap)
+}
+
+/// The error for text ron could not read as a snapshot: [`SnapshotError::Truncated`] at the end
+/// of the text if it stops partway, else [`SnapshotError::Parse`] where ron stopped.
+fn parse_error(text: &str, path: &Path, e: ron::error::SpannedError) -> SnapshotError {
+    let path = path.to_path_buf();
+    let message = e.code.to_string();
+    if matches!(e.code, ron::Error::Eof) || ends_early(text) {
+        let (line, column) = line_col(text.as_bytes());
+        return SnapshotError::Truncated {
+            path,
+            line,
+            column,
+            message,
+        };
+    }
+    SnapshotError::Parse {
+        path,
+        line: e.span.start.line,
+        column: e.span.start.col,
+        message,
+    }
+}
+
+/// Whether `text` stops inside a RON value: a bracket left open, a string or block comment
+/// unterminated, or no value begun at all (empty, or only the header comment).
+///
+/// Why not ron's error: on a cut-off snapshot ron describes whatever the partial last token
+/// looks like ("Unexpected field named c" for a cut inside `created`, "Expected comma",
+/// "Expected end of string", …), rarely `Eof`, and sometimes points at the start of that token
+/// rather than the end of the text. Whether the brackets close depends on the text alone: a
+/// snapshot is one `( … )`, so every proper prefix of it leaves something open wherever the cut
+/// falls, while garbage with balanced brackets (or none) keeps ron's message.
+fn ends_early(text: &str) -> bool {
+    let (mut at, mut depth, mut begun) = (0, 0usize, false);
+    while at < text.len() {
+        let rest = &text[at..];
+        let Some(len) = token_len(rest) else {
+            return true;
+        };
+        match rest.as_bytes()[0] {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        let comment = rest.starts_with("//") || rest.starts_with("/*");
+        begun |= !comment && !rest.starts_with(char::is_whitespace);
+        at += len;
+    }
+    depth > 0 || !begun
+}
+
+/// Bytes in the comment or string that `rest` starts with, else in its first character (so
+/// brackets inside comments and strings are not counted); `None` if a string or block comment
+/// runs to the end of the text. (Nested block comments and raw strings are not special-cased:
+/// snapshots are written with neither.)
+fn token_len(rest: &str) -> Option<usize> {
+    if rest.starts_with("//") {
+        Some(rest.find('\n').unwrap_or(rest.len()))
+    } else if rest.starts_with("/*") {
+        rest.find("*/").map(|i| i + 2)
+    } else if let Some(body) = rest.strip_prefix('"') {
+        let mut escaped = false;
+        let end = body.char_indices().find(|&(_, c)| {
+            let closes = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            closes
+        });
+        end.map(|(i, _)| i + 2)
+    } else {
+        rest.chars().next().map(char::len_utf8)
+    }
 }
 
 /// The `format_version` declared near the start of the text, if it can be found cheaply.
@@ -514,6 +584,81 @@ mod tests {
         let mut s = snap();
         s.runs[0].steps.swap(0, 1);
         assert!(s.validate().unwrap_err().contains("steps out of order"));
+    }
+
+    /// Where `text[..cut]` ends, as the truncation message names it.
+    fn ends_early_at(text: &str, cut: usize) -> String {
+        let (line, column) = line_col(text[..cut].as_bytes());
+        format!("t.ron: the file ends early (truncated?) at line {line}, column {column}: ")
+    }
+
+    #[test]
+    fn truncated_text_says_it_ends_early() {
+        let text = to_ron(&snap()).unwrap();
+        let at = |s: &str, plus: usize| text.find(s).unwrap() + plus;
+        let percent = [0, 10, 50, 90].map(|p| text.len() * p / 100);
+        let named = [
+            1,                         // inside the header comment
+            at("\n created", 3),       // `c` of a field name: ron says "Unexpected field"
+            at("\"plain-20\"", 4),     // inside a string
+            at("wall_secs: ", 12),     // inside a number
+            at("\n  (\n   spec", 1),   // just after a newline
+            text.trim_end().len() - 1, // only the final `)` missing
+        ];
+        let sweep = (0..text.len()).step_by(101);
+        for cut in percent.into_iter().chain(named).chain(sweep) {
+            let cut = (0..=cut).rev().find(|&c| text.is_char_boundary(c)).unwrap();
+            let e = from_ron(&text[..cut], Path::new("t.ron")).unwrap_err();
+            let m = e.to_string();
+            assert!(
+                matches!(e, SnapshotError::Truncated { .. }),
+                "cut {cut}: {m}"
+            );
+            assert!(m.starts_with(&ends_early_at(&text, cut)), "cut {cut}: {m}");
+        }
+        let cut = at("\n created", 3);
+        let e = from_ron(&text[..cut], Path::new("t.ron")).unwrap_err();
+        assert!(e.to_string().contains("Unexpected field named `c`"), "{e}");
+    }
+
+    #[test]
+    fn garbage_is_not_called_truncated() {
+        let renamed = to_ron(&snap()).unwrap().replacen("dataset:", "datas:", 1);
+        let unclosed_string = "(format_version: 2, dataset: \"x)";
+        for garbage in [
+            "hello",
+            "[1, 2, 3]",
+            "(format_version: 2)",
+            "notes (see above)",
+        ]
+        .into_iter()
+        .chain([renamed.as_str()])
+        {
+            let e = from_ron(garbage, Path::new("g.ron")).unwrap_err();
+            let m = e.to_string();
+            assert!(
+                matches!(e, SnapshotError::Parse { .. }),
+                "{garbage:.40}: {m}"
+            );
+            assert!(m.contains(": not a valid resviz snapshot: "), "{m}");
+        }
+        // Nothing but whitespace and comments, or an open string: no complete value to judge.
+        for cut_off in ["", "  \n// header only\n", unclosed_string] {
+            let e = from_ron(cut_off, Path::new("t.ron")).unwrap_err();
+            assert!(
+                matches!(e, SnapshotError::Truncated { .. }),
+                "{cut_off:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn ends_early_skips_strings_and_comments() {
+        assert!(!ends_early("(a: \"(\", b: \"\\\"[\") // (\n/* [ */"));
+        assert!(ends_early("(a: \"(\\\")"));
+        assert!(ends_early("(a: 1) /* ) "));
+        assert!(ends_early("// (a: 1)"));
+        assert!(!ends_early("hello"));
     }
 
     #[test]

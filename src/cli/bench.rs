@@ -197,6 +197,7 @@ fn kernels(args: &BenchArgs) -> Result<()> {
                 &norms,
                 &gamma,
                 bn,
+                false,
             ));
         });
         // Memory-bound: elements per second say more than FLOP/s.

@@ -112,7 +112,17 @@ fn channel_affine_body<E: Float, const RELU: bool>(
 /// `gy` is the output gradient `gz` through the ReLU mask (`y > 0`) when `RELU`; the mask is
 /// recomputed from x with the forward's exact arithmetic (`x·a + b > 0` in `E`), so backward
 /// neither reads nor keeps the output.
-#[allow(clippy::too_many_arguments)]
+/// What a backward pass over one channel does besides the gradient arithmetic.
+#[derive(Clone, Copy, Debug)]
+struct Pass {
+    /// Batch statistics (training mode) rather than running ones.
+    train: bool,
+    /// `gx` is a new buffer: overwrite it rather than accumulate.
+    fresh: bool,
+    /// Also return Σ gz² (a fused probe).
+    tapped: bool,
+}
+
 fn channel_backward<E: Float, const RELU: bool>(
     x: &[E],
     gz: &[E],
@@ -120,13 +130,11 @@ fn channel_backward<E: Float, const RELU: bool>(
     dims: (usize, usize, usize, usize),
     norm: ChanNorm,
     gamma: f64,
-    train: bool,
-    fresh: bool,
+    pass: Pass,
 ) -> (f64, f64, f64) {
     #[cfg(target_arch = "x86_64")]
     if super::direct::available() {
         #[target_feature(enable = "avx512f")]
-        #[allow(clippy::too_many_arguments)]
         unsafe fn wide<E: Float, const RELU: bool>(
             x: &[E],
             gz: &[E],
@@ -134,20 +142,18 @@ fn channel_backward<E: Float, const RELU: bool>(
             dims: (usize, usize, usize, usize),
             norm: ChanNorm,
             gamma: f64,
-            train: bool,
-            fresh: bool,
+            pass: Pass,
         ) -> (f64, f64, f64) {
-            channel_backward_body::<E, RELU>(x, gz, gx, dims, norm, gamma, train, fresh)
+            channel_backward_body::<E, RELU>(x, gz, gx, dims, norm, gamma, pass)
         }
         // SAFETY: the CPU has AVX-512F (checked at run time).
-        return unsafe { wide::<E, RELU>(x, gz, gx, dims, norm, gamma, train, fresh) };
+        return unsafe { wide::<E, RELU>(x, gz, gx, dims, norm, gamma, pass) };
     }
-    channel_backward_body::<E, RELU>(x, gz, gx, dims, norm, gamma, train, fresh)
+    channel_backward_body::<E, RELU>(x, gz, gx, dims, norm, gamma, pass)
 }
 
 /// [`channel_backward`]'s body (see [`channel_affine_body`]).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn channel_backward_body<E: Float, const RELU: bool>(
     x: &[E],
     gz: &[E],
@@ -155,8 +161,7 @@ fn channel_backward_body<E: Float, const RELU: bool>(
     (n, c_all, hw, c): (usize, usize, usize, usize),
     norm: ChanNorm,
     gamma: f64,
-    train: bool,
-    fresh: bool,
+    pass: Pass,
 ) -> (f64, f64, f64) {
     let zero = E::zero();
     let mu: E = from_f64(norm.mean);
@@ -181,11 +186,20 @@ fn channel_backward_body<E: Float, const RELU: bool>(
         let (_, xp, gp) = planes(bi);
         [gp, xp, xp]
     };
-    // The third sum, Σ gz² before the mask, is ‖∂L/∂y‖² for a fused probe (see `Tap`).
-    let [sg, sgx, sgg] = reduce3_planes(n, pair, move |g, xv, _| {
-        let gm = masked::<E, RELU>(g, xv, a, b);
-        [gm, gm * (xv - mu), g * g]
-    });
+    // Σ gz² before the mask is ‖∂L/∂y‖² for a fused probe (see `Tap`): a third sum only then.
+    let [sg, sgx, sgg] = if pass.tapped {
+        reduce3_planes(n, pair, move |g, xv, _| {
+            let gm = masked::<E, RELU>(g, xv, a, b);
+            [gm, gm * (xv - mu), g * g]
+        })
+    } else {
+        let [sg, sgx] = reduce3_planes(n, pair, move |g, xv, _| {
+            let gm = masked::<E, RELU>(g, xv, a, b);
+            [gm, gm * (xv - mu)]
+        });
+        [sg, sgx, 0.0]
+    };
+    let Pass { train, fresh, .. } = pass;
     // train: dx = a·(gy − Σgy/M − x̂·Σ(gy·x̂)/M), x̂ = (x − μ)·invstd, = a·gy + c1 + c2·(x − μ);
     // eval: mean and variance are constants, dx = a·gy.
     let m = (n * hw) as f64;
@@ -297,7 +311,7 @@ fn plane_moments<E: Float>(
 }
 
 /// Backward on plain slices: accumulates into `gx` (overwrites it when given as new) and returns
-/// `(dγ, dβ, Σ gz²)` per channel; `gz` is the output's gradient (the ReLU mask is recomputed
+/// `(dγ, dβ, Σ gz²)` per channel (Σ gz² only if `tapped`, else 0); `gz` is the output's gradient (the ReLU mask is recomputed
 /// from `xv` and `norms`).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<E: Float>(
@@ -308,17 +322,23 @@ pub fn backward<E: Float>(
     norms: &[ChanNorm],
     gamma_f: &[f64],
     cfg: BnCfg,
+    tapped: bool,
 ) -> Vec<(f64, f64, f64)> {
     let len = n * c_all * hw;
     assert!(xv.len() == len && gz.len() == len && gx.len() == len);
     let gx = SharedMut::new(gx);
+    let pass = Pass {
+        train: cfg.train,
+        fresh,
+        tapped,
+    };
     par_map(c_all, len, |c| {
         let dims = (n, c_all, hw, c);
         let (nm, g) = (norms[c], gamma_f[c]);
         if cfg.relu {
-            channel_backward::<E, true>(xv, gz, gx, dims, nm, g, cfg.train, fresh)
+            channel_backward::<E, true>(xv, gz, gx, dims, nm, g, pass)
         } else {
-            channel_backward::<E, false>(xv, gz, gx, dims, nm, g, cfg.train, fresh)
+            channel_backward::<E, false>(xv, gz, gx, dims, nm, g, pass)
         }
     })
 }
@@ -405,7 +425,17 @@ pub fn batch_norm2d_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
                 let xv = view(&x);
                 let (mut gx, fresh) = take_grad!(grads, xg)?;
                 let dims = (n, c_all, hw);
-                let dgb = backward(xv, &gz, (&mut gx, fresh), dims, &norms, &gamma_f, cfg);
+                let tapped = tap.is_some();
+                let dgb = backward(
+                    xv,
+                    &gz,
+                    (&mut gx, fresh),
+                    dims,
+                    &norms,
+                    &gamma_f,
+                    cfg,
+                    tapped,
+                );
                 **grads.get_or_alloc_mut(&xg)? = gx;
                 if let Some(t) = &tap {
                     t.backward(dgb.iter().map(|p| p.2).sum());

@@ -11,7 +11,10 @@ type Tp = OwnedTape<f32, Cpu>;
 type S4 = (usize, usize, usize, usize);
 
 fn tensor(n: usize, seed: u64, s: S4, shift: f32) -> Tensor<S4, f32, Cpu> {
-    let v = rand_vec(n, seed).iter().map(|&x| x as f32 + shift).collect();
+    let v = rand_vec(n, seed)
+        .iter()
+        .map(|&x| x as f32 + shift)
+        .collect();
     Cpu::default().tensor_from_vec(v, s)
 }
 
@@ -69,7 +72,10 @@ fn fused_statistics_match_the_separate_probe() {
                 "op {which} {s:?}: {fa:?} vs {pa:?}"
             );
             let (fg, pg) = (fg.expect("fused norm"), pg.expect("probe norm"));
-            assert!(pg > 0.0 && (fg - pg).abs() <= 1e-6 * pg, "op {which}: {fg} vs {pg}");
+            assert!(
+                pg > 0.0 && (fg - pg).abs() <= 1e-6 * pg,
+                "op {which}: {fg} vs {pg}"
+            );
         }
     }
 }

@@ -210,7 +210,7 @@ fn unwritable_output_keeps_the_summary_and_fails_clearly() {
     fs::write(d.path().join("file"), b"").unwrap();
     let args = ["train", "--json", "--steps", "2", "--out", "file/x.ron"];
     for extra in [&[][..], &["--save-weights"][..]] {
-        let out = resviz(d.path(), &[&args[..], &SGD[..], extra].concat());
+        let out = resviz(d.path(), &[&args[..], SGD, extra].concat());
         let e = failure(&out);
         assert!(e.contains("cannot create directory file"), "{e}");
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

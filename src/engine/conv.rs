@@ -61,7 +61,10 @@ pub fn conv2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     // SAFETY: E is f32 or f64 (no invalid bit patterns, no drop), and `forward` overwrites every
     // element before the buffer is read: gemm with `accumulate = false` (or after the bias fill)
     // on every output row, or the grid / pixel-major copies of every output pixel.
-    unsafe { out.set_len(len) };
+    #[allow(clippy::uninit_vec)] // see SAFETY: written in full before any read
+    unsafe {
+        out.set_len(len)
+    };
     forward(
         &g,
         view(&x),

@@ -123,7 +123,7 @@ impl FromStr for ModelSpec {
             .find(|x| x.name() == v)
             .ok_or_else(unknown)?;
         let depth: usize = d.parse().map_err(|_| unknown())?;
-        if depth < 8 || (depth - 2) % 6 != 0 {
+        if depth < 8 || !(depth - 2).is_multiple_of(6) {
             return Err(SpecError::BadDepth {
                 spec: s.to_string(),
                 depth,

@@ -588,7 +588,7 @@ mod tests {
 
     /// Where `text[..cut]` ends, as the truncation message names it.
     fn ends_early_at(text: &str, cut: usize) -> String {
-        let (line, column) = line_col(text[..cut].as_bytes());
+        let (line, column) = line_col(&text.as_bytes()[..cut]);
         format!("t.ron: the file ends early (truncated?) at line {line}, column {column}: ")
     }
 

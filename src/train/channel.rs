@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn steps_coalesce_and_lifecycle_events_keep_order() {
-        let (tx, mut rx) = event_channel();
+        let (tx, rx) = event_channel();
         tx.send_steps(step(1));
         tx.send_steps(step(2));
         tx.send(TrainerEvent::Paused { step: 2 });
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn a_slow_consumer_loses_only_old_steps() {
-        let (tx, mut rx) = event_channel();
+        let (tx, rx) = event_channel();
         for n in 0..(MAX_COALESCED as u64 + 10) {
             tx.send_steps(step(n));
         }

@@ -135,7 +135,7 @@ fn drive(
             break;
         }
     }
-    let evaluated = t.cfg.eval_every > 0 && t.batches % t.cfg.eval_every == 0;
+    let evaluated = t.cfg.eval_every > 0 && t.batches.is_multiple_of(t.cfg.eval_every);
     if !evaluated && (!stopped || opts.eval_on_stop) {
         evaluate(t, tx);
     }
@@ -151,7 +151,7 @@ fn one_step(t: &mut Trainer, tx: &EventSender) {
             tx.send(TrainerEvent::Diverged { run, step, reason });
         }
     });
-    if t.cfg.eval_every > 0 && t.batches % t.cfg.eval_every == 0 {
+    if t.cfg.eval_every > 0 && t.batches.is_multiple_of(t.cfg.eval_every) {
         evaluate(t, tx);
     }
 }

@@ -85,10 +85,11 @@ pub(crate) fn without_fresh<R>(f: impl FnOnce() -> R) -> R {
 ///
 /// Why: dfdx hands a backward op a zeroed gradient buffer when the tensor has none yet, and the
 /// op then `+=`s into it. An op that knows the buffer is new can write it with `=` instead,
-/// saving the zeroing pass and the read of the old values. Only `engine::grads::take` calls this,
-/// with `f` = dfdx's `get_or_alloc_mut`, whose only zeroed allocation is that buffer; the address
-/// tells the caller whether it got the new block (and must write every element) or an existing
-/// one. Without this allocator as the global one nothing is left unzeroed and `None` comes back.
+/// saving the zeroing pass and the read of the old values. Only `engine::grads::take_grad!`
+/// calls this, with `f` = dfdx's `get_or_alloc_mut`, whose only zeroed allocation is that buffer;
+/// the address tells the caller whether it got the new block (and must write every element) or
+/// an existing one. Without this allocator as the global one nothing is left unzeroed and `None`
+/// comes back.
 pub(crate) fn unzeroed<R>(bytes: usize, f: impl FnOnce() -> R) -> (R, Option<usize>) {
     if bytes == 0 || !FRESH.with(|on| on.get()) {
         return (f(), None);

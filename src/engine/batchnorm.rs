@@ -311,8 +311,8 @@ fn plane_moments<E: Float>(
 }
 
 /// Backward on plain slices: accumulates into `gx` (overwrites it when given as new) and returns
-/// `(dγ, dβ, Σ gz²)` per channel (Σ gz² only if `tapped`, else 0); `gz` is the output's gradient (the ReLU mask is recomputed
-/// from `xv` and `norms`).
+/// `(dγ, dβ, Σ gz²)` per channel (Σ gz² only if `tapped`, else 0); `gz` is the output's
+/// gradient (the ReLU mask is recomputed from `xv` and `norms`).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<E: Float>(
     xv: &[E],

@@ -287,6 +287,47 @@ unsafe fn chunk_moments<E: Float>(tapped: bool, c: &[MaybeUninit<E>]) -> Moments
     }
 }
 
+/// `y[i] = f(a[i], b[i])` over two equally long slices, in parallel when large; with a tap, the
+/// output's [`Moments`] are summed chunk by chunk as each is written and recorded.
+fn zip_build<E: Float>(
+    a: &[E],
+    b: &[E],
+    tap: Option<&Tap>,
+    f: impl Fn(E, E) -> E + Sync + Send,
+) -> Vec<E> {
+    let tapped = tap.is_some();
+    let (out, m) = par_build_sum(a.len(), |o, c| {
+        for ((y, &p), &q) in c.iter_mut().zip(&a[o..]).zip(&b[o..]) {
+            y.write(f(p, q));
+        }
+        // SAFETY: the loop wrote all of c (a and b are at least as long as the output).
+        unsafe { chunk_moments(tapped, c) }
+    });
+    if let Some(t) = tap {
+        t.forward(m);
+    }
+    out
+}
+
+/// The backward of a two-input op `y = op(a, b)`: takes both input gradients out of the store
+/// (`take_grad!`: bound to `$ga`, `$gb` with their fresh flags), runs `$body`, which returns
+/// Σ g² of the output gradient (0 when untapped), records that in `$tap`, and puts the buffers
+/// back. When a and b are one tensor, b's is the emptied entry (`$gb` shorter than `$ga`): the
+/// body must then add into `$ga` twice over, and b is put back first so a's buffer is kept.
+macro_rules! with_input_grads {
+    ($grads:ident, $ag:expr, $bg:expr, $tap:expr,
+     |$ga:ident, $fa:ident, $gb:ident, $fb:ident| $body:block) => {{
+        let (mut $ga, $fa) = take_grad!($grads, $ag)?;
+        let (mut $gb, $fb) = take_grad!($grads, $bg)?;
+        let sum_sq: f64 = $body;
+        if let Some(t) = &$tap {
+            t.backward(sum_sq);
+        }
+        **$grads.get_or_alloc_mut(&$bg)? = $gb;
+        **$grads.get_or_alloc_mut(&$ag)? = $ga;
+    }};
+}
+
 /// Σ v² over a slice (f64 result), in parallel when large.
 pub fn sum_squares<E: Float>(v: &[E]) -> f64 {
     par_sum(v.len(), |s, e| reduce1_coarse(&v[s..e], |x| [x * x])[0])
@@ -365,50 +406,34 @@ pub fn add_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     let (a, at) = a.split_tape();
     let (b, bt) = b.split_tape();
     let mut tape = at.merge(bt);
-    let (av, bv) = (view(&a), view(&b));
-    let tapped = tap.is_some();
-    let (out, m) = par_build_sum(av.len(), |o, c| {
-        for ((y, &p), &q) in c.iter_mut().zip(&av[o..]).zip(&bv[o..]) {
-            y.write(p + q);
-        }
-        // SAFETY: the loop wrote all of c.
-        unsafe { chunk_moments(tapped, c) }
-    });
-    if let Some(t) = tap {
-        t.forward(m);
-    }
+    let out = zip_build(view(&a), view(&b), tap, |p, q| p + q);
     let y = a.device().tensor_from_vec(out, *a.shape());
     if T::OWNS_TAPE {
         let (ag, bg, yg, tap) = (a.ghost(), b.ghost(), y.ghost(), tap.cloned());
+        let tapped = tap.is_some();
         drop((a, b));
         tape.add_backward_op(move |grads| {
             let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&yg)?);
-            let (mut ga, fresh_a) = take_grad!(grads, ag)?;
-            let (mut gb, fresh_b) = take_grad!(grads, bg)?;
-            let sum_sq = if gb.len() != gy.len() {
-                // a and b are one tensor (its entry is the emptied ga): add the gradient twice.
-                by_fresh!(fresh_a, |put| par_chunks_sum(&mut ga, |o, c| {
-                    let g = &gy[o..][..c.len()];
-                    for (d, &v) in c.iter_mut().zip(g) {
-                        put(d, v + v);
-                    }
-                    chunk_sum_squares(tapped, g)
-                }))
-            } else {
-                let sum_sq = accumulate(&mut gb, fresh_b, &gy, tapped);
-                if fresh_a {
-                    ga = gy; // a new gradient *is* gy: no pass at all
+            with_input_grads!(grads, ag, bg, tap, |ga, fresh_a, gb, fresh_b| {
+                if gb.len() != gy.len() {
+                    // One tensor twice: its gradient gets gy twice.
+                    by_fresh!(fresh_a, |put| par_chunks_sum(&mut ga, |o, c| {
+                        let g = &gy[o..][..c.len()];
+                        for (d, &v) in c.iter_mut().zip(g) {
+                            put(d, v + v);
+                        }
+                        chunk_sum_squares(tapped, g)
+                    }))
                 } else {
-                    accumulate(&mut ga, false, &gy, false);
+                    let sum_sq = accumulate(&mut gb, fresh_b, &gy, tapped);
+                    if fresh_a {
+                        ga = gy; // a new gradient *is* gy: no pass at all
+                    } else {
+                        accumulate(&mut ga, false, &gy, false);
+                    }
+                    sum_sq
                 }
-                sum_sq
-            };
-            if let Some(t) = &tap {
-                t.backward(sum_sq);
-            }
-            // b first: when a and b are one tensor, a's buffer is the one to keep.
-            **grads.get_or_alloc_mut(&bg)? = gb;
-            **grads.get_or_alloc_mut(&ag)? = ga;
+            });
             Ok(())
         });
     }
@@ -432,64 +457,50 @@ pub fn add_relu_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     let (a, at) = a.split_tape();
     let (b, bt) = b.split_tape();
     let mut tape = at.merge(bt);
-    let (av, bv) = (view(&a), view(&b));
     let zero = E::zero();
-    let tapped = tap.is_some();
-    let (out, m) = par_build_sum(av.len(), |o, c| {
-        for ((y, &p), &q) in c.iter_mut().zip(&av[o..]).zip(&bv[o..]) {
-            let s = p + q;
-            y.write(if s > zero { s } else { zero });
-        }
-        // SAFETY: the loop wrote all of c.
-        unsafe { chunk_moments(tapped, c) }
+    // `move`: a value, not a reference, so the select vectorises (see `probe::Moments::of`).
+    let out = zip_build(view(&a), view(&b), tap, move |p, q| {
+        let s = p + q;
+        if s > zero { s } else { zero }
     });
-    if let Some(t) = tap {
-        t.forward(m);
-    }
     let y = a.device().tensor_from_vec(out, *a.shape());
     if T::OWNS_TAPE {
         let (ag, bg, yg, ys) = (a.ghost(), b.ghost(), y.ghost(), y.clone());
         let tap = tap.cloned();
+        let tapped = tap.is_some();
         drop((a, b));
         tape.add_backward_op(move |grads| {
             with_out_grad!(grads, yg, |gy| {
                 let yv = view(&ys);
-                // Both gradients are taken out of the store, so they can be borrowed together.
-                let (mut ga, fresh_a) = take_grad!(grads, ag)?;
-                let (mut gb, fresh_b) = take_grad!(grads, bg)?;
-                let sum_sq = if gb.len() == ga.len() {
-                    let gbp = SharedMut::new(&mut gb);
-                    par_chunks_sum(&mut ga, |o, c| {
-                        // SAFETY: par_chunks hands out disjoint ranges of ga; the same ranges
-                        // of gb are disjoint too, and gb is not otherwise touched meanwhile.
-                        let d = unsafe { gbp.slice(o, c.len()) };
-                        let g = &gy[o..][..c.len()];
-                        let it = c.iter_mut().zip(d).zip(g).zip(&yv[o..]);
-                        by_fresh!(fresh_a, |put_a| by_fresh!(fresh_b, |put_b| {
-                            for (((p, q), &g), &v) in it {
-                                let m = if v > zero { g } else { zero };
-                                put_a(p, m);
-                                put_b(q, m);
+                with_input_grads!(grads, ag, bg, tap, |ga, fresh_a, gb, fresh_b| {
+                    if gb.len() == ga.len() {
+                        let gbp = SharedMut::new(&mut gb);
+                        par_chunks_sum(&mut ga, |o, c| {
+                            // SAFETY: par_chunks hands out disjoint ranges of ga; the same ranges
+                            // of gb are disjoint too, and gb is not otherwise touched meanwhile.
+                            let d = unsafe { gbp.slice(o, c.len()) };
+                            let g = &gy[o..][..c.len()];
+                            let it = c.iter_mut().zip(d).zip(g).zip(&yv[o..]);
+                            by_fresh!(fresh_a, |put_a| by_fresh!(fresh_b, |put_b| {
+                                for (((p, q), &g), &v) in it {
+                                    let m = if v > zero { g } else { zero };
+                                    put_a(p, m);
+                                    put_b(q, m);
+                                }
+                            }));
+                            chunk_sum_squares(tapped, g)
+                        })
+                    } else {
+                        // One tensor twice: its gradient gets the masked gy twice.
+                        by_fresh!(fresh_a, |put| par_chunks_sum(&mut ga, |o, c| {
+                            let g = &gy[o..][..c.len()];
+                            for ((p, &g), &v) in c.iter_mut().zip(g).zip(&yv[o..]) {
+                                put(p, if v > zero { g + g } else { zero });
                             }
-                        }));
-                        chunk_sum_squares(tapped, g)
-                    })
-                } else {
-                    // a and b are one tensor (its entry is the emptied ga): add the gradient twice.
-                    by_fresh!(fresh_a, |put| par_chunks_sum(&mut ga, |o, c| {
-                        let g = &gy[o..][..c.len()];
-                        for ((p, &g), &v) in c.iter_mut().zip(g).zip(&yv[o..]) {
-                            put(p, if v > zero { g + g } else { zero });
-                        }
-                        chunk_sum_squares(tapped, g)
-                    }))
-                };
-                if let Some(t) = &tap {
-                    t.backward(sum_sq);
-                }
-                // b first: when a and b are one tensor, a's buffer is the one to keep.
-                **grads.get_or_alloc_mut(&bg)? = gb;
-                **grads.get_or_alloc_mut(&ag)? = ga;
+                            chunk_sum_squares(tapped, g)
+                        }))
+                    }
+                });
                 Ok(())
             })
         });

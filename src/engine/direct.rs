@@ -143,19 +143,16 @@ impl Corr {
                     .map(|q| Vec16 {
                         x: q,
                         dst: q,
-                        mask: (u32::MAX >> (32 - (p - q).min(LANES))) as u16,
+                        mask: first_lanes(p - q),
                     })
                     .collect()
             }
             Layout::Rows => (0..self.ho())
                 .flat_map(|oy| {
-                    (0..self.wo()).step_by(LANES).map(move |ox| {
-                        let lanes = (self.wo() - ox).min(LANES);
-                        Vec16 {
-                            x: oy * self.wp() + ox,
-                            dst: oy * self.wo() + ox,
-                            mask: (u32::MAX >> (32 - lanes)) as u16,
-                        }
+                    (0..self.wo()).step_by(LANES).map(move |ox| Vec16 {
+                        x: oy * self.wp() + ox,
+                        dst: oy * self.wo() + ox,
+                        mask: first_lanes(self.wo() - ox),
                     })
                 })
                 .collect(),
@@ -191,6 +188,11 @@ struct Vec16 {
     x: usize,
     dst: usize,
     mask: u16,
+}
+
+/// The mask of a vector's first `n` lanes (all 16 when `n ≥ 16`): a row's or plane's last vector.
+fn first_lanes(n: usize) -> u16 {
+    (u32::MAX >> (32 - n.min(LANES))) as u16
 }
 
 /// Whether the kernel runs: the CPU has AVX-512F and `RESVIZ_DIRECT_CONV=0` is not set (that

@@ -168,7 +168,7 @@ impl Corr {
 
 /// How output pixels are grouped into 16-lane vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Layout {
+pub(super) enum Layout {
     /// Along each output row, the row's last vector masked; written straight into the output.
     Rows,
     /// Along the padded-width grid `Ho·(W+2p)` (vectors wrap rows), into a scratch grid that
@@ -283,7 +283,7 @@ fn correlate_in(
         layout != Layout::Packed || c.packable(),
         "direct conv: {c:?} cannot be packed"
     );
-    let (row, plane, origin) = (c.row(layout), c.plane_in(layout), c.origin(layout));
+    let (row, plane) = (c.row(layout), c.plane_in(layout));
     let offs: Vec<isize> = (0..c.cin * c.k * c.k)
         .map(|j| {
             let (ci, ky, kx) = (j / (c.k * c.k), (j / c.k) % c.k, j % c.k);
@@ -311,14 +311,7 @@ fn correlate_in(
             .chunks_exact(c.in_img())
             .zip(out.chunks_exact_mut(c.out_img()))
         {
-            for (ci, xc) in xi.chunks_exact(c.h * c.w).enumerate() {
-                let dst = &mut xpad[origin + ci * plane..];
-                if layout == Layout::Packed {
-                    dst[..xc.len()].copy_from_slice(xc);
-                } else {
-                    copy_plane(dst, row, xc, c.w);
-                }
-            }
+            copy_image(c, layout, xi, xpad);
             // SAFETY: AVX-512F checked above; `xpad` covers every offset + vector read
             // (xpad_len ≥ max offs + reach), every vector's lanes lie in its channel plane of
             // `grid` ([Cout, pgr]) or `oi` ([Cout, Ho·Wo]), and `packed` is [Cin·K·K, Cout].
@@ -363,10 +356,24 @@ pub fn correlate_batch(
         .for_each(|(o, x)| correlate(c, packed, x, o, write));
 }
 
+/// Copies one image `[Cin, H, W]` into the interiors of its padded planes in `xpad`, laid out
+/// for `layout` (the zero borders are left as they are).
+pub(super) fn copy_image(c: &Corr, layout: Layout, xi: &[f32], xpad: &mut [f32]) {
+    let (row, plane, origin) = (c.row(layout), c.plane_in(layout), c.origin(layout));
+    for (ci, xc) in xi.chunks_exact(c.h * c.w).enumerate() {
+        let dst = &mut xpad[origin + ci * plane..];
+        if layout == Layout::Packed {
+            dst[..xc.len()].copy_from_slice(xc);
+        } else {
+            copy_plane(dst, row, xc, c.w);
+        }
+    }
+}
+
 /// Copies the `[H, w]` plane `src` into rows `row` floats apart at the start of `dst`. The short
 /// rows (8–32 floats) of small images are copied inline in one call per plane: a `memcpy` call
 /// per row cost ~3 % of a training step. Needs AVX-512F (checked by the callers).
-pub(super) fn copy_plane(dst: &mut [f32], row: usize, src: &[f32], w: usize) {
+fn copy_plane(dst: &mut [f32], row: usize, src: &[f32], w: usize) {
     let h = src.len() / w.max(1);
     assert!(w <= row && src.len() == h * w, "direct conv: plane copy");
     assert!(

@@ -67,7 +67,7 @@ pub fn weight_grad(d: &Corr, x: &[f32], gy: &[f32], gw: &mut [f32], per: usize) 
 
 /// One task's images → its partial `pw [(ci, t), Cpad]`.
 fn task(d: &Corr, x: &[f32], gy: &[f32]) -> Vec<f32> {
-    let (plane, wp, pad, cpad) = (d.plane(), d.wp(), d.pad, cpad(d));
+    let (plane, cpad) = (d.plane(), cpad(d));
     let mut pw = vec![0.0f32; d.cin * T * cpad];
     let xpad_len = d.cin * plane;
     with_scratch::<f32, _>(xpad_len + p(d) * cpad, |buf| {
@@ -75,9 +75,7 @@ fn task(d: &Corr, x: &[f32], gy: &[f32]) -> Vec<f32> {
         xpad.fill(0.0); // borders stay zero; interiors are rewritten per image
         gyh.fill(0.0); // likewise the lanes past Cout
         for (xi, gi) in x.chunks_exact(d.in_img()).zip(gy.chunks_exact(d.out_img())) {
-            for (ci, xc) in xi.chunks_exact(d.h * d.w).enumerate() {
-                direct::copy_plane(&mut xpad[ci * plane + pad * wp + pad..], wp, xc, d.w);
-            }
+            direct::copy_image(d, direct::Layout::Grid, xi, xpad);
             transpose(gi, d.cout, p(d), gyh, cpad);
             image(d, xpad, gyh, &mut pw);
         }

@@ -157,18 +157,15 @@ impl Block {
         tap: Option<&Tap>,
     ) -> T4<E, T> {
         let v2 = self.variant == Variant::V2;
-        // The tape follows exactly one branch; the other gets an empty-tape clone (merged at `add`).
-        let (a, s) = match &self.shortcut {
-            Shortcut::Proj { conv, .. } if !self.proj_on_raw => {
-                let a = self.preact(ps, x, mode);
-                let s = conv.fwd(ps, a.with_empty_tape(), true);
-                (a, s)
-            }
-            Shortcut::Proj { conv, .. } => {
-                let a = self.preact(ps, x.with_empty_tape(), mode);
-                (a, conv.fwd(ps, x, true))
-            }
-            _ => (self.preact(ps, x.with_empty_tape(), mode), x),
+        // Branch first, shortcut second (see `forward_post`). A projection reads the
+        // pre-activated input `a` (the seed presets: the raw x); the identity reads x.
+        let (a, raw) = match &self.shortcut {
+            Shortcut::Proj { .. } if !self.proj_on_raw => (self.preact(ps, x, mode), None),
+            _ => (self.preact(ps, x.with_empty_tape(), mode), Some(x)),
+        };
+        let sc_in = match raw {
+            Some(x) => x,
+            None => a.with_empty_tape(),
         };
         let h = self.conv1.fwd(ps, a, true);
         let h = if v2 {
@@ -180,6 +177,10 @@ impl Block {
             let bn2 = self.bn2.as_ref().expect("reluonly has bn2");
             let h = self.conv2.fwd(ps, h, true);
             bn2.fwd(ps, h, mode, false)
+        };
+        let s = match &self.shortcut {
+            Shortcut::Proj { conv, .. } => conv.fwd(ps, sc_in, true),
+            _ => sc_in,
         };
         add_tapped(h, s, tap)
     }
@@ -206,28 +207,31 @@ impl Block {
         dropout_seed: u64,
         tap: Option<&Tap>,
     ) -> T4<E, T> {
+        // The branch's ops (gate included) are recorded before the shortcut's: backward runs in
+        // reverse, so the shortcut's gradient reaches x first and the branch's after it.
         let gate = self
             .gate
             .as_ref()
             .map(|g| sigmoid(g.fwd(ps, x.with_empty_tape(), true)));
+        let sc_in = x.with_empty_tape();
+        let h = self.bn1.fwd(ps, self.conv1.fwd(ps, x, true), mode, true);
+        let f = self.conv2.fwd(ps, h, true);
+        // Plain blocks end in ReLU(BN f): fused, rather than a separate ReLU pass and buffer.
+        let plain = matches!(self.shortcut, Shortcut::None);
+        let f = match &self.bn2 {
+            Some(bn2) => bn2.fwd_tapped(ps, f, mode, plain, tap.filter(|_| plain)),
+            None => f,
+        };
         let s = match &self.shortcut {
             Shortcut::None => None,
-            Shortcut::Identity => Some(x.with_empty_tape()),
+            Shortcut::Identity => Some(sc_in),
             Shortcut::Proj { conv, bn } => {
-                let s = conv.fwd(ps, x.with_empty_tape(), true);
+                let s = conv.fwd(ps, sc_in, true);
                 Some(match bn {
                     Some(bn) => bn.fwd(ps, s, mode, false),
                     None => s,
                 })
             }
-        };
-        let h = self.bn1.fwd(ps, self.conv1.fwd(ps, x, true), mode, true);
-        let f = self.conv2.fwd(ps, h, true);
-        // Plain blocks end in ReLU(BN f): fused, rather than a separate ReLU pass and buffer.
-        let plain = s.is_none();
-        let f = match &self.bn2 {
-            Some(bn2) => bn2.fwd_tapped(ps, f, mode, plain, tap.filter(|_| plain)),
-            None => f,
         };
         let Some(s) = s else {
             return if self.bn2.is_some() {

@@ -16,6 +16,7 @@ pub(crate) mod grads;
 pub mod misc;
 pub mod pool;
 pub mod probe;
+pub mod split;
 #[cfg(test)]
 mod tap_tests;
 pub mod tensor;
@@ -28,6 +29,7 @@ pub use misc::{
 };
 pub use pool::{flatten, global_avg_pool};
 pub use probe::{ActStats, ProbeRecorder, Tap, probe};
+pub use split::{GradSplit, Split, SplitSink};
 pub use tensor::{Float, Shape4, T1, T2, T4, view, view_mut};
 
 /// Runs `f` on a thread of rayon's pool and waits for it. Call a whole training step (or any

@@ -6,6 +6,7 @@
 //! so it runs after all consumers have accumulated into ∂L/∂x and before the producer reads it.
 
 use super::misc::{par_sum, reduce1_coarse, sum_squares, to_f64};
+use super::split::{GradSplit, Split, SplitSink};
 use super::tensor::{Float, T4, view};
 use dfdx::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +17,10 @@ use std::sync::{Arc, Mutex};
 pub struct ActStats {
     pub mean: f32,
     pub std: f32,
-    /// Fraction of exactly-zero entries (dead ReLU outputs).
+    /// Fraction of exactly-zero entries (sparsity).
     pub zero_frac: f32,
+    /// Fraction of channels that are zero in every example (dead units); 0 where not measured.
+    pub dead_frac: f32,
 }
 
 /// Per slot: activation statistics and, once backward has run, ‖∂L/∂x‖.
@@ -29,6 +32,8 @@ pub struct ProbeRecorder {
     inner: Arc<Mutex<Slots>>,
     /// Shared by all clones; `false` (the default) means enabled.
     disabled: Arc<AtomicBool>,
+    /// Per slot: the eq. 5 split of ∂L/∂x at the input of the block whose output is the slot.
+    splits: Arc<Mutex<Vec<SplitSink>>>,
 }
 
 impl ProbeRecorder {
@@ -36,11 +41,30 @@ impl ProbeRecorder {
         Self {
             inner: Arc::new(Mutex::new(vec![Default::default(); slots])),
             disabled: Arc::default(),
+            splits: Arc::default(),
         }
     }
     /// Forget the previous pass (all slots back to default / no gradient).
     pub fn clear(&self) {
         self.lock().fill(Default::default());
+        for s in self.splits.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            *s.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
+    /// Per slot, the eq. 5 split recorded at the input of the block that produces the slot
+    /// (`None` for the stem, for plain blocks, and before backward).
+    pub fn read_splits(&self) -> Vec<Option<GradSplit>> {
+        let sinks = self.splits.lock().unwrap_or_else(|e| e.into_inner());
+        (0..self.len())
+            .map(|i| sinks.get(i).and_then(|s| *s.lock().unwrap_or_else(|e| e.into_inner())))
+            .collect()
+    }
+    fn split_sink(&self, slot: usize) -> SplitSink {
+        let mut sinks = self.splits.lock().unwrap_or_else(|e| e.into_inner());
+        if sinks.len() <= slot {
+            sinks.resize_with(slot + 1, SplitSink::default);
+        }
+        sinks[slot].clone()
     }
     /// `(activation stats, ‖∂L/∂x‖ if backward reached the slot)` per slot.
     pub fn read(&self) -> Vec<(ActStats, Option<f64>)> {
@@ -121,6 +145,7 @@ impl Moments {
             mean: self.mean as f32,
             std: (self.m2 / self.n).sqrt() as f32,
             zero_frac: (self.zeros / self.n) as f32,
+            dead_frac: 0.0,
         }
     }
 }
@@ -178,6 +203,10 @@ impl Tap {
     pub(crate) fn backward(&self, sum_squares: f64) {
         self.rec
             .with_slot(self.slot, |s| s.1 = Some(sum_squares.sqrt()));
+    }
+    /// The eq. 5 split of the gradient at the input of the block whose output this tap probes.
+    pub fn split<E: Float>(&self) -> Split<E> {
+        Split::new(self.rec.split_sink(self.slot))
     }
     /// For an op that fuses no statistics: the separate [`probe`] passes.
     pub fn probe<E: Float, T: Tape<E, Cpu>>(&self, x: T4<E, T>) -> T4<E, T> {

@@ -5,7 +5,7 @@ use super::layers::{BiasInit, Bn, Conv, Mode, uniform};
 use super::params::{PId, ParamKind, ParamStore, ParamTensor};
 use super::spec::{ModelSpec, SeedPreset, Variant};
 use crate::engine::{
-    ActStats, Float, ProbeRecorder, T2, T4, flatten, global_avg_pool, probe, relu,
+    ActStats, Float, GradSplit, ProbeRecorder, T2, T4, flatten, global_avg_pool, probe, relu,
 };
 use dfdx::prelude::*;
 use rand::SeedableRng;
@@ -59,6 +59,8 @@ pub struct Network<E: Float> {
     stem: Stem,
     blocks: Vec<Block>,
     block_names: Vec<String>,
+    /// Elements per example at each block boundary (C·H·W), in `block_names` order.
+    block_sizes: Vec<usize>,
     head: Head,
     recorder: ProbeRecorder,
     /// Training-mode forward passes so far: seeds each pass's dropout mask. Evaluations do not
@@ -103,6 +105,7 @@ impl<E: Float> Network<E> {
 
         let (mut blocks, mut block_names) = (Vec::new(), vec!["stem".to_string()]);
         let (mut cin, mut h, mut w) = (widths[0], opts.height, opts.width);
+        let mut block_sizes = vec![cin * h * w];
         for (s, (&n, &cout)) in stage_blocks.iter().zip(&widths).enumerate() {
             for b in 0..n {
                 // ResNet stages after the first halve the resolution; seed presets keep stride 1.
@@ -124,6 +127,7 @@ impl<E: Float> Network<E> {
                 block_names.push(name);
                 (h, w) = ((h + 2 - 3) / stride + 1, (w + 2 - 3) / stride + 1);
                 cin = cout;
+                block_sizes.push(cout * h * w);
             }
         }
         let head_bn = (pre || spec == ModelSpec::Seed(SeedPreset::V2))
@@ -145,6 +149,7 @@ impl<E: Float> Network<E> {
             stem,
             blocks,
             block_names,
+            block_sizes,
             head,
             recorder,
             passes: 0,
@@ -154,6 +159,11 @@ impl<E: Float> Network<E> {
     /// Block-boundary names, input to output: `stem`, `stages.S.B`.
     pub fn block_names(&self) -> &[String] {
         &self.block_names
+    }
+
+    /// Elements per example at each block boundary (C·H·W), in `block_names` order.
+    pub fn block_sizes(&self) -> &[usize] {
+        &self.block_sizes
     }
 
     pub fn num_params(&self) -> usize {
@@ -178,6 +188,24 @@ impl<E: Float> Network<E> {
     /// Statistics of the last pass: per block, activation stats and ‖∂L/∂x‖ if backward ran.
     pub fn probe_stats(&self) -> Vec<(ActStats, Option<f64>)> {
         self.recorder.read()
+    }
+
+    /// Per block boundary, the eq. 5 split of the gradient at the input of the block producing
+    /// it, from the last backward pass (`None` for the stem and before backward). A plain block
+    /// has no shortcut: all of its input's gradient comes through the branch.
+    pub fn probe_splits(&self) -> Vec<Option<GradSplit>> {
+        let (splits, stats) = (self.recorder.read_splits(), self.recorder.read());
+        splits
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| match (i.checked_sub(1).map(|b| &self.blocks[b]), s) {
+                (Some(b), None) if !b.has_shortcut() => stats[i - 1].1.map(|g| GradSplit {
+                    branch_sq: g * g,
+                    ..GradSplit::default()
+                }),
+                (_, s) => s,
+            })
+            .collect()
     }
 }
 

@@ -99,6 +99,7 @@ pub fn run(spec: &str, steps: u64, seed: u64) -> RunHistory {
                     act_mean: 0.3 + 0.2 * rng.unit(),
                     act_std: 0.6 + 0.3 * rng.unit(),
                     act_zero_frac: 0.4 + 0.2 * rng.unit(),
+                    ..BlockStat::default()
                 }
             })
             .collect();

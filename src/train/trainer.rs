@@ -1,12 +1,12 @@
 //! `Trainer`: N runs (one per model spec) fed the identical batch each step, stepped in turn.
 
 use super::optim::Optimizer;
-use super::record::{BlockStat, EvalRecord, RunInfo, RunStatus, StepRecord};
+use super::record::{BlockStat, Eq5, EvalRecord, RunInfo, RunStatus, StepRecord};
 use super::schedule::lr_at;
 use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Sampler, test_batches};
 use crate::engine;
-use crate::model::{ModelSpec, NetOptions, Network, SpecError};
+use crate::model::{ModelSpec, NetOptions, Network, PassStats, SpecError};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -223,16 +223,7 @@ impl Trainer {
             acc: stats.correct as f32 / stats.batch.max(1) as f32,
             lr: lr as f32,
             img_per_s: (stats.batch as f64 / secs.max(1e-9)) as f32,
-            blocks: stats
-                .blocks
-                .iter()
-                .map(|(a, g)| BlockStat {
-                    grad_norm: *g as f32,
-                    act_mean: a.mean,
-                    act_std: a.std,
-                    act_zero_frac: a.zero_frac,
-                })
-                .collect(),
+            blocks: block_stats(&stats, run.net.block_sizes()),
             param_grad_norms: stats.param_grad_norms.iter().map(|&g| g as f32).collect(),
         };
         (rec, diverged)
@@ -335,4 +326,27 @@ fn divergence(loss: f64, param_norms: &[f64]) -> Option<String> {
         .iter()
         .position(|g| !g.is_finite())
         .map(|i| format!("gradient of parameter #{i} became {}", param_norms[i]))
+}
+
+/// The per-boundary records of one pass; `sizes` are elements per example (C·H·W).
+pub(crate) fn block_stats(stats: &PassStats, sizes: &[usize]) -> Vec<BlockStat> {
+    let b = stats.batch.max(1) as f64;
+    stats
+        .blocks
+        .iter()
+        .enumerate()
+        .map(|(i, (a, g))| BlockStat {
+            grad_norm: *g as f32,
+            grad_rms: sizes.get(i).map_or(0.0, |&n| (g * (b / n as f64).sqrt()) as f32),
+            act_mean: a.mean,
+            act_std: a.std,
+            act_zero_frac: a.zero_frac,
+            dead_frac: a.dead_frac,
+            split: stats.splits.get(i).copied().flatten().map(|s| Eq5 {
+                shortcut: s.shortcut() as f32,
+                branch: s.branch() as f32,
+                cos: s.cosine() as f32,
+            }),
+        })
+        .collect()
 }

@@ -3,7 +3,7 @@
 //! whose profile stays flat. A tiny LCG keeps them reproducible without an RNG dependency.
 
 use crate::config::ExperimentConfig;
-use crate::train::record::{BlockStat, EvalRecord, RunHistory, RunInfo, StepRecord};
+use crate::train::record::{BlockStat, Eq5, EvalRecord, RunHistory, RunInfo, StepRecord};
 
 struct Lcg(u64);
 
@@ -58,12 +58,24 @@ fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
         let t = step as f32 / steps as f32;
         let progress = 1.0 - (-4.0 * t).exp();
         let stats = (0..blocks)
-            .map(|l| BlockStat {
+            .map(|l| {
                 // The profile relaxes a little as training goes on.
-                grad_norm: 10f32.powf(log_norm(l, blocks) * (1.0 - 0.3 * t) + 0.1 * rng.next()),
-                act_mean: 0.4 + 0.05 * rng.next(),
-                act_std: 0.9 + 0.1 * rng.next(),
-                act_zero_frac: if l + dead >= blocks { 0.6 } else { 0.45 } + 0.02 * rng.next(),
+                let g = 10f32.powf(log_norm(l, blocks) * (1.0 - 0.3 * t) + 0.1 * rng.next());
+                // Residual runs: the shortcut's share rises from about a half as training goes on.
+                let share = if spec.starts_with("plain") { 0.0 } else { 0.5 + 0.3 * t };
+                BlockStat {
+                    grad_norm: g,
+                    grad_rms: g * 0.01,
+                    act_mean: 0.4 + 0.05 * rng.next(),
+                    act_std: 0.9 + 0.1 * rng.next(),
+                    act_zero_frac: if l + dead >= blocks { 0.6 } else { 0.45 } + 0.02 * rng.next(),
+                    dead_frac: if l + dead >= blocks { 0.25 } else { 0.0 },
+                    split: (l > 0).then(|| Eq5 {
+                        shortcut: g * share,
+                        branch: g * (1.0 - share),
+                        cos: 0.0,
+                    }),
+                }
             })
             .collect();
         h.push(StepRecord {

@@ -120,6 +120,7 @@ mod tests {
             act_mean: 0.3,
             act_std: 0.8,
             act_zero_frac: 0.4,
+            ..BlockStat::default()
         };
         assert_eq!(alarm(&ok), None);
         assert_eq!(

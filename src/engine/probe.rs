@@ -56,7 +56,11 @@ impl ProbeRecorder {
     pub fn read_splits(&self) -> Vec<Option<GradSplit>> {
         let sinks = self.splits.lock().unwrap_or_else(|e| e.into_inner());
         (0..self.len())
-            .map(|i| sinks.get(i).and_then(|s| *s.lock().unwrap_or_else(|e| e.into_inner())))
+            .map(|i| {
+                sinks
+                    .get(i)
+                    .and_then(|s| *s.lock().unwrap_or_else(|e| e.into_inner()))
+            })
             .collect()
     }
     fn split_sink(&self, slot: usize) -> SplitSink {

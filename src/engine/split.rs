@@ -200,7 +200,10 @@ fn reduce1_coarse_zip<E: Float>(br: &[E], id: &[E]) -> [f64; 3] {
             l[2][k] = l[2][k] + p * q;
         }
         for (a, lanes) in acc.iter_mut().zip(&l) {
-            *a += lanes.iter().map(|&v| v.to_f64().unwrap_or(f64::NAN)).sum::<f64>();
+            *a += lanes
+                .iter()
+                .map(|&v| v.to_f64().unwrap_or(f64::NAN))
+                .sum::<f64>();
         }
     }
     acc
@@ -218,7 +221,13 @@ mod tests {
 
     fn w(seed: u64, s: (usize, usize, usize, usize)) -> T4<f64> {
         let n = s.0 * s.1 * s.2 * s.3;
-        t4(&rand_vec(n, seed).iter().map(|v| v * 0.3).collect::<Vec<_>>(), s)
+        t4(
+            &rand_vec(n, seed)
+                .iter()
+                .map(|v| v * 0.3)
+                .collect::<Vec<_>>(),
+            s,
+        )
     }
 
     /// y = ReLU(F(xb) + s(xs)) with F = conv(ReLU(BN(conv xb))) + 0.5·conv1×1(xb) (two branch
@@ -235,7 +244,12 @@ mod tests {
             pad: k / 2,
             input_grad: true,
         };
-        let second = conv2d(xb.with_empty_tape(), w(11, (8, 8, 1, 1)).retaped::<TT>(), None, c(1));
+        let second = conv2d(
+            xb.with_empty_tape(),
+            w(11, (8, 8, 1, 1)).retaped::<TT>(),
+            None,
+            c(1),
+        );
         let h = conv2d(xb, w(12, (8, 8, 3, 3)).retaped::<TT>(), None, c(3));
         let (mut rm, mut rv) = (vec![0.0; 8], vec![1.0; 8]);
         let ones = Cpu::default().tensor_from_vec(vec![1.0; 8], (8,));
@@ -277,7 +291,10 @@ mod tests {
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-10 * b.abs().max(1e-30);
         assert!(close(got.shortcut_sq, dot(&gs, &gs)), "{got:?}");
         assert!(close(got.branch_sq, dot(&gb, &gb)), "{got:?}");
-        assert!((got.dot - dot(&gs, &gb)).abs() <= 1e-10 * dot(&gs, &gs), "{got:?}");
+        assert!(
+            (got.dot - dot(&gs, &gb)).abs() <= 1e-10 * dot(&gs, &gs),
+            "{got:?}"
+        );
         assert!(got.shortcut_sq > 0.0 && got.branch_sq > 0.0 && got.dot != 0.0);
         for (t, (b, s)) in g.get(&x).as_vec().iter().zip(gb.iter().zip(&gs)) {
             assert!((t - (b + s)).abs() <= 1e-12 * (1.0 + t.abs()));

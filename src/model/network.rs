@@ -198,13 +198,15 @@ impl<E: Float> Network<E> {
         splits
             .into_iter()
             .enumerate()
-            .map(|(i, s)| match (i.checked_sub(1).map(|b| &self.blocks[b]), s) {
-                (Some(b), None) if !b.has_shortcut() => stats[i - 1].1.map(|g| GradSplit {
-                    branch_sq: g * g,
-                    ..GradSplit::default()
-                }),
-                (_, s) => s,
-            })
+            .map(
+                |(i, s)| match (i.checked_sub(1).map(|b| &self.blocks[b]), s) {
+                    (Some(b), None) if !b.has_shortcut() => stats[i - 1].1.map(|g| GradSplit {
+                        branch_sq: g * g,
+                        ..GradSplit::default()
+                    }),
+                    (_, s) => s,
+                },
+            )
             .collect()
     }
 }

@@ -13,7 +13,9 @@
 
 use super::resume::{ResumePoint, RunFiles};
 use crate::config::ExperimentConfig;
-use crate::train::record::{BlockStat, Eq5, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord};
+use crate::train::record::{
+    BlockStat, Eq5, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord,
+};
 use crate::train::trainer::TrainerState;
 use serde::{Deserialize, Serialize};
 
@@ -147,6 +149,9 @@ pub struct StepV1 {
     pub blocks: Vec<(f32, f32, f32, f32)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<f32>,
+    /// Since version 3, per parameter: ‖Δw‖/‖w‖ of the step's update.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub updates: Vec<f32>,
     /// Since version 3, per block: (grad_rms, dead_frac).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flow: Vec<(f32, f32)>,
@@ -216,6 +221,7 @@ impl RunV1 {
                         .map(|b| (b.grad_norm, b.act_mean, b.act_std, b.act_zero_frac))
                         .collect(),
                     params: s.param_grad_norms.clone(),
+                    updates: s.update_ratios.clone(),
                     flow: s.blocks.iter().map(|b| (b.grad_rms, b.dead_frac)).collect(),
                     eq5: s
                         .blocks
@@ -274,6 +280,7 @@ impl RunV1 {
                         })
                         .collect(),
                     param_grad_norms: s.params,
+                    update_ratios: s.updates,
                 })
                 .collect(),
             evals: self

@@ -113,6 +113,7 @@ pub fn run(spec: &str, steps: u64, seed: u64) -> RunHistory {
             img_per_s: 150.0 + 10.0 * rng.unit(),
             blocks,
             param_grad_norms,
+            update_ratios: Vec::new(),
         });
         if step % eval_every == 0 {
             h.evals.push(EvalRecord {

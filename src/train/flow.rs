@@ -14,7 +14,11 @@ pub const MEAN_FIELD_GROWTH: f64 = std::f64::consts::PI / (std::f64::consts::PI 
 /// Position of boundary `i` of `n` between the input (0) and the output (1), so nets of
 /// different depth share one axis.
 pub fn relative_depth(i: usize, n: usize) -> f64 {
-    if n < 2 { 0.0 } else { i as f64 / (n - 1) as f64 }
+    if n < 2 {
+        0.0
+    } else {
+        i as f64 / (n - 1) as f64
+    }
 }
 
 /// Least-squares fit of ln(RMS) against block index, read toward the input.
@@ -131,8 +135,16 @@ mod tests {
             }),
             ..BlockStat::default()
         };
-        let blocks = [b(None), b(Some((1.0, 3.0))), b(Some((1.0, 1.0))), b(Some((3.0, 1.0)))];
-        assert_eq!(shares(&blocks), vec![None, Some(0.25), Some(0.5), Some(0.75)]);
+        let blocks = [
+            b(None),
+            b(Some((1.0, 3.0))),
+            b(Some((1.0, 1.0))),
+            b(Some((3.0, 1.0))),
+        ];
+        assert_eq!(
+            shares(&blocks),
+            vec![None, Some(0.25), Some(0.5), Some(0.75)]
+        );
         assert_eq!(median_share(&blocks), Some(0.5));
         assert_eq!(median_share(&blocks[..3]), Some(0.375));
         assert_eq!(median_share(&[b(Some((0.0, 2.0)))]), Some(0.0));

@@ -62,6 +62,9 @@ pub struct StepRecord {
     pub blocks: Vec<BlockStat>,
     /// One per parameter, in `RunInfo::param_names` order.
     pub param_grad_norms: Vec<f32>,
+    /// One per parameter: ‖Δw‖/‖w‖ of this step's update (empty where not kept, as above).
+    #[serde(default)]
+    pub update_ratios: Vec<f32>,
 }
 
 /// An evaluation on the test split (batch norm in evaluation mode).
@@ -151,6 +154,7 @@ impl RunHistory {
         // [HISTORY_HEAD, i].
         let i = n - HISTORY_TAIL - 1;
         self.steps[i].param_grad_norms = Vec::new();
+        self.steps[i].update_ratios = Vec::new();
         if i < HISTORY_HEAD {
             return;
         }
@@ -222,6 +226,7 @@ mod tests {
             loss: step as f32,
             blocks: vec![BlockStat::default(); 3],
             param_grad_norms: vec![1.0; 5],
+            update_ratios: Vec::new(),
             ..Default::default()
         }
     }

@@ -199,13 +199,15 @@ impl Trainer {
         let (x, y) = (self.x.clone(), &self.y);
         let run = &mut self.runs[i];
         let t0 = Instant::now();
-        let (stats, diverged) = engine::on_pool(|| {
+        let (stats, diverged, updates) = engine::on_pool(|| {
             let (stats, mut grads) = run.net.train_pass(x, y); // x: [B, C, H, W]
             let diverged = divergence(stats.loss, &stats.param_grad_norms);
-            if diverged.is_none() {
-                run.opt.step(&mut run.net.store, &mut grads, lr);
-            }
-            (stats, diverged)
+            let updates = if diverged.is_none() {
+                run.opt.step(&mut run.net.store, &mut grads, lr)
+            } else {
+                Vec::new()
+            };
+            (stats, diverged, updates)
         });
         run.step += 1;
         if let Some(reason) = &diverged {
@@ -225,6 +227,7 @@ impl Trainer {
             img_per_s: (stats.batch as f64 / secs.max(1e-9)) as f32,
             blocks: block_stats(&stats, run.net.block_sizes()),
             param_grad_norms: stats.param_grad_norms.iter().map(|&g| g as f32).collect(),
+            update_ratios: updates.iter().map(|&r| r as f32).collect(),
         };
         (rec, diverged)
     }
@@ -337,7 +340,9 @@ pub(crate) fn block_stats(stats: &PassStats, sizes: &[usize]) -> Vec<BlockStat> 
         .enumerate()
         .map(|(i, (a, g))| BlockStat {
             grad_norm: *g as f32,
-            grad_rms: sizes.get(i).map_or(0.0, |&n| (g * (b / n as f64).sqrt()) as f32),
+            grad_rms: sizes
+                .get(i)
+                .map_or(0.0, |&n| (g * (b / n as f64).sqrt()) as f32),
             act_mean: a.mean,
             act_std: a.std,
             act_zero_frac: a.zero_frac,

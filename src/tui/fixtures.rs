@@ -62,7 +62,11 @@ fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
                 // The profile relaxes a little as training goes on.
                 let g = 10f32.powf(log_norm(l, blocks) * (1.0 - 0.3 * t) + 0.1 * rng.next());
                 // Residual runs: the shortcut's share rises from about a half as training goes on.
-                let share = if spec.starts_with("plain") { 0.0 } else { 0.5 + 0.3 * t };
+                let share = if spec.starts_with("plain") {
+                    0.0
+                } else {
+                    0.5 + 0.3 * t
+                };
                 BlockStat {
                     grad_norm: g,
                     grad_rms: g * 0.01,
@@ -87,6 +91,7 @@ fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
             img_per_s: 400.0 + 10.0 * rng.next(),
             blocks: stats,
             param_grad_norms: vec![],
+            update_ratios: Vec::new(),
         });
         if step % 50 == 0 {
             h.evals.push(EvalRecord {

@@ -4,9 +4,11 @@
 //! statistics and again (now from cache) to write the output; backward likewise makes one
 //! reduction pass and one gradient pass per channel.
 
+use super::backprop::with_out_grad;
 use super::grads::{by_fresh, take_grad};
-use super::misc::{SharedMut, from_f64, par_map, reduce3_planes, to_f64, with_out_grad, written};
+use super::par::{SharedMut, par_map, written};
 use super::probe::{Moments, Tap};
+use super::reduce::{from_f64, reduce3_planes, to_f64};
 use super::tensor::{Float, T1, T4, view};
 use dfdx::prelude::*;
 use std::mem::MaybeUninit;
@@ -458,8 +460,8 @@ pub fn batch_norm2d_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::gradcheck::{TT, dot, t4};
     use crate::engine::gradcheck::{numeric_grad, rand_vec, rel_err};
-    use crate::engine::misc::tests::{TT, dot, t4};
     use crate::engine::tensor::Shape4;
 
     fn t1(v: &[f64]) -> T1<f64> {

@@ -6,28 +6,31 @@
 //! *accumulates* (`+=`) into the input gradients. The engine knows nothing of ResNets.
 
 pub mod alloc;
+mod backprop;
 pub mod batchnorm;
 pub mod conv;
 pub mod direct;
 pub mod dw;
+pub mod elementwise;
 #[cfg(test)]
 pub mod gradcheck;
 pub(crate) mod grads;
-pub mod misc;
+pub(crate) mod par;
 pub mod pool;
 pub mod probe;
+pub(crate) mod reduce;
 #[cfg(test)]
 mod tap_tests;
 pub mod tensor;
 
 pub use batchnorm::{BnCfg, batch_norm2d, batch_norm2d_tapped};
 pub use conv::{ConvCfg, conv2d};
-pub use misc::{
+pub use elementwise::{
     add, add_relu, add_relu_tapped, add_tapped, dropout, gate_mix, relu, scale, sigmoid,
-    sum_squares,
 };
 pub use pool::{flatten, global_avg_pool};
 pub use probe::{ActStats, ProbeRecorder, Tap, probe};
+pub use reduce::sum_squares;
 pub use tensor::{Float, Shape4, T1, T2, T4, view, view_mut};
 
 /// Runs `f` on a thread of rayon's pool and waits for it. Call a whole training step (or any

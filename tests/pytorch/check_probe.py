@@ -97,7 +97,7 @@ GOLDEN = 0x9E3779B97F4A7C15
 def engine_keep_mask(seed: int, n: int, p: float) -> np.ndarray:
     """Factor per element: 0 where dropped, 65536/(65536 - t) where kept, t = round(p·65536).
 
-    Mirrors `engine::misc::for_mask`: one SplitMix64 hash of (seed, i // 4) covers four elements,
+    Mirrors `engine::elementwise::for_mask`: one SplitMix64 hash of (seed, i // 4) covers four elements,
     16 bits each; element i is dropped iff its 16 bits are below t.
     """
     g = np.arange((n + 3) // 4, dtype=np.uint64)

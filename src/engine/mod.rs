@@ -12,6 +12,7 @@ pub mod conv;
 pub mod direct;
 pub mod dw;
 pub mod elementwise;
+mod gemm;
 #[cfg(test)]
 pub mod gradcheck;
 pub(crate) mod grads;
@@ -19,6 +20,8 @@ pub(crate) mod par;
 pub mod pool;
 pub mod probe;
 pub(crate) mod reduce;
+mod scratch;
+pub mod simd;
 #[cfg(test)]
 mod tap_tests;
 pub mod tensor;
@@ -36,7 +39,6 @@ pub use tensor::{Float, Shape4, T1, T2, T4, view, view_mut};
 /// Runs `f` on a thread of rayon's pool and waits for it. Call a whole training step (or any
 /// sequence of engine ops) through this: each op's parallel region then forks from inside the pool
 /// instead of waking the pool from outside and blocking on it, several hundred times a step.
-/// Measured on v1-56 at batch 64 (`resviz bench`, interleaved): 182 → 195 img/s.
 pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| f())
 }

@@ -2,7 +2,7 @@
 """Check `resviz probe --dump DIR` against an independent PyTorch reference.
 
 For every model in DIR/probe.json this script builds an equivalent ``torch.nn.Module`` from
-scratch, following DESIGN.md's *Model contract* (it does not read any Rust code), loads
+scratch, following ARCHITECTURE.md's *model contract* (it does not read any Rust code), loads
 ``DIR/MODEL.safetensors`` with ``load_state_dict(strict=True)``, feeds ``DIR/batch.safetensors``
 with BN in training mode, takes the mean cross-entropy, runs backward and compares with the Rust
 numbers: the loss, every parameter's gradient norm (by name), every block boundary's ‖∂L/∂x‖ and
@@ -89,7 +89,7 @@ def bn(c: int) -> nn.BatchNorm2d:
 
 
 # --------------------------------------------------------------------------------------------
-# Dropout mask of resviz's engine (src/engine/misc.rs `mix` / `keep_factor`).
+# Dropout mask of resviz's engine (src/engine/elementwise.rs `mix` / `for_mask`).
 M64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
 

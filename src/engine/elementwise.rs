@@ -440,7 +440,7 @@ mod bench {
     use super::*;
     use crate::engine::gradcheck::rand_vec;
 
-    /// `cargo test --release --lib engine::misc::bench -- --ignored --nocapture`
+    /// `cargo test --release --lib engine::elementwise::bench -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn misc_speed() {

@@ -274,24 +274,8 @@ fn f32_agrees_with_f64() {
 
 fn f32_agrees_with_f64_once() {
     let k = case((8, 16, 16, 16), 50);
-    let to32 = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
-    let dev = Cpu::default();
-    let x32: T4<f32> = dev.tensor_from_vec(to32(&k.x), k.s);
-    let g32: T1<f32> = dev.tensor_from_vec(to32(&k.g), (k.s.1,));
-    let b32: T1<f32> = dev.tensor_from_vec(to32(&k.b), (k.s.1,));
     let r = rand_vec(k.x.len(), 51);
-    let (mut rm, mut rv) = (to32(&k.rm), to32(&k.rv));
-    let y = batch_norm2d(
-        x32.leaky_trace(),
-        g32.retaped(),
-        b32.retaped(),
-        &mut rm,
-        &mut rv,
-        cfg(true, true),
-    );
-    let y32 = y.retaped::<NoneTape>().as_vec();
-    let grads = (y * dev.tensor_from_vec(to32(&r), k.s)).sum().backward();
-    let gx32: Vec<f64> = grads.get(&x32).as_vec().iter().map(|&v| v as f64).collect();
+    let (y32, gx32, _, _, _, rv) = f32_pass(&k, &r);
 
     let x = t4(&k.x, k.s);
     let (mut rm64, mut rv64) = (k.rm.clone(), k.rv.clone());
@@ -306,11 +290,40 @@ fn f32_agrees_with_f64_once() {
     let y64 = y.retaped::<NoneTape>().as_vec();
     let grads = (y * t4(&r, k.s)).sum().backward();
     let gx64 = grads.get(&x).as_vec();
-    let y32: Vec<f64> = y32.iter().map(|&v| v as f64).collect();
+    let d = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+    let (y32, gx32) = (d(y32), d(gx32));
     assert!(rel_err(&y32, &y64) < 1e-5);
     assert!(rel_err(&gx32, &gx64) < 1e-4, "{:e}", rel_err(&gx32, &gx64));
-    let rv32: Vec<f64> = rv.iter().map(|&v| v as f64).collect();
-    assert!(rel_err(&rv32, &rv64) < 1e-5);
+    assert!(rel_err(&d(rv), &rv64) < 1e-5);
+}
+
+/// `(y, dx, dγ, dβ, running mean, running var)`.
+type F32Pass = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// One f32 training pass of `k` (BN + ReLU) with loss Σ y·r.
+fn f32_pass(k: &Case, r: &[f64]) -> F32Pass {
+    let to32 = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+    let dev = Cpu::default();
+    let x: T4<f32> = dev.tensor_from_vec(to32(&k.x), k.s);
+    let g: T1<f32> = dev.tensor_from_vec(to32(&k.g), (k.s.1,));
+    let b: T1<f32> = dev.tensor_from_vec(to32(&k.b), (k.s.1,));
+    let (mut rm, mut rv) = (to32(&k.rm), to32(&k.rv));
+    let y = batch_norm2d(
+        x.leaky_trace(),
+        g.retaped(),
+        b.retaped(),
+        &mut rm,
+        &mut rv,
+        cfg(true, true),
+    );
+    let yv = y.retaped::<NoneTape>().as_vec();
+    let grads = (y * dev.tensor_from_vec(to32(r), k.s)).sum().backward();
+    let (gx, gg, gb) = (
+        grads.get(&x).as_vec(),
+        grads.get(&g).as_vec(),
+        grads.get(&b).as_vec(),
+    );
+    (yv, gx, gg, gb, rm, rv)
 }
 
 /// The AVX-512 build of batch norm's loops computes the same bits as the SSE2 build (same sums in
@@ -318,33 +331,7 @@ fn f32_agrees_with_f64_once() {
 #[test]
 fn f32_results_are_the_same_without_avx512() {
     let k = case((8, 16, 16, 16), 60);
-    let to32 = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
-    let r = to32(&rand_vec(k.x.len(), 61));
-    let pass = || {
-        let dev = Cpu::default();
-        let x: T4<f32> = dev.tensor_from_vec(to32(&k.x), k.s);
-        let g: T1<f32> = dev.tensor_from_vec(to32(&k.g), (k.s.1,));
-        let b: T1<f32> = dev.tensor_from_vec(to32(&k.b), (k.s.1,));
-        let (mut rm, mut rv) = (to32(&k.rm), to32(&k.rv));
-        let y = batch_norm2d(
-            x.leaky_trace(),
-            g.retaped(),
-            b.retaped(),
-            &mut rm,
-            &mut rv,
-            cfg(true, true),
-        );
-        let yv = y.retaped::<NoneTape>().as_vec();
-        let grads = (y * dev.tensor_from_vec(r.clone(), k.s)).sum().backward();
-        (
-            yv,
-            grads.get(&x).as_vec(),
-            grads.get(&g).as_vec(),
-            grads.get(&b).as_vec(),
-            rm,
-            rv,
-        )
-    };
-    let with = pass();
-    assert_eq!(with, without_avx512(pass));
+    let r = rand_vec(k.x.len(), 61);
+    let with = f32_pass(&k, &r);
+    assert_eq!(with, without_avx512(|| f32_pass(&k, &r)));
 }

@@ -7,8 +7,8 @@
 //!   im2col + gemm, while batch norm and the reductions keep their AVX-512 build.
 //!
 //! The loops with an AVX-512 build compute the same sums in the same order either way (their
-//! lanes are explicit), so those switches change speed, not results; the direct conv kernels
-//! round differently from im2col + gemm (same results to ~1e-6).
+//! lanes are explicit), so `RESVIZ_AVX512=0` changes their speed, not their results. The direct
+//! conv kernels round differently from im2col + gemm (`tests/cli_probe.rs` compares the two).
 
 use std::sync::OnceLock;
 

@@ -2,8 +2,9 @@
 //! tensors: convolution, fused batch-norm(+ReLU), pooling, gating, dropout and zero-size probes.
 //!
 //! Every op follows the same pattern: compute on plain slices (see [`tensor::view`]), wrap the
-//! output with `tensor_from_vec`, and register a backward closure on the merged tape that
-//! *accumulates* (`+=`) into the input gradients. The engine knows nothing of ResNets.
+//! output with `tensor_from_vec`, and register a backward closure on the merged tape that adds
+//! into the input gradients, or writes those that are new (`grads`; ARCHITECTURE.md, "Anatomy of
+//! an engine op", also maps the modules). The engine knows nothing of ResNets.
 
 pub mod alloc;
 mod backprop;

@@ -9,8 +9,8 @@
 //!
 //! In f32 on AVX-512, stride-1 convs with a kernel take the direct kernel of `engine::direct`
 //! for the forward pass and dX instead (about twice as fast; no im2col matrix), and 3×3 ones the
-//! kernel of `engine::dw` for dW; the rest (stride 2, the f64 gradient checks, other CPUs) stays
-//! here.
+//! kernel of `engine::dw` for dW; the rest (stride 2, the f64 gradient checks, other CPUs, and
+//! any conv with the direct kernels switched off: `engine::simd`) stays here.
 
 mod backward;
 mod forward;

@@ -5,7 +5,8 @@
 //! registration. The probe's op is registered after x's producer and before every consumer of x,
 //! so it runs after all consumers have accumulated into ∂L/∂x and before the producer reads it.
 
-use super::misc::{par_sum, reduce1_coarse, sum_squares, to_f64};
+use super::par::par_sum;
+use super::reduce::{reduce1_coarse, sum_squares, to_f64};
 use super::split::{GradSplit, Split, SplitSink};
 use super::tensor::{Float, T4, view};
 use dfdx::prelude::*;
@@ -253,9 +254,9 @@ pub fn probe<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>, rec: &ProbeRecorder, slot: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::elementwise::{add, scale, sigmoid};
     use crate::engine::gradcheck::rand_vec;
-    use crate::engine::misc::tests::{TT, t4};
-    use crate::engine::misc::{add, scale, sigmoid};
+    use crate::engine::gradcheck::{TT, t4};
 
     fn norm(v: &[f64]) -> f64 {
         v.iter().map(|x| x * x).sum::<f64>().sqrt()

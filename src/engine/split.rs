@@ -17,7 +17,8 @@
 //! branch's first op saves the read of an existing buffer in exchange.
 
 use super::grads::{mark_new, take_grad, take_mark};
-use super::misc::{par_chunks_sum, sum_squares};
+use super::par::par_chunks_sum;
+use super::reduce::sum_squares;
 use super::tensor::{Float, T4};
 use dfdx::prelude::*;
 use std::sync::{Arc, Mutex};
@@ -214,7 +215,7 @@ mod tests {
     use super::*;
     use crate::engine::alloc::without_fresh;
     use crate::engine::gradcheck::rand_vec;
-    use crate::engine::misc::tests::{TT, dot, t4};
+    use crate::engine::gradcheck::{TT, dot, t4};
     use crate::engine::{BnCfg, ConvCfg, add_relu, batch_norm2d, conv2d, scale};
 
     const S: (usize, usize, usize, usize) = (4, 8, 16, 16); // 8192: the parallel paths

@@ -1,4 +1,4 @@
-//! One residual (or plain) block, in every design of DESIGN.md's variant table.
+//! One residual (or plain) block, in every design of ARCHITECTURE.md's model contract.
 
 use super::layers::{BiasInit, Bn, Conv, Mode};
 use super::params::ParamStore;

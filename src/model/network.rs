@@ -3,7 +3,7 @@
 use super::block::{Block, BlockShape};
 use super::layers::{BiasInit, Bn, Conv, Mode, uniform};
 use super::params::{PId, ParamKind, ParamStore, ParamTensor};
-use super::spec::{ModelSpec, SeedPreset, Variant};
+use super::spec::{ModelSpec, SeedPreset, Variant, block_name, blocks_per_stage, boundary_names};
 use crate::engine::{
     ActStats, Float, GradSplit, ProbeRecorder, T2, T4, flatten, global_avg_pool, probe, relu,
 };
@@ -77,7 +77,11 @@ impl<E: Float> Network<E> {
         let (variant, stage_blocks, widths) = match spec {
             ModelSpec::Resnet { variant, depth } => {
                 let w = opts.base_width;
-                (variant, vec![(depth - 2) / 6; 3], vec![w, 2 * w, 4 * w])
+                (
+                    variant,
+                    vec![blocks_per_stage(depth); 3],
+                    vec![w, 2 * w, 4 * w],
+                )
             }
             ModelSpec::Seed(SeedPreset::V1) => (Variant::V1, vec![1, 1], vec![16, 32]),
             ModelSpec::Seed(SeedPreset::V2) => (Variant::V2, vec![1, 1], vec![16, 32]),
@@ -103,7 +107,8 @@ impl<E: Float> Network<E> {
             relu: seed_preset || !pre,
         };
 
-        let (mut blocks, mut block_names) = (Vec::new(), vec!["stem".to_string()]);
+        let block_names = boundary_names(&stage_blocks);
+        let mut blocks = Vec::new();
         let (mut cin, mut h, mut w) = (widths[0], opts.height, opts.width);
         let mut block_sizes = vec![cin * h * w];
         for (s, (&n, &cout)) in stage_blocks.iter().zip(&widths).enumerate() {
@@ -114,7 +119,7 @@ impl<E: Float> Network<E> {
                 } else {
                     1
                 };
-                let name = format!("stages.{s}.{b}");
+                let name = block_name(s, b);
                 let shape = BlockShape { cin, cout, stride };
                 blocks.push(Block::new(
                     &mut ps,
@@ -124,7 +129,6 @@ impl<E: Float> Network<E> {
                     shape,
                     seed_preset,
                 ));
-                block_names.push(name);
                 (h, w) = ((h + 2 - 3) / stride + 1, (w + 2 - 3) / stride + 1);
                 cin = cout;
                 block_sizes.push(cout * h * w);

@@ -12,5 +12,5 @@ pub mod worker;
 pub use channel::{EventReceiver, EventSender, event_channel};
 pub use events::{TrainerCommand, TrainerEvent};
 pub use record::{BlockStat, Eq5, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord};
-pub use trainer::{StepOutcome, TrainError, Trainer};
+pub use trainer::{TrainError, Trainer};
 pub use worker::{TrainerHandle, WorkerOptions, spawn};

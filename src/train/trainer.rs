@@ -31,14 +31,6 @@ pub struct Run {
     pub wall_secs: f64,
 }
 
-/// What one trainer step produced.
-#[derive(Debug, Default)]
-pub struct StepOutcome {
-    pub records: Vec<(usize, StepRecord)>,
-    /// Runs that diverged at this step, with the reason.
-    pub diverged: Vec<(usize, u64, String)>,
-}
-
 pub struct Trainer {
     pub cfg: ExperimentConfig,
     pub ds: Arc<Dataset>,
@@ -160,21 +152,9 @@ impl Trainer {
         lr_at(&self.cfg, self.base_lr, run.step + 1)
     }
 
-    /// Draw one batch and take one optimizer step on every running run.
-    pub fn step(&mut self) -> StepOutcome {
-        let mut out = StepOutcome::default();
-        self.step_each(|i, rec, diverged| {
-            if let Some(reason) = diverged {
-                out.diverged.push((i, rec.step, reason));
-            }
-            out.records.push((i, rec));
-        });
-        out
-    }
-
-    /// [`step`](Self::step), handing each run's record to `on_run` as soon as that run has
-    /// stepped (with the divergence reason if it diverged), so a viewer sees every run move
-    /// instead of waiting for the slowest.
+    /// Draw one batch and take one optimizer step on every running run, handing each run's
+    /// record to `on_run` as soon as that run has stepped (with the divergence reason if it
+    /// diverged), so a viewer sees every run move instead of waiting for the slowest.
     pub fn step_each(&mut self, mut on_run: impl FnMut(usize, StepRecord, Option<String>)) {
         self.epoch = self.sampler.next_batch(
             &self.ds,
@@ -232,14 +212,8 @@ impl Trainer {
         (rec, diverged)
     }
 
-    /// Test-split loss and accuracy of every run that is still healthy (BN in evaluation mode).
-    pub fn evaluate(&mut self) -> Vec<(usize, EvalRecord)> {
-        let mut out = Vec::new();
-        self.evaluate_each(|i, eval| out.push((i, eval)));
-        out
-    }
-
-    /// [`evaluate`](Self::evaluate), handing each run's result over as soon as it is known.
+    /// Test-split loss and accuracy of every run that is still healthy (BN in evaluation mode),
+    /// handing each run's result over as soon as it is known.
     pub fn evaluate_each(&mut self, mut on_run: impl FnMut(usize, EvalRecord)) {
         let ranges: Vec<_> = test_batches(&self.ds, self.cfg.batch.max(1)).collect();
         for (i, run) in self.runs.iter_mut().enumerate() {

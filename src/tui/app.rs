@@ -10,8 +10,9 @@ use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
 
 use super::cursor::TimeCursor;
 use super::keys::{self, Intent};
-use super::spec::{self, Spec};
+use super::spec::Spec;
 use crate::config::ExperimentConfig;
+use crate::model::spec::{MAX_DEPTH, MIN_DEPTH};
 use crate::train::events::{TrainerCommand, TrainerEvent};
 use crate::train::record::{RunHistory, RunInfo};
 
@@ -234,8 +235,10 @@ impl App {
             return None;
         };
         let Some(new) = edit(parsed) else {
-            let (lo, hi) = (spec::MIN_DEPTH, spec::MAX_DEPTH);
-            self.set_status(format!("depth stays within {lo}..{hi}"), false);
+            self.set_status(
+                format!("depth stays within {MIN_DEPTH}..{MAX_DEPTH}"),
+                false,
+            );
             return None;
         };
         let new = new.to_string();

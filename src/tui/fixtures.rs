@@ -1,8 +1,9 @@
 //! Deterministic fake training histories for tests: a plain-56-like run whose gradient norm grows
-//! geometrically toward the input (first/last ≈ 10⁴, as DESIGN.md measured), and a v1-like run
+//! geometrically toward the input (first/last ≈ 10⁴, as `resviz probe` measures on plain-56), and a v1-like run
 //! whose profile stays flat. A tiny LCG keeps them reproducible without an RNG dependency.
 
 use crate::config::ExperimentConfig;
+use crate::model::block_names;
 use crate::train::record::{BlockStat, Eq5, EvalRecord, RunHistory, RunInfo, StepRecord};
 
 struct Lcg(u64);
@@ -16,13 +17,6 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
-}
-
-/// `stem` then `stages.S.B` for a 6n+2 net with three stages of n blocks.
-pub fn block_names(depth: usize) -> Vec<String> {
-    let n = (depth - 2) / 6;
-    let stages = (0..3).flat_map(|s| (0..n).map(move |b| format!("stages.{s}.{b}")));
-    std::iter::once("stem".to_string()).chain(stages).collect()
 }
 
 /// The shape of a fake run.

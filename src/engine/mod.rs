@@ -34,7 +34,7 @@ pub use elementwise::{
     add, add_relu, add_relu_tapped, add_tapped, dropout, gate_mix, relu, scale, sigmoid,
 };
 pub use pool::{flatten, global_avg_pool};
-pub use probe::{ActStats, ProbeRecorder, Tap, probe};
+pub use probe::{ActStats, ProbeRecorder, Tap, dead_channels, probe};
 pub use reduce::sum_squares;
 pub use split::{GradSplit, Split, SplitSink};
 pub use tensor::{Float, Shape4, T1, T2, T4, view, view_mut};

@@ -92,6 +92,11 @@ impl ProbeRecorder {
         !self.disabled.load(Ordering::Relaxed)
     }
 
+    /// Record the dead-unit fraction of `slot` (see [`dead_channels`]).
+    pub fn set_dead(&self, slot: usize, frac: f32) {
+        self.with_slot(slot, |s| s.0.dead_frac = frac);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
         // A panic elsewhere while holding the lock leaves plain data behind: still usable.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -175,6 +180,27 @@ impl std::ops::Add for Moments {
 /// Mean, population std and exact-zero fraction of `v`, in one pass.
 pub(crate) fn act_stats<E: Float>(v: &[E]) -> ActStats {
     par_sum(v.len(), |s, e| Moments::of(&v[s..e])).stats()
+}
+
+/// Fraction of the channels of `v` (`[N, C, H, W]`) that are zero in every example: dead units,
+/// as opposed to the zeros any ReLU output has. A channel is alive as soon as one of its entries
+/// is non-zero, so the scan of a live channel usually stops within its first plane's first
+/// elements; only dead channels are read in full.
+pub fn dead_channels<E: Float>((n, c, h, w): (usize, usize, usize, usize), v: &[E]) -> f32 {
+    let plane = h * w;
+    if c == 0 || plane == 0 || v.len() != n * c * plane {
+        return 0.0;
+    }
+    let zero = E::zero();
+    let dead = (0..c)
+        .filter(|&ch| {
+            (0..n).all(|i| {
+                let p = &v[(i * c + ch) * plane..][..plane];
+                p.iter().all(|&x| x == zero)
+            })
+        })
+        .count();
+    dead as f32 / c as f32
 }
 
 /// A probe fused into the op that produces the probed tensor, from [`ProbeRecorder::tap`]. That
@@ -357,6 +383,25 @@ mod tests {
         let total = norm(&g.get(&x).as_vec());
         let got = rec.read()[0].1.unwrap();
         assert!((got - total).abs() < 1e-12 * total, "{got} vs {total}");
+    }
+
+    #[test]
+    fn dead_channels_counts_channels_zero_in_every_example() {
+        // [2, 4, 2, 2]: channel 0 zero everywhere (dead), channel 1 zero in one example only
+        // (alive), channel 2 half zeros (alive), channel 3 zero everywhere.
+        let mut v = vec![0.0f64; 2 * 4 * 4];
+        let at = |i: usize, c: usize, k: usize| (i * 4 + c) * 4 + k;
+        v[at(1, 1, 3)] = 0.5;
+        v[at(0, 2, 0)] = 1.0;
+        v[at(1, 2, 2)] = -1.0;
+        assert_eq!(dead_channels((2, 4, 2, 2), &v), 0.5);
+        assert_eq!(
+            dead_channels((2, 4, 2, 2), &v[..8]),
+            0.0,
+            "shape mismatch: not measured"
+        );
+        v.iter_mut().for_each(|x| *x = 0.1);
+        assert_eq!(dead_channels((2, 4, 2, 2), &v), 0.0);
     }
 
     #[test]

@@ -5,7 +5,8 @@ use super::layers::{BiasInit, Bn, Conv, Mode, uniform};
 use super::params::{PId, ParamKind, ParamStore, ParamTensor};
 use super::spec::{ModelSpec, SeedPreset, Variant, block_name, blocks_per_stage, boundary_names};
 use crate::engine::{
-    ActStats, Float, GradSplit, ProbeRecorder, T2, T4, flatten, global_avg_pool, probe, relu,
+    ActStats, Float, GradSplit, ProbeRecorder, T2, T4, dead_channels, flatten, global_avg_pool,
+    probe, relu, view,
 };
 use dfdx::prelude::*;
 use rand::SeedableRng;
@@ -238,9 +239,11 @@ where
             }
             h = probe(h, &self.recorder, 0);
         }
+        record_dead(&self.recorder, 0, &h);
         for (i, block) in self.blocks.iter().enumerate() {
             let seed = self.passes.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64;
             h = block.forward(ps, h, mode, seed, self.recorder.tap(i + 1).as_ref());
+            record_dead(&self.recorder, i + 1, &h);
         }
         if let Some(bn) = &self.head.bn {
             h = bn.fwd(ps, h, mode, self.head.relu);
@@ -256,6 +259,13 @@ where
             .t1::<T>(self.head.fc_b)
             .broadcast_like::<_, Axis<0>>(&(n, self.opts.classes));
         feats.matmul(wt) + b // [N, classes]
+    }
+}
+
+/// Dead units of a block boundary, when statistics are on.
+fn record_dead<E: Float, T>(rec: &ProbeRecorder, slot: usize, h: &T4<E, T>) {
+    if rec.is_enabled() {
+        rec.set_dead(slot, dead_channels(*h.shape(), view(h)));
     }
 }
 

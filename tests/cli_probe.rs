@@ -1,4 +1,4 @@
-//! `resviz probe` end to end: JSON shape, dumps, the gradient-spread claim, and bad input.
+//! `resviz probe` end to end: JSON shape, dumps, the gradient-flow claims, and bad input.
 
 use std::process::Command;
 
@@ -9,18 +9,35 @@ fn resviz(args: &[&str]) -> std::process::Output {
         .expect("run resviz")
 }
 
-fn spread(model: &serde_json::Value) -> f64 {
-    let g: Vec<f64> = model["blocks"]
+/// Least-squares growth of ln(grad_rms) per block toward the input, as a factor.
+fn growth(model: &serde_json::Value) -> f64 {
+    let r: Vec<f64> = model["blocks"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|b| b["grad_norm"].as_f64().unwrap())
+        .map(|b| b["grad_rms"].as_f64().unwrap().ln())
         .collect();
-    g.iter().cloned().fold(0.0, f64::max) / g.iter().cloned().fold(f64::INFINITY, f64::min)
+    let n = r.len() as f64;
+    let mx = (n - 1.0) / 2.0;
+    let my = r.iter().sum::<f64>() / n;
+    let sxy: f64 = r.iter().enumerate().map(|(i, y)| (i as f64 - mx) * (y - my)).sum();
+    let sxx: f64 = (0..r.len()).map(|i| (i as f64 - mx).powi(2)).sum();
+    (-sxy / sxx).exp()
+}
+
+/// Shortcut share of each block's input gradient, in block order (the stem has none).
+fn shares(model: &serde_json::Value) -> Vec<f64> {
+    model["blocks"].as_array().unwrap()[1..]
+        .iter()
+        .map(|b| {
+            let s = b["grad_norm_shortcut"].as_f64().unwrap();
+            s / (s + b["grad_norm_branch"].as_f64().unwrap())
+        })
+        .collect()
 }
 
 #[test]
-fn plain_56_spread_dwarfs_the_residual_nets() {
+fn plain_56_gradient_grows_and_takes_no_shortcut() {
     let out = resviz(&[
         "probe",
         "--models",
@@ -39,13 +56,35 @@ fn plain_56_spread_dwarfs_the_residual_nets() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let m = v["models"].as_array().unwrap();
     assert_eq!(m.len(), 3);
-    let (plain, v1, v2) = (spread(&m[0]), spread(&m[1]), spread(&m[2]));
-    assert!(plain >= 20.0 * v2, "plain {plain} vs v2 {v2}");
-    assert!(plain >= 10.0 * v1, "plain {plain} vs v1 {v1}");
+    // Batch norm at initialisation: the plain stack's gradient grows toward the input near the
+    // mean-field rate (π/(π−1) ≈ 1.47 per block); the residual nets' far less.
+    let (plain, v1, v2) = (growth(&m[0]), growth(&m[1]), growth(&m[2]));
+    assert!(plain > 1.25 && plain < 1.6, "plain {plain}");
+    assert!(v1 < 1.2 && v2 < 1.2, "v1 {v1} v2 {v2}");
+    assert!(shares(&m[0]).iter().all(|&s| s == 0.0), "plain has no shortcut");
+    for r in [&m[1], &m[2]] {
+        let mut s = shares(r);
+        s.sort_by(f64::total_cmp);
+        assert!(s[s.len() / 2] > 0.5, "{} median share {}", r["model"], s[s.len() / 2]);
+        assert!(s.iter().all(|&x| x > 0.0 && x < 1.0));
+    }
     assert_eq!(m[0]["blocks"].as_array().unwrap().len(), 28);
     let b = &m[1]["blocks"][0];
-    for k in ["name", "grad_norm", "act_mean", "act_std", "act_zero_frac"] {
+    for k in ["name", "grad_norm", "grad_rms", "act_mean", "act_std", "act_zero_frac", "act_dead_frac"] {
         assert!(!b[k].is_null(), "block field {k}");
+    }
+    assert!(b["grad_norm_shortcut"].is_null(), "the stem has no eq. 5 split");
+    // The two parts sum to the gradient at the block's input: the previous boundary's norm.
+    let blocks = m[1]["blocks"].as_array().unwrap();
+    for w in blocks.windows(2) {
+        let (s, br, c) = (
+            w[1]["grad_norm_shortcut"].as_f64().unwrap(),
+            w[1]["grad_norm_branch"].as_f64().unwrap(),
+            w[1]["grad_cos"].as_f64().unwrap(),
+        );
+        let total = (s * s + br * br + 2.0 * c * s * br).sqrt();
+        let want = w[0]["grad_norm"].as_f64().unwrap();
+        assert!((total - want).abs() <= 1e-4 * want, "{total} vs {want}");
     }
     assert!(
         m[1]["params"]
@@ -81,7 +120,7 @@ fn dump_writes_batch_weights_and_json() {
     }
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
-        table.contains("spread max/min") && table.contains("stages.2.0"),
+        table.contains("growth→input") && table.contains("median share") && table.contains("stages.2.0"),
         "{table}"
     );
 }

@@ -300,7 +300,7 @@ fn dashboard_in_a_pty() {
     let mut session = Session::start_child(dir.path(), false);
     let first = session.wait_for("gradient flow", Duration::from_secs(30));
     session.wait_for("● running", Duration::from_secs(5));
-    session.wait_for("spread ×", Duration::from_secs(5));
+    session.wait_for("/block→in", Duration::from_secs(5));
     let frames = session.count_frames(Duration::from_secs(1));
     session.press(b" ");
     let pause = session.wait_for("‖ paused", Duration::from_secs(2));
@@ -380,8 +380,8 @@ fn real_binary_end_to_end() {
     session.wait_for("gradient flow", Duration::from_secs(60));
     // Each run's record arrives as soon as it has stepped: wait until both runs have one, so the
     // snapshot below has steps for each.
-    session.wait_until("a spread for both runs", Duration::from_secs(60), |t| {
-        t.matches("spread ×").count() >= 2
+    session.wait_until("a growth figure for both runs", Duration::from_secs(60), |t| {
+        t.matches("/block→in").count() >= 2
     });
     session.press(b" ");
     let pause = session.wait_for("‖ paused", Duration::from_secs(2));
@@ -420,7 +420,7 @@ fn real_redraw_rate(args: &[&str], secs: u64) -> f64 {
     cmd.args(args);
     cmd.cwd(dir.path());
     let mut session = Session::start(cmd);
-    session.wait_for("spread ×", Duration::from_secs(120));
+    session.wait_for("/block→in", Duration::from_secs(120));
     let frames = session.count_frames(Duration::from_secs(secs));
     session.press(b"q");
     let (code, screen) = session.finish();

@@ -4,6 +4,7 @@ use super::ProbeArgs;
 use super::common::first_batch;
 use crate::config::ExperimentConfig;
 use crate::model::{ModelSpec, Network, PassStats};
+use crate::train::flow::log_slope;
 use crate::train::trainer::{block_stats, net_options};
 use color_eyre::eyre::{Result, WrapErr};
 use serde::Serialize;
@@ -129,18 +130,9 @@ fn model_probe(net: &Network<f32>, spec: ModelSpec, s: &PassStats) -> ModelProbe
     }
 }
 
-/// max/min of the per-block gradient norms (finite, positive ones).
-pub fn spread(norms: impl IntoIterator<Item = f64>) -> f64 {
-    let v: Vec<f64> = norms
-        .into_iter()
-        .filter(|g| g.is_finite() && *g > 0.0)
-        .collect();
-    let max = v.iter().cloned().fold(f64::NAN, f64::max);
-    let min = v.iter().cloned().fold(f64::NAN, f64::min);
-    max / min
-}
-
-/// A row per block boundary, a column of ‖∂L/∂x‖ per model, loss and spread at the bottom.
+/// A row per block boundary, a column of ‖∂L/∂x‖ per model; at the bottom the loss, the fitted
+/// growth of the size-free RMS per block toward the input (signed: > 1 grows, < 1 shrinks) and
+/// the shortcut's median share of the block-input gradient (He 2016 eq. 5).
 pub fn table(r: &ProbeReport) -> String {
     let rows = r.models.iter().map(|m| m.blocks.len()).max().unwrap_or(0);
     let longest = r.models.iter().find(|m| m.blocks.len() == rows);
@@ -164,9 +156,22 @@ pub fn table(r: &ProbeReport) -> String {
     for m in &r.models {
         out += &format!("{:>14.4}", m.loss);
     }
-    out += &format!("\n{:<14}", "spread max/min");
+    out += &format!("\n{:<14}", "growth→input");
     for m in &r.models {
-        out += &format!("{:>14.1}", spread(m.blocks.iter().map(|b| b.grad_norm)));
+        let slope = log_slope(m.blocks.iter().map(|b| b.grad_rms));
+        out += &format!("{:>14}", slope.map_or("—".into(), |s| format!("×{:.3}/block", s.factor())));
+    }
+    out += &format!("\n{:<14}", "median share");
+    for m in &r.models {
+        let mut v: Vec<f64> = m
+            .blocks
+            .iter()
+            .filter_map(|b| Some(b.grad_norm_shortcut? / (b.grad_norm_shortcut? + b.grad_norm_branch?)))
+            .filter(|s| s.is_finite())
+            .collect();
+        v.sort_by(f64::total_cmp);
+        let med = v.get(v.len() / 2).map_or("—".into(), |s| format!("{s:.3}"));
+        out += &format!("{med:>14}");
     }
     out.push('\n');
     if r.models.iter().any(|m| m.blocks.len() != rows) {

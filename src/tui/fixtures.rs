@@ -45,7 +45,13 @@ fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
     let mut h = RunHistory::new(RunInfo {
         spec: spec.into(),
         block_names: names,
-        param_names: vec![],
+        param_names: names
+            .iter()
+            .map(|n| match n.as_str() {
+                "stem" => "stem.conv.weight".to_string(),
+                b => format!("{b}.conv1.weight"),
+            })
+            .collect(),
         num_params: 0,
     });
     for step in 1..=steps {
@@ -84,8 +90,11 @@ fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
             lr: 0.1,
             img_per_s: 400.0 + 10.0 * rng.next(),
             blocks: stats,
-            param_grad_norms: vec![],
-            update_ratios: Vec::new(),
+            // One weight tensor per block boundary (the stem's conv, then each block's conv1).
+            param_grad_norms: (0..blocks).map(|l| 0.05 * (1.0 + l as f32)).collect(),
+            update_ratios: (0..blocks)
+                .map(|l| 1e-3 * (1.0 + (l % 5) as f32) * (1.0 - 0.5 * t))
+                .collect(),
         });
         if step % 50 == 0 {
             h.evals.push(EvalRecord {

@@ -44,6 +44,34 @@ fn live() -> App {
     app
 }
 
+/// The side panel after `n` presses of `p`, and the heatmap after `m` if `share`.
+fn with_panels(mut app: App, presses: usize, share: bool) -> App {
+    let key = |c| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    for _ in 0..presses {
+        app.update(key('p'));
+    }
+    if share {
+        app.update(key('m'));
+    }
+    app
+}
+
+#[test]
+fn side_panels_and_share_heatmap() {
+    insta::assert_snapshot!(
+        "activations_panel_120x40",
+        render(&with_panels(live(), 1, false), 120, 40).backend()
+    );
+    insta::assert_snapshot!(
+        "params_panel_and_share_heatmap_120x40",
+        render(&with_panels(live(), 2, true), 120, 40).backend()
+    );
+    insta::assert_snapshot!(
+        "activations_panel_80x24",
+        render(&with_panels(live(), 1, false), 80, 24).backend()
+    );
+}
+
 #[test]
 fn dashboard_120x40() {
     insta::assert_snapshot!(render(&live(), 120, 40).backend());

@@ -3,7 +3,9 @@
 pub mod bench;
 mod common;
 pub mod dashboard;
+pub mod output;
 pub mod probe;
+pub mod signals;
 pub mod train;
 
 use crate::config::{ConfigError, ExperimentConfig, OptimizerKind};

@@ -4,6 +4,7 @@ use super::{RunSnapshot, SnapshotError};
 use crate::train::record::{RunHistory, RunStatus};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use std::fs;
 use std::ops::Range;
 use std::path::Path;
 
@@ -111,6 +112,7 @@ fn status(s: &RunStatus) -> String {
     match s {
         RunStatus::Running => "running".into(),
         RunStatus::Finished => "finished".into(),
+        RunStatus::Interrupted => "interrupted".into(),
         RunStatus::Diverged { step, reason } => format!("diverged at step {step}: {reason}"),
     }
 }
@@ -339,7 +341,9 @@ pub fn plot_svg(snaps: &[RunSnapshot], path: &Path) -> Result<(), SnapshotError>
         path: path.to_path_buf(),
         message: format!("cannot draw the plot: {message}"),
     })?;
-    super::write_atomic(path, &svg)
+    let dir = super::atomic::dir_of(path);
+    fs::create_dir_all(&dir).map_err(|e| SnapshotError::io("create directory", &dir, e))?;
+    super::atomic::write(path, svg.as_bytes()).map_err(|e| SnapshotError::io("write", path, e))
 }
 
 #[cfg(test)]

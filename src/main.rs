@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => match e.downcast_ref::<cli::signals::Interrupted>() {
+        Err(e) => match e.downcast_ref::<resviz::signals::Interrupted>() {
             Some(i) => {
                 eprintln!("resviz: {i}");
                 ExitCode::from(i.exit_code())

@@ -450,3 +450,59 @@ fn real_trainer_redraws_ten_times_a_second() {
     eprintln!("plain-8,v1-8,v2-8 on mnist: {rate:.1} screens/s");
     assert!(rate >= 10.0, "only {rate:.1} redraws a second");
 }
+
+/// The real dashboard on two small nets in `dir`, once both runs have stepped.
+fn small_real_session(dir: &std::path::Path) -> Session {
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
+    cmd.args([
+        "tui", "--models", "plain-8,v1-8", "--dataset", "synthetic", "--batch", "8", "--width",
+        "4",
+    ]);
+    cmd.cwd(dir);
+    let session = Session::start(cmd);
+    session.wait_until("a spread for both runs", Duration::from_secs(60), |t| {
+        t.matches("spread ×").count() >= 2
+    });
+    session
+}
+
+/// Issue 19: SIGTERM, SIGHUP, SIGQUIT and an external SIGINT do what `q` does: autosave, leave
+/// the alternate screen, show the cursor; the exit code is 128 + the signal number.
+#[test]
+fn signals_quit_the_real_dashboard_like_q() {
+    for (signal, expected) in [("TERM", 143), ("HUP", 129), ("QUIT", 131), ("INT", 130)] {
+        let dir = tempfile::tempdir().unwrap();
+        let session = small_real_session(dir.path());
+        let pid = session.child.process_id().unwrap().to_string();
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let (code, screen) = session.finish();
+        assert_eq!(code, expected, "SIG{signal}:\n{}", screen.contents());
+        assert!(!screen.alternate_screen(), "SIG{signal}: left in the alternate screen");
+        assert!(!screen.hide_cursor(), "SIG{signal}: cursor left hidden");
+        let saves = dir.path().join("saves");
+        let files = saved_files(&saves);
+        assert_eq!(files.len(), 1, "SIG{signal}: {files:?}");
+        resviz::snapshot::load(&saves.join(&files[0])).unwrap();
+    }
+}
+
+/// Issue 19: an autosave that fails (here `saves` is a file) says so and exits non-zero.
+#[test]
+fn a_failed_autosave_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("saves"), b"not a directory").unwrap();
+    let mut session = small_real_session(dir.path());
+    session.press(b"q");
+    let (code, screen) = session.finish();
+    assert_eq!(code, 1, "{}", screen.contents());
+    assert!(
+        screen.contents().contains("autosave failed"),
+        "{}",
+        screen.contents()
+    );
+    assert!(!screen.alternate_screen() && !screen.hide_cursor());
+}

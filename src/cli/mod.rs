@@ -5,7 +5,6 @@ mod common;
 pub mod dashboard;
 pub mod output;
 pub mod probe;
-pub mod signals;
 pub mod train;
 
 use crate::config::{ConfigError, ExperimentConfig, OptimizerKind};

@@ -20,10 +20,10 @@ pub fn print(text: &str) -> Result<()> {
 /// directory if missing.
 pub fn check_out(out: &Path, longest: &str) -> Result<()> {
     let shown = out.display();
-    atomic::check_target(out).map_err(|e| eyre!("cannot write --out {shown}: {e}"))?;
     let dir = atomic::dir_of(out);
     std::fs::create_dir_all(&dir)
         .map_err(|e| eyre!("cannot create directory {}: {e}", dir.display()))?;
+    atomic::check_target(out).map_err(|e| eyre!("cannot write --out {shown}: {e}"))?;
     let probe = dir.join(atomic::temp_name(longest, u64::MAX));
     match std::fs::File::create(&probe) {
         Ok(_) => {

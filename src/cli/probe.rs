@@ -65,12 +65,10 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
         std::fs::write(&path, &json)
             .wrap_err_with(|| format!("cannot write {}", path.display()))?;
     }
-    if args.json {
-        println!("{json}");
-    } else {
-        print!("{}", table(&report));
+    match args.json {
+        true => super::output::print(&(json + "\n")),
+        false => super::output::print(&table(&report)),
     }
-    Ok(())
 }
 
 fn model_probe(net: &Network<f32>, spec: ModelSpec, s: &PassStats) -> ModelProbe {

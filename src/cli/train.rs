@@ -2,7 +2,7 @@
 
 use super::TrainArgs;
 use super::output;
-use super::signals::{Interrupted, Signals};
+use crate::signals::{Interrupted, Signals};
 use crate::config::ExperimentConfig;
 use crate::data::{self, Sampler};
 use crate::snapshot::{self, RunSnapshot, resume};

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::app::{Action, App, Msg, SaveKind};
 use super::views;
+use crate::signals::Signals;
 use crate::train::channel::EventReceiver;
 use crate::train::events::{TrainerCommand, TrainerEvent};
 
@@ -73,6 +74,9 @@ pub struct Exit {
     pub app: App,
     /// The autosave written on quitting, if progress was unsaved: its path, or why it failed.
     pub autosave: Option<Result<PathBuf, String>>,
+    /// The signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) that ended the dashboard as `q` would, if
+    /// one did.
+    pub signal: Option<i32>,
 }
 
 /// Run the live dashboard until the user quits. `save` writes a snapshot of `app` and returns
@@ -134,6 +138,8 @@ where
     S: FnMut(&App, SaveKind) -> Result<PathBuf, String>,
 {
     let mut input = EventStream::new();
+    let mut signals = Signals::install()?;
+    let mut signal = None;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut trainer_open = true;
@@ -156,6 +162,11 @@ where
                 }
             },
             _ = tick.tick() => (app.update(Msg::Tick), true),
+            // Like `q`: autosave, then the caller restores the terminal.
+            n = signals.recv() => {
+                signal = Some(n);
+                (app.quit(), false)
+            }
         };
         if PANICKED.load(Ordering::SeqCst) {
             return Err(after_panic(&mut app, &mut save));
@@ -174,7 +185,13 @@ where
                         autosave = Some(result);
                     }
                 }
-                Action::Quit => return Ok(Exit { app, autosave }),
+                Action::Quit => {
+                    return Ok(Exit {
+                        app,
+                        autosave,
+                        signal,
+                    });
+                }
             }
         }
         if may_draw && app.take_dirty() {

@@ -141,9 +141,10 @@ pub fn compare_table<P: AsRef<Path>>(snaps: &[(P, RunSnapshot)]) -> String {
         );
         for run in &snap.runs {
             let s = RunSummary::of(run);
+            // Loading made the file's strings printable; the file name comes from the user.
             rows.push(vec![
-                file.clone(),
-                s.model,
+                super::printable(&file),
+                super::printable(&s.model),
                 s.steps.to_string(),
                 opt(s.final_loss, |x| format!("{x:.4}")),
                 opt(s.final_acc, pct),
@@ -151,7 +152,7 @@ pub fn compare_table<P: AsRef<Path>>(snaps: &[(P, RunSnapshot)]) -> String {
                 opt(s.grad_spread, ratio),
                 opt(s.dead_relu, pct),
                 duration(s.wall_secs),
-                status(&s.status),
+                super::printable(&status(&s.status)),
             ]);
         }
     }

@@ -49,17 +49,36 @@ fn out_of_range_values_are_refused_on_load() {
     let d = tempfile::tempdir().unwrap();
     type Edit = fn(&mut snapshot::RunSnapshot);
     let cases: [(&str, Edit, &str); 4] = [
-        ("acc.ron", |s| s.runs[0].evals[0].acc = 7.5, "test accuracy 7.5"),
-        ("loss.ron", |s| s.runs[1].steps[2].loss = -3.0, "training loss -3"),
-        ("dead.ron", |s| s.runs[1].steps[2].blocks[0].act_zero_frac = 2.0, "dead-ReLU fraction 2"),
-        ("wall.ron", |s| s.runs[0].wall_secs = f64::NEG_INFINITY, "training time"),
+        (
+            "acc.ron",
+            |s| s.runs[0].evals[0].acc = 7.5,
+            "test accuracy 7.5",
+        ),
+        (
+            "loss.ron",
+            |s| s.runs[1].steps[2].loss = -3.0,
+            "training loss -3",
+        ),
+        (
+            "dead.ron",
+            |s| s.runs[1].steps[2].blocks[0].act_zero_frac = 2.0,
+            "dead-ReLU fraction 2",
+        ),
+        (
+            "wall.ron",
+            |s| s.runs[0].wall_secs = f64::NEG_INFINITY,
+            "training time",
+        ),
     ];
     for (name, edit, needle) in cases {
         write_snapshot(d.path(), name, edit);
         let o = compare(d.path(), &[name]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{name}: {err}");
-        assert!(err.contains("inconsistent snapshot") && err.contains(needle), "{name}: {err}");
+        assert!(
+            err.contains("inconsistent snapshot") && err.contains(needle),
+            "{name}: {err}"
+        );
         assert!(o.stdout.is_empty(), "{name}: printed anyway");
     }
 }

@@ -23,8 +23,19 @@ const CASES: usize = 500;
 const HANG: Duration = Duration::from_secs(20);
 
 const NUMBERS: &[&str] = &[
-    "0", "-1", "1e999", "-1e999", "NaN", "inf", "18446744073709551615", "4294967296",
-    "9223372036854775808", "-0.0", "1e-45", "3.4e38", "65536",
+    "0",
+    "-1",
+    "1e999",
+    "-1e999",
+    "NaN",
+    "inf",
+    "18446744073709551615",
+    "4294967296",
+    "9223372036854775808",
+    "-0.0",
+    "1e-45",
+    "3.4e38",
+    "65536",
 ];
 
 /// One to three random edits of `bytes`: bit flips, interesting bytes, deletions, duplications,
@@ -67,7 +78,9 @@ fn swap_number(rng: &mut StdRng, b: &[u8]) -> Vec<u8> {
         return b.to_vec();
     }
     let start = digits[rng.gen_range(0..digits.len())];
-    let end = (start..b.len()).find(|&i| !b[i].is_ascii_digit() && b[i] != b'.').unwrap_or(b.len());
+    let end = (start..b.len())
+        .find(|&i| !b[i].is_ascii_digit() && b[i] != b'.')
+        .unwrap_or(b.len());
     let mut out = b[..start].to_vec();
     out.extend(NUMBERS[rng.gen_range(0..NUMBERS.len())].bytes());
     out.extend(&b[end..]);
@@ -119,7 +132,10 @@ fn corpus(suffix: &str) -> Vec<(PathBuf, Vec<u8>)> {
         })
         .collect();
     files.sort();
-    files.into_iter().map(|p| (p.clone(), fs::read(p).unwrap())).collect()
+    files
+        .into_iter()
+        .map(|p| (p.clone(), fs::read(p).unwrap()))
+        .collect()
 }
 
 /// Parse snapshot text, and use whatever loads as `compare` would.
@@ -129,7 +145,10 @@ fn snapshot_case(bytes: Vec<u8>) {
     };
     if let Ok(s) = snapshot::from_ron(&text, Path::new("fuzz.ron")) {
         let table = snapshot::compare_table(&[("fuzz.ron", s.clone())]);
-        assert!(!table.chars().any(|c| c.is_control() && c != '\n'), "{table:?}");
+        assert!(
+            !table.chars().any(|c| c.is_control() && c != '\n'),
+            "{table:?}"
+        );
         let _ = snapshot::render_svg(&[s]);
     }
 }
@@ -164,7 +183,11 @@ fn config_case(dir: &Path, n: usize, bytes: Vec<u8>) {
         let specs: Result<Vec<resviz::model::ModelSpec>, _> =
             cfg.models.iter().map(|m| m.parse()).collect();
         if let Ok(specs) = specs {
-            let input = resviz::train::budget::Input { channels: 3, height: 32, width: 32 };
+            let input = resviz::train::budget::Input {
+                channels: 3,
+                height: 32,
+                width: 32,
+            };
             let _ = resviz::train::budget::check(&specs, cfg.width, cfg.batch, input);
         }
     }
@@ -179,17 +202,25 @@ fn config_parser_survives_mutations() {
         .filter(|p| p.extension().is_some_and(|e| e == "ron"))
         .map(|p| fs::read(p).unwrap())
         .collect();
-    seeds.push(ron::ser::to_string_pretty(&ExperimentConfig::default(), Default::default()).unwrap().into_bytes());
+    seeds.push(
+        ron::ser::to_string_pretty(&ExperimentConfig::default(), Default::default())
+            .unwrap()
+            .into_bytes(),
+    );
     let d = tempfile::tempdir().unwrap();
     for (i, (path, bytes)) in corpus(".cfg.ron").into_iter().enumerate() {
         let dir = d.path().to_path_buf();
-        guarded(&path.display().to_string(), 0, &bytes.clone(), move || config_case(&dir, i, bytes));
+        guarded(&path.display().to_string(), 0, &bytes.clone(), move || {
+            config_case(&dir, i, bytes)
+        });
     }
     let mut rng = StdRng::seed_from_u64(17);
     for n in 0..CASES {
         let input = mutate(&mut rng, seeds[n % seeds.len()].clone(), true);
         let dir = d.path().to_path_buf();
-        guarded("config", n, &input.clone(), move || config_case(&dir, 1000 + n, input));
+        guarded("config", n, &input.clone(), move || {
+            config_case(&dir, 1000 + n, input)
+        });
     }
 }
 
@@ -209,8 +240,15 @@ fn dataset_case(dataset: String) {
         let mut sampler = resviz::data::Sampler::new(ds.train.len(), 0);
         sampler.next_batch(&ds, 4, true, &mut x, &mut y);
         // What training relies on: images to train on, and batches of the size claimed.
-        assert!(ds.train.len() > 0 && !y.is_empty(), "{dataset}: no training images");
-        assert_eq!(x.len(), y.len() * ds.channels * ds.height * ds.width, "{dataset}");
+        assert!(
+            ds.train.len() > 0 && !y.is_empty(),
+            "{dataset}: no training images"
+        );
+        assert_eq!(
+            x.len(),
+            y.len() * ds.channels * ds.height * ds.width,
+            "{dataset}"
+        );
     }
 }
 
@@ -223,7 +261,10 @@ fn dataset_loaders_survive_mutations() {
     let pixels: Vec<u8> = (0..n * side * side).map(|_| rng.r#gen()).collect();
     let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
     let mnist = [
-        ("train-images-idx3-ubyte", idx(3, &[n, side, side], pixels.clone())),
+        (
+            "train-images-idx3-ubyte",
+            idx(3, &[n, side, side], pixels.clone()),
+        ),
         ("train-labels-idx1-ubyte", idx(1, &[n], labels.clone())),
         ("t10k-images-idx3-ubyte", idx(3, &[n, side, side], pixels)),
         ("t10k-labels-idx1-ubyte", idx(1, &[n], labels)),
@@ -233,7 +274,15 @@ fn dataset_loaders_survive_mutations() {
         .map(|i| format!("data_batch_{i}.bin"))
         .chain(["test_batch.bin".to_string()])
         .map(|name| {
-            let body = (0..3 * record).map(|k| if k % record == 0 { (k / record) as u8 } else { rng.r#gen() }).collect();
+            let body = (0..3 * record)
+                .map(|k| {
+                    if k % record == 0 {
+                        (k / record) as u8
+                    } else {
+                        rng.r#gen()
+                    }
+                })
+                .collect();
             (name, body)
         })
         .collect();
@@ -241,26 +290,44 @@ fn dataset_loaders_survive_mutations() {
         let dir = d.path().join("corpus");
         fs::create_dir_all(&dir).unwrap();
         // Both splits get the corpus images, with as many labels as their header claims.
-        let claimed = bytes.get(4..8).map_or(0, |b| u32::from_be_bytes(b.try_into().unwrap()));
-        let labels = idx(1, &[claimed], (0..claimed.min(1 << 20)).map(|i| (i % 10) as u8).collect());
+        let claimed = bytes
+            .get(4..8)
+            .map_or(0, |b| u32::from_be_bytes(b.try_into().unwrap()));
+        let labels = idx(
+            1,
+            &[claimed],
+            (0..claimed.min(1 << 20)).map(|i| (i % 10) as u8).collect(),
+        );
         for split in ["train", "t10k"] {
             fs::write(dir.join(format!("{split}-images-idx3-ubyte")), &bytes).unwrap();
             fs::write(dir.join(format!("{split}-labels-idx1-ubyte")), &labels).unwrap();
         }
         let dataset = format!("mnist:{}", dir.display());
-        guarded(&path.display().to_string(), 0, &bytes, move || dataset_case(dataset));
+        guarded(&path.display().to_string(), 0, &bytes, move || {
+            dataset_case(dataset)
+        });
     }
     for k in 0..2 * CASES {
         let dir = d.path().join(format!("case{k}"));
         fs::create_dir(&dir).unwrap();
         let (files, kind): (Vec<(String, Vec<u8>)>, &str) = match k % 2 {
-            0 => (mnist.iter().map(|(n, b)| (n.to_string(), b.clone())).collect(), "mnist"),
+            0 => (
+                mnist
+                    .iter()
+                    .map(|(n, b)| (n.to_string(), b.clone()))
+                    .collect(),
+                "mnist",
+            ),
             _ => (cifar.clone(), "cifar10"),
         };
         let pick = rng.gen_range(0..files.len());
         let mut mutated = Vec::new();
         for (i, (name, bytes)) in files.into_iter().enumerate() {
-            let bytes = if i == pick { mutate(&mut rng, bytes, false) } else { bytes };
+            let bytes = if i == pick {
+                mutate(&mut rng, bytes, false)
+            } else {
+                bytes
+            };
             fs::write(dir.join(&name), &bytes).unwrap();
             if i == pick {
                 mutated = bytes;

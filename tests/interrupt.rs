@@ -9,7 +9,14 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 const EXP: &[&str] = &[
-    "--dataset", "synthetic", "--models", "v1-8,plain-8", "--batch", "8", "--width", "4",
+    "--dataset",
+    "synthetic",
+    "--models",
+    "v1-8,plain-8",
+    "--batch",
+    "8",
+    "--width",
+    "4",
 ];
 
 fn resviz(dir: &Path) -> Command {
@@ -23,14 +30,25 @@ fn failure(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "expected an error exit: {err}");
     assert!(!err.contains("panicked"), "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("resviz: error")).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("resviz: error"))
+        .collect();
     assert_eq!(lines.len(), 1, "one error line: {err}");
     lines[0].to_string()
 }
 
 /// Start a long training run writing `out`, wait `delay`, send `signal`; its output.
 fn train_and_signal(dir: &Path, signal: &str, out: &str, delay: Duration) -> Output {
-    let args = ["train", "--steps", "1000000", "--json", "--out", out, "--save-weights"];
+    let args = [
+        "train",
+        "--steps",
+        "1000000",
+        "--json",
+        "--out",
+        out,
+        "--save-weights",
+    ];
     let child = resviz(dir)
         .args([&args[..], EXP].concat())
         .stdout(Stdio::piped())
@@ -67,18 +85,31 @@ fn signals_stop_training_save_it_as_interrupted_and_exit_128_plus_signal() {
         let o = result.expect("every attempt was killed before the handlers were installed");
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(code), "SIG{signal}: {err}");
-        assert!(err.contains(&format!("interrupted by SIG{signal}; progress saved to {out}")), "{err}");
+        assert!(
+            err.contains(&format!(
+                "interrupted by SIG{signal}; progress saved to {out}"
+            )),
+            "{err}"
+        );
         let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(summary["models"][0]["status"], "interrupted");
         let snap = resviz::snapshot::load(&d.path().join(&out)).unwrap();
-        assert!(snap.runs.iter().all(|r| r.status == resviz::train::RunStatus::Interrupted));
+        assert!(
+            snap.runs
+                .iter()
+                .all(|r| r.status == resviz::train::RunStatus::Interrupted)
+        );
         let steps = snap.runs[0].steps.last().unwrap().step;
         assert!((1..1_000_000).contains(&steps), "{steps}");
         let resumed = resviz(d.path())
             .args(["train", "--resume", &out, "--steps", "1", "--json"])
             .output()
             .unwrap();
-        assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+        assert!(
+            resumed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&resumed.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&resumed.stdout).unwrap();
         assert_eq!(v["models"][0]["steps"], steps + 1);
         assert_eq!(v["models"][0]["status"], "finished");
@@ -87,7 +118,10 @@ fn signals_stop_training_save_it_as_interrupted_and_exit_128_plus_signal() {
 
 fn train_to(dir: &Path, out: &str, extra: &[&str]) -> Output {
     let args = ["train", "--steps", "2", "--json", "--out", out];
-    resviz(dir).args([&args[..], EXP, extra].concat()).output().unwrap()
+    resviz(dir)
+        .args([&args[..], EXP, extra].concat())
+        .output()
+        .unwrap()
 }
 
 /// A bad `--out` is refused before the first step with one line: its directory is a file, its
@@ -106,7 +140,11 @@ fn a_bad_out_is_refused_before_training() {
         (&long, &[], "cannot write --out"),
         // The snapshot's name fits; its weight files' names would not.
         (&long_weights, &["--save-weights"], "cannot write --out"),
-        ("link.ron", &[], "it is a symbolic link; refusing to replace it"),
+        (
+            "link.ron",
+            &[],
+            "it is a symbolic link; refusing to replace it",
+        ),
         ("/dev/null", &[], "not a regular file"),
     ];
     for (out, extra, needle) in cases {
@@ -116,8 +154,16 @@ fn a_bad_out_is_refused_before_training() {
         assert!(o.stdout.is_empty(), "{out}: trained anyway");
     }
     assert_eq!(fs::read(dir.join("target.ron")).unwrap(), b"keep me");
-    assert!(fs::symlink_metadata(dir.join("link.ron")).unwrap().file_type().is_symlink());
-    let names: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(
+        fs::symlink_metadata(dir.join("link.ron"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let names: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 3, "nothing else written: {names:?}");
 }
 
@@ -133,19 +179,31 @@ fn a_closed_or_full_stdout_is_an_error_and_the_snapshot_is_saved_first() {
             "{bin} train --steps 2 --out p{i}.ron --save-weights {exp} {redirect}; \
              echo \"exit ${{PIPESTATUS[0]}}\" >&2"
         );
-        let o = Command::new("bash").arg("-c").arg(&script).current_dir(d.path()).output().unwrap();
+        let o = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(d.path())
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!err.contains("panicked"), "{redirect}: {err}");
-        assert!(err.contains("cannot write to standard output"), "{redirect}: {err}");
+        assert!(
+            err.contains("cannot write to standard output"),
+            "{redirect}: {err}"
+        );
         assert!(err.contains("exit 1"), "{redirect}: {err}");
         resviz::snapshot::load(&d.path().join(format!("p{i}.ron"))).unwrap();
     }
     // A comparison far longer than a pipe buffer into `head -1`.
     let files = vec!["p0.ron"; 3000].join(" ");
-    let script = format!(
-        "{bin} compare {files} | head -1 >/dev/null; echo \"exit ${{PIPESTATUS[0]}}\" >&2"
-    );
-    let o = Command::new("bash").arg("-c").arg(&script).current_dir(d.path()).output().unwrap();
+    let script =
+        format!("{bin} compare {files} | head -1 >/dev/null; echo \"exit ${{PIPESTATUS[0]}}\" >&2");
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(d.path())
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.contains("cannot write to standard output"), "{err}");

@@ -20,7 +20,10 @@ fn failure(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "expected an error exit: {err}");
     assert!(!err.contains("panicked"), "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("resviz: error")).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("resviz: error"))
+        .collect();
     assert_eq!(lines.len(), 1, "one error line: {err}");
     lines[0].to_string()
 }
@@ -32,11 +35,18 @@ fn a_huge_width_is_refused_before_allocating() {
     let d = tempfile::tempdir().unwrap();
     let exp = ["--models", "v1-8,plain-8", "--dataset", "synthetic"];
     for width in ["4611686018427387904", "100000", "2000"] {
-        for cmd in [&["train", "--steps", "1"][..], &["probe"][..], &["bench", "--steps", "1"][..]] {
+        for cmd in [
+            &["train", "--steps", "1"][..],
+            &["probe"][..],
+            &["bench", "--steps", "1"][..],
+        ] {
             let start = Instant::now();
             let o = resviz(d.path(), &[cmd, &exp[..], &["--width", width]].concat());
             let e = failure(&o);
-            assert!(e.contains("the experiment would need about"), "{cmd:?} {width}: {e}");
+            assert!(
+                e.contains("the experiment would need about"),
+                "{cmd:?} {width}: {e}"
+            );
             assert!(start.elapsed() < Duration::from_secs(30), "{cmd:?} {width}");
         }
     }
@@ -47,8 +57,15 @@ fn a_huge_width_is_refused_before_allocating() {
 fn a_config_with_a_huge_number_of_models_is_refused() {
     let d = tempfile::tempdir().unwrap();
     let models = vec!["\"v1-8\""; 300_000].join(",");
-    fs::write(d.path().join("many.ron"), format!("(models: [{models}], dataset: \"synthetic\")")).unwrap();
-    let e = failure(&resviz(d.path(), &["train", "--steps", "1", "--config", "many.ron"]));
+    fs::write(
+        d.path().join("many.ron"),
+        format!("(models: [{models}], dataset: \"synthetic\")"),
+    )
+    .unwrap();
+    let e = failure(&resviz(
+        d.path(),
+        &["train", "--steps", "1", "--config", "many.ron"],
+    ));
     assert!(e.contains("300000 model(s)"), "{e}");
 }
 
@@ -77,9 +94,26 @@ fn an_idx_header_whose_size_overflows_is_refused() {
     for split in ["train", "t10k"] {
         let images = idx_images(16, 1 << 30, 1 << 30, 16 * 28 * 28);
         fs::write(dir.join(format!("{split}-images-idx3-ubyte")), images).unwrap();
-        fs::write(dir.join(format!("{split}-labels-idx1-ubyte")), idx_labels(16)).unwrap();
+        fs::write(
+            dir.join(format!("{split}-labels-idx1-ubyte")),
+            idx_labels(16),
+        )
+        .unwrap();
     }
-    let args = ["train", "--steps", "1", "--models", "v1-8", "--dataset", "mnist:mnist", "--batch", "4"];
+    let args = [
+        "train",
+        "--steps",
+        "1",
+        "--models",
+        "v1-8",
+        "--dataset",
+        "mnist:mnist",
+        "--batch",
+        "4",
+    ];
     let e = failure(&resviz(d.path(), &args));
-    assert!(e.contains("its header claims 16 images of 1073741824×1073741824 pixels"), "{e}");
+    assert!(
+        e.contains("its header claims 16 images of 1073741824×1073741824 pixels"),
+        "{e}"
+    );
 }

@@ -174,12 +174,20 @@ fn missing_or_mismatched_resume_files_are_clear_errors() {
     assert!(e.contains("noweights.ron: no resume state"), "{e}");
 
     let cp = |from: &str, to: &str| fs::copy(dir.join(from), dir.join(to)).unwrap();
-    let (v1_w, plain_w) = (file_of(dir, "ok.ron", "v1-8", "weights"), file_of(dir, "ok.ron", "plain-8", "weights"));
-    let (v1_o, plain_o) = (file_of(dir, "ok.ron", "v1-8", "optim"), file_of(dir, "ok.ron", "plain-8", "optim"));
+    let (v1_w, plain_w) = (
+        file_of(dir, "ok.ron", "v1-8", "weights"),
+        file_of(dir, "ok.ron", "plain-8", "weights"),
+    );
+    let (v1_o, plain_o) = (
+        file_of(dir, "ok.ron", "v1-8", "optim"),
+        file_of(dir, "ok.ron", "plain-8", "optim"),
+    );
     fs::rename(dir.join(&v1_w), dir.join("v1.bak")).unwrap();
     let e = failure(&run(&["--resume", "ok.ron"]));
     assert!(
-        e.contains(&format!("cannot resume from ok.ron: weights file {v1_w} is missing")),
+        e.contains(&format!(
+            "cannot resume from ok.ron: weights file {v1_w} is missing"
+        )),
         "{e}"
     );
     // The plain net's weights under the residual net's name: the checksum does not match.

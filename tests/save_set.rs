@@ -27,23 +27,52 @@ fn failure(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "expected an error exit: {err}");
     assert!(!err.contains("panicked"), "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("resviz: error")).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("resviz: error"))
+        .collect();
     assert_eq!(lines.len(), 1, "one error line: {err}");
     lines[0].to_string()
 }
 
 const EXP: &[&str] = &[
-    "--dataset", "synthetic", "--models", "v1-8,plain-8", "--batch", "8", "--seed", "5",
-    "--width", "4",
+    "--dataset",
+    "synthetic",
+    "--models",
+    "v1-8,plain-8",
+    "--batch",
+    "8",
+    "--seed",
+    "5",
+    "--width",
+    "4",
 ];
 
 fn train(dir: &Path, steps: &str, out: &str) {
-    let args = ["train", "--json", "--steps", steps, "--out", out, "--save-weights"];
+    let args = [
+        "train",
+        "--json",
+        "--steps",
+        steps,
+        "--out",
+        out,
+        "--save-weights",
+    ];
     ok(&resviz(dir, &[&args[..], EXP].concat(), &[]));
 }
 
 fn resume_args<'a>(from: &'a str, steps: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec!["train", "--resume", from, "--steps", steps, "--json", "--out", out, "--save-weights"]
+    vec![
+        "train",
+        "--resume",
+        from,
+        "--steps",
+        steps,
+        "--json",
+        "--out",
+        out,
+        "--save-weights",
+    ]
 }
 
 /// Every run's (step, loss, accuracy, lr) bits as saved.
@@ -91,7 +120,11 @@ fn a_save_killed_at_any_point_resumes_from_one_consistent_state() {
     for n in 1..=points + 1 {
         let w = d.path().join(format!("kill{n}"));
         copy_dir(&base, &w);
-        let killed = resviz(&w, &resume_args("a.ron", "3", "a.ron"), &[("RESVIZ_FAULT_AT", &n.to_string())]);
+        let killed = resviz(
+            &w,
+            &resume_args("a.ron", "3", "a.ron"),
+            &[("RESVIZ_FAULT_AT", &n.to_string())],
+        );
         assert_eq!(killed.status.success(), n > points, "fault point {n}");
         let after = resviz(&w, &resume_args("a.ron", "2", "c.ron"), &[]);
         ok(&after);
@@ -127,7 +160,11 @@ fn edit(path: &Path, edit: impl Fn(String) -> String) {
 }
 
 fn resume_fails(dir: &Path, from: &str) -> String {
-    failure(&resviz(dir, &["train", "--resume", from, "--steps", "1"], &[]))
+    failure(&resviz(
+        dir,
+        &["train", "--resume", from, "--steps", "1"],
+        &[],
+    ))
 }
 
 /// S2: a snapshot edited to claim another model with the same tensor names and shapes.
@@ -137,9 +174,14 @@ fn weights_of_another_model_are_refused() {
     train(d.path(), "3", "a.ron");
     for other in ["scaled-8", "dropsc-8", "relubefore-8"] {
         fs::copy(d.path().join("a.ron"), d.path().join("e.ron")).unwrap();
-        edit(&d.path().join("e.ron"), |t| t.replace("\"v1-8\"", &format!("\"{other}\"")));
+        edit(&d.path().join("e.ron"), |t| {
+            t.replace("\"v1-8\"", &format!("\"{other}\""))
+        });
         let e = resume_fails(d.path(), "e.ron");
-        assert!(e.contains("holds v1-8, but the run is ") && e.contains(other), "{e}");
+        assert!(
+            e.contains("holds v1-8, but the run is ") && e.contains(other),
+            "{e}"
+        );
     }
 }
 
@@ -150,7 +192,9 @@ fn a_base_rate_that_is_not_positive_is_refused() {
     train(d.path(), "2", "a.ron");
     for lr in ["-0.1", "0.0", "NaN", "inf"] {
         fs::copy(d.path().join("a.ron"), d.path().join("e.ron")).unwrap();
-        edit(&d.path().join("e.ron"), |t| t.replace("base_lr: 0.1,", &format!("base_lr: {lr},")));
+        edit(&d.path().join("e.ron"), |t| {
+            t.replace("base_lr: 0.1,", &format!("base_lr: {lr},"))
+        });
         let e = resume_fails(d.path(), "e.ron");
         assert!(e.contains("base learning rate"), "{lr}: {e}");
     }
@@ -164,7 +208,11 @@ fn a_step_count_that_disagrees_with_the_history_is_refused() {
     for step in ["5", "0", "18446744073709551615"] {
         fs::copy(d.path().join("a.ron"), d.path().join("e.ron")).unwrap();
         edit(&d.path().join("e.ron"), |t| {
-            t.replacen("spec: \"plain-8\",\n    step: 3,", &format!("spec: \"plain-8\",\n    step: {step},"), 1)
+            t.replacen(
+                "spec: \"plain-8\",\n    step: 3,",
+                &format!("spec: \"plain-8\",\n    step: {step},"),
+                1,
+            )
         });
         let e = resume_fails(d.path(), "e.ron");
         assert!(e.contains("the resume state is at step"), "{step}: {e}");
@@ -176,7 +224,11 @@ fn a_step_count_that_disagrees_with_the_history_is_refused() {
             .replace("batches: 3,", "batches: 18446744073709551615,")
             .replace("(step: 3,", "(step: 18446744073709551615,")
     });
-    let out = resviz(d.path(), &["train", "--resume", "e.ron", "--steps", "1"], &[]);
+    let out = resviz(
+        d.path(),
+        &["train", "--resume", "e.ron", "--steps", "1"],
+        &[],
+    );
     let e = failure(&out);
     assert!(e.contains("resume") || e.contains("step"), "{e}");
 }
@@ -186,7 +238,11 @@ fn a_step_count_that_disagrees_with_the_history_is_refused() {
 fn a_damaged_tensor_file_is_refused() {
     let d = tempfile::tempdir().unwrap();
     train(d.path(), "2", "a.ron");
-    let files = snapshot::load(&d.path().join("a.ron")).unwrap().resume.unwrap().files;
+    let files = snapshot::load(&d.path().join("a.ron"))
+        .unwrap()
+        .resume
+        .unwrap()
+        .files;
     for name in [&files[0].weights, &files[1].optimizer] {
         let path = d.path().join(name);
         let good = fs::read(&path).unwrap();
@@ -207,11 +263,17 @@ fn a_damaged_tensor_file_is_refused() {
     *bad.last_mut().unwrap() ^= 1;
     fs::write(&path, &bad).unwrap();
     edit(&d.path().join("a.ron"), |t| {
-        t.lines().filter(|l| !l.contains("_sha256:")).collect::<Vec<_>>().join("\n")
+        t.lines()
+            .filter(|l| !l.contains("_sha256:"))
+            .collect::<Vec<_>>()
+            .join("\n")
             .replace("format_version: 3", "format_version: 2")
     });
     let e = resume_fails(d.path(), "a.ron");
-    assert!(e.contains("does not match the checksum in its header"), "{e}");
+    assert!(
+        e.contains("does not match the checksum in its header"),
+        "{e}"
+    );
 }
 
 /// The optimizer state of another step count (a mix of two saves) is refused.
@@ -220,8 +282,16 @@ fn an_optimizer_state_of_another_step_is_refused() {
     let d = tempfile::tempdir().unwrap();
     train(d.path(), "2", "a.ron");
     train(d.path(), "3", "b.ron");
-    let fa = snapshot::load(&d.path().join("a.ron")).unwrap().resume.unwrap().files;
-    let fb = snapshot::load(&d.path().join("b.ron")).unwrap().resume.unwrap().files;
+    let fa = snapshot::load(&d.path().join("a.ron"))
+        .unwrap()
+        .resume
+        .unwrap()
+        .files;
+    let fb = snapshot::load(&d.path().join("b.ron"))
+        .unwrap()
+        .resume
+        .unwrap()
+        .files;
     // a.ron with b's optimizer file and its checksum: consistent checksums, a mixed set.
     edit(&d.path().join("a.ron"), |t| {
         t.replace(&fa[1].optimizer, &fb[1].optimizer).replace(
@@ -230,7 +300,10 @@ fn an_optimizer_state_of_another_step_is_refused() {
         )
     });
     let e = resume_fails(d.path(), "a.ron");
-    assert!(e.contains("is the optimizer state after 3 steps, but the run is at step 2"), "{e}");
+    assert!(
+        e.contains("is the optimizer state after 3 steps, but the run is at step 2"),
+        "{e}"
+    );
 }
 
 /// Temporary files of a process killed during a save are removed by the next save to the same
@@ -245,7 +318,10 @@ fn stale_temporary_files_are_removed() {
         format!(".a.v1-8.0123456789ab.safetensors.{dead}-3.tmp"),
         format!(".a.plain-8.safetensors.{dead}.tmp"),
     ];
-    let kept = [format!(".a.ron.{live}-0.tmp"), ".a.ron.notes.tmp".to_string()];
+    let kept = [
+        format!(".a.ron.{live}-0.tmp"),
+        ".a.ron.notes.tmp".to_string(),
+    ];
     for f in stale.iter().chain(&kept) {
         fs::write(d.path().join(f), b"partial").unwrap();
     }
@@ -262,5 +338,8 @@ fn stale_temporary_files_are_removed() {
 fn dead_pid() -> u32 {
     let max: u32 = fs::read_to_string("/proc/sys/kernel/pid_max")
         .map_or(32768, |s| s.trim().parse().unwrap_or(32768));
-    (2..max).rev().find(|p| !Path::new(&format!("/proc/{p}")).exists()).unwrap()
+    (2..max)
+        .rev()
+        .find(|p| !Path::new(&format!("/proc/{p}")).exists())
+        .unwrap()
 }

@@ -338,6 +338,50 @@ fn dashboard_in_a_pty() {
     assert!(pause < slow && tab < slow, "slow keys: {pause:?} {tab:?}");
 }
 
+/// Issue 19: a 3 s burst of keys (a held or mashed keyboard, a few thousand keys) on the real
+/// dashboard with 56-layer nets is worked through within a frame or two of its end, not one
+/// draw per key: a key pressed after the burst shows in well under a second.
+#[test]
+fn a_burst_of_keys_is_worked_through_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
+    cmd.args([
+        "tui",
+        "--models",
+        "plain-56,v1-56",
+        "--dataset",
+        "synthetic",
+        "--batch",
+        "8",
+        "--width",
+        "4",
+    ]);
+    cmd.cwd(dir.path());
+    let mut session = Session::start(cmd);
+    session.wait_until("a spread for both runs", Duration::from_secs(60), |t| {
+        t.matches("spread ×").count() >= 2
+    });
+    // Focus and learning-rate keys, 100 every 100 ms for 3 s (in chunks, as a keyboard sends
+    // them: the pty's input queue is not made to hold thousands at once).
+    let cycle: &[u8] = b"\t]1[2\t[]12";
+    let chunk: Vec<u8> = cycle.iter().copied().cycle().take(100).collect();
+    for _ in 0..30 {
+        session.press(&chunk);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    session.press(b"?");
+    let help = session.wait_for("any key closes", Duration::from_secs(60));
+    session.press(b"?");
+    session.press(b"q");
+    let (code, screen) = session.finish();
+    eprintln!("help shown {help:?} after a 3 s burst of 3000 keys");
+    assert_eq!(code, 0, "{}", screen.contents());
+    assert!(
+        help < Duration::from_millis(500),
+        "the burst took {help:?} to work through"
+    );
+}
+
 #[test]
 fn a_panic_restores_the_terminal_and_keeps_progress() {
     let dir = tempfile::tempdir().unwrap();
@@ -455,7 +499,14 @@ fn real_trainer_redraws_ten_times_a_second() {
 fn small_real_session(dir: &std::path::Path) -> Session {
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
     cmd.args([
-        "tui", "--models", "plain-8,v1-8", "--dataset", "synthetic", "--batch", "8", "--width",
+        "tui",
+        "--models",
+        "plain-8,v1-8",
+        "--dataset",
+        "synthetic",
+        "--batch",
+        "8",
+        "--width",
         "4",
     ]);
     cmd.cwd(dir);
@@ -481,7 +532,10 @@ fn signals_quit_the_real_dashboard_like_q() {
         assert!(sent.success());
         let (code, screen) = session.finish();
         assert_eq!(code, expected, "SIG{signal}:\n{}", screen.contents());
-        assert!(!screen.alternate_screen(), "SIG{signal}: left in the alternate screen");
+        assert!(
+            !screen.alternate_screen(),
+            "SIG{signal}: left in the alternate screen"
+        );
         assert!(!screen.hide_cursor(), "SIG{signal}: cursor left hidden");
         let saves = dir.path().join("saves");
         let files = saved_files(&saves);

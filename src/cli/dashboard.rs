@@ -3,11 +3,11 @@
 use super::ExperimentArgs;
 use crate::config::ExperimentConfig;
 use crate::data;
+use crate::signals::Interrupted;
 use crate::snapshot::{self, RunSnapshot};
 use crate::train::{self, Trainer, TrainerCommand, WorkerOptions};
 use crate::tui::app::{App, SaveKind};
 use crate::tui::run::{run_dashboard, run_replay};
-use crate::signals::Interrupted;
 use color_eyre::eyre::{Result, WrapErr, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -2,9 +2,9 @@
 
 use super::TrainArgs;
 use super::output;
-use crate::signals::{Interrupted, Signals};
 use crate::config::ExperimentConfig;
 use crate::data::{self, Sampler};
+use crate::signals::{Interrupted, Signals};
 use crate::snapshot::{self, RunSnapshot, resume};
 use crate::train::{
     self, RunHistory, RunStatus, Trainer, TrainerCommand, TrainerEvent, WorkerOptions,

@@ -107,7 +107,9 @@ pub enum Inconsistency {
         value: f64,
         range: &'static str,
     },
-    #[error("the resume state has {runs} runs and {files} sets of files but the snapshot has {expected} runs")]
+    #[error(
+        "the resume state has {runs} runs and {files} sets of files but the snapshot has {expected} runs"
+    )]
     ResumeRunCount {
         runs: usize,
         files: usize,
@@ -116,14 +118,20 @@ pub enum Inconsistency {
     #[error("{run}: the resume state is for {resume_spec}")]
     ResumeSpec { run: String, resume_spec: String },
     /// A run's step count in the resume state is not the last step of its history.
-    #[error("{run}: the resume state is at step {resume_step} but its history ends at step {history_step}")]
+    #[error(
+        "{run}: the resume state is at step {resume_step} but its history ends at step {history_step}"
+    )]
     ResumeStep {
         run: String,
         resume_step: u64,
         history_step: u64,
     },
     #[error("{run}: the resume state is at step {step}, more than the {batches} batches drawn")]
-    ResumeBatches { run: String, step: u64, batches: u64 },
+    ResumeBatches {
+        run: String,
+        step: u64,
+        batches: u64,
+    },
     #[error("the resume state's base learning rate {0} is not a positive number")]
     BaseLr(f64),
     /// Format 3 records a checksum of every weight and optimizer file.

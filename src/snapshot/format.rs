@@ -143,7 +143,10 @@ pub enum StatusV1 {
     Finished,
     /// Since version 3: stopped by a signal before its last step.
     Interrupted,
-    Diverged { step: u64, reason: String },
+    Diverged {
+        step: u64,
+        reason: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]

@@ -361,13 +361,21 @@ mod tests {
     fn values_no_run_produces_are_refused() {
         let mut s = snap();
         s.runs[0].evals[0].acc = 7.5;
-        assert!(msg_of(&s).contains("test accuracy 7.5 at step"), "{}", msg_of(&s));
+        assert!(
+            msg_of(&s).contains("test accuracy 7.5 at step"),
+            "{}",
+            msg_of(&s)
+        );
         let mut s = snap();
         s.runs[1].steps[4].loss = -1.0;
         assert!(msg_of(&s).contains("training loss -1"), "{}", msg_of(&s));
         let mut s = snap();
         s.runs[1].steps[4].acc = f32::NAN;
-        assert!(msg_of(&s).contains("training accuracy NaN"), "{}", msg_of(&s));
+        assert!(
+            msg_of(&s).contains("training accuracy NaN"),
+            "{}",
+            msg_of(&s)
+        );
         let mut s = snap();
         s.runs[0].steps[4].loss = f32::NAN; // a diverging run records NaN
         assert!(s.validate().is_ok());

@@ -116,7 +116,11 @@ fn stem_of(out: &Path) -> String {
 /// `tests/save_set.rs` kills a save at every point this way.
 fn fault_point(counter: &mut u32) {
     *counter += 1;
-    if std::env::var("RESVIZ_FAULT_AT").ok().and_then(|v| v.parse().ok()) == Some(*counter) {
+    if std::env::var("RESVIZ_FAULT_AT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        == Some(*counter)
+    {
         std::process::abort();
     }
 }
@@ -181,7 +185,9 @@ fn remove_unnamed(dir: &Path, out: &Path, keep: &[RunFiles]) {
     let is_spec = |s: &str| s.parse::<ModelSpec>().is_ok();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let kept = keep.iter().any(|f| f.weights == name || f.optimizer == name);
+        let kept = keep
+            .iter()
+            .any(|f| f.weights == name || f.optimizer == name);
         if !kept && weights::is_set_file(&name, &stem, is_spec) {
             let _ = std::fs::remove_file(entry.path());
         }
@@ -227,7 +233,11 @@ fn verify_file(
     let file = PathBuf::from(name);
     let bytes = std::fs::read(atomic::dir_of(path).join(name)).map_err(|e| {
         let message = format!("cannot read it: {e}");
-        ResumeError::Damaged { snapshot: snapshot.clone(), file: file.clone(), message }
+        ResumeError::Damaged {
+            snapshot: snapshot.clone(),
+            file: file.clone(),
+            message,
+        }
     })?;
     if let Some(want) = sha256
         && weights::sha256_hex(&bytes) != want

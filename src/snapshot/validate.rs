@@ -31,7 +31,11 @@ pub fn sanitize_strings(snap: &mut RunSnapshot) {
             *s = printable(s);
         }
     };
-    for s in [&mut snap.resviz_version, &mut snap.created, &mut snap.dataset] {
+    for s in [
+        &mut snap.resviz_version,
+        &mut snap.created,
+        &mut snap.dataset,
+    ] {
         fix(s);
     }
     snap.config.models.iter_mut().for_each(fix);
@@ -72,16 +76,30 @@ fn check_run(who: &str, run: &RunHistory) -> Result<(), Inconsistency> {
     for s in &run.steps {
         if s.blocks.len() != nb {
             let (step, found, expected) = (s.step, s.blocks.len(), nb);
-            return Err(Inconsistency::BlockCount { run: run_name(), step, found, expected });
+            return Err(Inconsistency::BlockCount {
+                run: run_name(),
+                step,
+                found,
+                expected,
+            });
         }
         if !s.param_grad_norms.is_empty() && s.param_grad_norms.len() != np {
             let (step, found, expected) = (s.step, s.param_grad_norms.len(), np);
-            return Err(Inconsistency::ParamCount { run: run_name(), step, found, expected });
+            return Err(Inconsistency::ParamCount {
+                run: run_name(),
+                step,
+                found,
+                expected,
+            });
         }
         if let Some(previous) = prev
             && s.step <= previous
         {
-            return Err(Inconsistency::StepsOutOfOrder { run: run_name(), step: s.step, previous });
+            return Err(Inconsistency::StepsOutOfOrder {
+                run: run_name(),
+                step: s.step,
+                previous,
+            });
         }
         prev = Some(s.step);
         let range = |what, value: f32, ok: bool, range| match ok {
@@ -96,12 +114,27 @@ fn check_run(who: &str, run: &RunHistory) -> Result<(), Inconsistency> {
         };
         range("training accuracy", s.acc, unit(s.acc), UNIT)?;
         range("training loss", s.loss, loss_ok(s.loss), LOSS)?;
-        range("learning rate", s.lr, s.lr.is_finite() && s.lr >= 0.0, NON_NEGATIVE)?;
-        range("images/s", s.img_per_s, s.img_per_s.is_finite() && s.img_per_s >= 0.0, NON_NEGATIVE)?;
+        range(
+            "learning rate",
+            s.lr,
+            s.lr.is_finite() && s.lr >= 0.0,
+            NON_NEGATIVE,
+        )?;
+        range(
+            "images/s",
+            s.img_per_s,
+            s.img_per_s.is_finite() && s.img_per_s >= 0.0,
+            NON_NEGATIVE,
+        )?;
         for b in &s.blocks {
             range("gradient norm", b.grad_norm, loss_ok(b.grad_norm), LOSS)?;
             let dead = b.act_zero_frac;
-            range("dead-ReLU fraction", dead, dead.is_nan() || unit(dead), UNIT)?;
+            range(
+                "dead-ReLU fraction",
+                dead,
+                dead.is_nan() || unit(dead),
+                UNIT,
+            )?;
         }
     }
     let mut prev: Option<u64> = None;
@@ -109,7 +142,11 @@ fn check_run(who: &str, run: &RunHistory) -> Result<(), Inconsistency> {
         if let Some(previous) = prev
             && e.step < previous
         {
-            return Err(Inconsistency::EvalsOutOfOrder { run: run_name(), step: e.step, previous });
+            return Err(Inconsistency::EvalsOutOfOrder {
+                run: run_name(),
+                step: e.step,
+                previous,
+            });
         }
         prev = Some(e.step);
         let out = |what, value: f32, range| Inconsistency::OutOfRange {
@@ -130,7 +167,13 @@ fn check_run(who: &str, run: &RunHistory) -> Result<(), Inconsistency> {
         let step = run.steps.last().map_or(0, |s| s.step);
         let value = run.wall_secs;
         let what = "training time (s)";
-        return Err(Inconsistency::OutOfRange { run: run_name(), step, what, value, range: NON_NEGATIVE });
+        return Err(Inconsistency::OutOfRange {
+            run: run_name(),
+            step,
+            what,
+            value,
+            range: NON_NEGATIVE,
+        });
     }
     Ok(())
 }
@@ -155,7 +198,11 @@ fn check_resume(p: &ResumePoint, runs: &[RunHistory], version: u32) -> Result<()
     let n = t.runs.len();
     if n != runs.len() || p.files.len() != n {
         let (files, expected) = (p.files.len(), runs.len());
-        return Err(Inconsistency::ResumeRunCount { runs: n, files, expected });
+        return Err(Inconsistency::ResumeRunCount {
+            runs: n,
+            files,
+            expected,
+        });
     }
     if !(t.base_lr.is_finite() && t.base_lr > 0.0) {
         return Err(Inconsistency::BaseLr(t.base_lr));
@@ -163,19 +210,33 @@ fn check_resume(p: &ResumePoint, runs: &[RunHistory], version: u32) -> Result<()
     for (r, (((spec, step), f), h)) in t.runs.iter().zip(&p.files).zip(runs).enumerate() {
         let run = who(r, h);
         if *spec != h.info.spec {
-            return Err(Inconsistency::ResumeSpec { run, resume_spec: printable(spec) });
+            return Err(Inconsistency::ResumeSpec {
+                run,
+                resume_spec: printable(spec),
+            });
         }
         let history_step = h.steps.last().map_or(0, |s| s.step);
         if *step != history_step {
-            return Err(Inconsistency::ResumeStep { run, resume_step: *step, history_step });
+            return Err(Inconsistency::ResumeStep {
+                run,
+                resume_step: *step,
+                history_step,
+            });
         }
         if *step > t.batches {
-            return Err(Inconsistency::ResumeBatches { run, step: *step, batches: t.batches });
+            return Err(Inconsistency::ResumeBatches {
+                run,
+                step: *step,
+                batches: t.batches,
+            });
         }
         if version >= 3 {
-            let missing = [("weights", &f.weights_sha256), ("optimizer", &f.optimizer_sha256)]
-                .into_iter()
-                .find(|(_, sum)| sum.is_none());
+            let missing = [
+                ("weights", &f.weights_sha256),
+                ("optimizer", &f.optimizer_sha256),
+            ]
+            .into_iter()
+            .find(|(_, sum)| sum.is_none());
             if let Some((what, _)) = missing {
                 return Err(Inconsistency::MissingChecksum { run, what });
             }

@@ -142,7 +142,13 @@ mod tests {
 
     fn dict() -> BTreeMap<String, Entry> {
         BTreeMap::from([
-            ("a".into(), Entry::F32 { shape: vec![2], data: vec![1.0, 2.0] }),
+            (
+                "a".into(),
+                Entry::F32 {
+                    shape: vec![2],
+                    data: vec![1.0, 2.0],
+                },
+            ),
             ("n".into(), Entry::I64(3)),
         ])
     }
@@ -152,19 +158,35 @@ mod tests {
         let e = encode(&dict(), "k", Some("sgd momentum=0.9"), "v1-8").unwrap();
         let stamp = check_stamp(&e.bytes, "k").unwrap();
         assert_eq!(stamp.model.as_deref(), Some("v1-8"));
-        assert_eq!(e.name("x.v1-8", "safetensors").len(), "x.v1-8..safetensors".len() + 12);
+        assert_eq!(
+            e.name("x.v1-8", "safetensors").len(),
+            "x.v1-8..safetensors".len() + 12
+        );
         let mut bad = e.bytes.clone();
         *bad.last_mut().unwrap() ^= 1;
-        assert!(check_stamp(&bad, "k").unwrap_err().contains("does not match"));
+        assert!(
+            check_stamp(&bad, "k")
+                .unwrap_err()
+                .contains("does not match")
+        );
         // Deterministic: equal states give equal files.
-        assert_eq!(encode(&dict(), "k", Some("sgd momentum=0.9"), "v1-8").unwrap().bytes, e.bytes);
+        assert_eq!(
+            encode(&dict(), "k", Some("sgd momentum=0.9"), "v1-8")
+                .unwrap()
+                .bytes,
+            e.bytes
+        );
     }
 
     #[test]
     fn set_file_names_are_recognised_narrowly() {
         let spec = |s: &str| s == "v1-8";
         assert!(is_set_file("a.v1-8.0123456789ab.safetensors", "a", spec));
-        assert!(is_set_file("a.run3.v1-8.0123456789ab.optim.safetensors", "a", spec));
+        assert!(is_set_file(
+            "a.run3.v1-8.0123456789ab.optim.safetensors",
+            "a",
+            spec
+        ));
         assert!(!is_set_file("a.v1-8.safetensors", "a", spec));
         assert!(!is_set_file("a.b.v1-8.0123456789ab.safetensors", "a", spec));
         assert!(!is_set_file("a.v1-8.0123456789AB.safetensors", "a", spec));

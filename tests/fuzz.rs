@@ -241,7 +241,7 @@ fn dataset_case(dataset: String) {
         sampler.next_batch(&ds, 4, true, &mut x, &mut y);
         // What training relies on: images to train on, and batches of the size claimed.
         assert!(
-            ds.train.len() > 0 && !y.is_empty(),
+            !ds.train.is_empty() && !y.is_empty(),
             "{dataset}: no training images"
         );
         assert_eq!(

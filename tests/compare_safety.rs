@@ -18,6 +18,8 @@ fn compare(dir: &Path, files: &[&str]) -> Output {
 
 fn write_snapshot(dir: &Path, name: &str, edit: impl Fn(&mut snapshot::RunSnapshot)) {
     let mut s = synthetic::snapshot(&["plain-20", "v1-20"], 30, 7);
+    // Format 2 (no resume section, no new status): what a resviz before format 3 also reads.
+    s.format_version = 2;
     edit(&mut s);
     fs::write(dir.join(name), snapshot::to_ron(&s).unwrap()).unwrap();
 }

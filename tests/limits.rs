@@ -4,15 +4,29 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Run resviz; one that is still running after a minute (allocating its way to the kernel's
+/// out-of-memory killer) is killed and fails the test.
 fn resviz(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_resviz"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_resviz"))
         .current_dir(dir)
         .args(args)
-        .output()
-        .expect("run resviz")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run resviz");
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} still running after a minute");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
 
 /// The single error line of a failed run (no panic, exit 1).

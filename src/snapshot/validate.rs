@@ -7,8 +7,8 @@ use super::error::Inconsistency;
 use super::{ResumePoint, RunSnapshot};
 use crate::train::record::{RunHistory, RunStatus};
 
-/// `s` with every control character (escape codes, newlines, bidi controls are left as they are
-/// only if not `char::is_control`) replaced by its `\u{…}` escape.
+/// `s` with every control character (`char::is_control`: ESC, CSI, BEL, CR, newlines, …)
+/// replaced by its `\u{…}` escape, so that it cannot move the cursor or talk to the terminal.
 pub fn printable(s: &str) -> String {
     if !s.chars().any(char::is_control) {
         return s.to_string();

@@ -26,9 +26,15 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("resviz: error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<resviz::signals::Interrupted>() {
+            Some(i) => {
+                eprintln!("resviz: {i}");
+                ExitCode::from(i.exit_code())
+            }
+            None => {
+                eprintln!("resviz: error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

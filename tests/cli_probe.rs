@@ -20,7 +20,11 @@ fn growth(model: &serde_json::Value) -> f64 {
     let n = r.len() as f64;
     let mx = (n - 1.0) / 2.0;
     let my = r.iter().sum::<f64>() / n;
-    let sxy: f64 = r.iter().enumerate().map(|(i, y)| (i as f64 - mx) * (y - my)).sum();
+    let sxy: f64 = r
+        .iter()
+        .enumerate()
+        .map(|(i, y)| (i as f64 - mx) * (y - my))
+        .sum();
     let sxx: f64 = (0..r.len()).map(|i| (i as f64 - mx).powi(2)).sum();
     (-sxy / sxx).exp()
 }
@@ -61,19 +65,38 @@ fn plain_56_gradient_grows_and_takes_no_shortcut() {
     let (plain, v1, v2) = (growth(&m[0]), growth(&m[1]), growth(&m[2]));
     assert!(plain > 1.25 && plain < 1.6, "plain {plain}");
     assert!(v1 < 1.2 && v2 < 1.2, "v1 {v1} v2 {v2}");
-    assert!(shares(&m[0]).iter().all(|&s| s == 0.0), "plain has no shortcut");
+    assert!(
+        shares(&m[0]).iter().all(|&s| s == 0.0),
+        "plain has no shortcut"
+    );
     for r in [&m[1], &m[2]] {
         let mut s = shares(r);
         s.sort_by(f64::total_cmp);
-        assert!(s[s.len() / 2] > 0.5, "{} median share {}", r["model"], s[s.len() / 2]);
+        assert!(
+            s[s.len() / 2] > 0.5,
+            "{} median share {}",
+            r["model"],
+            s[s.len() / 2]
+        );
         assert!(s.iter().all(|&x| x > 0.0 && x < 1.0));
     }
     assert_eq!(m[0]["blocks"].as_array().unwrap().len(), 28);
     let b = &m[1]["blocks"][0];
-    for k in ["name", "grad_norm", "grad_rms", "act_mean", "act_std", "act_zero_frac", "act_dead_frac"] {
+    for k in [
+        "name",
+        "grad_norm",
+        "grad_rms",
+        "act_mean",
+        "act_std",
+        "act_zero_frac",
+        "act_dead_frac",
+    ] {
         assert!(!b[k].is_null(), "block field {k}");
     }
-    assert!(b["grad_norm_shortcut"].is_null(), "the stem has no eq. 5 split");
+    assert!(
+        b["grad_norm_shortcut"].is_null(),
+        "the stem has no eq. 5 split"
+    );
     // The two parts sum to the gradient at the block's input: the previous boundary's norm.
     let blocks = m[1]["blocks"].as_array().unwrap();
     for w in blocks.windows(2) {
@@ -120,7 +143,9 @@ fn dump_writes_batch_weights_and_json() {
     }
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
-        table.contains("growth→input") && table.contains("median share") && table.contains("stages.2.0"),
+        table.contains("growth→input")
+            && table.contains("median share")
+            && table.contains("stages.2.0"),
         "{table}"
     );
 }

@@ -5,8 +5,7 @@
 //! keeps the old ones loading. Write the current version's fixture (when it is new) with
 //! `RESVIZ_BLESS=1 cargo test --release --test snapshot_files fixture`.
 
-use resviz::snapshot::resume::run_files;
-use resviz::snapshot::{self, ResumePoint, RunSnapshot, SnapshotError, synthetic};
+use resviz::snapshot::{self, ResumePoint, RunFiles, RunSnapshot, SnapshotError, synthetic};
 use resviz::train::record::{HISTORY_MAX, RunStatus};
 use resviz::train::trainer::TrainerState;
 use std::fs;
@@ -117,9 +116,66 @@ fn fixture_snapshot_v2() -> RunSnapshot {
             restarts: 0,
             runs: specs.iter().map(|s| (s.clone(), 12)).collect(),
         },
-        files: run_files(Path::new("fixture.ron"), &specs),
+        files: specs
+            .iter()
+            .map(|spec| RunFiles {
+                weights: format!("fixture.{spec}.safetensors"),
+                optimizer: format!("fixture.{spec}.optim.safetensors"),
+                ..Default::default()
+            })
+            .collect(),
     });
     s
+}
+
+/// The v3 fixture: the v2 fixture with content-hashed file names and their checksums, and a run
+/// stopped by a signal.
+fn fixture_snapshot_v3() -> RunSnapshot {
+    let mut s = fixture_snapshot_v2();
+    s.format_version = 3;
+    s.runs[1].status = RunStatus::Interrupted;
+    for (i, f) in s.resume.as_mut().unwrap().files.iter_mut().enumerate() {
+        let sum = |c: char| format!("{c}{i}").repeat(32);
+        let (w, o) = (sum('a'), sum('b'));
+        f.weights = f
+            .weights
+            .replace(".safetensors", &format!(".{}.safetensors", &w[..12]));
+        f.optimizer = f
+            .optimizer
+            .replace(".optim.", &format!(".{}.optim.", &o[..12]));
+        f.weights_sha256 = Some(w);
+        f.optimizer_sha256 = Some(o);
+    }
+    s
+}
+
+#[test]
+fn fixture_v3_keeps_loading() {
+    let path = fixture_path(3);
+    if std::env::var_os("RESVIZ_BLESS").is_some() && !path.exists() {
+        snapshot::save_to(&fixture_snapshot_v3(), &path).unwrap();
+    }
+    let snap = snapshot::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    // (Not the whole snapshot: the diverged run's NaN loss is unequal to itself.)
+    assert_eq!(snap.resume, fixture_snapshot_v3().resume);
+    assert_eq!(snap.runs[1], fixture_snapshot_v3().runs[1]);
+    assert_eq!(
+        snapshot::FORMAT_VERSION,
+        3,
+        "a new version needs a new fixture"
+    );
+    let today = snapshot::to_ron(&snap).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), today);
+    // Format 3 requires the checksums.
+    let lines = today
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("weights_sha256:"));
+    let cut = lines.collect::<Vec<_>>().join("\n");
+    let (_d, _p, e) = load_text(&cut);
+    assert!(
+        one_line(&e).contains("has no checksum for its weights file"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -134,11 +190,6 @@ fn fixture_v2_keeps_loading() {
     assert_eq!(snap.runs[1], fixture_snapshot_v2().runs[1]);
     let r = snap.resume.as_ref().unwrap();
     assert_eq!(r.files[1].optimizer, "fixture.v2-8.optim.safetensors");
-    assert_eq!(
-        snapshot::FORMAT_VERSION,
-        2,
-        "a new version needs a new fixture"
-    );
     let today = snapshot::to_ron(&fixture_snapshot_v2()).unwrap();
     assert_eq!(fs::read_to_string(&path).unwrap(), today);
 }
@@ -147,11 +198,8 @@ fn fixture_v2_keeps_loading() {
 fn resume_section_must_match_the_runs() {
     let mut s = fixture_snapshot_v2();
     s.runs[1].info.spec = "v1-8".into();
-    assert!(
-        s.validate()
-            .unwrap_err()
-            .contains("resume state is for v2-8")
-    );
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("the resume state is for v2-8"), "{e}");
     let mut s = fixture_snapshot_v2();
     s.resume.as_mut().unwrap().files.pop();
     let text = snapshot::to_ron(&s).unwrap();
@@ -295,7 +343,7 @@ fn malformed_files_report_line_and_column() {
 fn unknown_versions_are_rejected() {
     let text = good_text();
     let current = format!("format_version: {}", snapshot::FORMAT_VERSION);
-    for v in ["0", "3", "999999999999"] {
+    for v in ["0", "4", "999999999999"] {
         let (_d, _p, e) = load_text(&text.replacen(&current, &format!("format_version: {v}"), 1));
         let m = one_line(&e);
         assert!(matches!(e, SnapshotError::Version { .. }), "{m}");

@@ -339,6 +339,50 @@ fn dashboard_in_a_pty() {
     assert!(pause < slow && tab < slow, "slow keys: {pause:?} {tab:?}");
 }
 
+/// Issue 19: a 3 s burst of keys (a held or mashed keyboard, a few thousand keys) on the real
+/// dashboard with 56-layer nets is worked through within a frame or two of its end, not one
+/// draw per key: a key pressed after the burst shows in well under a second.
+#[test]
+fn a_burst_of_keys_is_worked_through_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
+    cmd.args([
+        "tui",
+        "--models",
+        "plain-56,v1-56",
+        "--dataset",
+        "synthetic",
+        "--batch",
+        "8",
+        "--width",
+        "4",
+    ]);
+    cmd.cwd(dir.path());
+    let mut session = Session::start(cmd);
+    session.wait_until("a spread for both runs", Duration::from_secs(60), |t| {
+        t.matches("spread ×").count() >= 2
+    });
+    // Focus and learning-rate keys, 100 every 100 ms for 3 s (in chunks, as a keyboard sends
+    // them: the pty's input queue is not made to hold thousands at once).
+    let cycle: &[u8] = b"\t]1[2\t[]12";
+    let chunk: Vec<u8> = cycle.iter().copied().cycle().take(100).collect();
+    for _ in 0..30 {
+        session.press(&chunk);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    session.press(b"?");
+    let help = session.wait_for("any key closes", Duration::from_secs(60));
+    session.press(b"?");
+    session.press(b"q");
+    let (code, screen) = session.finish();
+    eprintln!("help shown {help:?} after a 3 s burst of 3000 keys");
+    assert_eq!(code, 0, "{}", screen.contents());
+    assert!(
+        help < Duration::from_millis(500),
+        "the burst took {help:?} to work through"
+    );
+}
+
 #[test]
 fn a_panic_restores_the_terminal_and_keeps_progress() {
     let dir = tempfile::tempdir().unwrap();
@@ -380,9 +424,11 @@ fn real_binary_end_to_end() {
     session.wait_for("gradient flow", Duration::from_secs(60));
     // Each run's record arrives as soon as it has stepped: wait until both runs have one, so the
     // snapshot below has steps for each.
-    session.wait_until("a growth figure for both runs", Duration::from_secs(60), |t| {
-        t.matches("/block→in").count() >= 2
-    });
+    session.wait_until(
+        "a growth figure for both runs",
+        Duration::from_secs(60),
+        |t| t.matches("/block→in").count() >= 2,
+    );
     session.press(b" ");
     let pause = session.wait_for("‖ paused", Duration::from_secs(2));
     session.press(b"\t");
@@ -450,4 +496,70 @@ fn real_trainer_redraws_ten_times_a_second() {
     let rate = real_redraw_rate(&models, 3);
     eprintln!("plain-8,v1-8,v2-8 on mnist: {rate:.1} screens/s");
     assert!(rate >= 10.0, "only {rate:.1} redraws a second");
+}
+
+/// The real dashboard on two small nets in `dir`, once both runs have stepped.
+fn small_real_session(dir: &std::path::Path) -> Session {
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
+    cmd.args([
+        "tui",
+        "--models",
+        "plain-8,v1-8",
+        "--dataset",
+        "synthetic",
+        "--batch",
+        "8",
+        "--width",
+        "4",
+    ]);
+    cmd.cwd(dir);
+    let session = Session::start(cmd);
+    session.wait_until("a spread for both runs", Duration::from_secs(60), |t| {
+        t.matches("spread ×").count() >= 2
+    });
+    session
+}
+
+/// Issue 19: SIGTERM, SIGHUP, SIGQUIT and an external SIGINT do what `q` does: autosave, leave
+/// the alternate screen, show the cursor; the exit code is 128 + the signal number.
+#[test]
+fn signals_quit_the_real_dashboard_like_q() {
+    for (signal, expected) in [("TERM", 143), ("HUP", 129), ("QUIT", 131), ("INT", 130)] {
+        let dir = tempfile::tempdir().unwrap();
+        let session = small_real_session(dir.path());
+        let pid = session.child.process_id().unwrap().to_string();
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let (code, screen) = session.finish();
+        assert_eq!(code, expected, "SIG{signal}:\n{}", screen.contents());
+        assert!(
+            !screen.alternate_screen(),
+            "SIG{signal}: left in the alternate screen"
+        );
+        assert!(!screen.hide_cursor(), "SIG{signal}: cursor left hidden");
+        let saves = dir.path().join("saves");
+        let files = saved_files(&saves);
+        assert_eq!(files.len(), 1, "SIG{signal}: {files:?}");
+        resviz::snapshot::load(&saves.join(&files[0])).unwrap();
+    }
+}
+
+/// Issue 19: an autosave that fails (here `saves` is a file) says so and exits non-zero.
+#[test]
+fn a_failed_autosave_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("saves"), b"not a directory").unwrap();
+    let mut session = small_real_session(dir.path());
+    session.press(b"q");
+    let (code, screen) = session.finish();
+    assert_eq!(code, 1, "{}", screen.contents());
+    assert!(
+        screen.contents().contains("autosave failed"),
+        "{}",
+        screen.contents()
+    );
+    assert!(!screen.alternate_screen() && !screen.hide_cursor());
 }

@@ -96,7 +96,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         report.models.push(m);
     }
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        super::output::print(&(serde_json::to_string(&report)? + "\n"))?;
     }
     Ok(())
 }

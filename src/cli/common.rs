@@ -27,6 +27,12 @@ pub fn first_batch(args: &ExperimentArgs, base: ExperimentConfig) -> Result<Firs
         .map(|m| m.parse::<ModelSpec>())
         .collect::<Result<Vec<_>, _>>()?;
     let ds = data::load(&cfg.dataset, cfg.seed)?;
+    crate::train::budget::check(
+        &specs,
+        cfg.width,
+        cfg.batch,
+        crate::train::trainer::input_of(&ds),
+    )?;
     let (mut x, mut y) = (Vec::new(), Vec::new());
     Sampler::new(ds.train.len(), cfg.seed).next_batch(&ds, cfg.batch, false, &mut x, &mut y);
     Ok(FirstBatch {

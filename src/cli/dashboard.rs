@@ -3,16 +3,14 @@
 use super::ExperimentArgs;
 use crate::config::ExperimentConfig;
 use crate::data;
+use crate::signals::Interrupted;
 use crate::snapshot::{self, RunSnapshot};
 use crate::train::{self, Trainer, TrainerCommand, WorkerOptions};
 use crate::tui::app::{App, SaveKind};
 use crate::tui::run::{run_dashboard, run_replay};
-use color_eyre::eyre::{Result, WrapErr};
+use color_eyre::eyre::{Result, WrapErr, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// Where `s` and autosaves write.
-pub const SAVES_DIR: &str = "saves";
 
 /// The embedded default experiment: see [`ExperimentConfig::dashboard_default`].
 pub fn default_experiment() -> ExperimentConfig {
@@ -40,13 +38,19 @@ pub fn run_tui(args: &ExperimentArgs) -> Result<()> {
         let _ = h.task.await;
         exit
     })?;
-    if let Some(saved) = exit.autosave {
-        match saved {
-            Ok(path) => eprintln!("autosaved {}", path.display()),
-            Err(e) => eprintln!("resviz: autosave failed: {e}"),
+    let saved = match exit.autosave {
+        Some(Ok(path)) => {
+            eprintln!("autosaved {}", path.display());
+            format!("; progress autosaved to {}", path.display())
         }
+        // Quitting loses the unsaved progress: that is a failure, not a normal end.
+        Some(Err(e)) => bail!("autosave failed, the unsaved progress is lost: {e}"),
+        None => String::new(),
+    };
+    match exit.signal {
+        Some(signal) => Err(Interrupted { signal, saved }.into()),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn save_app(app: &App, _kind: SaveKind) -> Result<PathBuf, String> {
@@ -55,7 +59,7 @@ fn save_app(app: &App, _kind: SaveKind) -> Result<PathBuf, String> {
         app.dataset(),
         app.histories().to_vec(),
     );
-    snapshot::save(&snap, Path::new(SAVES_DIR)).map_err(|e| e.to_string())
+    snapshot::save(&snap, Path::new(snapshot::SAVES_DIR)).map_err(|e| e.to_string())
 }
 
 pub fn run_replay_file(file: &Path) -> Result<()> {
@@ -73,7 +77,7 @@ pub fn run_compare(files: &[PathBuf], plot: Option<&Path>) -> Result<()> {
         .iter()
         .map(|f| snapshot::load(f).map(|s| (f.clone(), s)))
         .collect::<Result<Vec<_>, _>>()?;
-    print!("{}", snapshot::compare::compare_table(&snaps));
+    super::output::print(&snapshot::compare::compare_table(&snaps))?;
     if let Some(path) = plot {
         let only: Vec<RunSnapshot> = snaps.into_iter().map(|(_, s)| s).collect();
         snapshot::compare::plot_svg(&only, path)?;

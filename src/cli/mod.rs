@@ -3,6 +3,7 @@
 pub mod bench;
 mod common;
 pub mod dashboard;
+pub mod output;
 pub mod probe;
 pub mod train;
 

@@ -80,12 +80,10 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
         std::fs::write(&path, &json)
             .wrap_err_with(|| format!("cannot write {}", path.display()))?;
     }
-    if args.json {
-        println!("{json}");
-    } else {
-        print!("{}", table(&report));
+    match args.json {
+        true => super::output::print(&(json + "\n")),
+        false => super::output::print(&table(&report)),
     }
-    Ok(())
 }
 
 fn model_probe(net: &Network<f32>, spec: ModelSpec, s: &PassStats) -> ModelProbe {
@@ -159,14 +157,19 @@ pub fn table(r: &ProbeReport) -> String {
     out += &format!("\n{:<14}", "growth→input");
     for m in &r.models {
         let slope = log_slope(m.blocks.iter().map(|b| b.grad_rms));
-        out += &format!("{:>14}", slope.map_or("—".into(), |s| format!("×{:.3}/block", s.factor())));
+        out += &format!(
+            "{:>14}",
+            slope.map_or("—".into(), |s| format!("×{:.3}/block", s.factor()))
+        );
     }
     out += &format!("\n{:<14}", "median share");
     for m in &r.models {
         let mut v: Vec<f64> = m
             .blocks
             .iter()
-            .filter_map(|b| Some(b.grad_norm_shortcut? / (b.grad_norm_shortcut? + b.grad_norm_branch?)))
+            .filter_map(|b| {
+                Some(b.grad_norm_shortcut? / (b.grad_norm_shortcut? + b.grad_norm_branch?))
+            })
             .filter(|s| s.is_finite())
             .collect();
         v.sort_by(f64::total_cmp);

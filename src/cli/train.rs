@@ -1,8 +1,10 @@
 //! `resviz train`: headless training with a progress bar on stderr and a summary on stdout.
 
 use super::TrainArgs;
+use super::output;
 use crate::config::ExperimentConfig;
 use crate::data::{self, Sampler};
+use crate::signals::{Interrupted, Signals};
 use crate::snapshot::{self, RunSnapshot, resume};
 use crate::train::{
     self, RunHistory, RunStatus, Trainer, TrainerCommand, TrainerEvent, WorkerOptions,
@@ -46,6 +48,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         None => fresh(args)?,
     };
     let steps = total_steps(args, start.ds.train.len(), start.cfg.batch)?;
+    if start.trainer.batches.checked_add(steps).is_none() {
+        bail!(
+            "--steps {steps} after step {} is more than a step counter holds",
+            start.trainer.batches
+        );
+    }
+    if let Some(out) = &args.out {
+        output::check_out(out, &longest_output_name(args, out, &start.trainer))?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -56,22 +67,44 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         trainer,
         histories,
     } = start;
-    let (histories, trainer) = rt.block_on(drive(trainer, histories, steps))?;
+    let (histories, trainer, signal) = rt.block_on(drive(trainer, histories, steps))?;
+    // Save before printing: a closed or full stdout must not lose the run.
+    let saved = match &args.out {
+        Some(out) => {
+            let snap = RunSnapshot::new(cfg, ds.name.clone(), histories.clone());
+            save(args, snap, &trainer, out)?;
+            format!("; progress saved to {}", out.display())
+        }
+        None => String::new(),
+    };
     let summary = summarise(&histories);
-    if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
-    } else {
-        print!("{}", summary_table(&summary));
-    }
-    match &args.out {
-        Some(out) => save(
-            args,
-            RunSnapshot::new(cfg, ds.name.clone(), histories),
-            &trainer,
-            out,
-        ),
+    let text = match args.json {
+        true => serde_json::to_string(&summary)? + "\n",
+        false => summary_table(&summary),
+    };
+    output::print(&text)?;
+    match signal {
+        Some(signal) => Err(Interrupted { signal, saved }.into()),
         None => Ok(()),
     }
+}
+
+/// The longest file name a save to `out` creates in its directory: the snapshot's, or with
+/// weights the longest optimizer file's.
+fn longest_output_name(args: &TrainArgs, out: &Path, trainer: &Trainer) -> String {
+    let name = out
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    if !args.save_weights {
+        return name;
+    }
+    let specs: Vec<String> = trainer.runs.iter().map(|r| r.spec.to_string()).collect();
+    resume::run_bases(out, &specs)
+        .into_iter()
+        .map(|b| format!("{b}.0123456789ab.optim.safetensors"))
+        .chain([name])
+        .max_by_key(String::len)
+        .unwrap_or_default()
 }
 
 /// Where training starts: the experiment, its data, the trainer and the runs' histories so far.
@@ -114,12 +147,14 @@ fn resumed(args: &TrainArgs, path: &Path) -> Result<Start> {
     if let Some(e) = args.eval_every {
         cfg.eval_every = e;
     }
+    cfg.validate()
+        .wrap_err_with(|| format!("cannot resume from {}", path.display()))?;
     let ds = Arc::new(data::load(&cfg.dataset, cfg.seed)?);
     let mut trainer = Trainer::new(cfg.clone(), ds.clone())?;
     resume::restore(&mut trainer, point, path, &snap.runs)?;
     let mut histories = snap.runs;
     for h in &mut histories {
-        if h.status == RunStatus::Finished {
+        if matches!(h.status, RunStatus::Finished | RunStatus::Interrupted) {
             h.status = RunStatus::Running;
         }
     }
@@ -134,38 +169,38 @@ fn resumed(args: &TrainArgs, path: &Path) -> Result<Start> {
 /// Write the snapshot to `out`, with weights and resume state if asked. If the weights cannot
 /// be written the snapshot is still saved (without resume state) and the error is returned.
 fn save(args: &TrainArgs, mut snap: RunSnapshot, trainer: &Trainer, out: &Path) -> Result<()> {
-    let mut weights_error = None;
-    if args.save_weights {
-        match resume::save_weights(trainer, out) {
-            Ok(point) => snap.resume = Some(point),
-            Err(e) => weights_error = Some(e),
-        }
+    if !args.save_weights {
+        snapshot::save_to(&snap, out)?;
+        eprintln!("saved {}", out.display());
+        return Ok(());
     }
-    snapshot::save_to(&snap, out)?;
-    eprintln!("saved {}", out.display());
-    if let Some(point) = &snap.resume {
-        let dir = out.parent().unwrap_or(Path::new(""));
-        for f in &point.files {
-            eprintln!(
-                "saved {} and {}",
-                dir.join(&f.weights).display(),
-                f.optimizer
-            );
+    match resume::save_with_weights(&mut snap, trainer, out) {
+        Ok(files) => {
+            eprintln!("saved {}", out.display());
+            let dir = out.parent().unwrap_or(Path::new(""));
+            for f in &files {
+                let w = dir.join(&f.weights);
+                eprintln!("saved {} and {}", w.display(), f.optimizer);
+            }
+            Ok(())
         }
-    }
-    match weights_error {
-        Some(e) => bail!("{e} (the snapshot was saved without weights and resume state)"),
-        None => Ok(()),
+        Err(e) => {
+            snap.resume = None;
+            snapshot::save_to(&snap, out)?;
+            bail!("{e} (the snapshot was saved without weights and resume state)")
+        }
     }
 }
 
 /// Run the background trainer to `steps`, drawing progress; Ctrl-C stops it cleanly.
 /// `steps` more batches from where `trainer` stands, appending to `histories`.
+/// Returns the histories, the trainer, and the signal that stopped it early, if one did.
 async fn drive(
     trainer: Trainer,
     mut histories: Vec<RunHistory>,
     steps: u64,
-) -> Result<(Vec<RunHistory>, Trainer)> {
+) -> Result<(Vec<RunHistory>, Trainer, Option<i32>)> {
+    let mut signals = Signals::install().wrap_err("installing signal handlers")?;
     let first = trainer.batches;
     let mut h = train::spawn(
         trainer,
@@ -182,10 +217,10 @@ async fn drive(
     );
     bar.set_position(first);
     let stop = h.commands.clone();
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = stop.send(TrainerCommand::Stop);
-        }
+    let stopper = tokio::spawn(async move {
+        let signal = signals.recv().await;
+        let _ = stop.send(TrainerCommand::Stop);
+        signal
     });
     let mut failed = None;
     while let Some(ev) = h.events.recv().await {
@@ -216,19 +251,29 @@ async fn drive(
         }
     }
     bar.finish_and_clear();
-    ctrl_c.abort();
+    let signal = match stopper.is_finished() {
+        true => stopper.await.ok(),
+        false => {
+            stopper.abort();
+            None
+        }
+    };
     let trainer = h.task.await.wrap_err("trainer task")?;
     if let Some(m) = failed {
         bail!("training failed: {m}");
     }
+    let end = match signal {
+        Some(_) => RunStatus::Interrupted,
+        None => RunStatus::Finished,
+    };
     for (r, run) in histories.iter_mut().zip(&trainer.runs) {
         // The trainer timed every step itself (and carries a resumed run's earlier time).
         r.wall_secs = run.wall_secs;
         if r.status == RunStatus::Running {
-            r.status = RunStatus::Finished;
+            r.status = end.clone();
         }
     }
-    Ok((histories, trainer))
+    Ok((histories, trainer, signal))
 }
 
 fn loss_message(h: &[RunHistory]) -> String {
@@ -261,6 +306,7 @@ fn summarise(h: &[RunHistory]) -> Summary {
                     RunStatus::Diverged { step, reason } => format!("diverged at {step}: {reason}"),
                     RunStatus::Running => "stopped".into(),
                     RunStatus::Finished => "finished".into(),
+                    RunStatus::Interrupted => "interrupted".into(),
                 },
             }
         })

@@ -56,7 +56,17 @@ fn check_header(bytes: &[u8], path: &Path, header: usize, magic: u32) -> Result<
 pub fn parse_images(mut bytes: Vec<u8>, path: &Path) -> Result<IdxImages, DataError> {
     check_header(&bytes, path, 16, IMAGES_MAGIC)?;
     let (n, rows, cols) = (be_u32(&bytes, 4), be_u32(&bytes, 8), be_u32(&bytes, 12));
-    let need = 16 + n as u64 * rows as u64 * cols as u64;
+    // 2³² images of 2³²×2³² pixels do not fit a u64: a header claiming more than any file
+    // holds is refused before its product can wrap around.
+    let pixels = (n as u64)
+        .checked_mul(rows as u64)
+        .and_then(|p| p.checked_mul(cols as u64));
+    let Some(need) = pixels.and_then(|p| p.checked_add(16)) else {
+        return Err(DataError::Invalid {
+            path: path.to_path_buf(),
+            problem: format!("its header claims {n} images of {rows}×{cols} pixels"),
+        });
+    };
     if (bytes.len() as u64) < need {
         return Err(DataError::Truncated {
             path: path.to_path_buf(),

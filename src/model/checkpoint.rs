@@ -63,6 +63,15 @@ pub fn save_entries(
         path: path.display().to_string(),
         message: m,
     };
+    let data = serialize_entries(dict, metadata).map_err(err)?;
+    write_atomic(path, &data).map_err(|e| err(e.to_string()))
+}
+
+/// `dict` (and `metadata`) as the bytes of a safetensors file.
+pub fn serialize_entries(
+    dict: &BTreeMap<String, Entry>,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>, String> {
     let bytes: Vec<(&str, Vec<u8>, Dtype, Vec<usize>)> = dict
         .iter()
         .map(|(k, e)| match e {
@@ -74,9 +83,8 @@ pub fn save_entries(
         .iter()
         .map(|(k, b, d, s)| TensorView::new(*d, s.clone(), b).map(|v| (*k, v)))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(e.to_string()))?;
-    let data = safetensors::serialize(views, metadata).map_err(|e| err(e.to_string()))?;
-    write_atomic(path, &data).map_err(|e| err(e.to_string()))
+        .map_err(|e| e.to_string())?;
+    safetensors::serialize(views, metadata).map_err(|e| e.to_string())
 }
 
 /// Temporary file beside `path`, flushed, then renamed over it.

@@ -5,6 +5,7 @@ use crate::numfmt::{duration, pct, ratio};
 use crate::train::record::{RunHistory, RunStatus};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use std::fs;
 use std::ops::Range;
 use std::path::Path;
 
@@ -78,6 +79,7 @@ fn status(s: &RunStatus) -> String {
     match s {
         RunStatus::Running => "running".into(),
         RunStatus::Finished => "finished".into(),
+        RunStatus::Interrupted => "interrupted".into(),
         RunStatus::Diverged { step, reason } => format!("diverged at step {step}: {reason}"),
     }
 }
@@ -106,9 +108,10 @@ pub fn compare_table<P: AsRef<Path>>(snaps: &[(P, RunSnapshot)]) -> String {
         );
         for run in &snap.runs {
             let s = RunSummary::of(run);
+            // Loading made the file's strings printable; the file name comes from the user.
             rows.push(vec![
-                file.clone(),
-                s.model,
+                super::printable(&file),
+                super::printable(&s.model),
                 s.steps.to_string(),
                 opt(s.final_loss, |x| format!("{x:.4}")),
                 opt(s.final_acc, pct),
@@ -116,7 +119,7 @@ pub fn compare_table<P: AsRef<Path>>(snaps: &[(P, RunSnapshot)]) -> String {
                 opt(s.grad_spread, ratio),
                 opt(s.dead_relu, pct),
                 duration(s.wall_secs),
-                status(&s.status),
+                super::printable(&status(&s.status)),
             ]);
         }
     }
@@ -306,7 +309,9 @@ pub fn plot_svg(snaps: &[RunSnapshot], path: &Path) -> Result<(), SnapshotError>
         path: path.to_path_buf(),
         message: format!("cannot draw the plot: {message}"),
     })?;
-    super::write_atomic(path, &svg)
+    let dir = super::atomic::dir_of(path);
+    fs::create_dir_all(&dir).map_err(|e| SnapshotError::io("create directory", &dir, e))?;
+    super::atomic::write(path, svg.as_bytes()).map_err(|e| SnapshotError::io("write", path, e))
 }
 
 #[cfg(test)]

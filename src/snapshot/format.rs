@@ -2,10 +2,12 @@
 //! evolve while old files keep loading (a later version adds its own structs here and a
 //! migration in [`super::from_ron`]).
 //!
-//! Version 2 is version 1 plus the optional `resume` section, so one set of structs reads both:
-//! a version 1 file is a version 2 file without `resume`. Version 3 adds per step the optional
-//! `flow` (size-free gradient RMS, dead-unit fraction) and `eq5` (shortcut/branch split) lists;
-//! older files load with them empty.
+//! Version 2 is version 1 plus the optional `resume` section, and version 3 is version 2 plus
+//! the files' checksums in `resume` and the `Interrupted` status, so one set of structs reads all
+//! three: a version 1 file is a version 2 file without `resume`, a version 2 file one without
+//! checksums ([`super::validate`] requires them from version 3 on). Version 3 also
+//! adds per step the optional `flow` (size-free gradient RMS, dead-unit fraction), `eq5`
+//! (shortcut/branch split) and `updates` lists; older files load with them empty.
 //!
 //! Compared with the records, block statistics are tuples `(grad_norm, act_mean, act_std,
 //! act_zero_frac)` instead of named structs, and empty parameter-norm lists are left out: this
@@ -63,6 +65,11 @@ pub struct ResumeRunV2 {
     pub step: u64,
     pub weights: String,
     pub optimizer: String,
+    /// Since version 3: SHA-256 of the weight and optimizer files, lowercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer_sha256: Option<String>,
 }
 
 impl ResumeV2 {
@@ -85,6 +92,8 @@ impl ResumeV2 {
                     step: *step,
                     weights: f.weights.clone(),
                     optimizer: f.optimizer.clone(),
+                    weights_sha256: f.weights_sha256.clone(),
+                    optimizer_sha256: f.optimizer_sha256.clone(),
                 })
                 .collect(),
         }
@@ -98,6 +107,8 @@ impl ResumeV2 {
                 let f = RunFiles {
                     weights: r.weights,
                     optimizer: r.optimizer,
+                    weights_sha256: r.weights_sha256,
+                    optimizer_sha256: r.optimizer_sha256,
                 };
                 ((r.spec, r.step), f)
             })
@@ -134,7 +145,12 @@ pub struct RunV1 {
 pub enum StatusV1 {
     Running,
     Finished,
-    Diverged { step: u64, reason: String },
+    /// Since version 3: stopped by a signal before its last step.
+    Interrupted,
+    Diverged {
+        step: u64,
+        reason: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -196,6 +212,7 @@ impl RunV1 {
             status: match &h.status {
                 RunStatus::Running => StatusV1::Running,
                 RunStatus::Finished => StatusV1::Finished,
+                RunStatus::Interrupted => StatusV1::Interrupted,
                 RunStatus::Diverged { step, reason } => StatusV1::Diverged {
                     step: *step,
                     reason: reason.clone(),
@@ -244,6 +261,7 @@ impl RunV1 {
             status: match self.status {
                 StatusV1::Running => RunStatus::Running,
                 StatusV1::Finished => RunStatus::Finished,
+                StatusV1::Interrupted => RunStatus::Interrupted,
                 StatusV1::Diverged { step, reason } => RunStatus::Diverged { step, reason },
             },
             steps: self

@@ -2,41 +2,48 @@
 //!
 //! A [`RunSnapshot`] is the whole experiment config plus every run's bounded history (see
 //! [`RunHistory::push`]). It is written as pretty RON (each block statistic on one line, so a
-//! 10,000-step run of three 56-layer models stays a few MB), atomically: the text goes to a
-//! temporary file in the target directory, is flushed to disk, and only then renamed over the
-//! target, so a crash or a full disk never leaves a broken snapshot or clobbers an older one.
+//! 10,000-step run of three 56-layer models stays a few MB), atomically ([`atomic`]).
 //!
 //! [`load`] checks the format version first, then parses (errors carry line and column), then
-//! checks that the records agree with the names they are indexed by. Every failure is one
-//! [`SnapshotError`] whose message is a single line naming the file; a file that stops partway
-//! (an interrupted copy, `head -c`) is reported as such rather than by ron's complaint about the
-//! last partial token (see `ends_early`).
+//! checks that the records agree with the names they are indexed by and hold values a run can
+//! produce ([`validate`]). Every failure is one [`SnapshotError`] whose message is a single line
+//! naming the file; a file that stops partway (an interrupted copy, `head -c`) is reported as
+//! such rather than by ron's complaint about the last partial token (see [`scan`]). Strings read
+//! from a file are made printable, so a crafted file cannot send escape codes to the terminal.
 //!
 //! Format history: version 1 is the first format (kept as `tests/fixtures/snapshot_v1.ron`).
 //! Version 2 (`tests/fixtures/snapshot_v2.ron`) adds the optional `resume` section written with
-//! weights ([`resume`]); a version 1 file reads as one without it. Later versions must keep
-//! loading both, migrating them in [`load`].
+//! weights ([`resume`]); a version 1 file reads as one without it. Version 3 adds, per run of the
+//! resume section, the SHA-256 of its weight and optimizer files (whose names then carry a
+//! content hash, so a save never overwrites the files an older snapshot names), and the run
+//! status `Interrupted`. Later versions must keep loading all three, migrating them in [`load`].
 
+pub mod atomic;
 pub mod compare;
+mod error;
 mod format;
 pub mod resume;
+pub mod scan;
 pub mod synthetic;
+mod validate;
+pub mod weights;
 
 pub use compare::{compare_table, plot_svg, render_svg};
+pub use error::{Inconsistency, SnapshotError};
 pub use resume::{ResumePoint, RunFiles};
+pub use validate::printable;
 
 use crate::config::ExperimentConfig;
 use crate::train::record::RunHistory;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The snapshot format this code writes.
 pub const FORMAT_VERSION: u32 = 3;
 /// Oldest format version [`load`] still reads.
 pub const MIN_FORMAT_VERSION: u32 = 1;
-/// Default directory for [`save`], relative to the working directory.
-pub const DEFAULT_DIR: &str = "saves";
+/// Where the dashboard's `s` and autosaves write, relative to the working directory.
+pub const SAVES_DIR: &str = "saves";
 
 /// Everything needed to replay and compare an experiment's runs. (The file layout is private to
 /// this module: use [`save`], [`save_to`], [`to_ron`], [`load`] and [`from_ron`].)
@@ -79,114 +86,6 @@ impl RunSnapshot {
             step,
             runs,
             resume: None,
-        }
-    }
-
-    /// Check that every record agrees with the names it is indexed by. The message (without the
-    /// file name) says which run and step is wrong.
-    pub fn validate(&self) -> Result<(), String> {
-        for (r, run) in self.runs.iter().enumerate() {
-            let who = format!("run {} ({})", r + 1, run.info.spec);
-            let nb = run.info.block_names.len();
-            let np = run.info.param_names.len();
-            let mut prev: Option<u64> = None;
-            for s in &run.steps {
-                if s.blocks.len() != nb {
-                    return Err(format!(
-                        "{who}: step {} has {} block stats but the run has {nb} block names",
-                        s.step,
-                        s.blocks.len()
-                    ));
-                }
-                if !s.param_grad_norms.is_empty() && s.param_grad_norms.len() != np {
-                    return Err(format!(
-                        "{who}: step {} has {} parameter gradient norms but the run has {np} \
-                         parameter names",
-                        s.step,
-                        s.param_grad_norms.len()
-                    ));
-                }
-                if let Some(p) = prev
-                    && s.step <= p
-                {
-                    return Err(format!(
-                        "{who}: steps out of order (step {} after step {p})",
-                        s.step
-                    ));
-                }
-                prev = Some(s.step);
-            }
-            let mut prev: Option<u64> = None;
-            for e in &run.evals {
-                if let Some(p) = prev
-                    && e.step < p
-                {
-                    return Err(format!(
-                        "{who}: evaluations out of order (step {} after step {p})",
-                        e.step
-                    ));
-                }
-                prev = Some(e.step);
-            }
-        }
-        match &self.resume {
-            Some(r) => r.validate(&self.runs),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Why a snapshot could not be saved or loaded. Each message is one line naming the file.
-#[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
-    /// Reading, writing, creating a directory or renaming failed (missing file, read-only
-    /// directory, full disk, …).
-    /// (`error` is part of the message, not a `source`: the one line must not repeat it.)
-    #[error("cannot {action} {path}: {error}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        error: io::Error,
-    },
-    /// The file is not valid RON for a snapshot (malformed, wrong shape).
-    #[error("{path}:{line}:{column}: not a valid resviz snapshot: {message}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    /// The text stops partway through the snapshot; `line` and `column` are where it ends.
-    /// (`message` is ron's, which only describes the cut-off last token.)
-    #[error("{path}: the file ends early (truncated?) at line {line}, column {column}: {message}")]
-    Truncated {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    /// The file's format version is not one this resviz reads.
-    #[error(
-        "{path}: snapshot format version {found} is not supported (this resviz {} reads \
-         versions {MIN_FORMAT_VERSION} to {FORMAT_VERSION}){}",
-        env!("CARGO_PKG_VERSION"),
-        if *found > FORMAT_VERSION as u64 { "; it was written by a newer resviz" } else { "" }
-    )]
-    Version { path: PathBuf, found: u64 },
-    /// The file parses but its records are inconsistent.
-    #[error("{path}: inconsistent snapshot: {message}")]
-    Invalid { path: PathBuf, message: String },
-    /// The snapshot could not be turned into RON (should not happen) or a plot failed.
-    #[error("{path}: {message}")]
-    Other { path: PathBuf, message: String },
-}
-
-impl SnapshotError {
-    fn io(action: &'static str, path: &Path, error: io::Error) -> Self {
-        Self::Io {
-            action,
-            path: path.to_path_buf(),
-            error,
         }
     }
 }
@@ -265,9 +164,11 @@ pub fn save(snap: &RunSnapshot, dir: &Path) -> Result<PathBuf, SnapshotError> {
         message: e.to_string(),
     })?;
     fs::create_dir_all(dir).map_err(|e| SnapshotError::io("create directory", dir, e))?;
+    atomic::remove_stale_temps(dir, "");
     let name = default_name(snap);
     let stem = name.strip_suffix(".ron").unwrap_or(&name).to_string();
-    let tmp = write_temp(dir, &name, &text)?;
+    let tmp = atomic::write_temp(dir, &name, text.as_bytes())
+        .map_err(|e| SnapshotError::io("write snapshot in", dir, e))?;
     let mut k = 1;
     loop {
         let target = if k == 1 {
@@ -275,86 +176,29 @@ pub fn save(snap: &RunSnapshot, dir: &Path) -> Result<PathBuf, SnapshotError> {
         } else {
             dir.join(format!("{stem}-{k}.ron"))
         };
-        if target.exists() && k < 10_000 {
+        if fs::symlink_metadata(&target).is_ok() && k < 10_000 {
             k += 1;
             continue;
         }
-        return finish(&tmp, &target, dir);
+        atomic::rename_into(&tmp, &target, dir)
+            .map_err(|e| SnapshotError::io("write", &target, e))?;
+        return Ok(target);
     }
 }
 
 /// Save `snap` to exactly `path` (its directory is created if missing), atomically replacing
-/// any file there only once the new one is completely on disk.
+/// any regular file there only once the new one is completely on disk.
 pub fn save_to(snap: &RunSnapshot, path: &Path) -> Result<(), SnapshotError> {
     let text = to_ron(snap).map_err(|e| SnapshotError::Other {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    write_atomic(path, &text)
-}
-
-/// Write `text` to `path` through a temporary file in the same directory (created if missing),
-/// flushed to disk before it is renamed over `path`.
-pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), SnapshotError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| SnapshotError::Other {
-            path: path.to_path_buf(),
-            message: "not a file path".to_string(),
-        })?
-        .to_string_lossy()
-        .into_owned();
+    let dir = atomic::dir_of(path);
     fs::create_dir_all(&dir).map_err(|e| SnapshotError::io("create directory", &dir, e))?;
-    let tmp = write_temp(&dir, &name, text)?;
-    finish(&tmp, path, &dir).map(|_| ())
-}
-
-/// Write `text` to a fresh hidden temporary file in `dir` and flush it to disk.
-fn write_temp(dir: &Path, name: &str, text: &str) -> Result<PathBuf, SnapshotError> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut attempt = 0;
-    loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
-        let file = OpenOptions::new().write(true).create_new(true).open(&tmp);
-        let mut file = match file {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {
-                attempt += 1;
-                continue;
-            }
-            Err(e) => return Err(SnapshotError::io("write snapshot in", dir, e)),
-        };
-        let written = file
-            .write_all(text.as_bytes())
-            .and_then(|_| file.sync_all());
-        drop(file);
-        return match written {
-            Ok(()) => Ok(tmp),
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                Err(SnapshotError::io("write snapshot in", dir, e))
-            }
-        };
+    if let Some(name) = path.file_name() {
+        atomic::remove_stale_temps(&dir, &name.to_string_lossy());
     }
-}
-
-/// Rename the finished temporary file onto `target` and make the rename durable.
-fn finish(tmp: &Path, target: &Path, dir: &Path) -> Result<PathBuf, SnapshotError> {
-    if let Err(e) = fs::rename(tmp, target) {
-        let _ = fs::remove_file(tmp);
-        return Err(SnapshotError::io("write", target, e));
-    }
-    // Persist the directory entry; not every platform or filesystem allows syncing a directory.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(target.to_path_buf())
+    atomic::write(path, text.as_bytes()).map_err(|e| SnapshotError::io("write", path, e))
 }
 
 /// Read and check a snapshot.
@@ -364,7 +208,7 @@ pub fn load(path: &Path) -> Result<RunSnapshot, SnapshotError> {
         Ok(t) => t,
         Err(e) => {
             let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-            let (line, column) = line_col(valid);
+            let (line, column) = scan::line_col(valid);
             return Err(SnapshotError::Parse {
                 path: path.to_path_buf(),
                 line,
@@ -384,20 +228,21 @@ pub fn from_ron(text: &str, path: &Path) -> Result<RunSnapshot, SnapshotError> {
     };
     let supported = |v: u64| (MIN_FORMAT_VERSION as u64..=FORMAT_VERSION as u64).contains(&v);
     // The version decides how the rest is read, so look at it before parsing the whole file.
-    let declared = peek_version(text);
+    let declared = scan::peek_version(text);
     if let Some(v) = declared
         && !supported(v)
     {
         return Err(version_error(v));
     }
     let file: format::File = ron::from_str(text).map_err(|e| parse_error(text, path, e))?;
-    let snap = file.into_snapshot();
+    let mut snap = file.into_snapshot();
     if !supported(snap.format_version as u64) {
         return Err(version_error(snap.format_version as u64));
     }
-    snap.validate().map_err(|message| SnapshotError::Invalid {
+    validate::sanitize_strings(&mut snap);
+    snap.validate().map_err(|problem| SnapshotError::Invalid {
         path: path.to_path_buf(),
-        message,
+        problem,
     })?;
     Ok(snap)
 }
@@ -406,9 +251,9 @@ pub fn from_ron(text: &str, path: &Path) -> Result<RunSnapshot, SnapshotError> {
 /// of the text if it stops partway, else [`SnapshotError::Parse`] where ron stopped.
 fn parse_error(text: &str, path: &Path, e: ron::error::SpannedError) -> SnapshotError {
     let path = path.to_path_buf();
-    let message = e.code.to_string();
-    if matches!(e.code, ron::Error::Eof) || ends_early(text) {
-        let (line, column) = line_col(text.as_bytes());
+    let message = printable(&e.code.to_string());
+    if scan::truncated(text, matches!(e.code, ron::Error::Eof), e.span.start.line) {
+        let (line, column) = scan::line_col(text.as_bytes());
         return SnapshotError::Truncated {
             path,
             line,
@@ -422,76 +267,6 @@ fn parse_error(text: &str, path: &Path, e: ron::error::SpannedError) -> Snapshot
         column: e.span.start.col,
         message,
     }
-}
-
-/// Whether `text` stops inside a RON value: a bracket left open, a string or block comment
-/// unterminated, or no value begun at all (empty, or only the header comment).
-///
-/// Why not ron's error: on a cut-off snapshot ron describes whatever the partial last token
-/// looks like ("Unexpected field named c" for a cut inside `created`, "Expected comma",
-/// "Expected end of string", …), rarely `Eof`, and sometimes points at the start of that token
-/// rather than the end of the text. Whether the brackets close depends on the text alone: a
-/// snapshot is one `( … )`, so every proper prefix of it leaves something open wherever the cut
-/// falls, while garbage with balanced brackets (or none) keeps ron's message.
-fn ends_early(text: &str) -> bool {
-    let (mut at, mut depth, mut begun) = (0, 0usize, false);
-    while at < text.len() {
-        let rest = &text[at..];
-        let Some(len) = token_len(rest) else {
-            return true;
-        };
-        match rest.as_bytes()[0] {
-            b'(' | b'[' | b'{' => depth += 1,
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        let comment = rest.starts_with("//") || rest.starts_with("/*");
-        begun |= !comment && !rest.starts_with(char::is_whitespace);
-        at += len;
-    }
-    depth > 0 || !begun
-}
-
-/// Bytes in the comment or string that `rest` starts with, else in its first character (so
-/// brackets inside comments and strings are not counted); `None` if a string or block comment
-/// runs to the end of the text. (Nested block comments and raw strings are not special-cased:
-/// snapshots are written with neither.)
-fn token_len(rest: &str) -> Option<usize> {
-    if rest.starts_with("//") {
-        Some(rest.find('\n').unwrap_or(rest.len()))
-    } else if rest.starts_with("/*") {
-        rest.find("*/").map(|i| i + 2)
-    } else if let Some(body) = rest.strip_prefix('"') {
-        let mut escaped = false;
-        let end = body.char_indices().find(|&(_, c)| {
-            let closes = c == '"' && !escaped;
-            escaped = c == '\\' && !escaped;
-            closes
-        });
-        end.map(|(i, _)| i + 2)
-    } else {
-        rest.chars().next().map(char::len_utf8)
-    }
-}
-
-/// The `format_version` declared near the start of the text, if it can be found cheaply.
-fn peek_version(text: &str) -> Option<u64> {
-    let head = &text[..text.len().min(4096)];
-    let at = head.find("format_version")?;
-    let rest = head[at + "format_version".len()..]
-        .trim_start()
-        .strip_prefix(':')?
-        .trim_start();
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse().ok()
-}
-
-/// 1-based line and column just after `bytes`.
-fn line_col(bytes: &[u8]) -> (usize, usize) {
-    let line = 1 + bytes.iter().filter(|&&b| b == b'\n').count();
-    let last = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let column = 1 + String::from_utf8_lossy(&bytes[last..]).chars().count();
-    (line, column)
 }
 
 #[cfg(test)]
@@ -561,34 +336,58 @@ mod tests {
 
     #[test]
     fn validation_names_run_and_step() {
+        let msg = |s: &RunSnapshot| s.validate().unwrap_err().to_string();
         let mut s = snap();
         s.runs[1].steps[2].blocks.pop();
-        let e = s.validate().unwrap_err();
-        assert!(e.contains("run 2 (v1-20): step 3 has"), "{e}");
+        assert!(matches!(
+            s.validate(),
+            Err(Inconsistency::BlockCount { step: 3, .. })
+        ));
+        assert!(msg(&s).contains("run 2 (v1-20): step 3 has"), "{}", msg(&s));
         let mut s = snap();
         s.runs[0].steps[5].param_grad_norms.push(1.0);
-        assert!(
-            s.validate()
-                .unwrap_err()
-                .contains("parameter gradient norms")
-        );
+        assert!(msg(&s).contains("parameter gradient norms"));
         let mut s = snap();
         s.runs[0].steps[5].param_grad_norms.clear(); // allowed: downsampled record
         assert!(s.validate().is_ok());
         s.runs[0].evals.swap(0, 1);
-        assert!(
-            s.validate()
-                .unwrap_err()
-                .contains("evaluations out of order")
-        );
+        assert!(msg(&s).contains("evaluations out of order"));
         let mut s = snap();
         s.runs[0].steps.swap(0, 1);
-        assert!(s.validate().unwrap_err().contains("steps out of order"));
+        assert!(msg(&s).contains("steps out of order"));
+    }
+
+    #[test]
+    fn values_no_run_produces_are_refused() {
+        let mut s = snap();
+        s.runs[0].evals[0].acc = 7.5;
+        assert!(
+            msg_of(&s).contains("test accuracy 7.5 at step"),
+            "{}",
+            msg_of(&s)
+        );
+        let mut s = snap();
+        s.runs[1].steps[4].loss = -1.0;
+        assert!(msg_of(&s).contains("training loss -1"), "{}", msg_of(&s));
+        let mut s = snap();
+        s.runs[1].steps[4].acc = f32::NAN;
+        assert!(
+            msg_of(&s).contains("training accuracy NaN"),
+            "{}",
+            msg_of(&s)
+        );
+        let mut s = snap();
+        s.runs[0].steps[4].loss = f32::NAN; // a diverging run records NaN
+        assert!(s.validate().is_ok());
+    }
+
+    fn msg_of(s: &RunSnapshot) -> String {
+        s.validate().unwrap_err().to_string()
     }
 
     /// Where `text[..cut]` ends, as the truncation message names it.
     fn ends_early_at(text: &str, cut: usize) -> String {
-        let (line, column) = line_col(&text.as_bytes()[..cut]);
+        let (line, column) = scan::line_col(&text.as_bytes()[..cut]);
         format!("t.ron: the file ends early (truncated?) at line {line}, column {column}: ")
     }
 
@@ -621,6 +420,26 @@ mod tests {
         assert!(e.to_string().contains("Unexpected field named `c`"), "{e}");
     }
 
+    /// A line duplicated anywhere (an editing slip, a bad merge) is not a truncation, even when
+    /// it opens a bracket that is never closed.
+    #[test]
+    fn a_duplicated_line_is_not_called_truncated() {
+        let text = to_ron(&snap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for i in 0..lines.len() - 1 {
+            let mut doubled = lines.clone();
+            doubled.insert(i, lines[i]);
+            let doubled = doubled.join("\n") + "\n";
+            if let Err(e) = from_ron(&doubled, Path::new("d.ron")) {
+                assert!(
+                    !matches!(e, SnapshotError::Truncated { .. }),
+                    "line {}: {e}",
+                    i + 1
+                );
+            }
+        }
+    }
+
     #[test]
     fn garbage_is_not_called_truncated() {
         let renamed = to_ron(&snap()).unwrap().replacen("dataset:", "datas:", 1);
@@ -650,20 +469,5 @@ mod tests {
                 "{cut_off:?}: {e}"
             );
         }
-    }
-
-    #[test]
-    fn ends_early_skips_strings_and_comments() {
-        assert!(!ends_early("(a: \"(\", b: \"\\\"[\") // (\n/* [ */"));
-        assert!(ends_early("(a: \"(\\\")"));
-        assert!(ends_early("(a: 1) /* ) "));
-        assert!(ends_early("// (a: 1)"));
-        assert!(!ends_early("hello"));
-    }
-
-    #[test]
-    fn line_col_counts_from_one() {
-        assert_eq!(line_col(b""), (1, 1));
-        assert_eq!(line_col(b"ab\ncd"), (2, 3));
     }
 }

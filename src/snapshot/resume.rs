@@ -1,15 +1,19 @@
-//! Resuming a run: each run's weights and optimizer state saved beside a snapshot, and a trainer
-//! restored from them that continues with the same numbers as one that never stopped.
+//! Resuming a run: each run's weights and optimizer state saved beside a snapshot as one set, and
+//! a trainer restored from them that continues with the same numbers as one that never stopped.
 //!
-//! Beside `DIR/NAME.ron` run `i` with spec `SPEC` writes `DIR/NAME.SPEC.safetensors` (the weights,
-//! PyTorch `state_dict` names, batch-norm buffers included) and `DIR/NAME.SPEC.optim.safetensors`
-//! (the optimizer state, see [`crate::train::optim`]); a spec that appears more than once gets
-//! `NAME.runI.SPEC…` from its second run on. The snapshot's `resume` section records the file
-//! names (relative to its directory) and the trainer's position: batches drawn, sampler epoch and
-//! offset, base learning rate, restart counter and each run's step count.
+//! [`save_with_weights`] writes the set ([`super::weights`] names the files after their content),
+//! then the snapshot, whose `resume` section records the file names (relative to its
+//! directory), their SHA-256, and the trainer's position: batches drawn, sampler epoch and
+//! offset, base learning rate, restart counter and each run's step count. A process killed at
+//! any point leaves either the old snapshot naming the old, untouched files or the new one naming
+//! the new files. [`restore`] refuses a set that does not check out: a file changed since it was
+//! saved, weights of another model, an optimizer that took a different number of steps.
 
-use super::SnapshotError;
+use super::weights::{self, Encoded};
+use super::{RunSnapshot, SnapshotError, atomic};
+use crate::model::ModelSpec;
 use crate::model::checkpoint::CheckpointError;
+use crate::train::optim::Optimizer;
 use crate::train::record::{RunHistory, RunStatus};
 use crate::train::trainer::{TrainError, Trainer, TrainerState};
 use std::path::{Path, PathBuf};
@@ -22,14 +26,17 @@ pub struct ResumePoint {
     pub files: Vec<RunFiles>,
 }
 
-/// A run's weight and optimizer files, relative to the snapshot's directory.
-#[derive(Clone, Debug, PartialEq)]
+/// A run's weight and optimizer files, relative to the snapshot's directory, with their SHA-256
+/// (lowercase hex; `None` in snapshots older than format 3).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunFiles {
     pub weights: String,
     pub optimizer: String,
+    pub weights_sha256: Option<String>,
+    pub optimizer_sha256: Option<String>,
 }
 
-/// Why a run cannot resume. Each message is one line naming the file.
+/// Why a run cannot be saved with weights or resumed. Each message is one line naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ResumeError {
     #[error(transparent)]
@@ -42,6 +49,35 @@ pub enum ResumeError {
         what: &'static str,
         file: PathBuf,
     },
+    /// The file is not the one the snapshot was saved with.
+    #[error(
+        "cannot resume from {snapshot}: {file} has changed since the snapshot was saved \
+         (its SHA-256 does not match)"
+    )]
+    Checksum { snapshot: PathBuf, file: PathBuf },
+    #[error("cannot resume from {snapshot}: {file}: {message}")]
+    Damaged {
+        snapshot: PathBuf,
+        file: PathBuf,
+        message: String,
+    },
+    #[error("cannot resume from {snapshot}: {file} holds {found}, but the run is {expected}")]
+    WrongModel {
+        snapshot: PathBuf,
+        file: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error(
+        "cannot resume from {snapshot}: {file} is the optimizer state after {found} steps, but \
+         the run is at step {expected}"
+    )]
+    OptimizerStep {
+        snapshot: PathBuf,
+        file: PathBuf,
+        found: u64,
+        expected: u64,
+    },
     #[error("cannot resume from {snapshot}: {error}")]
     Checkpoint {
         snapshot: PathBuf,
@@ -52,84 +88,114 @@ pub enum ResumeError {
         snapshot: PathBuf,
         error: TrainError,
     },
+    #[error("cannot write {path}: {message}")]
+    Write { path: PathBuf, message: String },
 }
 
-impl ResumePoint {
-    /// The resume section agrees with the runs it belongs to.
-    pub(crate) fn validate(&self, runs: &[RunHistory]) -> Result<(), String> {
-        let n = self.trainer.runs.len();
-        if n != runs.len() || self.files.len() != n {
-            return Err(format!(
-                "the resume state has {n} runs and {} pairs of files but the snapshot has {} runs",
-                self.files.len(),
-                runs.len()
-            ));
-        }
-        for (i, ((spec, _), h)) in self.trainer.runs.iter().zip(runs).enumerate() {
-            if *spec != h.info.spec {
-                return Err(format!(
-                    "run {}: resume state is for {spec} but the run is {}",
-                    i + 1,
-                    h.info.spec
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// File names for the runs' weights and optimizer state beside the snapshot `out`.
-pub fn run_files(out: &Path, specs: &[String]) -> Vec<RunFiles> {
-    let stem = out
-        .file_stem()
-        .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
+/// The base names (`STEM.SPEC`, or `STEM.runI.SPEC` for a repeated spec) of the runs' files
+/// beside the snapshot `out`.
+pub fn run_bases(out: &Path, specs: &[String]) -> Vec<String> {
+    let stem = stem_of(out);
     specs
         .iter()
         .enumerate()
-        .map(|(i, spec)| {
-            let base = if specs[..i].contains(spec) {
-                format!("{stem}.run{}.{spec}", i + 1)
-            } else {
-                format!("{stem}.{spec}")
-            };
-            RunFiles {
-                weights: format!("{base}.safetensors"),
-                optimizer: format!("{base}.optim.safetensors"),
-            }
+        .map(|(i, spec)| match specs[..i].contains(spec) {
+            true => format!("{stem}.run{}.{spec}", i + 1),
+            false => format!("{stem}.{spec}"),
         })
         .collect()
 }
 
-/// The directory of `path`; empty (the working directory) for a bare file name.
-fn dir_of(path: &Path) -> PathBuf {
-    path.parent().map(Path::to_path_buf).unwrap_or_default()
+fn stem_of(out: &Path) -> String {
+    out.file_stem()
+        .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned())
 }
 
-/// Write every run's weights and optimizer state beside the snapshot `out` (its directory is
-/// created if missing); returns the resume point that refers to them.
-pub fn save_weights(trainer: &Trainer, out: &Path) -> Result<ResumePoint, CheckpointError> {
-    let dir = dir_of(out);
-    std::fs::create_dir_all(&dir).map_err(|e| CheckpointError::Write {
-        path: dir.display().to_string(),
-        message: e.to_string(),
-    })?;
-    let specs: Vec<String> = trainer.runs.iter().map(|r| r.spec.to_string()).collect();
-    let files = run_files(out, &specs);
-    for (run, f) in trainer.runs.iter().zip(&files) {
-        run.net.save_safetensors(&dir.join(&f.weights))?;
-        run.opt.save(&run.net.store, &dir.join(&f.optimizer))?;
+/// Test hook: with `RESVIZ_FAULT_AT=N` in the environment, the process aborts (as if killed) at
+/// the Nth point of a save with weights: after each file, after the snapshot, after clean-up.
+/// `tests/save_set.rs` kills a save at every point this way.
+fn fault_point(counter: &mut u32) {
+    *counter += 1;
+    if std::env::var("RESVIZ_FAULT_AT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        == Some(*counter)
+    {
+        std::process::abort();
     }
-    Ok(ResumePoint {
+}
+
+/// Write every run's weights and optimizer state beside `out` (its directory must exist), then
+/// `snap` with a resume section naming them, then remove the files of earlier saves to `out`
+/// that the new snapshot no longer names.
+pub fn save_with_weights(
+    snap: &mut RunSnapshot,
+    trainer: &Trainer,
+    out: &Path,
+) -> Result<Vec<RunFiles>, ResumeError> {
+    let dir = atomic::dir_of(out);
+    let write_err = |path: &Path, message: String| ResumeError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    atomic::remove_stale_temps(&dir, &format!("{}.", stem_of(out)));
+    let specs: Vec<String> = trainer.runs.iter().map(|r| r.spec.to_string()).collect();
+    let mut files = Vec::new();
+    let mut faults = 0;
+    for ((run, base), spec) in trainer.runs.iter().zip(run_bases(out, &specs)).zip(&specs) {
+        let w = weights::encode(&run.net.state_dict(), weights::WEIGHTS_KEY, None, spec);
+        let about = run.opt.about();
+        let dict = run.opt.state_dict(&run.net.store);
+        let o = weights::encode(&dict, Optimizer::METADATA_KEY, Some(&about), spec);
+        let mut write = |e: Result<Encoded, String>, suffix| {
+            let e = e.map_err(|m| write_err(out, m))?;
+            let name = e.name(&base, suffix);
+            let path = dir.join(&name);
+            atomic::write(&path, &e.bytes).map_err(|err| write_err(&path, err.to_string()))?;
+            fault_point(&mut faults);
+            Ok::<_, ResumeError>((name, e.sha256))
+        };
+        let (weights, w_sum) = write(w, "safetensors")?;
+        let (optimizer, o_sum) = write(o, "optim.safetensors")?;
+        files.push(RunFiles {
+            weights,
+            optimizer,
+            weights_sha256: Some(w_sum),
+            optimizer_sha256: Some(o_sum),
+        });
+    }
+    snap.resume = Some(ResumePoint {
         trainer: trainer.state(),
-        files,
-    })
+        files: files.clone(),
+    });
+    super::save_to(snap, out)?;
+    fault_point(&mut faults);
+    remove_unnamed(&dir, out, &files);
+    fault_point(&mut faults);
+    Ok(files)
+}
+
+/// Delete the weight and optimizer files of earlier saves to `out` (named as
+/// [`super::weights`] names them) that `keep` does not name. Errors are ignored: this only tidies.
+fn remove_unnamed(dir: &Path, out: &Path, keep: &[RunFiles]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let stem = stem_of(out);
+    let is_spec = |s: &str| s.parse::<ModelSpec>().is_ok();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kept = keep
+            .iter()
+            .any(|f| f.weights == name || f.optimizer == name);
+        if !kept && weights::is_set_file(&name, &stem, is_spec) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The resume point of the snapshot loaded from `path`, or why there is none.
-pub fn point_of<'a>(
-    snap: &'a super::RunSnapshot,
-    path: &Path,
-) -> Result<&'a ResumePoint, ResumeError> {
+pub fn point_of<'a>(snap: &'a RunSnapshot, path: &Path) -> Result<&'a ResumePoint, ResumeError> {
     snap.resume
         .as_ref()
         .ok_or_else(|| ResumeError::NoResumeState(path.to_path_buf()))
@@ -137,7 +203,7 @@ pub fn point_of<'a>(
 
 /// Every weight and optimizer file of `point` (saved with the snapshot at `path`) exists.
 pub fn check_files(point: &ResumePoint, path: &Path) -> Result<(), ResumeError> {
-    let dir = dir_of(path);
+    let dir = atomic::dir_of(path);
     for f in &point.files {
         for (what, name) in [("weights", &f.weights), ("optimizer state", &f.optimizer)] {
             let file = dir.join(name);
@@ -146,7 +212,7 @@ pub fn check_files(point: &ResumePoint, path: &Path) -> Result<(), ResumeError> 
                 return Err(ResumeError::Missing {
                     snapshot,
                     what,
-                    file,
+                    file: PathBuf::from(name),
                 });
             }
         }
@@ -154,9 +220,49 @@ pub fn check_files(point: &ResumePoint, path: &Path) -> Result<(), ResumeError> 
     Ok(())
 }
 
+/// Check the file `name` beside the snapshot at `path` against the checksum the snapshot recorded
+/// and the stamp in its own metadata (under `key`): it must be the file saved for `spec`.
+fn verify_file(
+    path: &Path,
+    name: &str,
+    sha256: Option<&str>,
+    key: &str,
+    spec: &str,
+) -> Result<(), ResumeError> {
+    let snapshot = path.to_path_buf();
+    let file = PathBuf::from(name);
+    let bytes = std::fs::read(atomic::dir_of(path).join(name)).map_err(|e| {
+        let message = format!("cannot read it: {e}");
+        ResumeError::Damaged {
+            snapshot: snapshot.clone(),
+            file: file.clone(),
+            message,
+        }
+    })?;
+    if let Some(want) = sha256
+        && weights::sha256_hex(&bytes) != want
+    {
+        return Err(ResumeError::Checksum { snapshot, file });
+    }
+    let stamp = weights::check_stamp(&bytes, key).map_err(|message| ResumeError::Damaged {
+        snapshot: snapshot.clone(),
+        file: file.clone(),
+        message,
+    })?;
+    match stamp.model {
+        Some(found) if found != spec => Err(ResumeError::WrongModel {
+            snapshot,
+            file,
+            found: super::printable(&found),
+            expected: super::printable(spec),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Put `trainer` (built from the snapshot's config) where the snapshot at `path` left off: its
 /// position, each run's weights and optimizer state, and the runs' status and wall time from
-/// `histories` (a diverged run stays stopped).
+/// `histories` (a diverged run stays stopped). Every file is checked before it is loaded.
 pub fn restore(
     trainer: &mut Trainer,
     point: &ResumePoint,
@@ -164,8 +270,14 @@ pub fn restore(
     histories: &[RunHistory],
 ) -> Result<(), ResumeError> {
     check_files(point, path)?;
+    for ((spec, _), f) in point.trainer.runs.iter().zip(&point.files) {
+        let w_sum = f.weights_sha256.as_deref();
+        verify_file(path, &f.weights, w_sum, weights::WEIGHTS_KEY, spec)?;
+        let o_sum = f.optimizer_sha256.as_deref();
+        verify_file(path, &f.optimizer, o_sum, Optimizer::METADATA_KEY, spec)?;
+    }
     let snapshot = path.to_path_buf();
-    let dir = dir_of(path);
+    let dir = atomic::dir_of(path);
     trainer
         .restore(&point.trainer)
         .map_err(|error| ResumeError::Train {
@@ -183,8 +295,19 @@ pub fn restore(
         run.opt
             .load(&run.net.store, &dir.join(&f.optimizer))
             .map_err(ck)?;
+        // A diverged run's last step took no optimizer step.
+        let diverged = matches!(h.status, RunStatus::Diverged { .. });
+        let expected = run.step - u64::from(diverged && run.step > 0);
+        if run.opt.steps() != expected {
+            return Err(ResumeError::OptimizerStep {
+                snapshot,
+                file: PathBuf::from(&f.optimizer),
+                found: run.opt.steps(),
+                expected,
+            });
+        }
         run.wall_secs = h.wall_secs;
-        if let RunStatus::Diverged { .. } = h.status {
+        if diverged {
             run.status = h.status.clone();
         }
     }
@@ -198,11 +321,7 @@ mod tests {
     #[test]
     fn file_names_sit_beside_the_snapshot_and_stay_unique() {
         let specs = ["v1-8".to_string(), "plain-8".into(), "v1-8".into()];
-        let f = run_files(Path::new("saves/x.ron"), &specs);
-        assert_eq!(f[0].weights, "x.v1-8.safetensors");
-        assert_eq!(f[0].optimizer, "x.v1-8.optim.safetensors");
-        assert_eq!(f[1].weights, "x.plain-8.safetensors");
-        assert_eq!(f[2].weights, "x.run3.v1-8.safetensors");
-        assert_eq!(dir_of(Path::new("x.ron")).join("y"), PathBuf::from("y"));
+        let b = run_bases(Path::new("saves/x.ron"), &specs);
+        assert_eq!(b, ["x.v1-8", "x.plain-8", "x.run3.v1-8"]);
     }
 }

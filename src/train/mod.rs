@@ -1,5 +1,6 @@
 //! Training: N runs fed identical batches on a background task, streaming records of every step.
 
+pub mod budget;
 pub mod channel;
 pub mod events;
 pub mod flow;

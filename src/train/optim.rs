@@ -127,14 +127,27 @@ impl Optimizer {
     pub fn save(&self, store: &ParamStore<f32>, path: &Path) -> Result<(), CheckpointError> {
         // One key: safetensors writes metadata in hash order, and equal states should give
         // byte-identical files.
-        let about = format!(
+        let meta = HashMap::from([(Self::METADATA_KEY.to_string(), self.about())]);
+        checkpoint::save_entries(path, &self.state_dict(store), Some(meta))
+    }
+
+    /// The file metadata key under which [`about`](Self::about) is saved.
+    pub const METADATA_KEY: &str = "optimizer";
+
+    /// Kind and hyper-parameters, e.g. `sgd momentum=0.9 weight_decay=0.0001`; [`load`]
+    /// (Self::load) reads the first word and ignores words after the hyper-parameters.
+    pub fn about(&self) -> String {
+        format!(
             "{} momentum={} weight_decay={}",
             self.kind_name(),
             self.momentum,
             self.weight_decay
-        );
-        let meta = HashMap::from([("optimizer".to_string(), about)]);
-        checkpoint::save_entries(path, &self.state_dict(store), Some(meta))
+        )
+    }
+
+    /// Optimizer steps taken (the `step` entry of the saved state).
+    pub fn steps(&self) -> u64 {
+        self.t
     }
 
     /// Replace the state with the file's, which must be for this kind of optimizer and the

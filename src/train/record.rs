@@ -95,6 +95,8 @@ pub enum RunStatus {
         reason: String,
     },
     Finished,
+    /// Stopped by a signal (Ctrl-C, SIGTERM, …) before its last step.
+    Interrupted,
 }
 
 /// Records [`RunHistory::push`] keeps exactly from the start of a run.

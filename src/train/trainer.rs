@@ -18,6 +18,8 @@ pub enum TrainError {
     NoSuchRun(usize),
     #[error("cannot resume: {0}")]
     Resume(String),
+    #[error(transparent)]
+    TooBig(#[from] super::budget::TooBig),
 }
 
 /// One model being trained.
@@ -64,6 +66,15 @@ pub struct TrainerState {
     pub runs: Vec<(String, u64)>,
 }
 
+/// The shape of one input image of `ds`, for [`super::budget`].
+pub fn input_of(ds: &Dataset) -> super::budget::Input {
+    super::budget::Input {
+        channels: ds.channels,
+        height: ds.height,
+        width: ds.width,
+    }
+}
+
 pub fn net_options(ds: &Dataset, cfg: &ExperimentConfig) -> NetOptions {
     NetOptions {
         in_channels: ds.channels,
@@ -81,6 +92,7 @@ impl Trainer {
             .iter()
             .map(|m| m.parse())
             .collect::<Result<Vec<ModelSpec>, _>>()?;
+        super::budget::check(&specs, cfg.width, cfg.batch, input_of(&ds))?;
         let sampler = Sampler::new(ds.train.len(), cfg.seed);
         let mut t = Trainer {
             base_lr: cfg.lr,

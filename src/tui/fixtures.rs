@@ -44,7 +44,7 @@ fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
     let mut rng = Lcg(seed);
     let mut h = RunHistory::new(RunInfo {
         spec: spec.into(),
-        block_names: names,
+        block_names: names.clone(),
         param_names: names
             .iter()
             .map(|n| match n.as_str() {

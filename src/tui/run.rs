@@ -12,13 +12,14 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{Event, EventStream};
 use tokio::sync::mpsc;
 
 use super::app::{Action, App, Msg, SaveKind};
 use super::views;
+use crate::signals::Signals;
 use crate::train::channel::EventReceiver;
 use crate::train::events::{TrainerCommand, TrainerEvent};
 
@@ -26,6 +27,8 @@ use crate::train::events::{TrainerCommand, TrainerEvent};
 const TICK: Duration = Duration::from_millis(33);
 /// Trainer events handled per wake-up before keys get a turn again.
 const DRAIN: usize = 256;
+/// Input events handled before one draw (a 3 s burst of keys is a few thousand).
+const BURST: usize = 8192;
 
 /// Set by the panic hook: a panic on any thread (the trainer's too) has already restored the
 /// terminal and printed its message, so the loop must stop drawing over it.
@@ -73,6 +76,9 @@ pub struct Exit {
     pub app: App,
     /// The autosave written on quitting, if progress was unsaved: its path, or why it failed.
     pub autosave: Option<Result<PathBuf, String>>,
+    /// The signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) that ended the dashboard as `q` would, if
+    /// one did.
+    pub signal: Option<i32>,
 }
 
 /// Run the live dashboard until the user quits. `save` writes a snapshot of `app` and returns
@@ -134,16 +140,16 @@ where
     S: FnMut(&App, SaveKind) -> Result<PathBuf, String>,
 {
     let mut input = EventStream::new();
+    let mut signals = Signals::install()?;
+    let mut signal = None;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut trainer_open = true;
     let mut autosave = None;
     loop {
         let (actions, may_draw) = tokio::select! {
-            input = input.next() => match input {
-                Some(Ok(Event::Key(key))) => (app.update(Msg::Key(key)), true),
-                Some(Ok(Event::Resize(width, height))) => (app.update(Msg::Resize { width, height }), true),
-                Some(Ok(_)) => (Vec::new(), false),
+            event = input.next() => match event {
+                Some(Ok(first)) => (burst(&mut app, &mut input, first)?, true),
                 Some(Err(e)) => return Err(e),
                 // The terminal's input is gone: nobody can press q any more.
                 None => (app.quit(), false),
@@ -156,6 +162,11 @@ where
                 }
             },
             _ = tick.tick() => (app.update(Msg::Tick), true),
+            // Like `q`: autosave, then the caller restores the terminal.
+            n = signals.recv() => {
+                signal = Some(n);
+                (app.quit(), false)
+            }
         };
         if PANICKED.load(Ordering::SeqCst) {
             return Err(after_panic(&mut app, &mut save));
@@ -174,7 +185,13 @@ where
                         autosave = Some(result);
                     }
                 }
-                Action::Quit => return Ok(Exit { app, autosave }),
+                Action::Quit => {
+                    return Ok(Exit {
+                        app,
+                        autosave,
+                        signal,
+                    });
+                }
             }
         }
         if may_draw && app.take_dirty() {
@@ -199,6 +216,64 @@ where
     io::Error::other(format!("resviz panicked (message above){saved}"))
 }
 
+/// Apply the input event `first` and every key or resize already waiting behind it (a burst of
+/// keys, a held key), up to [`BURST`], then return their actions [`coalesce`]d: the caller draws
+/// once for the lot instead of once per key, so a long burst is worked through in a frame or two.
+fn burst(app: &mut App, input: &mut EventStream, first: Event) -> io::Result<Vec<Action>> {
+    let mut actions = Vec::new();
+    let mut next = Some(first);
+    for _ in 0..BURST {
+        let Some(event) = next.take() else { break };
+        actions.extend(match event {
+            Event::Key(key) => app.update(Msg::Key(key)),
+            Event::Resize(width, height) => app.update(Msg::Resize { width, height }),
+            _ => Vec::new(),
+        });
+        if actions.contains(&Action::Quit) {
+            break;
+        }
+        next = match input.next().now_or_never() {
+            Some(Some(Ok(event))) => Some(event),
+            Some(Some(Err(e))) => return Err(e),
+            Some(None) => {
+                actions.extend(app.quit());
+                break;
+            }
+            None => None,
+        };
+    }
+    Ok(coalesce(actions))
+}
+
+/// Drop the actions a later one in the same burst makes moot: all but the last learning rate,
+/// pause/resume, and model swap of each run; repeated manual saves and resets. Everything after
+/// a quit is dropped.
+fn coalesce(actions: Vec<Action>) -> Vec<Action> {
+    use TrainerCommand::{Pause, ReplaceRun, Reset, Resume, SetLr};
+    let mut out: Vec<Action> = Vec::with_capacity(actions.len());
+    for action in actions {
+        let supersedes = |earlier: &Action| match (earlier, &action) {
+            (Action::Send(SetLr(_)), Action::Send(SetLr(_))) => true,
+            (Action::Send(Pause | Resume), Action::Send(Pause | Resume)) => true,
+            (Action::Send(ReplaceRun { run: a, .. }), Action::Send(ReplaceRun { run: b, .. })) => {
+                a == b
+            }
+            _ => false,
+        };
+        out.retain(|earlier| !supersedes(earlier));
+        let repeated = matches!(action, Action::Save(SaveKind::Manual) | Action::Send(Reset))
+            && out.last() == Some(&action);
+        let quit = action == Action::Quit;
+        if !repeated {
+            out.push(action);
+        }
+        if quit {
+            break;
+        }
+    }
+    out
+}
+
 /// Apply `first` and whatever else is already queued, up to [`DRAIN`] events.
 fn drain<E: EventSource>(app: &mut App, events: &mut E, first: TrainerEvent) -> Vec<Action> {
     let mut actions = app.update(Msg::Trainer(first));
@@ -209,4 +284,56 @@ fn drain<E: EventSource>(app: &mut App, events: &mut E, first: TrainerEvent) -> 
         actions.extend(app.update(Msg::Trainer(event)));
     }
     actions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TrainerCommand::*;
+
+    #[test]
+    fn a_burst_keeps_only_what_is_not_superseded() {
+        let send = Action::Send;
+        let burst = vec![
+            send(SetLr(0.1)),
+            send(Pause),
+            send(ReplaceRun {
+                run: 0,
+                spec: "v1-8".into(),
+            }),
+            send(SetLr(0.2)),
+            Action::Save(SaveKind::Manual),
+            Action::Save(SaveKind::Manual),
+            send(ReplaceRun {
+                run: 1,
+                spec: "v2-8".into(),
+            }),
+            send(Resume),
+            send(Step),
+            send(ReplaceRun {
+                run: 0,
+                spec: "v2-14".into(),
+            }),
+            Action::Quit,
+            send(Reset),
+        ];
+        assert_eq!(
+            coalesce(burst),
+            vec![
+                send(SetLr(0.2)),
+                Action::Save(SaveKind::Manual),
+                send(ReplaceRun {
+                    run: 1,
+                    spec: "v2-8".into()
+                }),
+                send(Resume),
+                send(Step),
+                send(ReplaceRun {
+                    run: 0,
+                    spec: "v2-14".into()
+                }),
+                Action::Quit,
+            ]
+        );
+    }
 }

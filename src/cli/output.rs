@@ -1,0 +1,35 @@
+//! Where results go: standard output that may be closed (`| head -1`) or full (`> /dev/full`),
+//! which is an ordinary error, and an `--out` path checked before any work is done on its behalf.
+
+use crate::snapshot::atomic;
+use color_eyre::eyre::{Result, eyre};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Write `text` to standard output and flush it; a closed or full output is an error.
+pub fn print(text: &str) -> Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| eyre!("cannot write to standard output: {e}"))
+}
+
+/// Refuse an `--out` path that a save could not write: an existing target that is not a regular
+/// file (a symlink, a device), a directory that cannot be created, or one where a file named
+/// `longest` (the longest name the save will create there) cannot be created. Creates the
+/// directory if missing.
+pub fn check_out(out: &Path, longest: &str) -> Result<()> {
+    let shown = out.display();
+    let dir = atomic::dir_of(out);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| eyre!("cannot create directory {}: {e}", dir.display()))?;
+    atomic::check_target(out).map_err(|e| eyre!("cannot write --out {shown}: {e}"))?;
+    let probe = dir.join(atomic::temp_name(longest, u64::MAX));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(eyre!("cannot write --out {shown}: {e}")),
+    }
+}

@@ -239,12 +239,24 @@ impl RunV1 {
                         .collect(),
                     params: s.param_grad_norms.clone(),
                     updates: s.update_ratios.clone(),
-                    flow: s.blocks.iter().map(|b| (b.grad_rms, b.dead_frac)).collect(),
-                    eq5: s
+                    // Left out when not measured, so older records save as they loaded.
+                    flow: if s
                         .blocks
                         .iter()
-                        .map(|b| b.split.map(|e| (e.shortcut, e.branch, e.cos)))
-                        .collect(),
+                        .all(|b| b.grad_rms == 0.0 && b.dead_frac == 0.0)
+                    {
+                        Vec::new()
+                    } else {
+                        s.blocks.iter().map(|b| (b.grad_rms, b.dead_frac)).collect()
+                    },
+                    eq5: if s.blocks.iter().all(|b| b.split.is_none()) {
+                        Vec::new()
+                    } else {
+                        s.blocks
+                            .iter()
+                            .map(|b| b.split.map(|e| (e.shortcut, e.branch, e.cos)))
+                            .collect()
+                    },
                 })
                 .collect(),
         }

@@ -1,7 +1,8 @@
 //! Side-by-side summaries of saved runs: a plain-text table and an SVG plot.
 
 use super::{RunSnapshot, SnapshotError};
-use crate::numfmt::{duration, pct, ratio};
+use crate::numfmt::{duration, pct};
+use crate::train::flow;
 use crate::train::record::{RunHistory, RunStatus};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -21,10 +22,14 @@ pub struct RunSummary {
     pub final_acc: Option<f32>,
     /// Accuracy of the last evaluation, if any.
     pub test_acc: Option<f32>,
-    /// max / min over blocks of ‖∂L/∂x_l‖ at the last step (infinite if a norm is 0).
-    pub grad_spread: Option<f32>,
-    /// Mean over blocks of the fraction of zero activations at the last step.
-    pub dead_relu: Option<f32>,
+    /// Growth of the gradient per block toward the input at the last step (least-squares fit of
+    /// ln RMS; of the raw norm for records older than the RMS): > 1 grows, < 1 shrinks.
+    pub grad_growth: Option<f32>,
+    /// Median over blocks of the shortcut's share of the block-input gradient (He 2016 eq. 5)
+    /// at the last step; `None` for records without it.
+    pub shortcut_share: Option<f32>,
+    /// Mean over blocks of the fraction of zero activations at the last step (sparsity).
+    pub sparsity: Option<f32>,
     pub wall_secs: f64,
     pub status: RunStatus,
 }
@@ -47,15 +52,13 @@ impl RunSummary {
             .last()
             .map(|s| s.blocks.as_slice())
             .filter(|b| !b.is_empty());
-        let grad_spread = last_blocks.map(|b| {
-            let max = b
-                .iter()
-                .map(|s| s.grad_norm)
-                .fold(f32::NEG_INFINITY, f32::max);
-            let min = b.iter().map(|s| s.grad_norm).fold(f32::INFINITY, f32::min);
-            if min > 0.0 { max / min } else { f32::INFINITY }
+        let grad_growth = last_blocks.and_then(|b| {
+            let rms = b.iter().any(|s| s.grad_rms > 0.0);
+            let v = b.iter().map(|s| if rms { s.grad_rms } else { s.grad_norm } as f64);
+            flow::log_slope(v).map(|s| s.factor() as f32)
         });
-        let dead_relu =
+        let shortcut_share = last_blocks.and_then(flow::median_share);
+        let sparsity =
             last_blocks.map(|b| b.iter().map(|s| s.act_zero_frac).sum::<f32>() / b.len() as f32);
         Self {
             model: run.info.spec.clone(),
@@ -63,8 +66,9 @@ impl RunSummary {
             final_loss: mean(&|s| s.loss),
             final_acc: mean(&|s| s.acc),
             test_acc: run.evals.last().map(|e| e.acc),
-            grad_spread,
-            dead_relu,
+            grad_growth,
+            shortcut_share,
+            sparsity,
             wall_secs: run.wall_secs,
             status: run.status.clone(),
         }
@@ -94,8 +98,9 @@ pub fn compare_table<P: AsRef<Path>>(snaps: &[(P, RunSnapshot)]) -> String {
         "final loss",
         "final acc",
         "test acc",
-        "grad spread",
-        "dead ReLU",
+        "growth→in",
+        "shortcut",
+        "zeros",
         "wall",
         "status",
     ];
@@ -116,8 +121,9 @@ pub fn compare_table<P: AsRef<Path>>(snaps: &[(P, RunSnapshot)]) -> String {
                 opt(s.final_loss, |x| format!("{x:.4}")),
                 opt(s.final_acc, pct),
                 opt(s.test_acc, pct),
-                opt(s.grad_spread, ratio),
-                opt(s.dead_relu, pct),
+                opt(s.grad_growth, |g| format!("×{g:.2}")),
+                opt(s.shortcut_share, pct),
+                opt(s.sparsity, pct),
                 duration(s.wall_secs),
                 super::printable(&status(&s.status)),
             ]);
@@ -156,8 +162,10 @@ pub fn compare_table<P: AsRef<Path>>(snaps: &[(P, RunSnapshot)]) -> String {
     }
     out.push_str(
         "\nfinal loss/acc: mean over the last 10% of steps (training batches); test acc: last \
-         evaluation.\ngrad spread: max/min over blocks of the gradient norm |dL/dx| at the last \
-         step; dead ReLU: mean\nfraction of zero activations over blocks at the last step.\n",
+         evaluation.\ngrowth→in: fitted growth of the gradient RMS per block toward the input at the \
+         last step (>1 grows);\nshortcut: median share of a block's input gradient arriving \
+         through its shortcut (He 2016 eq. 5);\nzeros: mean fraction of zero activations over \
+         blocks at the last step.\n",
     );
     out
 }
@@ -325,11 +333,11 @@ mod tests {
         let plain = RunSummary::of(&snap.runs[0]);
         let v2 = RunSummary::of(&snap.runs[1]);
         assert_eq!(plain.steps, 200);
-        // Synthetic plain nets grow ×1.46 per block over 9 blocks: spread ≈ 30 (± noise).
-        let g = plain.grad_spread.unwrap();
-        assert!((15.0..60.0).contains(&g), "{g}");
-        assert!(v2.grad_spread.unwrap() < 3.0);
-        let d = plain.dead_relu.unwrap();
+        // Synthetic plain nets grow ×1.46 per block (± noise); v2 stays flat.
+        let g = plain.grad_growth.unwrap();
+        assert!((1.2..1.7).contains(&g), "{g}");
+        assert!(v2.grad_growth.unwrap() < 1.15);
+        let d = plain.sparsity.unwrap();
         assert!((0.4..0.6).contains(&d), "{d}");
         assert!(plain.test_acc.is_some());
         // Mean over steps 180..=200.

@@ -75,14 +75,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 }
 
 /// Where training starts: the experiment, its data, the trainer and the runs' histories so far.
-struct Start {
-    cfg: ExperimentConfig,
-    ds: Arc<data::Dataset>,
-    trainer: Trainer,
-    histories: Vec<RunHistory>,
+pub(super) struct Start {
+    pub(super) cfg: ExperimentConfig,
+    pub(super) ds: Arc<data::Dataset>,
+    pub(super) trainer: Trainer,
+    pub(super) histories: Vec<RunHistory>,
 }
 
-fn fresh(args: &TrainArgs) -> Result<Start> {
+pub(super) fn fresh(args: &TrainArgs) -> Result<Start> {
     let mut cfg = args.exp.resolve(ExperimentConfig::default())?;
     if let Some(e) = args.eval_every {
         cfg.eval_every = e;
@@ -161,7 +161,7 @@ fn save(args: &TrainArgs, mut snap: RunSnapshot, trainer: &Trainer, out: &Path) 
 
 /// Run the background trainer to `steps`, drawing progress; Ctrl-C stops it cleanly.
 /// `steps` more batches from where `trainer` stands, appending to `histories`.
-async fn drive(
+pub(super) async fn drive(
     trainer: Trainer,
     mut histories: Vec<RunHistory>,
     steps: u64,

@@ -3,6 +3,7 @@
 pub mod channel;
 pub mod events;
 pub mod flow;
+pub mod lesion;
 pub mod optim;
 pub mod record;
 pub mod schedule;

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Some(Command::Probe(args)) => cli::probe::run(&args),
         Some(Command::Train(args)) => cli::train::run(&args),
         Some(Command::Bench(args)) => cli::bench::run(&args),
+        Some(Command::Lesion(args)) => cli::lesion::run(&args),
         Some(Command::Tui(args)) => cli::dashboard::run_tui(&args),
         None => cli::dashboard::run_tui(&cli::ExperimentArgs::default()),
         Some(Command::Replay { file }) => cli::dashboard::run_replay_file(&file),

@@ -3,6 +3,7 @@
 pub mod bench;
 mod common;
 pub mod dashboard;
+pub mod lesion;
 pub mod output;
 pub mod probe;
 pub mod train;
@@ -32,6 +33,8 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Images per second of a full training step, statistics overhead and peak memory.
     Bench(BenchArgs),
+    /// Test accuracy with each block deleted (Veit et al. 2016), after training or from a save.
+    Lesion(LesionArgs),
     /// Open the dashboard on a saved run.
     Replay { file: PathBuf },
     /// Compare saved runs: a table per run, optionally an SVG plot.
@@ -162,4 +165,22 @@ pub struct BenchArgs {
     /// Time the conv (3×3, 16/32/64 channels) and fused BN+ReLU kernels alone instead.
     #[arg(long)]
     pub kernels: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LesionArgs {
+    #[command(flatten)]
+    pub exp: ExperimentArgs,
+    /// Optimizer steps to train before lesioning (as `resviz train --steps N`).
+    #[arg(long, allow_negative_numbers = true)]
+    pub steps: Option<i64>,
+    /// Lesion a run saved with `train --out FILE.ron --save-weights` instead of training one.
+    #[arg(long, value_name = "FILE.ron")]
+    pub from: Option<PathBuf>,
+    /// Evaluate on the first N test images only (default: the whole test split).
+    #[arg(long)]
+    pub test_images: Option<usize>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

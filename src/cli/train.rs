@@ -108,14 +108,14 @@ fn longest_output_name(args: &TrainArgs, out: &Path, trainer: &Trainer) -> Strin
 }
 
 /// Where training starts: the experiment, its data, the trainer and the runs' histories so far.
-struct Start {
-    cfg: ExperimentConfig,
-    ds: Arc<data::Dataset>,
-    trainer: Trainer,
-    histories: Vec<RunHistory>,
+pub(super) struct Start {
+    pub(super) cfg: ExperimentConfig,
+    pub(super) ds: Arc<data::Dataset>,
+    pub(super) trainer: Trainer,
+    pub(super) histories: Vec<RunHistory>,
 }
 
-fn fresh(args: &TrainArgs) -> Result<Start> {
+pub(super) fn fresh(args: &TrainArgs) -> Result<Start> {
     let mut cfg = args.exp.resolve(ExperimentConfig::default())?;
     if let Some(e) = args.eval_every {
         cfg.eval_every = e;
@@ -195,7 +195,7 @@ fn save(args: &TrainArgs, mut snap: RunSnapshot, trainer: &Trainer, out: &Path) 
 /// Run the background trainer to `steps`, drawing progress; Ctrl-C stops it cleanly.
 /// `steps` more batches from where `trainer` stands, appending to `histories`.
 /// Returns the histories, the trainer, and the signal that stopped it early, if one did.
-async fn drive(
+pub(super) async fn drive(
     trainer: Trainer,
     mut histories: Vec<RunHistory>,
     steps: u64,

@@ -268,18 +268,7 @@ impl Block {
             Some(sp) => sp.shortcut(sc_in),
             None => sc_in,
         };
-        let s = match &self.shortcut {
-            Shortcut::None => None,
-            Shortcut::Identity => Some(sc_in),
-            Shortcut::Proj { conv, bn } => {
-                let s = conv.fwd(ps, sc_in, true);
-                Some(match bn {
-                    Some(bn) => bn.fwd(ps, s, mode, false),
-                    None => s,
-                })
-            }
-        };
-        let Some(s) = s else {
+        let Some(s) = self.shortcut_path(ps, sc_in, mode) else {
             return if self.bn2.is_some() {
                 f
             } else {
@@ -303,6 +292,51 @@ impl Block {
             Variant::ReluBefore => add_tapped(relu(f), s, tap),
             // relu(f + s) as one op: no stored sum, one backward pass.
             _ => add_relu_tapped(f, s, tap),
+        }
+    }
+}
+
+impl Block {
+    /// The block deleted at test time (Veit et al. 2016, §4): the shortcut path alone, s(x) as
+    /// the block's forward computes it (a pre-activation projection reads ReLU(BN x)), without
+    /// the residual branch, the final ReLU, scaling or gates. A plain block becomes the identity
+    /// where its output has its input's shape, and `None` (not deletable) where it does not.
+    pub fn shortcut_only<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        ps: &mut ParamStore<E>,
+        x: T4<E, T>,
+        mode: Mode,
+    ) -> Option<T4<E, T>> {
+        match &self.shortcut {
+            Shortcut::None => {
+                let cout = ps.t4::<NoneTape>(self.conv2.w).shape().0;
+                (self.conv1.stride == 1 && cout == x.shape().1).then_some(x)
+            }
+            Shortcut::Proj { .. } if self.variant.pre_activation() && !self.proj_on_raw => {
+                let a = self.preact(ps, x, mode);
+                self.shortcut_path(ps, a, mode)
+            }
+            _ => self.shortcut_path(ps, x, mode),
+        }
+    }
+
+    /// s(x) on the shortcut's input; `None` for plain blocks.
+    fn shortcut_path<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        ps: &mut ParamStore<E>,
+        x: T4<E, T>,
+        mode: Mode,
+    ) -> Option<T4<E, T>> {
+        match &self.shortcut {
+            Shortcut::None => None,
+            Shortcut::Identity => Some(x),
+            Shortcut::Proj { conv, bn } => {
+                let s = conv.fwd(ps, x, true);
+                Some(match bn {
+                    Some(bn) => bn.fwd(ps, s, mode, false),
+                    None => s,
+                })
+            }
         }
     }
 }

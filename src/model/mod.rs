@@ -4,6 +4,7 @@
 pub mod block;
 pub mod checkpoint;
 pub mod layers;
+pub mod lesion;
 pub mod network;
 pub mod params;
 pub mod pass;

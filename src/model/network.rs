@@ -222,6 +222,18 @@ where
 {
     /// Logits `[N, classes]` for `x [N, C, H, W]`, recording block statistics.
     pub fn forward<T: Tape<E, Cpu> + Merge<T>>(&mut self, x: T4<E, T>, mode: Mode) -> T2<E, T> {
+        self.forward_lesioned(x, mode, None)
+            .expect("an intact network always has an output")
+    }
+
+    /// [`Network::forward`] with block `deleted` (an index into the blocks, not the boundaries)
+    /// replaced by its shortcut ([`Block::shortcut_only`]); `None` if that block cannot be deleted.
+    pub(super) fn forward_lesioned<T: Tape<E, Cpu> + Merge<T>>(
+        &mut self,
+        x: T4<E, T>,
+        mode: Mode,
+        deleted: Option<usize>,
+    ) -> Option<T2<E, T>> {
         self.recorder.clear();
         if mode == Mode::Train {
             self.passes += 1;
@@ -242,7 +254,11 @@ where
         record_dead(&self.recorder, 0, &h);
         for (i, block) in self.blocks.iter().enumerate() {
             let seed = self.passes.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64;
-            h = block.forward(ps, h, mode, seed, self.recorder.tap(i + 1).as_ref());
+            h = if deleted == Some(i) {
+                block.shortcut_only(ps, h, mode)?
+            } else {
+                block.forward(ps, h, mode, seed, self.recorder.tap(i + 1).as_ref())
+            };
             record_dead(&self.recorder, i + 1, &h);
         }
         if let Some(bn) = &self.head.bn {
@@ -258,7 +274,7 @@ where
         let b = ps
             .t1::<T>(self.head.fc_b)
             .broadcast_like::<_, Axis<0>>(&(n, self.opts.classes));
-        feats.matmul(wt) + b // [N, classes]
+        Some(feats.matmul(wt) + b) // [N, classes]
     }
 }
 

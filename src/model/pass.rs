@@ -86,11 +86,11 @@ where
         (loss.array().to_f64().unwrap_or(f64::NAN), correct)
     }
 
-    fn input_shape(&self, n: usize) -> (usize, usize, usize, usize) {
+    pub(super) fn input_shape(&self, n: usize) -> (usize, usize, usize, usize) {
         (n, self.opts.in_channels, self.opts.height, self.opts.width)
     }
 
-    fn one_hot(&self, y: &[usize]) -> Tensor<(usize, usize), E, Cpu> {
+    pub(super) fn one_hot(&self, y: &[usize]) -> Tensor<(usize, usize), E, Cpu> {
         let k = self.opts.classes;
         let mut t = vec![E::zero(); y.len() * k];
         for (i, &c) in y.iter().enumerate() {
@@ -100,7 +100,7 @@ where
         Cpu::default().tensor_from_vec(t, (y.len(), k))
     }
 
-    fn count_correct(&self, logits: &[E], y: &[usize]) -> usize {
+    pub(super) fn count_correct(&self, logits: &[E], y: &[usize]) -> usize {
         argmax_rows(logits, self.opts.classes)
             .iter()
             .zip(y)

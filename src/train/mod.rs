@@ -4,6 +4,7 @@ pub mod budget;
 pub mod channel;
 pub mod events;
 pub mod flow;
+pub mod lesion;
 pub mod optim;
 pub mod record;
 pub mod schedule;

@@ -1,0 +1,166 @@
+//! The lesion experiment (Veit, Wilber, Belongie 2016, §4): each run's test accuracy intact and
+//! with each single block deleted at test time, as plain data with the parameters that re-run it.
+
+use super::trainer::Trainer;
+use crate::config::ExperimentConfig;
+use crate::data::{Dataset, test_batches};
+use crate::engine;
+use crate::model::Network;
+use serde::Serialize;
+use std::ops::Range;
+
+/// What a lesion study was run on: enough to run it again.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LesionParams {
+    /// The experiment the runs were built and trained with.
+    pub experiment: ExperimentConfig,
+    /// Optimizer steps each run had taken when it was lesioned, in run order.
+    pub steps: Vec<u64>,
+    /// The snapshot the weights came from, if they were not trained just before.
+    pub from: Option<String>,
+    /// Images of the test split evaluated (the first ones), and the evaluation batch size.
+    pub test_images: usize,
+    pub eval_batch: usize,
+}
+
+/// One run's accuracies.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelLesion {
+    pub model: String,
+    /// Test accuracy of the intact network.
+    pub accuracy: f64,
+    /// Per block, in network order.
+    pub blocks: Vec<BlockLesion>,
+}
+
+/// Test accuracy with one block deleted; `None` where the block cannot be deleted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BlockLesion {
+    pub name: String,
+    pub accuracy: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LesionReport {
+    pub models: Vec<ModelLesion>,
+    pub params: LesionParams,
+}
+
+impl ModelLesion {
+    /// Intact accuracy minus lesioned accuracy, per deletable block: `(name, drop)`.
+    pub fn drops(&self) -> Vec<(&str, f64)> {
+        self.blocks
+            .iter()
+            .filter_map(|b| b.accuracy.map(|a| (b.name.as_str(), self.accuracy - a)))
+            .collect()
+    }
+
+    /// Median of [`ModelLesion::drops`] (the mean of the middle two for an even count).
+    pub fn median_drop(&self) -> Option<f64> {
+        let mut d: Vec<f64> = self.drops().into_iter().map(|(_, d)| d).collect();
+        d.sort_by(f64::total_cmp);
+        let n = d.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(d[n / 2]),
+            _ => Some((d[n / 2 - 1] + d[n / 2]) / 2.0),
+        }
+    }
+
+    /// The block whose deletion hurts most, with its drop.
+    pub fn max_drop(&self) -> Option<(&str, f64)> {
+        self.drops().into_iter().max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
+/// Test-split ranges of `batch` images covering the first `images` (all if larger).
+pub fn ranges(ds: &Dataset, images: usize, batch: usize) -> Vec<Range<usize>> {
+    test_batches(ds, batch)
+        .filter(|r| r.start < images)
+        .map(|r| r.start..r.end.min(images))
+        .collect()
+}
+
+/// Evaluations [`lesion_trainer`] makes: per run, intact plus one per block.
+pub fn evaluations(trainer: &Trainer) -> u64 {
+    trainer
+        .runs
+        .iter()
+        .map(|r| r.net.num_blocks() as u64 + 1)
+        .sum()
+}
+
+/// Lesion every run of `trainer` on the test images `params` names; `on_eval` is called after
+/// each evaluation (for progress).
+pub fn lesion_trainer(
+    trainer: &mut Trainer,
+    params: LesionParams,
+    mut on_eval: impl FnMut(),
+) -> LesionReport {
+    let ranges = ranges(&trainer.ds, params.test_images, params.eval_batch);
+    let models = trainer
+        .runs
+        .iter_mut()
+        .map(|run| {
+            let name = run.spec.to_string();
+            lesion_net(&mut run.net, &name, &trainer.ds, &ranges, &mut on_eval)
+        })
+        .collect();
+    LesionReport { models, params }
+}
+
+/// One network intact and with each block deleted, on the test-split `ranges`.
+pub fn lesion_net(
+    net: &mut Network<f32>,
+    model: &str,
+    ds: &Dataset,
+    ranges: &[Range<usize>],
+    mut on_eval: impl FnMut(),
+) -> ModelLesion {
+    let intact = accuracy(net, ds, ranges, None).expect("an intact net evaluates");
+    on_eval();
+    let names = net.block_names()[1..].to_vec();
+    let blocks = names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let accuracy = accuracy(net, ds, ranges, Some(i));
+            on_eval();
+            BlockLesion { name, accuracy }
+        })
+        .collect();
+    ModelLesion {
+        model: model.to_string(),
+        accuracy: intact,
+        blocks,
+    }
+}
+
+/// Test accuracy over `ranges` with block `deleted` (or none) deleted; `None` if it cannot be.
+pub fn accuracy(
+    net: &mut Network<f32>,
+    ds: &Dataset,
+    ranges: &[Range<usize>],
+    deleted: Option<usize>,
+) -> Option<f64> {
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let (mut correct, mut n) = (0usize, 0usize);
+    // Statistics nobody reads would only slow the passes down.
+    net.set_probes_enabled(false);
+    let mut run = || {
+        for r in ranges {
+            ds.gather_range(&ds.test, r.clone(), &mut x, &mut y);
+            let xb = std::mem::take(&mut x); // [B, C, H, W]
+            let c = match deleted {
+                None => net.eval_pass(xb, &y).1,
+                Some(b) => net.eval_pass_without(xb, &y, b)?.1,
+            };
+            correct += c;
+            n += y.len();
+        }
+        Some(())
+    };
+    let done = engine::on_pool(&mut run);
+    net.set_probes_enabled(true);
+    done.map(|()| correct as f64 / n.max(1) as f64)
+}

@@ -43,6 +43,9 @@ fn plain_56_spread_dwarfs_the_residual_nets() {
     assert!(plain >= 20.0 * v2, "plain {plain} vs v2 {v2}");
     assert!(plain >= 10.0 * v1, "plain {plain} vs v1 {v1}");
     assert_eq!(m[0]["blocks"].as_array().unwrap().len(), 28);
+    // Trainable parameters: plain-56 has He 2015's 0.85 M; v1-56's projections add 6 k.
+    assert_eq!(m[0]["num_params"], 853_018);
+    assert_eq!(m[1]["num_params"], 853_018 + 16 * 32 + 64 + 32 * 64 + 128);
     let b = &m[1]["blocks"][0];
     for k in ["name", "grad_norm", "act_mean", "act_std", "act_zero_frac"] {
         assert!(!b[k].is_null(), "block field {k}");

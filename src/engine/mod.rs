@@ -14,6 +14,7 @@ pub mod dw;
 pub mod gradcheck;
 pub(crate) mod grads;
 pub mod misc;
+pub mod pad_shortcut;
 pub mod pool;
 pub mod probe;
 #[cfg(test)]
@@ -26,6 +27,7 @@ pub use misc::{
     add, add_relu, add_relu_tapped, add_tapped, dropout, gate_mix, relu, scale, sigmoid,
     sum_squares,
 };
+pub use pad_shortcut::pad_shortcut;
 pub use pool::{flatten, global_avg_pool};
 pub use probe::{ActStats, ProbeRecorder, Tap, probe};
 pub use tensor::{Float, Shape4, T1, T2, T4, view, view_mut};

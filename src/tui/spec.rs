@@ -3,9 +3,10 @@
 //! their architecture is fixed by the seed article, so there is nothing to step.
 
 /// Every variant, in the order `v` cycles through them (DESIGN.md's table order).
-pub const VARIANTS: [&str; 11] = [
+pub const VARIANTS: [&str; 12] = [
     "plain",
     "v1",
+    "v1a",
     "v2",
     "scaled",
     "gated",

@@ -58,7 +58,7 @@ fn plain_56_degrades_and_v1_56_does_not() {
 fn same_seed_same_numbers() {
     let args = [
         "--config",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/assets/degradation.ron"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/assets/bn-explosion.ron"),
         "--models",
         "plain-8,v1-8,v2-8",
         "--steps",

@@ -47,8 +47,8 @@ measure_recipe() {
     done
     local joined
     joined=$(IFS=';'; echo "${parts[*]}" | sed 's/;/, /g')
-    printf '// Measured here (%s, scripts/preset-runs.sh): %s at batch %s (synthetic data of CIFAR shape); 64k steps ≈ %.0f h.' \
-        "$COMMIT" "$joined" "$batch" "$(echo "$total / 3600" | bc -l)"
+    printf '// Measured here (%s, scripts/preset-runs.sh): %s at batch %s (synthetic data of CIFAR shape); 64k steps ≈ %.0f h (load average %s during the measurement).' \
+        "$COMMIT" "$joined" "$batch" "$(echo "$total / 3600" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 measure_train() {

@@ -17,6 +17,7 @@ COMMIT=$(git rev-parse --short HEAD)
 steps_for() {
     case $1 in
         bn-explosion) echo 150 ;;
+        plain-depth) echo 200 ;;
         identity-mappings | activations) echo 100 ;;
         seed) echo 200 ;;
         *) echo 100 ;;
@@ -60,7 +61,7 @@ measure_train() {
 }
 
 presets=("$@")
-[ ${#presets[@]} -gt 0 ] || presets=(bn-explosion identity-mappings activations seed he2015-cifar10 he2015-cifar10-110)
+[ ${#presets[@]} -gt 0 ] || presets=(bn-explosion plain-depth identity-mappings activations seed he2015-cifar10 he2015-cifar10-110)
 for p in "${presets[@]}"; do
     f=assets/$p.ron
     case $p in

@@ -190,6 +190,7 @@ mod preset_tests {
     fn shipped_presets_load() {
         for name in [
             "bn-explosion",
+            "plain-depth",
             "he2015-cifar10",
             "he2015-cifar10-110",
             "identity-mappings",

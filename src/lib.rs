@@ -8,6 +8,7 @@ pub mod config;
 pub mod data;
 pub mod engine;
 pub mod model;
+pub mod numfmt;
 pub mod snapshot;
 pub mod train;
 pub mod tui;

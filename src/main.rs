@@ -3,8 +3,8 @@
 use clap::Parser;
 
 // glibc returns large freed blocks to the OS (mmap/munmap), so every training step
-// page-faulted its activations back in: half a step was kernel time. mimalloc keeps them;
-// the wrapper zeroes dfdx's large gradient buffers on both cores (see engine::alloc).
+// page-faulted its activations back in and the kernel zeroed them. mimalloc keeps them; the
+// wrapper zeroes dfdx's large gradient buffers on both cores (see engine::alloc).
 #[global_allocator]
 static GLOBAL: resviz::engine::alloc::Allocator = resviz::engine::alloc::Allocator;
 use resviz::cli::{self, Cli, Command};

@@ -1,4 +1,4 @@
-//! `resviz bench` end to end: the JSON shapes of DESIGN.md (models, and `--kernels`), the human
+//! `resviz bench` end to end: the JSON shapes of ARCHITECTURE.md (models, and `--kernels`), the human
 //! table, and bad input.
 
 use std::process::Command;

@@ -48,6 +48,7 @@ fn record(run: usize, step: u64) -> (usize, StepRecord) {
             act_mean: 0.4,
             act_std: 0.9,
             act_zero_frac: 0.45,
+            ..BlockStat::default()
         })
         .collect();
     let loss = 2.3 / (1.0 + step as f32 / 100.0);

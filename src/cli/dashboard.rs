@@ -14,20 +14,9 @@ use std::sync::Arc;
 /// Where `s` and autosaves write.
 pub const SAVES_DIR: &str = "saves";
 
-/// The embedded default: plain, v1 and v2 on the bundled MNIST subset at depth 56, the greatest
-/// depth at which all three runs still step at least twice a second on a 2-core machine: the
-/// screen then changes 6.5 times a second (one change per run step); at depth 74 the runs step
-/// 1.6 times a second. Measured by `depth_sweep` in `tests/tui_pty.rs` (see README).
-/// An evaluation of all three on the 2,000 test digits takes ~10 s, hence every 500 steps.
+/// The embedded default experiment: see [`ExperimentConfig::dashboard_default`].
 pub fn default_experiment() -> ExperimentConfig {
-    ExperimentConfig {
-        models: vec!["plain-56".into(), "v1-56".into(), "v2-56".into()],
-        dataset: "mnist".into(),
-        batch: 32,
-        lr: 0.05,
-        eval_every: 500,
-        ..Default::default()
-    }
+    ExperimentConfig::dashboard_default()
 }
 
 pub fn run_tui(args: &ExperimentArgs) -> Result<()> {

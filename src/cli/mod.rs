@@ -58,7 +58,7 @@ pub enum DataCommand {
     },
 }
 
-/// DESIGN.md's EXPERIMENT OPTIONS. Anything given here overrides `--config`.
+/// The experiment options (ARCHITECTURE.md). Anything given here overrides `--config`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ExperimentArgs {
     /// Comma-separated model specs, e.g. plain-56,v1-56,v2-56 (VARIANT-DEPTH, or seed-v1, seed-v2).

@@ -4,7 +4,7 @@ use super::ProbeArgs;
 use super::common::first_batch;
 use crate::config::ExperimentConfig;
 use crate::model::{ModelSpec, Network, PassStats};
-use crate::train::trainer::net_options;
+use crate::train::trainer::{block_stats, net_options};
 use color_eyre::eyre::{Result, WrapErr};
 use serde::Serialize;
 use std::path::Path;
@@ -27,10 +27,24 @@ pub struct ModelProbe {
 #[derive(Debug, Serialize)]
 pub struct BlockProbe {
     pub name: String,
+    /// ‖∂L/∂x‖ at the block's output.
     pub grad_norm: f64,
+    /// He 2016 eq. 5 at the block's *input* x_l (the previous entry's output): the norm of the
+    /// part of ∂L/∂x_l that arrives through the shortcut (0 for a plain block) and of the part
+    /// that comes back through the branch, and their cosine. Absent for the stem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grad_norm_shortcut: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grad_norm_branch: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grad_cos: Option<f64>,
+    /// ‖∂L/∂x‖·√B/√(C·H·W): size- and batch-free RMS per element.
+    pub grad_rms: f64,
     pub act_mean: f64,
     pub act_std: f64,
     pub act_zero_frac: f64,
+    /// Fraction of channels zero for every example of the batch.
+    pub act_dead_frac: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -76,16 +90,27 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
 }
 
 fn model_probe(net: &Network<f32>, spec: ModelSpec, s: &PassStats) -> ModelProbe {
+    let stats = block_stats(s, net.block_sizes());
     let blocks = net
         .block_names()
         .iter()
         .zip(&s.blocks)
-        .map(|(name, (a, g))| BlockProbe {
-            name: name.clone(),
-            grad_norm: *g,
-            act_mean: a.mean as f64,
-            act_std: a.std as f64,
-            act_zero_frac: a.zero_frac as f64,
+        .zip(&stats)
+        .enumerate()
+        .map(|(i, ((name, (a, g)), st))| {
+            let split = s.splits.get(i).copied().flatten();
+            BlockProbe {
+                name: name.clone(),
+                grad_norm: *g,
+                grad_norm_shortcut: split.map(|p| p.shortcut()),
+                grad_norm_branch: split.map(|p| p.branch()),
+                grad_cos: split.map(|p| p.cosine()),
+                grad_rms: st.grad_rms as f64,
+                act_mean: a.mean as f64,
+                act_std: a.std as f64,
+                act_zero_frac: a.zero_frac as f64,
+                act_dead_frac: a.dead_frac as f64,
+            }
         })
         .collect();
     let params = net

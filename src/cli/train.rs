@@ -245,7 +245,7 @@ fn summarise(h: &[RunHistory]) -> Summary {
     let models = h
         .iter()
         .map(|r| {
-            // DESIGN.md: final_train_loss is the mean over the last 10 % of steps.
+            // ARCHITECTURE.md: final_train_loss is the mean over the last 10 % of steps.
             let n = r.steps.len();
             let tail = &r.steps[n - (n / 10).max(1).min(n)..];
             let mean = |f: fn(&train::StepRecord) -> f32| {

@@ -70,6 +70,12 @@ thread_local! {
     static FRESH: Cell<bool> = const { Cell::new(true) };
 }
 
+/// Whether new gradient buffers may be left unwritten on this thread (off inside
+/// `without_fresh`).
+pub(crate) fn fresh_enabled() -> bool {
+    FRESH.with(|on| on.get())
+}
+
 /// Runs `f` with [`unzeroed`] turned off on this thread: every gradient buffer comes zeroed and
 /// every backward op accumulates, as without this allocator.
 #[cfg(test)]

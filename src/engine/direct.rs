@@ -13,10 +13,11 @@
 //! The same kernel computes dX: for stride 1, `dX` is the correlation of the output gradient,
 //! padded by `K−1−p`, with the weights flipped in space and transposed in channels.
 //!
-//! Measured per image on one thread (3×3, pad 1), im2col + gemm → direct (grid layout):
-//! 16 ch 32×32 52 → 28 µs, 32 ch 16×16 39 → 29 µs, 64 ch 8×8 58 → 34 µs.
+//! On the 3×3 convs of a CIFAR ResNet it takes about half the time of im2col + gemm per image
+//! (README, "Performance").
 
-use super::conv::with_scratch;
+use super::scratch::with_scratch;
+use super::simd;
 use rayon::prelude::*;
 
 /// Pixels of one register tile row block: 3 AVX-512 vectors.
@@ -195,21 +196,6 @@ fn first_lanes(n: usize) -> u16 {
     (u32::MAX >> (32 - n.min(LANES))) as u16
 }
 
-/// Whether the kernel runs: the CPU has AVX-512F and `RESVIZ_DIRECT_CONV=0` is not set (that
-/// switch puts every conv on im2col + gemm, and the batch-norm and reduction loops on their SSE2
-/// build, to compare the two or to run the fallbacks here).
-pub fn available() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| {
-        let off = std::env::var_os("RESVIZ_DIRECT_CONV").is_some_and(|v| v == "0");
-        #[cfg(target_arch = "x86_64")]
-        let cpu = std::is_x86_feature_detected!("avx512f");
-        #[cfg(not(target_arch = "x86_64"))]
-        let cpu = false;
-        cpu && !off
-    })
-}
-
 /// Weights `[Cout, Cin, K, K]` → `[(ci, ky, kx), co]`, the rows the tiles broadcast from.
 pub fn pack(w: &[f32], c: &Corr) -> Vec<f32> {
     let kk = c.cin * c.k * c.k;
@@ -252,7 +238,7 @@ pub enum Write<'a> {
 /// Correlates whole images `x` (`[Cin, H, W]` back to back) into `out` (`[Cout, Ho, Wo]` each),
 /// on the calling thread. `packed` comes from [`pack`] or [`pack_adjoint`].
 ///
-/// Panics if [`available`] is false or a buffer has the wrong size (programmer errors).
+/// Panics if [`simd::direct_conv`] is false or a buffer has the wrong size (programmer errors).
 pub fn correlate(c: &Corr, packed: &[f32], x: &[f32], out: &mut [f32], write: Write<'_>) {
     correlate_in(c, c.layout(), packed, x, out, write);
 }
@@ -266,7 +252,7 @@ fn correlate_in(
     out: &mut [f32],
     write: Write<'_>,
 ) {
-    assert!(available(), "direct conv needs AVX-512F");
+    assert!(simd::direct_conv(), "direct conv needs AVX-512F");
     assert!(c.cin >= 1 && c.k >= 1 && c.pad < c.k, "direct conv: {c:?}");
     let n = x.len() / c.in_img().max(1);
     assert_eq!(x.len(), n * c.in_img(), "direct conv: input size");
@@ -372,7 +358,7 @@ pub(super) fn copy_image(c: &Corr, layout: Layout, xi: &[f32], xpad: &mut [f32])
 
 /// Copies the `[H, w]` plane `src` into rows `row` floats apart at the start of `dst`. The short
 /// rows (8–32 floats) of small images are copied inline in one call per plane: a `memcpy` call
-/// per row cost ~3 % of a training step. Needs AVX-512F (checked by the callers).
+/// per row showed up in a training step's profile. Needs AVX-512F (checked by the callers).
 fn copy_plane(dst: &mut [f32], row: usize, src: &[f32], w: usize) {
     let h = src.len() / w.max(1);
     assert!(w <= row && src.len() == h * w, "direct conv: plane copy");
@@ -485,207 +471,4 @@ unsafe fn tiles(
 mod kernel;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::gradcheck::rand_vec;
-
-    /// Naive zero-padded cross-correlation in f64.
-    fn reference(c: &Corr, x: &[f64], w: &[f64], n: usize) -> Vec<f64> {
-        let (ho, wo) = (c.ho(), c.wo());
-        let mut y = vec![0.0; n * c.cout * ho * wo];
-        for i in 0..n {
-            for co in 0..c.cout {
-                for oy in 0..ho {
-                    for ox in 0..wo {
-                        let mut acc = 0.0;
-                        for ci in 0..c.cin {
-                            for ky in 0..c.k {
-                                for kx in 0..c.k {
-                                    let (iy, ix) = (oy + ky, ox + kx);
-                                    if iy < c.pad || ix < c.pad {
-                                        continue;
-                                    }
-                                    let (iy, ix) = (iy - c.pad, ix - c.pad);
-                                    if iy >= c.h || ix >= c.w {
-                                        continue;
-                                    }
-                                    acc += x[((i * c.cin + ci) * c.h + iy) * c.w + ix]
-                                        * w[((co * c.cin + ci) * c.k + ky) * c.k + kx];
-                                }
-                            }
-                        }
-                        y[((i * c.cout + co) * ho + oy) * wo + ox] = acc;
-                    }
-                }
-            }
-        }
-        y
-    }
-
-    fn f32s(v: &[f64]) -> Vec<f32> {
-        v.iter().map(|&a| a as f32).collect()
-    }
-
-    fn max_rel(got: &[f32], want: &[f64]) -> f64 {
-        let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        got.iter()
-            .zip(want)
-            .map(|(&g, &w)| (g as f64 - w).abs() / scale)
-            .fold(0.0, f64::max)
-    }
-
-    /// Shapes that hit every tile height (1–3 vectors) and width (1–8 channels), grids that are
-    /// not whole vectors, 1–17 input channels, and kernels 2, 3, 5 with every legal padding.
-    #[test]
-    fn matches_naive_correlation() {
-        if !available() {
-            eprintln!("skipped: no AVX-512F on this CPU");
-            return;
-        }
-        let shapes = [
-            (1, 1, 3, 3),
-            (3, 5, 7, 6),
-            (2, 8, 9, 9),
-            (17, 9, 5, 11),
-            (4, 20, 12, 13),
-            (16, 16, 8, 8),
-            (2, 3, 5, 35),
-            (1, 2, 3, 16),
-            (3, 5, 6, 4),
-            (2, 9, 5, 2),
-            (17, 3, 3, 1),
-        ];
-        for (cin, cout, h, w) in shapes {
-            for k in [2, 3, 5] {
-                for pad in 0..k {
-                    if h + 2 * pad < k || w + 2 * pad < k {
-                        continue;
-                    }
-                    let c = Corr {
-                        cin,
-                        cout,
-                        h,
-                        w,
-                        k,
-                        pad,
-                    };
-                    let n = 3;
-                    let xv = rand_vec(n * cin * h * w, 1);
-                    let wv = rand_vec(cout * cin * k * k, 2);
-                    let bv = rand_vec(cout, 3);
-                    let want = reference(&c, &xv, &wv, n);
-                    let packed = pack(&f32s(&wv), &c);
-                    let b = f32s(&bv);
-                    let hw = c.ho() * c.wo();
-                    let with_bias: Vec<f64> = want
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &v)| v + bv[(i / hw) % cout])
-                        .collect();
-                    let plus_one: Vec<f64> = want.iter().map(|v| v + 1.0).collect();
-                    for layout in [Layout::Rows, Layout::Grid, Layout::Packed] {
-                        if layout == Layout::Packed && !c.packable() {
-                            continue;
-                        }
-                        let mut out = vec![f32::NAN; want.len()];
-                        let set = Write::Set(Some(&b));
-                        correlate_in(&c, layout, &packed, &f32s(&xv), &mut out, set);
-                        let err = max_rel(&out, &with_bias);
-                        assert!(err < 1e-5, "{c:?} {layout:?}: set err {err}");
-                        // Add accumulates onto what is there.
-                        let mut acc = vec![1.0f32; want.len()];
-                        correlate_in(&c, layout, &packed, &f32s(&xv), &mut acc, Write::Add);
-                        let err = max_rel(&acc, &plus_one);
-                        assert!(err < 1e-5, "{c:?} {layout:?}: add err {err}");
-                    }
-                }
-            }
-        }
-    }
-
-    /// The layout rule on the shapes that matter: CIFAR's 32- and 16-wide stages use rows, the
-    /// 8-wide stage packed rows.
-    #[test]
-    fn rows_where_they_waste_less() {
-        let c = |hw, k, pad| Corr {
-            cin: 1,
-            cout: 1,
-            h: hw,
-            w: hw,
-            k,
-            pad,
-        };
-        assert_eq!(c(32, 3, 1).layout(), Layout::Rows);
-        assert_eq!(c(16, 3, 1).layout(), Layout::Rows);
-        assert_eq!(c(8, 3, 1).layout(), Layout::Packed);
-        assert_eq!(c(8, 3, 0).layout(), Layout::Grid);
-        assert_eq!(c(7, 3, 1).layout(), Layout::Grid);
-        // 8 wide, pad 1: lanes 0 and 8 have no left neighbour, lanes 7 and 15 no right one.
-        assert_eq!(c(8, 3, 1).packed_masks(), vec![0xfefe, 0xffff, 0x7f7f]);
-        let v = c(20, 3, 1).vectors(Layout::Rows);
-        assert_eq!(v.len(), 40);
-        assert_eq!(
-            v[1],
-            Vec16 {
-                x: 16,
-                dst: 16,
-                mask: 0x000f
-            }
-        );
-        assert_eq!(
-            v[2],
-            Vec16 {
-                x: 22,
-                dst: 20,
-                mask: u16::MAX
-            }
-        );
-    }
-
-    /// The adjoint packing makes `correlate` compute `Σ gy · ∂y/∂x`: checked through the identity
-    /// `<corr(x, w), gy> = <x, corr_adj(gy, w)>` in f64 arithmetic on f32-rounded inputs.
-    #[test]
-    fn adjoint_is_the_transpose() {
-        if !available() {
-            eprintln!("skipped: no AVX-512F on this CPU");
-            return;
-        }
-        for (cin, cout, h, w, k, pad) in [
-            (3, 5, 7, 6, 3, 1),
-            (16, 9, 8, 8, 3, 1),
-            (2, 4, 9, 7, 3, 0),
-            (5, 3, 6, 6, 5, 2),
-        ] {
-            let c = Corr {
-                cin,
-                cout,
-                h,
-                w,
-                k,
-                pad,
-            };
-            let n = 2;
-            let xv = f32s(&rand_vec(n * cin * h * w, 4));
-            let wv = f32s(&rand_vec(cout * cin * k * k, 5));
-            let gy = f32s(&rand_vec(n * cout * c.ho() * c.wo(), 6));
-            let x64: Vec<f64> = xv.iter().map(|&v| v as f64).collect();
-            let w64: Vec<f64> = wv.iter().map(|&v| v as f64).collect();
-            let y = reference(&c, &x64, &w64, n);
-            let lhs: f64 = y.iter().zip(&gy).map(|(a, &b)| a * b as f64).sum();
-            let adj = Corr {
-                cin: cout,
-                cout: cin,
-                h: c.ho(),
-                w: c.wo(),
-                k,
-                pad: k - 1 - pad,
-            };
-            assert_eq!((adj.ho(), adj.wo()), (h, w));
-            let mut gx = vec![0.0f32; xv.len()];
-            correlate(&adj, &pack_adjoint(&wv, &adj), &gy, &mut gx, Write::Add);
-            let rhs: f64 = gx.iter().zip(&x64).map(|(&a, b)| a as f64 * b).sum();
-            let scale = gx.iter().map(|&a| (a as f64).abs()).sum::<f64>().max(1.0);
-            assert!((lhs - rhs).abs() / scale < 1e-5, "{c:?}: {lhs} vs {rhs}");
-        }
-    }
-}
+mod tests;

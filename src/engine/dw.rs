@@ -8,8 +8,9 @@
 //! accumulators, with no horizontal sums, no im2col (9× the image) and no gemm packing (another
 //! 9×), which is where the im2col + gemm path spent its time (~95 GFLOP/s per core in place).
 
-use super::conv::with_scratch;
 use super::direct::{self, Corr};
+use super::scratch::with_scratch;
+use super::simd;
 use rayon::prelude::*;
 
 const LANES: usize = 16;
@@ -29,10 +30,10 @@ fn cpad(d: &Corr) -> usize {
 /// `gw [Cout, Cin, 3, 3] += dW` over the batch `x [N, Cin, H, W]`, `gy [N, Cout, Ho, Wo]`, with
 /// `per` images per rayon task.
 ///
-/// Panics if [`direct::available`] is false, `d` is not a 3×3 conv with `pad < 3` and a
+/// Panics if [`simd::direct_conv`] is false, `d` is not a 3×3 conv with `pad < 3` and a
 /// non-empty output, or a buffer has the wrong size.
 pub fn weight_grad(d: &Corr, x: &[f32], gy: &[f32], gw: &mut [f32], per: usize) {
-    assert!(direct::available(), "direct dW needs AVX-512F");
+    assert!(simd::direct_conv(), "direct dW needs AVX-512F");
     assert!(
         d.k == 3
             && d.pad < 3
@@ -347,7 +348,7 @@ mod tests {
     /// batches split into uneven tasks; `gw` is accumulated onto, not overwritten.
     #[test]
     fn matches_naive_weight_gradient() {
-        if !direct::available() {
+        if !simd::direct_conv() {
             eprintln!("skipped: no AVX-512F on this CPU");
             return;
         }
@@ -392,7 +393,7 @@ mod tests {
 
     #[test]
     fn transpose_matches_naive() {
-        if !direct::available() {
+        if !simd::direct_conv() {
             return;
         }
         for (rows, cols, dst_rs) in [
@@ -419,7 +420,7 @@ mod tests {
     #[test]
     #[ignore]
     fn dw_speed() {
-        if !direct::available() {
+        if !simd::direct_conv() {
             return;
         }
         for (cin, cout, hw) in [(16, 16, 32), (32, 32, 16), (64, 64, 8)] {

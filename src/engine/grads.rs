@@ -28,12 +28,36 @@ macro_rules! take_grad {
         let (slot, addr) = $crate::engine::alloc::unzeroed(bytes, || $grads.get_or_alloc_mut(&$t));
         slot.map(|slot| {
             let buf = std::mem::take(&mut **slot);
-            let fresh = addr == Some(buf.as_ptr() as usize);
+            let ptr = buf.as_ptr() as usize;
+            let fresh = addr == Some(ptr) || $crate::engine::grads::take_mark(ptr);
             (buf, fresh)
         })
     }};
 }
 pub(crate) use take_grad;
+
+thread_local! {
+    /// The address of one buffer put into the store unwritten (see [`mark_new`]), or 0.
+    static MARKED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The buffer at `addr`, just put into the store unwritten, is new: the next `take_grad!` that
+/// takes it reports it so (and must write it in full). One at a time: backward runs its ops in
+/// sequence on one thread, and the op that marks a buffer is followed by the one that takes it.
+pub(crate) fn mark_new(addr: usize) {
+    MARKED.with(|m| m.set(addr));
+}
+
+/// Whether `addr` is the marked buffer; unmarks it if so.
+pub(crate) fn take_mark(addr: usize) -> bool {
+    MARKED.with(|m| {
+        let hit = addr != 0 && m.get() == addr;
+        if hit {
+            m.set(0);
+        }
+        hit
+    })
+}
 
 /// `by_fresh!(fresh, |put| body)`: `body` instantiated twice, with `put(&mut d, v)` meaning
 /// `*d = v` when `fresh` and `*d += v` otherwise, so each loop inside is branch-free and the

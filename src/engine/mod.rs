@@ -2,40 +2,48 @@
 //! tensors: convolution, fused batch-norm(+ReLU), pooling, gating, dropout and zero-size probes.
 //!
 //! Every op follows the same pattern: compute on plain slices (see [`tensor::view`]), wrap the
-//! output with `tensor_from_vec`, and register a backward closure on the merged tape that
-//! *accumulates* (`+=`) into the input gradients. The engine knows nothing of ResNets.
+//! output with `tensor_from_vec`, and register a backward closure on the merged tape that adds
+//! into the input gradients, or writes those that are new (`grads`; ARCHITECTURE.md, "Anatomy of
+//! an engine op", also maps the modules). The engine knows nothing of ResNets.
 
 pub mod alloc;
+mod backprop;
 pub mod batchnorm;
 pub mod conv;
 pub mod direct;
 pub mod dw;
+pub mod elementwise;
+mod gemm;
 #[cfg(test)]
 pub mod gradcheck;
 pub(crate) mod grads;
-pub mod misc;
 pub mod pad_shortcut;
+pub(crate) mod par;
 pub mod pool;
 pub mod probe;
+pub(crate) mod reduce;
+mod scratch;
+pub mod simd;
+pub mod split;
 #[cfg(test)]
 mod tap_tests;
 pub mod tensor;
 
 pub use batchnorm::{BnCfg, batch_norm2d, batch_norm2d_tapped};
 pub use conv::{ConvCfg, conv2d};
-pub use misc::{
+pub use elementwise::{
     add, add_relu, add_relu_tapped, add_tapped, dropout, gate_mix, relu, scale, sigmoid,
-    sum_squares,
 };
 pub use pad_shortcut::pad_shortcut;
 pub use pool::{flatten, global_avg_pool};
-pub use probe::{ActStats, ProbeRecorder, Tap, probe};
+pub use probe::{ActStats, ProbeRecorder, Tap, dead_channels, probe};
+pub use reduce::sum_squares;
+pub use split::{GradSplit, Split, SplitSink};
 pub use tensor::{Float, Shape4, T1, T2, T4, view, view_mut};
 
 /// Runs `f` on a thread of rayon's pool and waits for it. Call a whole training step (or any
 /// sequence of engine ops) through this: each op's parallel region then forks from inside the pool
 /// instead of waking the pool from outside and blocking on it, several hundred times a step.
-/// Measured on v1-56 at batch 64 (`resviz bench`, interleaved): 182 → 195 img/s.
 pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| f())
 }

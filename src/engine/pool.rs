@@ -1,6 +1,8 @@
 //! Global average pooling and flattening.
 
-use super::misc::{CHUNK, PAR_MIN, from_f64, reduce1, with_out_grad};
+use super::backprop::with_out_grad;
+use super::par::{CHUNK, PAR_MIN};
+use super::reduce::{from_f64, reduce1};
 use super::tensor::{Float, T2, T4, view};
 use dfdx::prelude::*;
 
@@ -72,7 +74,7 @@ pub fn flatten<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>) -> T2<E, T> {
 mod tests {
     use super::*;
     use crate::engine::gradcheck::rand_vec;
-    use crate::engine::misc::tests::{grad_check, t4};
+    use crate::engine::gradcheck::{grad_check, t4};
 
     #[test]
     fn global_avg_pool_matches_reference_and_gradcheck() {

@@ -5,7 +5,9 @@
 //! registration. The probe's op is registered after x's producer and before every consumer of x,
 //! so it runs after all consumers have accumulated into ∂L/∂x and before the producer reads it.
 
-use super::misc::{par_sum, reduce1_coarse, sum_squares, to_f64};
+use super::par::par_sum;
+use super::reduce::{reduce1_coarse, sum_squares, to_f64};
+use super::split::{GradSplit, Split, SplitSink};
 use super::tensor::{Float, T4, view};
 use dfdx::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +18,10 @@ use std::sync::{Arc, Mutex};
 pub struct ActStats {
     pub mean: f32,
     pub std: f32,
-    /// Fraction of exactly-zero entries (dead ReLU outputs).
+    /// Fraction of exactly-zero entries (sparsity).
     pub zero_frac: f32,
+    /// Fraction of channels that are zero in every example (dead units); 0 where not measured.
+    pub dead_frac: f32,
 }
 
 /// Per slot: activation statistics and, once backward has run, ‖∂L/∂x‖.
@@ -29,6 +33,8 @@ pub struct ProbeRecorder {
     inner: Arc<Mutex<Slots>>,
     /// Shared by all clones; `false` (the default) means enabled.
     disabled: Arc<AtomicBool>,
+    /// Per slot: the eq. 5 split of ∂L/∂x at the input of the block whose output is the slot.
+    splits: Arc<Mutex<Vec<SplitSink>>>,
 }
 
 impl ProbeRecorder {
@@ -36,11 +42,34 @@ impl ProbeRecorder {
         Self {
             inner: Arc::new(Mutex::new(vec![Default::default(); slots])),
             disabled: Arc::default(),
+            splits: Arc::default(),
         }
     }
     /// Forget the previous pass (all slots back to default / no gradient).
     pub fn clear(&self) {
         self.lock().fill(Default::default());
+        for s in self.splits.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            *s.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
+    /// Per slot, the eq. 5 split recorded at the input of the block that produces the slot
+    /// (`None` for the stem, for plain blocks, and before backward).
+    pub fn read_splits(&self) -> Vec<Option<GradSplit>> {
+        let sinks = self.splits.lock().unwrap_or_else(|e| e.into_inner());
+        (0..self.len())
+            .map(|i| {
+                sinks
+                    .get(i)
+                    .and_then(|s| *s.lock().unwrap_or_else(|e| e.into_inner()))
+            })
+            .collect()
+    }
+    fn split_sink(&self, slot: usize) -> SplitSink {
+        let mut sinks = self.splits.lock().unwrap_or_else(|e| e.into_inner());
+        if sinks.len() <= slot {
+            sinks.resize_with(slot + 1, SplitSink::default);
+        }
+        sinks[slot].clone()
     }
     /// `(activation stats, ‖∂L/∂x‖ if backward reached the slot)` per slot.
     pub fn read(&self) -> Vec<(ActStats, Option<f64>)> {
@@ -61,6 +90,11 @@ impl ProbeRecorder {
     }
     pub fn is_enabled(&self) -> bool {
         !self.disabled.load(Ordering::Relaxed)
+    }
+
+    /// Record the dead-unit fraction of `slot` (see [`dead_channels`]).
+    pub fn set_dead(&self, slot: usize, frac: f32) {
+        self.with_slot(slot, |s| s.0.dead_frac = frac);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
@@ -121,6 +155,7 @@ impl Moments {
             mean: self.mean as f32,
             std: (self.m2 / self.n).sqrt() as f32,
             zero_frac: (self.zeros / self.n) as f32,
+            dead_frac: 0.0,
         }
     }
 }
@@ -145,6 +180,27 @@ impl std::ops::Add for Moments {
 /// Mean, population std and exact-zero fraction of `v`, in one pass.
 pub(crate) fn act_stats<E: Float>(v: &[E]) -> ActStats {
     par_sum(v.len(), |s, e| Moments::of(&v[s..e])).stats()
+}
+
+/// Fraction of the channels of `v` (`[N, C, H, W]`) that are zero in every example: dead units,
+/// as opposed to the zeros any ReLU output has. A channel is alive as soon as one of its entries
+/// is non-zero, so the scan of a live channel usually stops within its first plane's first
+/// elements; only dead channels are read in full.
+pub fn dead_channels<E: Float>((n, c, h, w): (usize, usize, usize, usize), v: &[E]) -> f32 {
+    let plane = h * w;
+    if c == 0 || plane == 0 || v.len() != n * c * plane {
+        return 0.0;
+    }
+    let zero = E::zero();
+    let dead = (0..c)
+        .filter(|&ch| {
+            (0..n).all(|i| {
+                let p = &v[(i * c + ch) * plane..][..plane];
+                p.iter().all(|&x| x == zero)
+            })
+        })
+        .count();
+    dead as f32 / c as f32
 }
 
 /// A probe fused into the op that produces the probed tensor, from [`ProbeRecorder::tap`]. That
@@ -178,6 +234,10 @@ impl Tap {
     pub(crate) fn backward(&self, sum_squares: f64) {
         self.rec
             .with_slot(self.slot, |s| s.1 = Some(sum_squares.sqrt()));
+    }
+    /// The eq. 5 split of the gradient at the input of the block whose output this tap probes.
+    pub fn split<E: Float>(&self) -> Split<E> {
+        Split::new(self.rec.split_sink(self.slot))
     }
     /// For an op that fuses no statistics: the separate [`probe`] passes.
     pub fn probe<E: Float, T: Tape<E, Cpu>>(&self, x: T4<E, T>) -> T4<E, T> {
@@ -220,9 +280,9 @@ pub fn probe<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>, rec: &ProbeRecorder, slot: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::elementwise::{add, scale, sigmoid};
     use crate::engine::gradcheck::rand_vec;
-    use crate::engine::misc::tests::{TT, t4};
-    use crate::engine::misc::{add, scale, sigmoid};
+    use crate::engine::gradcheck::{TT, t4};
 
     fn norm(v: &[f64]) -> f64 {
         v.iter().map(|x| x * x).sum::<f64>().sqrt()
@@ -323,6 +383,25 @@ mod tests {
         let total = norm(&g.get(&x).as_vec());
         let got = rec.read()[0].1.unwrap();
         assert!((got - total).abs() < 1e-12 * total, "{got} vs {total}");
+    }
+
+    #[test]
+    fn dead_channels_counts_channels_zero_in_every_example() {
+        // [2, 4, 2, 2]: channel 0 zero everywhere (dead), channel 1 zero in one example only
+        // (alive), channel 2 half zeros (alive), channel 3 zero everywhere.
+        let mut v = vec![0.0f64; 2 * 4 * 4];
+        let at = |i: usize, c: usize, k: usize| (i * 4 + c) * 4 + k;
+        v[at(1, 1, 3)] = 0.5;
+        v[at(0, 2, 0)] = 1.0;
+        v[at(1, 2, 2)] = -1.0;
+        assert_eq!(dead_channels((2, 4, 2, 2), &v), 0.5);
+        assert_eq!(
+            dead_channels((2, 4, 2, 2), &v[..8]),
+            0.0,
+            "shape mismatch: not measured"
+        );
+        v.iter_mut().for_each(|x| *x = 0.1);
+        assert_eq!(dead_channels((2, 4, 2, 2), &v), 0.0);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! One residual (or plain) block, in every design of DESIGN.md's variant table.
+//! One residual (or plain) block, in every design of ARCHITECTURE.md's model contract.
 
 use super::layers::{BiasInit, Bn, Conv, Mode, WeightInit};
 use super::params::ParamStore;
@@ -159,6 +159,11 @@ impl Block {
         self.bn1.as_ref().expect("only v2's first unit lacks bn1")
     }
 
+    /// Whether the block has a shortcut path at all (plain blocks have none).
+    pub fn has_shortcut(&self) -> bool {
+        !matches!(self.shortcut, Shortcut::None)
+    }
+
     /// The block's output, probed by `tap` (fused into the op that produces it where that op
     /// can, else the separate probe passes).
     pub fn forward<E: Float, T: Tape<E, Cpu> + Merge<T>>(
@@ -184,15 +189,24 @@ impl Block {
         tap: Option<&Tap>,
     ) -> T4<E, T> {
         let v2 = self.variant == Variant::V2;
-        // Branch first, shortcut second (see `forward_post`). A projection reads the
-        // pre-activated input `a` (the seed presets: the raw x); the identity reads x.
-        let (a, raw) = match &self.shortcut {
-            Shortcut::Proj { .. } if !self.proj_on_raw => (self.preact(ps, x, mode), None),
-            _ => (self.preact(ps, x.with_empty_tape(), mode), Some(x)),
+        let split = tap.filter(|_| T::OWNS_TAPE).map(|t| t.split::<E>());
+        // A projection reads the pre-activated input (the seed presets: the raw x), so both paths
+        // share the pre-activation. To split ∂L/∂x_l itself, the shortcut side then applies its
+        // own copy of it (same batch statistics and parameters, running statistics untouched):
+        // every gradient is the shared one's, summed in another order.
+        let proj_on_a = matches!(self.shortcut, Shortcut::Proj { .. }) && !self.proj_on_raw;
+        let x = match &split {
+            Some(sp) => sp.enter(x),
+            None => x,
         };
-        let sc_in = match raw {
-            Some(x) => x,
-            None => a.with_empty_tape(),
+        // Branch first, shortcut second (see `forward_post`).
+        let (a, sc_in) = if proj_on_a && split.is_none() {
+            let a = self.preact(ps, x, mode);
+            let s = a.with_empty_tape();
+            (a, s)
+        } else {
+            let s = x.with_empty_tape();
+            (self.preact(ps, x, mode), s)
         };
         let h = self.conv1.fwd(ps, a, true);
         let h = if v2 {
@@ -204,6 +218,11 @@ impl Block {
             let bn2 = self.bn2.as_ref().expect("reluonly has bn2");
             let h = self.conv2.fwd(ps, h, true);
             bn2.fwd(ps, h, mode, false)
+        };
+        let sc_in = match &split {
+            Some(sp) if proj_on_a => self.preact_copy(ps, sp.shortcut(sc_in), mode),
+            Some(sp) => sp.shortcut(sc_in),
+            None => sc_in,
         };
         let s = match &self.shortcut {
             Shortcut::Proj { conv, .. } => conv.fwd(ps, sc_in, true),
@@ -230,6 +249,23 @@ impl Block {
         }
     }
 
+    /// [`Block::preact`] again, for the shortcut side of a split: batch norm with this pass's
+    /// batch statistics and without touching the running statistics.
+    fn preact_copy<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        ps: &mut ParamStore<E>,
+        x: T4<E, T>,
+        mode: Mode,
+    ) -> T4<E, T> {
+        if self.skip_preact {
+            x
+        } else if self.variant == Variant::V2 {
+            self.bn1().fwd_copy(ps, x, mode, true)
+        } else {
+            relu(x)
+        }
+    }
+
     fn forward_post<E: Float, T: Tape<E, Cpu> + Merge<T>>(
         &self,
         ps: &mut ParamStore<E>,
@@ -239,7 +275,15 @@ impl Block {
         tap: Option<&Tap>,
     ) -> T4<E, T> {
         // The branch's ops (gate included) are recorded before the shortcut's: backward runs in
-        // reverse, so the shortcut's gradient reaches x first and the branch's after it.
+        // reverse, so the shortcut's gradient reaches x first and the branch's after it, and
+        // `Split` can tell them apart (He 2016 eq. 5).
+        let split = tap
+            .filter(|_| !matches!(self.shortcut, Shortcut::None))
+            .map(|t| t.split::<E>());
+        let x = match &split {
+            Some(sp) => sp.enter(x),
+            None => x,
+        };
         let gate = self
             .gate
             .as_ref()
@@ -252,6 +296,10 @@ impl Block {
         let f = match &self.bn2 {
             Some(bn2) => bn2.fwd_tapped(ps, f, mode, plain, tap.filter(|_| plain)),
             None => f,
+        };
+        let sc_in = match &split {
+            Some(sp) => sp.shortcut(sc_in),
+            None => sc_in,
         };
         let s = match &self.shortcut {
             Shortcut::None => None,

@@ -188,6 +188,27 @@ impl Bn {
         self.fwd_tapped(ps, x, mode, relu, None)
     }
 
+    /// [`Bn::fwd`] applied a second time in one pass: the same output and gradients, but the
+    /// running statistics and the batch count are left as the first application set them.
+    pub fn fwd_copy<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        ps: &mut ParamStore<E>,
+        x: T4<E, T>,
+        mode: Mode,
+        relu: bool,
+    ) -> T4<E, T> {
+        let (gamma, beta) = (ps.t1(self.gamma), ps.t1(self.beta));
+        let buf = &ps.buffers[self.buf.0];
+        let (mut mean, mut var) = (buf.running_mean.clone(), buf.running_var.clone());
+        let cfg = BnCfg {
+            eps: BN_EPS,
+            momentum: BN_MOMENTUM,
+            train: mode == Mode::Train,
+            relu,
+        };
+        batch_norm2d_tapped(x, gamma, beta, &mut mean, &mut var, cfg, None)
+    }
+
     /// [`Bn::fwd`] whose output is probed by `tap` (fused into the batch norm).
     pub fn fwd_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
         &self,

@@ -12,4 +12,4 @@ pub mod spec;
 pub use layers::Mode;
 pub use network::{NetOptions, Network};
 pub use pass::PassStats;
-pub use spec::{Knobs, ModelSpec, SeedPreset, SpecError, Variant};
+pub use spec::{Knobs, ModelSpec, SeedPreset, SpecError, Variant, block_names};

@@ -3,9 +3,12 @@
 use super::block::{Block, BlockCfg, BlockShape};
 use super::layers::{BiasInit, Bn, Conv, Mode, WeightInit, uniform};
 use super::params::{PId, ParamKind, ParamStore, ParamTensor};
-use super::spec::{Knobs, ModelSpec, SeedPreset, Variant};
+use super::spec::{
+    Knobs, ModelSpec, SeedPreset, Variant, block_name, blocks_per_stage, boundary_names,
+};
 use crate::engine::{
-    ActStats, Float, ProbeRecorder, T2, T4, flatten, global_avg_pool, probe, relu,
+    ActStats, Float, GradSplit, ProbeRecorder, T2, T4, dead_channels, flatten, global_avg_pool,
+    probe, relu, view,
 };
 use dfdx::prelude::*;
 use rand::SeedableRng;
@@ -60,6 +63,8 @@ pub struct Network<E: Float> {
     stem: Stem,
     blocks: Vec<Block>,
     block_names: Vec<String>,
+    /// Elements per example at each block boundary (C·H·W), in `block_names` order.
+    block_sizes: Vec<usize>,
     head: Head,
     recorder: ProbeRecorder,
     /// Training-mode forward passes so far: seeds each pass's dropout mask. Evaluations do not
@@ -83,7 +88,7 @@ impl<E: Float> Network<E> {
                 (
                     variant,
                     knobs,
-                    vec![(depth - 2) / 6; 3],
+                    vec![blocks_per_stage(depth); 3],
                     vec![w, 2 * w, 4 * w],
                 )
             }
@@ -119,8 +124,10 @@ impl<E: Float> Network<E> {
             relu: true,
         };
 
-        let (mut blocks, mut block_names) = (Vec::new(), vec!["stem".to_string()]);
+        let block_names = boundary_names(&stage_blocks);
+        let mut blocks = Vec::new();
         let (mut cin, mut h, mut w) = (widths[0], opts.height, opts.width);
+        let mut block_sizes = vec![cin * h * w];
         for (s, (&n, &cout)) in stage_blocks.iter().zip(&widths).enumerate() {
             for b in 0..n {
                 // ResNet stages after the first halve the resolution; seed presets keep stride 1.
@@ -129,7 +136,7 @@ impl<E: Float> Network<E> {
                 } else {
                     1
                 };
-                let name = format!("stages.{s}.{b}");
+                let name = block_name(s, b);
                 let shape = BlockShape { cin, cout, stride };
                 let cfg = BlockCfg {
                     variant,
@@ -138,9 +145,9 @@ impl<E: Float> Network<E> {
                     first_unit: s == 0 && b == 0 && !seed_preset,
                 };
                 blocks.push(Block::new(&mut ps, &mut rng, &name, cfg, shape));
-                block_names.push(name);
                 (h, w) = ((h + 2 - 3) / stride + 1, (w + 2 - 3) / stride + 1);
                 cin = cout;
+                block_sizes.push(cout * h * w);
             }
         }
         let head_bn = match spec {
@@ -169,6 +176,7 @@ impl<E: Float> Network<E> {
             stem,
             blocks,
             block_names,
+            block_sizes,
             head,
             recorder,
             passes: 0,
@@ -178,6 +186,11 @@ impl<E: Float> Network<E> {
     /// Block-boundary names, input to output: `stem`, `stages.S.B`.
     pub fn block_names(&self) -> &[String] {
         &self.block_names
+    }
+
+    /// Elements per example at each block boundary (C·H·W), in `block_names` order.
+    pub fn block_sizes(&self) -> &[usize] {
+        &self.block_sizes
     }
 
     pub fn num_params(&self) -> usize {
@@ -202,6 +215,26 @@ impl<E: Float> Network<E> {
     /// Statistics of the last pass: per block, activation stats and ‖∂L/∂x‖ if backward ran.
     pub fn probe_stats(&self) -> Vec<(ActStats, Option<f64>)> {
         self.recorder.read()
+    }
+
+    /// Per block boundary, the eq. 5 split of the gradient at the input of the block producing
+    /// it, from the last backward pass (`None` for the stem and before backward). A plain block
+    /// has no shortcut: all of its input's gradient comes through the branch.
+    pub fn probe_splits(&self) -> Vec<Option<GradSplit>> {
+        let (splits, stats) = (self.recorder.read_splits(), self.recorder.read());
+        splits
+            .into_iter()
+            .enumerate()
+            .map(
+                |(i, s)| match (i.checked_sub(1).map(|b| &self.blocks[b]), s) {
+                    (Some(b), None) if !b.has_shortcut() => stats[i - 1].1.map(|g| GradSplit {
+                        branch_sq: g * g,
+                        ..GradSplit::default()
+                    }),
+                    (_, s) => s,
+                },
+            )
+            .collect()
     }
 }
 
@@ -228,9 +261,11 @@ where
             }
             h = probe(h, &self.recorder, 0);
         }
+        record_dead(&self.recorder, 0, &h);
         for (i, block) in self.blocks.iter().enumerate() {
             let seed = self.passes.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64;
             h = block.forward(ps, h, mode, seed, self.recorder.tap(i + 1).as_ref());
+            record_dead(&self.recorder, i + 1, &h);
         }
         if let Some(bn) = &self.head.bn {
             h = bn.fwd(ps, h, mode, self.head.relu);
@@ -246,6 +281,13 @@ where
             .t1::<T>(self.head.fc_b)
             .broadcast_like::<_, Axis<0>>(&(n, self.opts.classes));
         feats.matmul(wt) + b // [N, classes]
+    }
+}
+
+/// Dead units of a block boundary, when statistics are on.
+fn record_dead<E: Float, T>(rec: &ProbeRecorder, slot: usize, h: &T4<E, T>) {
+    if rec.is_enabled() {
+        rec.set_dead(slot, dead_channels(*h.shape(), view(h)));
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::layers::Mode;
 use super::network::{Network, argmax_rows};
-use crate::engine::{ActStats, Float, sum_squares, view};
+use crate::engine::{ActStats, Float, GradSplit, sum_squares, view};
 use dfdx::prelude::*;
 
 /// What one training pass measured.
@@ -15,6 +15,9 @@ pub struct PassStats {
     pub batch: usize,
     /// Per block boundary: activation statistics and ‖∂L/∂x‖ (NaN if backward did not reach it).
     pub blocks: Vec<(ActStats, f64)>,
+    /// Per block boundary, the eq. 5 split at the input of the block producing it (He 2016):
+    /// `None` for the stem and for blocks without a shortcut.
+    pub splits: Vec<Option<GradSplit>>,
     /// Per parameter, in store order.
     pub param_grad_norms: Vec<f64>,
 }
@@ -67,6 +70,7 @@ where
             correct,
             batch: n,
             blocks,
+            splits: self.probe_splits(),
             param_grad_norms,
         };
         (stats, grads)

@@ -31,6 +31,7 @@ pub enum Variant {
 }
 
 impl Variant {
+    /// Every variant, in the README's Models table order (the order the dashboard's `v` cycles).
     pub const ALL: [Variant; 14] = [
         Variant::Plain,
         Variant::V1,
@@ -126,6 +127,38 @@ pub enum ModelSpec {
     Seed(SeedPreset),
 }
 
+/// The shallowest CIFAR-style ResNet: one block per stage.
+pub const MIN_DEPTH: usize = 8;
+/// The deepest one `VARIANT-DEPTH` accepts (He et al.'s deepest CIFAR net).
+pub const MAX_DEPTH: usize = 1202;
+/// Depths are `6n + 2`: one more block per stage adds two convs in each of three stages.
+pub const DEPTH_STEP: usize = 6;
+
+/// Blocks per stage of a `6n + 2` ResNet: `n`.
+pub fn blocks_per_stage(depth: usize) -> usize {
+    depth.saturating_sub(2) / DEPTH_STEP
+}
+
+/// The name of block `block` of stage `stage`: its boundary's name and its parameters' prefix.
+pub fn block_name(stage: usize, block: usize) -> String {
+    format!("stages.{stage}.{block}")
+}
+
+/// Block-boundary names, input to output: `stem`, then `stages.S.B` for stages of the given
+/// numbers of blocks.
+pub fn boundary_names(stage_blocks: &[usize]) -> Vec<String> {
+    let stages = stage_blocks
+        .iter()
+        .enumerate()
+        .flat_map(|(s, &n)| (0..n).map(move |b| block_name(s, b)));
+    std::iter::once("stem".to_string()).chain(stages).collect()
+}
+
+/// [`boundary_names`] of a `6n + 2` ResNet: three stages of [`blocks_per_stage`] blocks.
+pub fn block_names(depth: usize) -> Vec<String> {
+    boundary_names(&[blocks_per_stage(depth); 3])
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
     #[error("unknown model '{0}': expected VARIANT-DEPTH[:KEY=VALUE] (variants: {variants}) or seed-v1, seed-v2", variants = variant_list())]
@@ -134,7 +167,7 @@ pub enum SpecError {
         "model '{spec}': depth {depth} is not 6n+2 with n ≥ 1 (e.g. 8, 14, 20, 32, 44, 56, 110)"
     )]
     BadDepth { spec: String, depth: usize },
-    #[error("model '{spec}': depth {depth} is too deep (at most 1202)")]
+    #[error("model '{spec}': depth {depth} is too deep (at most {MAX_DEPTH})")]
     TooDeep { spec: String, depth: usize },
     #[error(
         "model '{spec}': bad option '{opt}' (gated/sgated take bg=INTEGER in -20..=20; scaled takes f=X and sc=X with X in 0..=1)"
@@ -159,7 +192,7 @@ impl ModelSpec {
     /// Blocks per stage, for ResNets.
     pub fn blocks_per_stage(&self) -> Option<usize> {
         match self {
-            ModelSpec::Resnet { depth, .. } => Some((depth - 2) / 6),
+            ModelSpec::Resnet { depth, .. } => Some(blocks_per_stage(*depth)),
             ModelSpec::Seed(_) => None,
         }
     }
@@ -225,13 +258,13 @@ impl FromStr for ModelSpec {
             .find(|x| x.name() == v)
             .ok_or_else(unknown)?;
         let depth: usize = d.parse().map_err(|_| unknown())?;
-        if depth < 8 || !(depth - 2).is_multiple_of(6) {
+        if depth < MIN_DEPTH || !(depth - 2).is_multiple_of(DEPTH_STEP) {
             return Err(SpecError::BadDepth {
                 spec: s.to_string(),
                 depth,
             });
         }
-        if depth > 1202 {
+        if depth > MAX_DEPTH {
             return Err(SpecError::TooDeep {
                 spec: s.to_string(),
                 depth,
@@ -367,5 +400,32 @@ mod tests {
             Err(SpecError::Unknown(_))
         ));
         assert_eq!(ModelSpec::parse_list("plain-56, v1-56").unwrap().len(), 2);
+        assert!(format!("v1-{MIN_DEPTH}").parse::<ModelSpec>().is_ok());
+        assert!(format!("v1-{MAX_DEPTH}").parse::<ModelSpec>().is_ok());
+        assert!(matches!(
+            format!("v1-{}", MAX_DEPTH + DEPTH_STEP).parse::<ModelSpec>(),
+            Err(SpecError::TooDeep { .. })
+        ));
+        assert!(matches!(
+            format!("v1-{}", MIN_DEPTH - DEPTH_STEP).parse::<ModelSpec>(),
+            Err(SpecError::BadDepth { .. })
+        ));
+    }
+
+    #[test]
+    fn block_names_follow_the_stages() {
+        assert_eq!(
+            block_names(8),
+            ["stem", "stages.0.0", "stages.1.0", "stages.2.0"]
+        );
+        let b = block_names(56);
+        assert_eq!(
+            (b.len(), b[1].as_str(), b[10].as_str(), b[27].as_str()),
+            (28, "stages.0.0", "stages.1.0", "stages.2.8")
+        );
+        assert_eq!(
+            boundary_names(&[1, 1]),
+            ["stem", "stages.0.0", "stages.1.0"]
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Side-by-side summaries of saved runs: a plain-text table and an SVG plot.
 
 use super::{RunSnapshot, SnapshotError};
+use crate::numfmt::{duration, pct, ratio};
 use crate::train::record::{RunHistory, RunStatus};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -69,42 +70,8 @@ impl RunSummary {
     }
 }
 
-fn opt(v: Option<f32>, f: impl Fn(f32) -> String) -> String {
-    v.map_or_else(|| "-".to_string(), f)
-}
-
-fn pct(x: f32) -> String {
-    if x.is_finite() {
-        format!("{:.1}%", 100.0 * x)
-    } else {
-        format!("{x}")
-    }
-}
-
-fn ratio(x: f32) -> String {
-    if !x.is_finite() {
-        format!("{x}")
-    } else if x < 1000.0 {
-        format!("{x:.1}")
-    } else {
-        format!("{x:.1e}")
-    }
-}
-
-/// `12.3s`, `4m05s`, `1h02m`.
-pub fn duration(secs: f64) -> String {
-    if !secs.is_finite() || secs < 0.0 {
-        return "-".into();
-    }
-    if secs < 60.0 {
-        return format!("{secs:.1}s");
-    }
-    let s = secs.round() as u64;
-    if s < 3600 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{}h{:02}m", s / 3600, s / 60 % 60)
-    }
+fn opt(v: Option<f32>, f: impl Fn(f64) -> String) -> String {
+    v.map_or_else(|| "-".to_string(), |x| f(f64::from(x)))
 }
 
 fn status(s: &RunStatus) -> String {
@@ -399,13 +366,6 @@ mod tests {
         assert!(t.contains("x.ron  v1-20"), "{t}");
         assert!(render_svg(&[s]).unwrap().contains("<svg"));
         assert!(render_svg(&[]).unwrap().contains("<svg"));
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration(12.34), "12.3s");
-        assert_eq!(duration(245.0), "4m05s");
-        assert_eq!(duration(3725.0), "1h02m");
     }
 
     #[test]

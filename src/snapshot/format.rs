@@ -3,7 +3,9 @@
 //! migration in [`super::from_ron`]).
 //!
 //! Version 2 is version 1 plus the optional `resume` section, so one set of structs reads both:
-//! a version 1 file is a version 2 file without `resume`.
+//! a version 1 file is a version 2 file without `resume`. Version 3 adds per step the optional
+//! `flow` (size-free gradient RMS, dead-unit fraction) and `eq5` (shortcut/branch split) lists;
+//! older files load with them empty.
 //!
 //! Compared with the records, block statistics are tuples `(grad_norm, act_mean, act_std,
 //! act_zero_frac)` instead of named structs, and empty parameter-norm lists are left out: this
@@ -11,7 +13,9 @@
 
 use super::resume::{ResumePoint, RunFiles};
 use crate::config::ExperimentConfig;
-use crate::train::record::{BlockStat, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord};
+use crate::train::record::{
+    BlockStat, Eq5, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord,
+};
 use crate::train::trainer::TrainerState;
 use serde::{Deserialize, Serialize};
 
@@ -145,6 +149,15 @@ pub struct StepV1 {
     pub blocks: Vec<(f32, f32, f32, f32)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<f32>,
+    /// Since version 3, per parameter: ‖Δw‖/‖w‖ of the step's update.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub updates: Vec<f32>,
+    /// Since version 3, per block: (grad_rms, dead_frac).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flow: Vec<(f32, f32)>,
+    /// Since version 3, per block: He 2016 eq. 5 (‖shortcut part‖, ‖branch part‖, cosine).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eq5: Vec<Option<(f32, f32, f32)>>,
 }
 
 impl File {
@@ -208,6 +221,13 @@ impl RunV1 {
                         .map(|b| (b.grad_norm, b.act_mean, b.act_std, b.act_zero_frac))
                         .collect(),
                     params: s.param_grad_norms.clone(),
+                    updates: s.update_ratios.clone(),
+                    flow: s.blocks.iter().map(|b| (b.grad_rms, b.dead_frac)).collect(),
+                    eq5: s
+                        .blocks
+                        .iter()
+                        .map(|b| b.split.map(|e| (e.shortcut, e.branch, e.cos)))
+                        .collect(),
                 })
                 .collect(),
         }
@@ -239,14 +259,28 @@ impl RunV1 {
                     blocks: s
                         .blocks
                         .into_iter()
-                        .map(|(grad_norm, act_mean, act_std, act_zero_frac)| BlockStat {
-                            grad_norm,
-                            act_mean,
-                            act_std,
-                            act_zero_frac,
+                        .enumerate()
+                        .map(|(i, (grad_norm, act_mean, act_std, act_zero_frac))| {
+                            let (grad_rms, dead_frac) = s.flow.get(i).copied().unwrap_or_default();
+                            BlockStat {
+                                grad_norm,
+                                grad_rms,
+                                act_mean,
+                                act_std,
+                                act_zero_frac,
+                                dead_frac,
+                                split: s.eq5.get(i).copied().flatten().map(
+                                    |(shortcut, branch, cos)| Eq5 {
+                                        shortcut,
+                                        branch,
+                                        cos,
+                                    },
+                                ),
+                            }
                         })
                         .collect(),
                     param_grad_norms: s.params,
+                    update_ratios: s.updates,
                 })
                 .collect(),
             evals: self

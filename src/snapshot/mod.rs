@@ -32,7 +32,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// The snapshot format this code writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Oldest format version [`load`] still reads.
 pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Default directory for [`save`], relative to the working directory.

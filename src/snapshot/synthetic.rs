@@ -3,6 +3,7 @@
 
 use super::{FORMAT_VERSION, RunSnapshot};
 use crate::config::ExperimentConfig;
+use crate::model::spec::{block_name, blocks_per_stage, boundary_names};
 use crate::train::record::{BlockStat, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord};
 
 /// Block-boundary and trainable-parameter names for a `VARIANT-DEPTH` CIFAR-style spec
@@ -14,16 +15,15 @@ pub fn names(spec: &str) -> (Vec<String>, Vec<String>) {
         .next()
         .and_then(|d| d.parse().ok())
         .unwrap_or(20);
-    let n = (depth.saturating_sub(2) / 6).max(1);
+    let n = blocks_per_stage(depth).max(1);
     let plain = spec.starts_with("plain");
-    let mut blocks = vec!["stem".to_string()];
+    let blocks = boundary_names(&[n; 3]);
     let mut params: Vec<String> = ["stem.conv.weight", "stem.bn.weight", "stem.bn.bias"]
         .map(String::from)
         .to_vec();
     for s in 0..3 {
         for b in 0..n {
-            let p = format!("stages.{s}.{b}");
-            blocks.push(p.clone());
+            let p = block_name(s, b);
             for leaf in [
                 "conv1.weight",
                 "bn1.weight",
@@ -99,6 +99,7 @@ pub fn run(spec: &str, steps: u64, seed: u64) -> RunHistory {
                     act_mean: 0.3 + 0.2 * rng.unit(),
                     act_std: 0.6 + 0.3 * rng.unit(),
                     act_zero_frac: 0.4 + 0.2 * rng.unit(),
+                    ..BlockStat::default()
                 }
             })
             .collect();
@@ -112,6 +113,7 @@ pub fn run(spec: &str, steps: u64, seed: u64) -> RunHistory {
             img_per_s: 150.0 + 10.0 * rng.unit(),
             blocks,
             param_grad_norms,
+            update_ratios: Vec::new(),
         });
         if step % eval_every == 0 {
             h.evals.push(EvalRecord {

@@ -2,6 +2,7 @@
 
 pub mod channel;
 pub mod events;
+pub mod flow;
 pub mod optim;
 pub mod record;
 pub mod schedule;
@@ -10,6 +11,6 @@ pub mod worker;
 
 pub use channel::{EventReceiver, EventSender, event_channel};
 pub use events::{TrainerCommand, TrainerEvent};
-pub use record::{BlockStat, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord};
-pub use trainer::{StepOutcome, TrainError, Trainer};
+pub use record::{BlockStat, Eq5, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord};
+pub use trainer::{TrainError, Trainer};
 pub use worker::{TrainerHandle, WorkerOptions, spawn};

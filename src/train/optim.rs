@@ -41,8 +41,14 @@ impl Optimizer {
         }
     }
 
-    /// One update of every parameter from `grads` at learning rate `lr`.
-    pub fn step(&mut self, store: &mut ParamStore<f32>, grads: &mut Gradients<f32, Cpu>, lr: f64) {
+    /// One update of every parameter from `grads` at learning rate `lr`. Returns, per parameter,
+    /// ‖Δw‖/‖w‖ of this update (relative to the weights after it; 0 for an all-zero tensor).
+    pub fn step(
+        &mut self,
+        store: &mut ParamStore<f32>,
+        grads: &mut Gradients<f32, Cpu>,
+        lr: f64,
+    ) -> Vec<f64> {
         if self.m.len() != store.params.len() {
             self.m = store
                 .params
@@ -57,6 +63,7 @@ impl Optimizer {
             self.t = 0;
         }
         self.t += 1;
+        let mut ratios = Vec::with_capacity(store.params.len());
         for (i, p) in store.params.iter_mut().enumerate() {
             let wd = if p.kind == ParamKind::Weight {
                 self.weight_decay as f32
@@ -65,7 +72,7 @@ impl Optimizer {
             };
             let g: &[f32] = p.grad(grads);
             let w = p.data_mut();
-            match self.kind {
+            let [dw, ww] = match self.kind {
                 OptimizerKind::Sgd => sgd(
                     w,
                     g,
@@ -76,8 +83,10 @@ impl Optimizer {
                     self.t == 1,
                 ),
                 OptimizerKind::Adam => adam(w, g, &mut self.m[i], &mut self.v[i], lr, wd, self.t),
-            }
+            };
+            ratios.push(if ww > 0.0 { (dw / ww).sqrt() } else { 0.0 });
         }
+        ratios
     }
 }
 
@@ -180,28 +189,82 @@ impl Optimizer {
     }
 }
 
-/// PyTorch SGD: d = g + wd·w; b = μ·b + d (b = d on the first step); w -= lr·b.
-fn sgd(w: &mut [f32], g: &[f32], b: &mut [f32], lr: f32, mu: f32, wd: f32, first: bool) {
+/// PyTorch SGD: d = g + wd·w; b = μ·b + d (b = d on the first step); w -= lr·b. Returns
+/// [Σ Δw², Σ w²] (w after the update).
+fn sgd(
+    w: &mut [f32],
+    g: &[f32],
+    b: &mut [f32],
+    lr: f32,
+    mu: f32,
+    wd: f32,
+    first: bool,
+) -> [f64; 2] {
+    let mut s = UpdateSums::default();
     for ((w, &g), b) in w.iter_mut().zip(g).zip(b.iter_mut()) {
         let d = g + wd * *w;
         *b = if first || mu == 0.0 { d } else { mu * *b + d };
-        *w -= lr * *b;
+        let step = lr * *b;
+        *w -= step;
+        s.add(step, *w);
+    }
+    s.total()
+}
+
+/// Σ Δw² and Σ w² of an update, in f32 blocks summed in f64.
+#[derive(Default)]
+struct UpdateSums {
+    block: [f32; 2],
+    n: usize,
+    total: [f64; 2],
+}
+
+impl UpdateSums {
+    #[inline]
+    fn add(&mut self, dw: f32, w: f32) {
+        self.block[0] += dw * dw;
+        self.block[1] += w * w;
+        self.n += 1;
+        if self.n == 256 {
+            self.flush();
+        }
+    }
+    fn flush(&mut self) {
+        self.total[0] += self.block[0] as f64;
+        self.total[1] += self.block[1] as f64;
+        (self.block, self.n) = ([0.0; 2], 0);
+    }
+    fn total(mut self) -> [f64; 2] {
+        self.flush();
+        self.total
     }
 }
 
 /// PyTorch Adam (L2 weight decay folded into the gradient), with bias correction.
-fn adam(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f64, wd: f32, t: u64) {
+fn adam(
+    w: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    lr: f64,
+    wd: f32,
+    t: u64,
+) -> [f64; 2] {
     let (b1, b2) = ADAM_BETAS;
     let c1 = 1.0 - b1.powi(t as i32);
     let c2 = 1.0 - b2.powi(t as i32);
     let step = (lr / c1) as f32;
     let (b1, b2, c2) = (b1 as f32, b2 as f32, c2 as f32);
+    let mut s = UpdateSums::default();
     for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
         let d = g + wd * *w;
         *m = b1 * *m + (1.0 - b1) * d;
         *v = b2 * *v + (1.0 - b2) * d * d;
-        *w -= step * *m / ((*v / c2).sqrt() + ADAM_EPS as f32);
+        let dw = step * *m / ((*v / c2).sqrt() + ADAM_EPS as f32);
+        *w -= dw;
+        s.add(dw, *w);
     }
+    s.total()
 }
 
 #[cfg(test)]

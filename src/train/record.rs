@@ -8,10 +8,43 @@ use serde::{Deserialize, Serialize};
 pub struct BlockStat {
     /// ‖∂L/∂x_l‖ over the whole batch tensor.
     pub grad_norm: f32,
+    /// ‖∂L/∂x_l‖·√B/√n with n = C·H·W: the RMS per element of one example's gradient of its own
+    /// loss. Unlike the norm it does not grow with the tensor's size or shrink with the batch,
+    /// so boundaries of different stages, and runs of different depth, compare. 0 if unknown.
+    #[serde(default)]
+    pub grad_rms: f32,
     pub act_mean: f32,
     pub act_std: f32,
-    /// Fraction of exactly-zero activations (dead ReLUs).
+    /// Fraction of exactly-zero activations (sparsity: about half for a healthy ReLU output).
     pub act_zero_frac: f32,
+    /// Fraction of channels that are zero for every example of the batch (dead units).
+    #[serde(default)]
+    pub dead_frac: f32,
+    /// He 2016 eq. 5 at the input of the block that produces this boundary (`None` for the
+    /// stem, for blocks without a shortcut, and for records older than the measurement).
+    #[serde(default)]
+    pub split: Option<Eq5>,
+}
+
+/// ∂L/∂x_l of a residual block's input as the sum of what arrives through the shortcut and what
+/// comes back through the branch (He et al. 2016, eq. 5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Eq5 {
+    /// ‖shortcut part‖: for an identity shortcut, ∂L/∂(block output side) passed back unchanged.
+    pub shortcut: f32,
+    /// ‖branch part‖: through F (and a gate, for gated blocks).
+    pub branch: f32,
+    /// Cosine of the angle between the two parts.
+    pub cos: f32,
+}
+
+impl Eq5 {
+    /// ‖shortcut‖ / (‖shortcut‖ + ‖branch‖): the share of ∂L/∂x_l that arrives through the
+    /// shortcut (0 for a plain block, 1 when the branch passes nothing back).
+    pub fn share(&self) -> Option<f32> {
+        let d = self.shortcut + self.branch;
+        (d > 0.0 && d.is_finite()).then(|| self.shortcut / d)
+    }
 }
 
 /// One optimizer step of one run.
@@ -29,6 +62,9 @@ pub struct StepRecord {
     pub blocks: Vec<BlockStat>,
     /// One per parameter, in `RunInfo::param_names` order.
     pub param_grad_norms: Vec<f32>,
+    /// One per parameter: ‖Δw‖/‖w‖ of this step's update (empty where not kept, as above).
+    #[serde(default)]
+    pub update_ratios: Vec<f32>,
 }
 
 /// An evaluation on the test split (batch norm in evaluation mode).
@@ -118,6 +154,7 @@ impl RunHistory {
         // [HISTORY_HEAD, i].
         let i = n - HISTORY_TAIL - 1;
         self.steps[i].param_grad_norms = Vec::new();
+        self.steps[i].update_ratios = Vec::new();
         if i < HISTORY_HEAD {
             return;
         }
@@ -189,6 +226,7 @@ mod tests {
             loss: step as f32,
             blocks: vec![BlockStat::default(); 3],
             param_grad_norms: vec![1.0; 5],
+            update_ratios: Vec::new(),
             ..Default::default()
         }
     }

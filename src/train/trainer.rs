@@ -1,12 +1,12 @@
 //! `Trainer`: N runs (one per model spec) fed the identical batch each step, stepped in turn.
 
 use super::optim::Optimizer;
-use super::record::{BlockStat, EvalRecord, RunInfo, RunStatus, StepRecord};
+use super::record::{BlockStat, Eq5, EvalRecord, RunInfo, RunStatus, StepRecord};
 use super::schedule::lr_at;
 use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Sampler, test_batches};
 use crate::engine;
-use crate::model::{ModelSpec, NetOptions, Network, SpecError};
+use crate::model::{ModelSpec, NetOptions, Network, PassStats, SpecError};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,14 +29,6 @@ pub struct Run {
     /// Steps this run has taken since it (re)started.
     pub step: u64,
     pub wall_secs: f64,
-}
-
-/// What one trainer step produced.
-#[derive(Debug, Default)]
-pub struct StepOutcome {
-    pub records: Vec<(usize, StepRecord)>,
-    /// Runs that diverged at this step, with the reason.
-    pub diverged: Vec<(usize, u64, String)>,
 }
 
 pub struct Trainer {
@@ -160,21 +152,9 @@ impl Trainer {
         lr_at(&self.cfg, self.base_lr, run.step + 1)
     }
 
-    /// Draw one batch and take one optimizer step on every running run.
-    pub fn step(&mut self) -> StepOutcome {
-        let mut out = StepOutcome::default();
-        self.step_each(|i, rec, diverged| {
-            if let Some(reason) = diverged {
-                out.diverged.push((i, rec.step, reason));
-            }
-            out.records.push((i, rec));
-        });
-        out
-    }
-
-    /// [`step`](Self::step), handing each run's record to `on_run` as soon as that run has
-    /// stepped (with the divergence reason if it diverged), so a viewer sees every run move
-    /// instead of waiting for the slowest.
+    /// Draw one batch and take one optimizer step on every running run, handing each run's
+    /// record to `on_run` as soon as that run has stepped (with the divergence reason if it
+    /// diverged), so a viewer sees every run move instead of waiting for the slowest.
     pub fn step_each(&mut self, mut on_run: impl FnMut(usize, StepRecord, Option<String>)) {
         self.epoch = self.sampler.next_batch(
             &self.ds,
@@ -199,13 +179,15 @@ impl Trainer {
         let (x, y) = (self.x.clone(), &self.y);
         let run = &mut self.runs[i];
         let t0 = Instant::now();
-        let (stats, diverged) = engine::on_pool(|| {
+        let (stats, diverged, updates) = engine::on_pool(|| {
             let (stats, mut grads) = run.net.train_pass(x, y); // x: [B, C, H, W]
             let diverged = divergence(stats.loss, &stats.param_grad_norms);
-            if diverged.is_none() {
-                run.opt.step(&mut run.net.store, &mut grads, lr);
-            }
-            (stats, diverged)
+            let updates = if diverged.is_none() {
+                run.opt.step(&mut run.net.store, &mut grads, lr)
+            } else {
+                Vec::new()
+            };
+            (stats, diverged, updates)
         });
         run.step += 1;
         if let Some(reason) = &diverged {
@@ -223,29 +205,15 @@ impl Trainer {
             acc: stats.correct as f32 / stats.batch.max(1) as f32,
             lr: lr as f32,
             img_per_s: (stats.batch as f64 / secs.max(1e-9)) as f32,
-            blocks: stats
-                .blocks
-                .iter()
-                .map(|(a, g)| BlockStat {
-                    grad_norm: *g as f32,
-                    act_mean: a.mean,
-                    act_std: a.std,
-                    act_zero_frac: a.zero_frac,
-                })
-                .collect(),
+            blocks: block_stats(&stats, run.net.block_sizes()),
             param_grad_norms: stats.param_grad_norms.iter().map(|&g| g as f32).collect(),
+            update_ratios: updates.iter().map(|&r| r as f32).collect(),
         };
         (rec, diverged)
     }
 
-    /// Test-split loss and accuracy of every run that is still healthy (BN in evaluation mode).
-    pub fn evaluate(&mut self) -> Vec<(usize, EvalRecord)> {
-        let mut out = Vec::new();
-        self.evaluate_each(|i, eval| out.push((i, eval)));
-        out
-    }
-
-    /// [`evaluate`](Self::evaluate), handing each run's result over as soon as it is known.
+    /// Test-split loss and accuracy of every run that is still healthy (BN in evaluation mode),
+    /// handing each run's result over as soon as it is known.
     pub fn evaluate_each(&mut self, mut on_run: impl FnMut(usize, EvalRecord)) {
         let ranges: Vec<_> = test_batches(&self.ds, self.cfg.batch.max(1)).collect();
         for (i, run) in self.runs.iter_mut().enumerate() {
@@ -335,4 +303,29 @@ fn divergence(loss: f64, param_norms: &[f64]) -> Option<String> {
         .iter()
         .position(|g| !g.is_finite())
         .map(|i| format!("gradient of parameter #{i} became {}", param_norms[i]))
+}
+
+/// The per-boundary records of one pass; `sizes` are elements per example (C·H·W).
+pub(crate) fn block_stats(stats: &PassStats, sizes: &[usize]) -> Vec<BlockStat> {
+    let b = stats.batch.max(1) as f64;
+    stats
+        .blocks
+        .iter()
+        .enumerate()
+        .map(|(i, (a, g))| BlockStat {
+            grad_norm: *g as f32,
+            grad_rms: sizes
+                .get(i)
+                .map_or(0.0, |&n| (g * (b / n as f64).sqrt()) as f32),
+            act_mean: a.mean,
+            act_std: a.std,
+            act_zero_frac: a.zero_frac,
+            dead_frac: a.dead_frac,
+            split: stats.splits.get(i).copied().flatten().map(|s| Eq5 {
+                shortcut: s.shortcut() as f32,
+                branch: s.branch() as f32,
+                cos: s.cosine() as f32,
+            }),
+        })
+        .collect()
 }

@@ -10,8 +10,9 @@ use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
 
 use super::cursor::TimeCursor;
 use super::keys::{self, Intent};
-use super::spec::{self, Spec};
+use super::spec::Spec;
 use crate::config::ExperimentConfig;
+use crate::model::spec::{MAX_DEPTH, MIN_DEPTH};
 use crate::train::events::{TrainerCommand, TrainerEvent};
 use crate::train::record::{RunHistory, RunInfo};
 
@@ -67,6 +68,38 @@ pub struct Status {
     pub error: bool,
 }
 
+/// What the panel beside the gradient flow shows (`p` cycles).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SidePanel {
+    /// He 2016 eq. 5: the shortcut's share of each block's input gradient, every run.
+    #[default]
+    Shortcut,
+    /// Activation mean, std, sparsity and dead units of the focused run.
+    Activations,
+    /// Per-parameter gradient norms and update ratios of the focused run.
+    Params,
+}
+
+impl SidePanel {
+    fn next(self) -> Self {
+        match self {
+            Self::Shortcut => Self::Activations,
+            Self::Activations => Self::Params,
+            Self::Params => Self::Shortcut,
+        }
+    }
+}
+
+/// What the heatmap colours (`m` toggles).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HeatMode {
+    /// The size-free gradient RMS, on the experiment's log scale.
+    #[default]
+    Rms,
+    /// The shortcut's share, 0 to 1.
+    Share,
+}
+
 pub struct App {
     config: ExperimentConfig,
     dataset: String,
@@ -81,6 +114,10 @@ pub struct App {
     status: Option<Status>,
     unsaved_steps: u64,
     dirty: bool,
+    side: SidePanel,
+    heat: HeatMode,
+    /// Every gradient RMS recorded in this experiment: the heatmap's fixed colour scale.
+    rms_scale: crate::tui::scale::LogScale,
 }
 
 impl App {
@@ -108,6 +145,9 @@ impl App {
             status: None,
             unsaved_steps: 0,
             dirty: true,
+            side: SidePanel::default(),
+            heat: HeatMode::default(),
+            rms_scale: Default::default(),
         }
     }
 
@@ -116,6 +156,11 @@ impl App {
         let steps = || histories.iter().flat_map(|h| &h.steps).map(|r| r.step);
         let cursor = TimeCursor::new(steps().min().unwrap_or(0), steps().max().unwrap_or(0));
         let mut app = Self::new(config);
+        for h in &histories {
+            for r in &h.steps {
+                app.rms_scale.push(r.blocks.iter().map(|b| b.grad_rms));
+            }
+        }
         app.runs = histories;
         app.dataset = dataset;
         app.state = TrainerState::Finished;
@@ -168,6 +213,13 @@ impl App {
         }
         match intent {
             Intent::Help => self.help = true,
+            Intent::CyclePanel => self.side = self.side.next(),
+            Intent::HeatMode => {
+                self.heat = match self.heat {
+                    HeatMode::Rms => HeatMode::Share,
+                    HeatMode::Share => HeatMode::Rms,
+                }
+            }
             Intent::Quit => return self.quit(),
             Intent::FocusNext => self.set_focus(self.focus + 1),
             Intent::FocusPrev => self.set_focus(self.focus + self.runs.len().max(1) - 1),
@@ -234,8 +286,10 @@ impl App {
             return None;
         };
         let Some(new) = edit(parsed) else {
-            let (lo, hi) = (spec::MIN_DEPTH, spec::MAX_DEPTH);
-            self.set_status(format!("depth stays within {lo}..{hi}"), false);
+            self.set_status(
+                format!("depth stays within {MIN_DEPTH}..{MAX_DEPTH}"),
+                false,
+            );
             return None;
         };
         let new = new.to_string();

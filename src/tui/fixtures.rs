@@ -1,9 +1,10 @@
 //! Deterministic fake training histories for tests: a plain-56-like run whose gradient norm grows
-//! geometrically toward the input (first/last ≈ 10⁴, as DESIGN.md measured), and a v1-like run
+//! geometrically toward the input (first/last ≈ 10⁴, as `resviz probe` measures on plain-56), and a v1-like run
 //! whose profile stays flat. A tiny LCG keeps them reproducible without an RNG dependency.
 
 use crate::config::ExperimentConfig;
-use crate::train::record::{BlockStat, EvalRecord, RunHistory, RunInfo, StepRecord};
+use crate::model::block_names;
+use crate::train::record::{BlockStat, Eq5, EvalRecord, RunHistory, RunInfo, StepRecord};
 
 struct Lcg(u64);
 
@@ -16,13 +17,6 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
-}
-
-/// `stem` then `stages.S.B` for a 6n+2 net with three stages of n blocks.
-pub fn block_names(depth: usize) -> Vec<String> {
-    let n = (depth - 2) / 6;
-    let stages = (0..3).flat_map(|s| (0..n).map(move |b| format!("stages.{s}.{b}")));
-    std::iter::once("stem".to_string()).chain(stages).collect()
 }
 
 /// The shape of a fake run.
@@ -58,12 +52,28 @@ fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
         let t = step as f32 / steps as f32;
         let progress = 1.0 - (-4.0 * t).exp();
         let stats = (0..blocks)
-            .map(|l| BlockStat {
+            .map(|l| {
                 // The profile relaxes a little as training goes on.
-                grad_norm: 10f32.powf(log_norm(l, blocks) * (1.0 - 0.3 * t) + 0.1 * rng.next()),
-                act_mean: 0.4 + 0.05 * rng.next(),
-                act_std: 0.9 + 0.1 * rng.next(),
-                act_zero_frac: if l + dead >= blocks { 0.6 } else { 0.45 } + 0.02 * rng.next(),
+                let g = 10f32.powf(log_norm(l, blocks) * (1.0 - 0.3 * t) + 0.1 * rng.next());
+                // Residual runs: the shortcut's share rises from about a half as training goes on.
+                let share = if spec.starts_with("plain") {
+                    0.0
+                } else {
+                    0.5 + 0.3 * t
+                };
+                BlockStat {
+                    grad_norm: g,
+                    grad_rms: g * 0.01,
+                    act_mean: 0.4 + 0.05 * rng.next(),
+                    act_std: 0.9 + 0.1 * rng.next(),
+                    act_zero_frac: if l + dead >= blocks { 0.6 } else { 0.45 } + 0.02 * rng.next(),
+                    dead_frac: if l + dead >= blocks { 0.25 } else { 0.0 },
+                    split: (l > 0).then(|| Eq5 {
+                        shortcut: g * share,
+                        branch: g * (1.0 - share),
+                        cos: 0.0,
+                    }),
+                }
             })
             .collect();
         h.push(StepRecord {
@@ -75,6 +85,7 @@ fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
             img_per_s: 400.0 + 10.0 * rng.next(),
             blocks: stats,
             param_grad_norms: vec![],
+            update_ratios: Vec::new(),
         });
         if step % 50 == 0 {
             h.evals.push(EvalRecord {

@@ -19,6 +19,10 @@ pub enum Intent {
     DoubleLr,
     Reset,
     Save,
+    /// Cycle the panel beside the gradient flow.
+    CyclePanel,
+    /// Toggle what the heatmap colours.
+    HeatMode,
     Help,
     Quit,
     /// Replay time cursor.
@@ -52,6 +56,8 @@ pub fn intent(key: KeyEvent) -> Option<Intent> {
         KeyCode::Char(']') => Intent::DoubleLr,
         KeyCode::Char('r') => Intent::Reset,
         KeyCode::Char('s') => Intent::Save,
+        KeyCode::Char('p') => Intent::CyclePanel,
+        KeyCode::Char('m') => Intent::HeatMode,
         KeyCode::Char('?') => Intent::Help,
         KeyCode::Char('q') | KeyCode::Esc => Intent::Quit,
         KeyCode::Left => Intent::Back,
@@ -118,6 +124,16 @@ pub const COMMON: &[Binding] = &[
         "q",
         "quit",
         "quit (esc, ctrl-c too; unsaved progress is autosaved)",
+    ),
+    b(
+        "p",
+        "panel",
+        "side panel: shortcut share / activations / parameters",
+    ),
+    b(
+        "m",
+        "heatmap",
+        "heatmap colours: gradient RMS / shortcut share",
     ),
 ];
 

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cursor;
 pub mod keys;
 pub mod run;
+pub mod scale;
 pub mod spec;
 pub mod theme;
 pub mod views;

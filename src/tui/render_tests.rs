@@ -114,6 +114,13 @@ fn no_size_or_data_panics() {
             act_mean: v,
             act_std: v,
             act_zero_frac: v,
+            grad_rms: v,
+            dead_frac: v,
+            split: Some(crate::train::Eq5 {
+                shortcut: v,
+                branch: v,
+                cos: v,
+            }),
         };
         let blocks = vec![stat; i % 4]; // also more blocks than names, and none
         let rec = StepRecord {

@@ -2,50 +2,33 @@
 //! and `+`/`-` stepping the depth through the 6n+2 family. Presets (`seed-v1`) are left alone:
 //! their architecture is fixed by the seed article, so there is nothing to step.
 
-/// Every variant, in the order `v` cycles through them (DESIGN.md's table order).
-pub const VARIANTS: [&str; 12] = [
-    "plain",
-    "v1",
-    "v1a",
-    "v2",
-    "scaled",
-    "gated",
-    "sgated",
-    "convsc",
-    "dropsc",
-    "bnafter",
-    "relubefore",
-    "reluonly",
-];
-
-pub const MIN_DEPTH: u32 = 8;
-pub const MAX_DEPTH: u32 = 110;
-/// One more block per stage adds two convs in each of three stages.
-pub const DEPTH_STEP: u32 = 6;
+use crate::model::Variant;
+use crate::model::spec::{DEPTH_STEP, MAX_DEPTH, MIN_DEPTH};
 
 /// A `VARIANT-DEPTH` spec split into its parts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Spec {
+    /// Index into [`Variant::ALL`], the order `v` cycles through.
     variant: usize,
-    pub depth: u32,
+    pub depth: usize,
 }
 
 impl Spec {
     /// `None` for presets and anything not of the form `VARIANT-DEPTH`.
     pub fn parse(s: &str) -> Option<Spec> {
         let (name, depth) = s.rsplit_once('-')?;
-        let variant = VARIANTS.iter().position(|v| *v == name)?;
+        let variant = Variant::ALL.iter().position(|v| v.name() == name)?;
         let depth = depth.parse().ok()?;
         Some(Spec { variant, depth })
     }
 
     pub fn variant(&self) -> &'static str {
-        VARIANTS[self.variant]
+        Variant::ALL[self.variant].name()
     }
 
     pub fn next_variant(self) -> Spec {
         Spec {
-            variant: (self.variant + 1) % VARIANTS.len(),
+            variant: (self.variant + 1) % Variant::ALL.len(),
             ..self
         }
     }
@@ -101,9 +84,11 @@ mod tests {
     fn depth_steps_and_limits() {
         assert_eq!(s("v1-56").deeper().unwrap().to_string(), "v1-62");
         assert_eq!(s("v1-56").shallower().unwrap().to_string(), "v1-50");
-        assert_eq!(s("v1-110").deeper(), None);
+        assert_eq!(s(&format!("v1-{MAX_DEPTH}")).deeper(), None);
         assert_eq!(s("v1-8").shallower(), None);
         assert_eq!(s("v1-104").deeper().unwrap().depth, 110);
+        let below_max = format!("v1-{}", MAX_DEPTH - DEPTH_STEP);
+        assert_eq!(s(&below_max).deeper().unwrap().depth, MAX_DEPTH);
         // Off-family depths snap to the neighbouring 6n+2.
         assert_eq!(s("v1-21").deeper().unwrap().depth, 26);
         assert_eq!(s("v1-21").shallower().unwrap().depth, 20);

@@ -3,7 +3,7 @@
 
 For every model (default v1-20, plain-56, v1-56, v2-56) this times a full PyTorch training step
 — forward with BN in training mode, mean cross-entropy, backward, SGD with momentum and weight
-decay — of the network ``check_probe.py`` builds from DESIGN.md's *Model contract*, on a synthetic
+decay — of the network ``check_probe.py`` builds from ARCHITECTURE.md's *model contract*, on a synthetic
 batch of the same shape as `resviz bench`'s default dataset (3×32×32, 10 classes), with
 ``torch.set_num_threads(2)``; the median over ``--steps`` steps after ``--warmup`` untimed ones.
 In the same run, interleaved per model (resviz, torch, resviz, torch, … for ``--rounds`` rounds)
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import check_probe as cp  # noqa: E402  (the reference models, built from DESIGN.md)
+import check_probe as cp  # noqa: E402  (the reference models, built from ARCHITECTURE.md)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODELS = "v1-20,plain-56,v1-56,v2-56"

@@ -2,7 +2,7 @@
 """Check `resviz probe --dump DIR` against an independent PyTorch reference.
 
 For every model in DIR/probe.json this script builds an equivalent ``torch.nn.Module`` from
-scratch, following DESIGN.md's *Model contract* (it does not read any Rust code), loads
+scratch, following ARCHITECTURE.md's *model contract* (it does not read any Rust code), loads
 ``DIR/MODEL.safetensors`` with ``load_state_dict(strict=True)``, feeds ``DIR/batch.safetensors``
 with BN in training mode, takes the mean cross-entropy, runs backward and compares with the Rust
 numbers: the loss, every parameter's gradient norm (by name), every block boundary's ‖∂L/∂x‖ and
@@ -105,7 +105,7 @@ def parse_spec(spec: str) -> tuple[str, int, dict]:
 
 
 # --------------------------------------------------------------------------------------------
-# Dropout mask of resviz's engine (src/engine/misc.rs `mix` / `keep_factor`).
+# Dropout mask of resviz's engine (src/engine/elementwise.rs `mix` / `for_mask`).
 M64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
 
@@ -113,7 +113,7 @@ GOLDEN = 0x9E3779B97F4A7C15
 def engine_keep_mask(seed: int, n: int, p: float) -> np.ndarray:
     """Factor per element: 0 where dropped, 65536/(65536 - t) where kept, t = round(p·65536).
 
-    Mirrors `engine::misc::for_mask`: one SplitMix64 hash of (seed, i // 4) covers four elements,
+    Mirrors `engine::elementwise::for_mask`: one SplitMix64 hash of (seed, i // 4) covers four elements,
     16 bits each; element i is dropped iff its 16 bits are below t.
     """
     g = np.arange((n + 3) // 4, dtype=np.uint64)

@@ -82,6 +82,7 @@ impl App {
                 if rec.img_per_s > 0.0 {
                     h.wall_secs += batch / rec.img_per_s as f64;
                 }
+                self.rms_scale.push(rec.blocks.iter().map(|b| b.grad_rms));
                 h.push(rec);
             }
         }

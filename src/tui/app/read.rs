@@ -1,9 +1,10 @@
 //! Read access to the dashboard state, for views and for building snapshots.
 
-use super::{App, Status, TrainerState};
+use super::{App, HeatMode, SidePanel, Status, TrainerState};
 use crate::config::ExperimentConfig;
 use crate::train::record::{EvalRecord, RunHistory, StepRecord};
 use crate::tui::cursor::TimeCursor;
+use crate::tui::theme;
 
 /// Read access for views and for building snapshots. Step and eval slices end at the replay
 /// cursor, so every panel shows the same moment.
@@ -41,6 +42,25 @@ impl App {
     }
     pub fn unsaved_steps(&self) -> u64 {
         self.unsaved_steps
+    }
+    pub fn side_panel(&self) -> SidePanel {
+        self.side
+    }
+    pub fn heat_mode(&self) -> HeatMode {
+        self.heat
+    }
+    /// The experiment's gradient-RMS colour scale (log10 units).
+    pub fn rms_range(&self) -> Option<[f64; 2]> {
+        self.rms_scale.range()
+    }
+    /// Run `run`'s colour: by model family (see [`theme::run_color`]).
+    pub fn run_color(&self, run: usize) -> ratatui::style::Color {
+        let specs: Vec<&str> = self.runs.iter().map(|h| h.info.spec.as_str()).collect();
+        theme::run_color(&specs, run)
+    }
+    /// Run `run`'s style: full colour when focused, dimmed otherwise.
+    pub fn run_style(&self, run: usize) -> ratatui::style::Style {
+        theme::run_style(self.run_color(run), run == self.focus)
     }
 
     /// Run `run`'s step records up to the cursor.

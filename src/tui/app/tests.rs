@@ -130,12 +130,13 @@ fn variant_and_depth_keys_replace_the_focused_run() {
 #[test]
 fn depth_limits_and_presets_send_nothing() {
     let config = ExperimentConfig {
-        models: vec!["v1-110".into(), "seed-v1".into()],
+        models: vec![format!("v1-{MAX_DEPTH}"), "seed-v1".into()],
         ..Default::default()
     };
     let mut app = App::new(config);
     assert_eq!(app.update(ch('+')), vec![]);
-    assert!(app.status().unwrap().text.contains("8..110"));
+    let limits = format!("{MIN_DEPTH}..{MAX_DEPTH}");
+    assert!(app.status().unwrap().text.contains(&limits));
     app.update(key(KeyCode::Tab));
     assert_eq!(app.update(ch('v')), vec![]);
     assert!(app.status().unwrap().text.contains("preset"));

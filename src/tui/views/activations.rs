@@ -1,7 +1,9 @@
-//! Activations of the focused run at the current step: per block mean, std and dead-ReLU
-//! fraction, alarming values in red. Deep nets have more blocks than the panel has rows, so
-//! consecutive blocks then share a row: means averaged, the dead fraction the worst of the group,
-//! and the row flagged if any block in it is alarming, so grouping never hides a problem.
+//! Activations of the focused run at the current step: per block mean, std, sparsity (the
+//! fraction of exact zeros: about half for a healthy ReLU output, so no alarm) and dead units
+//! (channels zero for every example of the batch), alarming values flagged. Deep nets have more
+//! blocks than the panel has rows, so consecutive blocks then share a row: means averaged, the
+//! sparsity and dead fractions the worst of the group, and the row flagged if any block in it is
+//! alarming, so grouping never hides a problem.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -14,13 +16,13 @@ use crate::tui::theme;
 
 /// Why a block's activations look unhealthy, if they do.
 fn alarm(s: &BlockStat) -> Option<&'static str> {
-    if ![s.act_mean, s.act_std, s.act_zero_frac]
+    if ![s.act_mean, s.act_std, s.act_zero_frac, s.dead_frac]
         .iter()
         .all(|v| v.is_finite())
     {
         Some("NaN/inf")
-    } else if s.act_zero_frac > 0.5 {
-        Some("dead>50%")
+    } else if s.dead_frac > 0.1 {
+        Some("dead>10%")
     } else if s.act_std < 1e-3 {
         Some("std≈0")
     } else if s.act_std > 1e3 {
@@ -73,13 +75,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         let n = chunk.len() as f64;
         let mean = chunk.iter().map(|s| s.act_mean as f64).sum::<f64>() / n;
         let std = chunk.iter().map(|s| s.act_std as f64).sum::<f64>() / n;
-        let dead = chunk
-            .iter()
-            .map(|s| s.act_zero_frac as f64)
-            .fold(
-                f64::NEG_INFINITY,
-                |a, b| if b.is_nan() { b } else { a.max(b) },
-            );
+        let worst = |f: fn(&BlockStat) -> f32| {
+            chunk
+                .iter()
+                .map(|s| f(s) as f64)
+                .fold(
+                    f64::NEG_INFINITY,
+                    |a, b| if b.is_nan() { b } else { a.max(b) },
+                )
+        };
+        let (sparse, dead) = (worst(|s| s.act_zero_frac), worst(|s| s.dead_frac));
         let why = chunk.iter().find_map(alarm);
         let style = if why.is_some() {
             theme::alarm()
@@ -90,6 +95,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Cell::from(label),
             Cell::from(theme::num(mean)),
             Cell::from(theme::num(std)),
+            Cell::from(format!("{}%", theme::num(sparse * 100.0))),
             Cell::from(format!("{}%", theme::num(dead * 100.0))),
             Cell::from(why.map(|w| format!("! {w}")).unwrap_or_default()),
         ])
@@ -97,12 +103,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     });
     let widths = [
         Constraint::Length(11),
-        Constraint::Length(8),
-        Constraint::Length(8),
         Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(6),
         Constraint::Fill(1),
     ];
-    let header = Row::new(["block", "mean", "std", "dead", ""]).style(theme::muted());
+    let header = Row::new(["block", "mean", "std", "zeros", "dead", ""]).style(theme::muted());
     let table = Table::new(rows, widths)
         .header(header)
         .block(Block::bordered().title(Span::styled(title, theme::title())));
@@ -120,14 +127,21 @@ mod tests {
             act_mean: 0.3,
             act_std: 0.8,
             act_zero_frac: 0.4,
+            ..BlockStat::default()
         };
         assert_eq!(alarm(&ok), None);
+        // Half zeros is what a healthy ReLU output has: sparsity alone is no alarm.
+        let sparse = BlockStat {
+            act_zero_frac: 0.6,
+            ..ok
+        };
+        assert_eq!(alarm(&sparse), None);
         assert_eq!(
             alarm(&BlockStat {
-                act_zero_frac: 0.6,
+                dead_frac: 0.25,
                 ..ok
             }),
-            Some("dead>50%")
+            Some("dead>10%")
         );
         assert_eq!(
             alarm(&BlockStat {

@@ -95,7 +95,7 @@ fn render(frame: &mut Frame, area: Rect, app: &App, metric: &Metric) {
         .collect();
     let mut datasets = Vec::new();
     for &i in &order {
-        let style = theme::run_style(i, focus);
+        let style = app.run_style(i);
         datasets.push(
             Dataset::default()
                 .marker(Marker::Braille)

@@ -1,7 +1,8 @@
-//! Gradient flow, the centrepiece: ‖∂L/∂x_l‖ at every block boundary from input to output on a
-//! log scale, at the current step. The focused run is drawn last and bold, the others dimmed
-//! beneath it; each run's spread (largest over smallest norm across blocks) is written below the
-//! chart, because the spread is the number that separates a plain stack from a residual one.
+//! Gradient flow, the centrepiece: the size-free RMS of ∂L/∂x_l at every block boundary, from
+//! the input (0) to the output (1) in relative depth so nets of different depth overlay, on a
+//! log scale. Each run's first recorded step stays beneath as a faint line. Below the chart, per
+//! run, the fitted growth of the gradient per block toward the input, with its sign; for plain
+//! stacks the mean-field prediction beside it.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -9,50 +10,49 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
 
+use crate::train::flow::{MEAN_FIELD_GROWTH, Slope, relative_depth, step_slope};
+use crate::train::record::BlockStat;
 use crate::tui::app::App;
 use crate::tui::series;
 use crate::tui::theme;
 
-/// One run's profile at the current step.
+/// `(relative depth, log10 RMS)` of one step's boundaries; zeros and non-finite values left out.
+fn points(blocks: &[BlockStat]) -> Vec<(f64, f64)> {
+    blocks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| {
+            series::log10(b.grad_rms).map(|y| (relative_depth(i, blocks.len()), y))
+        })
+        .collect()
+}
+
 struct Profile {
-    /// `(block index, log10 norm)`, non-finite and zero norms left out.
-    points: Vec<(f64, f64)>,
-    blocks: usize,
-    /// Some block's norm is NaN or infinite.
+    now: Vec<(f64, f64)>,
+    first: Vec<(f64, f64)>,
+    slope: Option<Slope>,
     non_finite: bool,
 }
 
 impl Profile {
     fn of(app: &App, run: usize) -> Profile {
-        let blocks = app
-            .current(run)
+        let steps = app.steps(run);
+        let blocks = steps
+            .last()
             .map(|r| r.blocks.as_slice())
             .unwrap_or_default();
-        let points = blocks
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| series::log10(b.grad_norm).map(|y| (i as f64, y)))
-            .collect();
-        let non_finite = blocks.iter().any(|b| !b.grad_norm.is_finite());
         Profile {
-            points,
-            blocks: blocks.len(),
-            non_finite,
+            now: points(blocks),
+            first: steps.first().map(|r| points(&r.blocks)).unwrap_or_default(),
+            slope: step_slope(blocks),
+            non_finite: blocks.iter().any(|b| !b.grad_norm.is_finite()),
         }
-    }
-
-    /// max/min over blocks, in linear units.
-    fn spread(&self) -> Option<f64> {
-        let logs = self.points.iter().map(|p| p.1);
-        let lo = logs.clone().reduce(f64::min)?;
-        let hi = logs.reduce(f64::max)?;
-        Some(10f64.powf(hi - lo))
     }
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let block = Block::bordered().title(Span::styled(
-        " gradient flow ‖∂L/∂xₗ‖ · input → output ",
+        " gradient flow · RMS of ∂ℓ/∂xₗ per element · input → output ",
         theme::title(),
     ));
     let inner = block.inner(area);
@@ -60,12 +60,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let profiles: Vec<Profile> = (0..app.histories().len())
         .map(|i| Profile::of(app, i))
         .collect();
-    let legend_rows = (profiles.len() as u16).min(inner.height / 3);
+    let legend_rows = (profiles.len() as u16 + 1).min(inner.height / 3);
     let [chart_area, legend_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(legend_rows)]).areas(inner);
-    if profiles.iter().all(|p| p.points.is_empty()) {
+    if profiles.iter().all(|p| p.now.is_empty()) {
         let text = if app.latest().is_some() {
-            "no finite gradient norms at this step"
+            "no finite gradients at this step"
         } else {
             "waiting for the first step…"
         };
@@ -74,50 +74,49 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             chart_area,
         );
     } else {
-        frame.render_widget(chart(app, &profiles, chart_area.height), chart_area);
+        frame.render_widget(chart(app, &profiles, chart_area), chart_area);
     }
     frame.render_widget(Paragraph::new(legend(app, &profiles)), legend_area);
 }
 
-fn chart<'a>(app: &App, profiles: &'a [Profile], height: u16) -> Chart<'a> {
+fn chart<'a>(app: &App, profiles: &'a [Profile], area: Rect) -> Chart<'a> {
+    let height = area.height;
     let focus = app.focus();
-    // Others first so the focused run is painted over them.
-    let order = (0..profiles.len())
+    // Ghosts first, then the others, the focused run last so it is painted over them.
+    let order: Vec<usize> = (0..profiles.len())
         .filter(|&i| i != focus)
-        .chain((focus < profiles.len()).then_some(focus));
-    let datasets = order
-        .map(|i| {
-            Dataset::default()
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(theme::run_style(i, focus))
-                .data(&profiles[i].points)
-        })
+        .chain((focus < profiles.len()).then_some(focus))
         .collect();
-    let [lo, hi] = series::range(profiles.iter().flat_map(|p| p.points.iter().map(|q| q.1)))
-        .unwrap_or([-1.0, 1.0]);
+    let ghosts = order.iter().map(|&i| {
+        Dataset::default()
+            .marker(Marker::Dot)
+            .graph_type(GraphType::Scatter)
+            .style(theme::ghost_style(app.run_color(i)))
+            .data(&profiles[i].first)
+    });
+    let lines = order.iter().map(|&i| {
+        Dataset::default()
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(app.run_style(i))
+            .data(&profiles[i].now)
+    });
+    let datasets = ghosts.chain(lines).collect();
+    let ys = profiles
+        .iter()
+        .flat_map(|p| p.now.iter().chain(&p.first).map(|q| q.1));
+    let [lo, hi] = series::range(ys).unwrap_or([-1.0, 1.0]);
     let max_labels = (height.saturating_sub(2) as usize / 2).clamp(2, 6);
     let (y_bounds, decades) = series::decades(lo, hi, max_labels);
-    let last = profiles
-        .iter()
-        .map(|p| p.blocks)
-        .max()
-        .unwrap_or(0)
-        .saturating_sub(1)
-        .max(1);
-    let x_labels = match last {
-        0..4 => vec!["0 in".to_string(), format!("{last} out")],
-        _ => vec![
-            "0 in".to_string(),
-            format!("{}", last / 2),
-            format!("{last} out"),
-        ],
-    };
     Chart::new(datasets)
         .x_axis(
             Axis::default()
-                .bounds([0.0, last as f64])
-                .labels(x_labels)
+                .bounds([0.0, 1.0])
+                .labels(if area.width >= 70 {
+                    vec!["input", "relative depth", "output"]
+                } else {
+                    vec!["input", "output"]
+                })
                 .style(theme::muted()),
         )
         .y_axis(
@@ -129,34 +128,52 @@ fn chart<'a>(app: &App, profiles: &'a [Profile], height: u16) -> Chart<'a> {
         .legend_position(None)
 }
 
+/// `grows ×1.36/block→in (+0.31)`: the fitted factor per block toward the input, with the
+/// signed log-slope.
+pub fn slope_text(s: Slope) -> String {
+    let f = s.factor();
+    let word = if f >= 1.05 {
+        "grows"
+    } else if f <= 1.0 / 1.05 {
+        "shrinks"
+    } else {
+        "flat"
+    };
+    format!("{word} ×{:.2}/block→in ({:+.2})", f, s.per_block)
+}
+
 fn legend(app: &App, profiles: &[Profile]) -> Vec<Line<'static>> {
-    profiles
+    let mut lines: Vec<Line> = profiles
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let style = theme::run_style(i, app.focus());
+            let style = app.run_style(i);
             let mark = if i == app.focus() {
                 "━━ "
             } else {
                 "── "
             };
             let spec = &app.histories()[i].info.spec;
-            let mut spans = vec![Span::styled(format!("{mark}{} {spec:<12}", i + 1), style)];
-            spans.push(match p.spread() {
-                Some(s) => Span::styled(
-                    format!(
-                        " spread {} (max/min over {} blocks)",
-                        theme::ratio(s),
-                        p.blocks
-                    ),
-                    style,
-                ),
-                None => Span::styled(" no data", theme::muted()),
+            let mut spans = vec![Span::styled(format!("{mark}{} {spec:<9} ", i + 1), style)];
+            spans.push(match p.slope {
+                Some(s) => Span::styled(slope_text(s), style),
+                None => Span::styled("no data", theme::muted()),
             });
+            if spec.starts_with("plain") {
+                spans.push(Span::styled(
+                    format!("  theory at init ×{MEAN_FIELD_GROWTH:.2}"),
+                    theme::muted(),
+                ));
+            }
             if p.non_finite {
-                spans.push(Span::styled("  ! non-finite gradient", theme::alarm()));
+                spans.push(Span::styled(" ! non-finite gradient ", theme::alarm()));
             }
             Line::from(spans)
         })
-        .collect()
+        .collect();
+    lines.push(Line::styled(
+        "··· step 1   RMS = ‖∂L/∂xₗ‖·√B/√(C·H·W)   →in: toward the input",
+        theme::muted(),
+    ));
+    lines
 }

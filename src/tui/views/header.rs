@@ -87,14 +87,28 @@ fn state(app: &App) -> Vec<Span<'static>> {
     spans
 }
 
+/// Each run with its latest numbers: training loss (mean of its last ten steps: one batch is
+/// noisy), training accuracy of the same steps, and the last test accuracy.
 fn runs(app: &App) -> Line<'static> {
     let mut spans = vec![Span::raw(" ")];
     for (i, h) in app.histories().iter().enumerate() {
-        let mut style = theme::run_style(i, app.focus());
+        let mut style = app.run_style(i);
         if i == app.focus() {
             style = style.add_modifier(Modifier::REVERSED);
         }
         spans.push(Span::styled(format!(" {} {} ", i + 1, h.info.spec), style));
+        let steps = app.steps(i);
+        let recent = &steps[steps.len().saturating_sub(10)..];
+        if !recent.is_empty() {
+            let n = recent.len() as f64;
+            let loss = recent.iter().map(|r| r.loss as f64).sum::<f64>() / n;
+            let acc = recent.iter().map(|r| r.acc as f64).sum::<f64>() / n;
+            let mut text = format!(" loss {} · {:.0}%", theme::num(loss), acc * 100.0);
+            if let Some(e) = app.evals(i).last() {
+                text += &format!(" · test {:.0}%", e.acc * 100.0);
+            }
+            spans.push(Span::styled(text, app.run_style(i)));
+        }
         if let RunStatus::Diverged { step, .. } = h.status {
             spans.push(Span::styled(
                 format!("✗ diverged at {step}"),

@@ -1,5 +1,6 @@
-//! Heatmap panel: log10 ‖∂L/∂x‖ of the focused run, blocks (input at the top) × training time,
-//! time bucketed to the panel width, with a colour scale underneath.
+//! Heatmap panel: the focused run's blocks (input at the top) × training time, time bucketed to
+//! the panel width, coloured by the gradient RMS (log10, on one scale for the whole experiment:
+//! see `tui::scale`) or by the shortcut's share (0 to 1); `m` switches. A colour scale underneath.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -7,8 +8,8 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use crate::train::record::StepRecord;
-use crate::tui::app::App;
+use crate::train::record::{BlockStat, StepRecord};
+use crate::tui::app::{App, HeatMode};
 use crate::tui::widgets::{Heatmap, heatmap};
 use crate::tui::{series, theme};
 
@@ -17,7 +18,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .histories()
         .get(app.focus())
         .map_or("", |h| h.info.spec.as_str());
-    let title = format!(" log ‖∂L/∂x‖ · {spec} · blocks × steps ");
+    let mode = app.heat_mode();
+    let what = match mode {
+        HeatMode::Rms => "gradient RMS (log)",
+        HeatMode::Share => "shortcut share",
+    };
+    let title = format!(" {what} · {spec} · blocks × steps ");
     let block = Block::bordered().title(Span::styled(title, theme::title()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -26,10 +32,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let [labels, map_area] =
         Layout::horizontal([Constraint::Length(4), Constraint::Fill(1)]).areas(map_row);
     let steps = app.steps(app.focus());
-    let columns = bucket(steps, map_area.width as usize);
-    let Some(range) = series::bounds(columns.iter().flatten().copied()) else {
+    let (columns, range) = match mode {
+        HeatMode::Rms => (
+            bucket(steps, map_area.width as usize, log_rms),
+            app.rms_range(),
+        ),
+        HeatMode::Share => (
+            bucket(steps, map_area.width as usize, share),
+            Some([0.0, 1.0]),
+        ),
+    };
+    let Some(range) = range.filter(|_| columns.iter().flatten().any(|v| v.is_finite())) else {
         frame.render_widget(
-            Paragraph::new(Span::styled("no gradient norms yet", theme::muted())),
+            Paragraph::new(Span::styled("nothing measured yet", theme::muted())),
             map_row,
         );
         return;
@@ -41,15 +56,32 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(rows), labels);
     let span = (steps.first().map(|r| r.step), steps.last().map(|r| r.step));
     frame.render_widget(
-        Paragraph::new(scale(range, span, scale_area.width)),
+        Paragraph::new(scale(range, mode, span, scale_area.width)),
         scale_area,
     );
 }
 
-/// Mean log10 norm per block over `width` equal buckets of consecutive records (one record per
-/// column while they fit). A bucket holding any non-finite norm for a block is NaN there, as is one whose norms
-/// are all zero: both are alarms to show, not values to average.
-fn bucket(steps: &[StepRecord], width: usize) -> Vec<Vec<f64>> {
+/// log10 of the size-free RMS; `None` for a zero (a gap: nothing flowed), NaN for non-finite.
+fn log_rms(b: &BlockStat) -> Option<f64> {
+    if !b.grad_rms.is_finite() {
+        return Some(f64::NAN);
+    }
+    series::log10(b.grad_rms)
+}
+
+/// The shortcut's share; `None` where not measured (the stem).
+fn share(b: &BlockStat) -> Option<f64> {
+    b.split.and_then(|s| s.share()).map(|s| s as f64)
+}
+
+/// Mean of `value` per block over `width` equal buckets of consecutive records (one record per
+/// column while they fit). A bucket holding any non-finite value for a block is NaN there, as is
+/// one with no value at all: both are shown, not averaged away.
+fn bucket(
+    steps: &[StepRecord],
+    width: usize,
+    value: fn(&BlockStat) -> Option<f64>,
+) -> Vec<Vec<f64>> {
     let n = steps.len();
     let cols = n.min(width);
     (0..cols)
@@ -58,19 +90,14 @@ fn bucket(steps: &[StepRecord], width: usize) -> Vec<Vec<f64>> {
             let rows = chunk.iter().map(|r| r.blocks.len()).max().unwrap_or(0);
             (0..rows)
                 .map(|b| {
-                    let norms = chunk
-                        .iter()
-                        .filter_map(|r| r.blocks.get(b))
-                        .map(|s| s.grad_norm);
+                    let values = chunk.iter().filter_map(|r| r.blocks.get(b)).map(value);
                     let (mut sum, mut count) = (0.0, 0);
-                    for g in norms {
-                        if !g.is_finite() {
+                    for v in values.flatten() {
+                        if !v.is_finite() {
                             return f64::NAN;
                         }
-                        if let Some(l) = series::log10(g) {
-                            sum += l;
-                            count += 1;
-                        }
+                        sum += v;
+                        count += 1;
                     }
                     if count > 0 {
                         sum / count as f64
@@ -83,9 +110,19 @@ fn bucket(steps: &[StepRecord], width: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
-fn scale(range: [f64; 2], steps: (Option<u64>, Option<u64>), width: u16) -> Line<'static> {
-    let lo = theme::num(10f64.powf(range[0]));
-    let hi = theme::num(10f64.powf(range[1]));
+fn scale(
+    range: [f64; 2],
+    mode: HeatMode,
+    steps: (Option<u64>, Option<u64>),
+    width: u16,
+) -> Line<'static> {
+    let (lo, hi) = match mode {
+        HeatMode::Rms => (
+            theme::num(10f64.powf(range[0])),
+            theme::num(10f64.powf(range[1])),
+        ),
+        HeatMode::Share => ("0".into(), "100%".into()),
+    };
     let ramp_width = (width as usize)
         .saturating_sub(lo.len() + hi.len() + 36)
         .min(24);
@@ -96,7 +133,7 @@ fn scale(range: [f64; 2], steps: (Option<u64>, Option<u64>), width: u16) -> Line
     }));
     spans.push(Span::styled(format!(" {hi}  "), theme::muted()));
     spans.push(Span::styled("█", Style::new().fg(heatmap::NON_FINITE)));
-    spans.push(Span::styled(" NaN/inf/0", theme::muted()));
+    spans.push(Span::styled(" none/NaN", theme::muted()));
     if let (Some(a), Some(b)) = steps {
         spans.push(Span::styled(format!("  steps {a}–{b}"), theme::muted()));
     }

@@ -9,10 +9,15 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use crate::tui::app::App;
 use crate::tui::{keys, theme};
 
-const READING: [&str; 3] = [
-    "Gradient flow: ‖∂L/∂x‖ at each block boundary, input left. A plain deep stack's norm grows",
-    "geometrically toward the input; shortcuts keep the profile flat. The spread is max/min.",
-    "Activations in red: dead ReLUs > 50 %, std < 1e-3 or > 1e3, or NaN/inf.",
+const READING: [&str; 8] = [
+    "Gradient flow: RMS per element of each example's ∂ℓ/∂x at every block boundary (free of",
+    "tensor size and batch), input left, output right; dots: the first step. At initialisation a",
+    "plain BN stack's gradient grows ×1.3-1.4 per block toward the input (mean-field: ×1.47),",
+    "a residual net's ×1.1; batch norm flattens the plain profile within ~10 steps, yet it barely learns.",
+    "Shortcut share (He 2016 eq. 5): the part of ∂L/∂xₗ that arrives through the shortcut. Plain: 0,",
+    "every gradient passes through the layers. Residual: about half at init, rising with training.",
+    "Activations: zeros = sparsity (about half is a healthy ReLU); dead = channels zero in every",
+    "example. Flagged: dead > 10 %, std < 1e-3 or > 1e3, NaN/inf.",
 ];
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {

@@ -11,13 +11,15 @@ mod grad_flow;
 mod header;
 mod heatmap;
 mod help;
+mod params;
+mod shortcut;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::app::App;
+use super::app::{App, SidePanel};
 use super::theme;
 
 pub const MIN_WIDTH: u16 = 60;
@@ -61,22 +63,43 @@ fn full(frame: &mut Frame, body: Rect, app: &App) {
     ])
     .areas(bottom);
     grad_flow::render(frame, flow, app);
-    activations::render(frame, acts, app);
+    side(frame, acts, app);
     heatmap::render(frame, heat, app);
     curves::render_loss(frame, loss, app);
     curves::render_accuracy(frame, acc, app);
 }
 
+/// The panel beside the gradient flow, as `p` chose.
+fn side(frame: &mut Frame, area: Rect, app: &App) {
+    match app.side_panel() {
+        SidePanel::Shortcut => shortcut::render(frame, area, app),
+        SidePanel::Activations => activations::render(frame, area, app),
+        SidePanel::Params => params::render(frame, area, app),
+    }
+}
+
 /// The gradient flow always; the curves only when the flow chart keeps at least 10 rows.
 fn compact(frame: &mut Frame, body: Rect, app: &App) {
-    if body.height < 18 {
-        grad_flow::render(frame, body, app);
-        return;
+    let (top, curves) = if body.height < 18 {
+        (body, None)
+    } else {
+        let [top, curves] =
+            Layout::vertical([Constraint::Fill(1), Constraint::Length(8)]).areas(body);
+        (top, Some(curves))
+    };
+    if top.width >= 80 {
+        let [flow, side_area] =
+            Layout::horizontal([Constraint::Percentage(56), Constraint::Fill(1)]).areas(top);
+        grad_flow::render(frame, flow, app);
+        side(frame, side_area, app);
+    } else {
+        grad_flow::render(frame, top, app);
     }
-    let [flow, curves] = Layout::vertical([Constraint::Fill(1), Constraint::Length(8)]).areas(body);
+    let Some(curves) = curves else {
+        return;
+    };
     let [loss, acc] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)]).areas(curves);
-    grad_flow::render(frame, flow, app);
     curves::render_loss(frame, loss, app);
     curves::render_accuracy(frame, acc, app);
 }

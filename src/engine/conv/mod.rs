@@ -1,0 +1,124 @@
+//! 2-D convolution (NCHW, square kernels, zero padding) as a custom dfdx op: im2col + gemm.
+//!
+//! Speed layout (the product's main cost): the batch is split into one contiguous range of images
+//! per rayon thread; each thread builds the im2col matrix of *one image at a time* in a
+//! thread-local scratch buffer (it stays in L2) and calls single-threaded `gemm` on it. In
+//! backward each thread keeps its own partial dW / db sum, reduced at the end, and does its own
+//! col2im into its images' rows of dX. 1×1 stride-1 unpadded convolutions skip im2col/col2im and
+//! multiply the image directly.
+//!
+//! In f32 on AVX-512, stride-1 convs with a kernel take the direct kernel of `engine::direct`
+//! for the forward pass and dX instead (about twice as fast; no im2col matrix), and 3×3 ones the
+//! kernel of `engine::dw` for dW; the rest (stride 2, the f64 gradient checks, other CPUs, and
+//! any conv with the direct kernels switched off: `engine::simd`) stays here.
+
+mod backward;
+mod forward;
+mod geom;
+mod im2col;
+#[cfg(test)]
+mod tests;
+
+pub use backward::backward;
+pub use forward::forward;
+pub use geom::Geom;
+
+use super::grads::take_grad;
+use super::tensor::{Float, T1, T4, view};
+use dfdx::prelude::*;
+
+/// Stride and zero padding of a convolution, and whether the input needs a gradient
+/// (the first conv's input is data, so its col2im can be skipped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvCfg {
+    pub stride: usize,
+    pub pad: usize,
+    pub input_grad: bool,
+}
+
+/// `x [N, Cin, H, W]`, `w [Cout, Cin, K, K]`, optional `bias [Cout]` → `[N, Cout, Ho, Wo]` with
+/// `Ho = (H + 2·pad − K) / stride + 1`. Gradients accumulate into x (if `cfg.input_grad`), w, bias.
+pub fn conv2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+    x: T4<E, T>,
+    w: T4<E, T>,
+    bias: Option<T1<E, T>>,
+    cfg: ConvCfg,
+) -> T4<E, T> {
+    let g = Geom::new(*x.shape(), *w.shape(), cfg);
+    if let Some(b) = &bias {
+        assert_eq!(
+            b.shape().0,
+            g.cout,
+            "conv2d: bias has {} entries but the weight has {} output channels",
+            b.shape().0,
+            g.cout
+        );
+    }
+    let (x, xt) = x.split_tape();
+    let (w, wt) = w.split_tape();
+    let mut tape = xt.merge(wt);
+    let bias = bias.map(|b| {
+        let (b, bt) = b.split_tape();
+        tape = std::mem::take(&mut tape).merge(bt);
+        b
+    });
+
+    // Not zeroed: `forward` writes every element (zeroing it first cost a memset per conv).
+    let len = g.n * g.cout * g.p();
+    let mut out: Vec<E> = Vec::with_capacity(len);
+    // SAFETY: E is f32 or f64 (no invalid bit patterns, no drop), and `forward` overwrites every
+    // element before the buffer is read: gemm with `accumulate = false` (or after the bias fill)
+    // on every output row, or the grid / pixel-major copies of every output pixel.
+    #[allow(clippy::uninit_vec)] // see SAFETY: written in full before any read
+    unsafe {
+        out.set_len(len)
+    };
+    forward(
+        &g,
+        view(&x),
+        view(&w),
+        bias.as_ref().map(|b| view(b)),
+        &mut out,
+    );
+    let dev = x.device().clone();
+    let y = dev.tensor_from_vec(out, (g.n, g.cout, g.ho, g.wo));
+
+    if T::OWNS_TAPE {
+        let yg = y.ghost();
+        let (xg, wg) = (x.ghost(), w.ghost());
+        let bg = bias.as_ref().map(|b| b.ghost());
+        tape.add_backward_op(move |grads| {
+            let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&yg)?);
+            let mut gw = std::mem::take(&mut **grads.get_or_alloc_mut(&wg)?);
+            let mut gb = match &bg {
+                Some(bg) => Some(std::mem::take(&mut **grads.get_or_alloc_mut(bg)?)),
+                None => None,
+            };
+            let mut gx = if cfg.input_grad {
+                Some(take_grad!(grads, xg)?)
+            } else {
+                None
+            };
+            backward(
+                &g,
+                view(&x),
+                view(&w),
+                &gy,
+                gx.as_mut().map(|(gx, fresh)| (&mut gx[..], *fresh)),
+                &mut gw,
+                gb.as_deref_mut(),
+            );
+            if let Some((gx, _)) = gx {
+                **grads.get_or_alloc_mut(&xg)? = gx;
+            }
+            if let (Some(bg), Some(gb)) = (&bg, gb) {
+                **grads.get_or_alloc_mut(bg)? = gb;
+            }
+            **grads.get_or_alloc_mut(&wg)? = gw;
+            // y's entry stays empty: nothing reads it after its producer (see `with_out_grad`).
+            drop(gy);
+            Ok(())
+        });
+    }
+    y.put_tape(tape)
+}

@@ -1,0 +1,328 @@
+//! He et al. 2016, eq. 5, measured: the gradient at a residual block's input split into the part
+//! that arrives through the shortcut and the part that comes back through the branch.
+//!
+//! A block `y = combine(F(x), s(x))` has two kinds of consumers of x: the branch (F, and a gate
+//! if any) and the shortcut s. dfdx sums their contributions into one buffer, so the parts are
+//! gone by the time anything reads ∂L/∂x. Two zero-size ops keep them apart without copying:
+//!
+//! - [`Split::enter`] on x before the branch: its backward op runs after every consumer of x.
+//! - [`Split::shortcut`] on x after the branch and before the shortcut's ops: its backward op runs
+//!   after the shortcut has written its part and before the branch writes anything.
+//!
+//! Backward order is therefore: shortcut ops write `id` into x's gradient → `shortcut`'s op moves
+//! `id` aside and leaves an unwritten buffer, marked new so the branch's first op writes it with
+//! `=` (see `grads::take_grad!`) → branch ops write `br` → `enter`'s op adds `id` back while
+//! summing ‖id‖², ‖br‖² and ⟨id, br⟩ in the same pass. The producer of x then reads
+//! `id + br`, the gradient it always read. The cost is that one pass per residual block; the
+//! branch's first op saves the read of an existing buffer in exchange.
+
+use super::grads::{mark_new, take_grad, take_mark};
+use super::par::par_chunks_sum;
+use super::reduce::sum_squares;
+use super::tensor::{Float, T4};
+use dfdx::prelude::*;
+use std::sync::{Arc, Mutex};
+
+/// The two parts of ∂L/∂x at one block input, as sums over the whole tensor (batch included).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GradSplit {
+    /// ‖shortcut part‖²: what s passes back (the identity passes ∂L/∂s unchanged).
+    pub shortcut_sq: f64,
+    /// ‖branch part‖²: everything else (F, and the gate of gated blocks).
+    pub branch_sq: f64,
+    /// ⟨shortcut part, branch part⟩.
+    pub dot: f64,
+}
+
+impl GradSplit {
+    pub fn shortcut(&self) -> f64 {
+        self.shortcut_sq.max(0.0).sqrt()
+    }
+    pub fn branch(&self) -> f64 {
+        self.branch_sq.max(0.0).sqrt()
+    }
+    /// ‖shortcut + branch‖ = ‖∂L/∂x‖.
+    pub fn total(&self) -> f64 {
+        (self.shortcut_sq + self.branch_sq + 2.0 * self.dot)
+            .max(0.0)
+            .sqrt()
+    }
+    /// Cosine of the angle between the parts (0 where either is zero).
+    pub fn cosine(&self) -> f64 {
+        let d = self.shortcut() * self.branch();
+        if d > 0.0 { self.dot / d } else { 0.0 }
+    }
+}
+
+impl std::ops::Add for GradSplit {
+    type Output = GradSplit;
+    fn add(self, o: GradSplit) -> GradSplit {
+        GradSplit {
+            shortcut_sq: self.shortcut_sq + o.shortcut_sq,
+            branch_sq: self.branch_sq + o.branch_sq,
+            dot: self.dot + o.dot,
+        }
+    }
+}
+
+/// Where a split is recorded: shared by the two ops of one block and read after backward.
+pub type SplitSink = Arc<Mutex<Option<GradSplit>>>;
+
+/// The pair of ops around one block's input (see the module docs). Create one per block and
+/// pass, in forward order: `enter(x)` before the branch, `shortcut(x')` before the shortcut.
+pub struct Split<E> {
+    sink: SplitSink,
+    stash: Arc<Mutex<Option<Vec<E>>>>,
+}
+
+impl<E: Float> Split<E> {
+    pub fn new(sink: SplitSink) -> Self {
+        *lock(&sink) = None;
+        Self {
+            sink,
+            stash: Arc::default(),
+        }
+    }
+
+    /// Before the branch's ops: records the split once every consumer of x has written.
+    pub fn enter<T: Tape<E, Cpu>>(&self, x: T4<E, T>) -> T4<E, T> {
+        if !T::OWNS_TAPE {
+            return x;
+        }
+        let (x, mut tape) = x.split_tape();
+        let (xg, stash, sink) = (x.ghost(), self.stash.clone(), self.sink.clone());
+        tape.add_backward_op(move |grads| {
+            // The entry exists: `shortcut`'s op put a buffer there.
+            let mut g = std::mem::take(&mut **grads.get_or_alloc_mut(&xg)?);
+            let untouched = take_mark(g.as_ptr() as usize);
+            let id = lock(&stash).take();
+            let split = merge(&mut g, untouched, id.as_deref());
+            *lock(&sink) = Some(split);
+            **grads.get_or_alloc_mut(&xg)? = g;
+            Ok(())
+        });
+        x.put_tape(tape)
+    }
+
+    /// After the branch's ops, before the shortcut's: moves the shortcut's part aside.
+    pub fn shortcut<T: Tape<E, Cpu>>(&self, x: T4<E, T>) -> T4<E, T> {
+        if !T::OWNS_TAPE {
+            return x;
+        }
+        let (x, mut tape) = x.split_tape();
+        let (xg, stash) = (x.ghost(), self.stash.clone());
+        let len = x.shape().num_elements();
+        tape.add_backward_op(move |grads| {
+            let (id, fresh) = take_grad!(grads, xg)?;
+            // New means nothing on the shortcut side wrote it: its bits are arbitrary.
+            *lock(&stash) = (!fresh).then_some(id);
+            **grads.get_or_alloc_mut(&xg)? = new_buffer(len);
+            Ok(())
+        });
+        x.put_tape(tape)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A buffer the next `take_grad!` of it reports new (to be written, not read): unwritten when
+/// new-buffer writes are on, zeroed otherwise (then ops accumulate into it as usual).
+fn new_buffer<E: Float>(len: usize) -> Vec<E> {
+    if !super::alloc::fresh_enabled() {
+        return vec![E::zero(); len];
+    }
+    let mut v = Vec::with_capacity(len);
+    // SAFETY: f32/f64 have no invalid bit patterns, and the buffer is marked new, so the op
+    // that takes it writes every element before anything reads it (`take_grad!`'s contract);
+    // `merge` treats a buffer still marked as never written.
+    #[allow(clippy::uninit_vec)]
+    unsafe {
+        v.set_len(len)
+    };
+    mark_new(v.as_ptr() as usize);
+    v
+}
+
+/// `g = br + id` in place, with the split's three sums. `untouched`: the branch wrote nothing
+/// (g holds arbitrary bits); `id` is `None` where the shortcut wrote nothing.
+fn merge<E: Float>(g: &mut [E], untouched: bool, id: Option<&[E]>) -> GradSplit {
+    match (id, untouched) {
+        (Some(id), false) => par_chunks_sum(g, |o, c| {
+            let id = &id[o..][..c.len()];
+            let [ii, bb, ib] = reduce1_coarse_zip(c, id);
+            for (d, &v) in c.iter_mut().zip(id) {
+                *d += v;
+            }
+            GradSplit {
+                shortcut_sq: ii,
+                branch_sq: bb,
+                dot: ib,
+            }
+        }),
+        (Some(id), true) => {
+            g.copy_from_slice(id);
+            GradSplit {
+                shortcut_sq: sum_squares(id),
+                ..GradSplit::default()
+            }
+        }
+        (None, false) => GradSplit {
+            branch_sq: sum_squares(g),
+            ..GradSplit::default()
+        },
+        (None, true) => {
+            g.fill(E::zero());
+            GradSplit::default()
+        }
+    }
+}
+
+/// Σ id², Σ br², Σ id·br over two equally long slices: eight lanes in `E` (so it vectorises)
+/// over blocks of 1024, then f64, as the engine's other reductions.
+fn reduce1_coarse_zip<E: Float>(br: &[E], id: &[E]) -> [f64; 3] {
+    const LANES: usize = 8;
+    let mut acc = [0.0f64; 3];
+    for (b, i) in br.chunks(1024).zip(id.chunks(1024)) {
+        let mut l = [[E::zero(); LANES]; 3];
+        let (bc, ic) = (b.chunks_exact(LANES), i.chunks_exact(LANES));
+        let (br_tail, id_tail) = (bc.remainder(), ic.remainder());
+        for (p, q) in bc.zip(ic) {
+            for k in 0..LANES {
+                l[0][k] = l[0][k] + q[k] * q[k];
+                l[1][k] = l[1][k] + p[k] * p[k];
+                l[2][k] = l[2][k] + p[k] * q[k];
+            }
+        }
+        for (k, (&p, &q)) in br_tail.iter().zip(id_tail).enumerate() {
+            l[0][k] = l[0][k] + q * q;
+            l[1][k] = l[1][k] + p * p;
+            l[2][k] = l[2][k] + p * q;
+        }
+        for (a, lanes) in acc.iter_mut().zip(&l) {
+            *a += lanes
+                .iter()
+                .map(|&v| v.to_f64().unwrap_or(f64::NAN))
+                .sum::<f64>();
+        }
+    }
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::alloc::without_fresh;
+    use crate::engine::gradcheck::rand_vec;
+    use crate::engine::gradcheck::{TT, dot, t4};
+    use crate::engine::{BnCfg, ConvCfg, add_relu, batch_norm2d, conv2d, scale};
+
+    const S: (usize, usize, usize, usize) = (4, 8, 16, 16); // 8192: the parallel paths
+
+    fn w(seed: u64, s: (usize, usize, usize, usize)) -> T4<f64> {
+        let n = s.0 * s.1 * s.2 * s.3;
+        t4(
+            &rand_vec(n, seed)
+                .iter()
+                .map(|v| v * 0.3)
+                .collect::<Vec<_>>(),
+            s,
+        )
+    }
+
+    /// y = ReLU(F(xb) + s(xs)) with F = conv(ReLU(BN(conv xb))) + 0.5·conv1×1(xb) (two branch
+    /// consumers, like a gate) and s = conv1×1 (projection) or the identity.
+    /// `sc` runs on xs after the branch's ops are recorded (where `Split::shortcut` must go).
+    fn block(
+        xb: T4<f64, TT>,
+        xs: T4<f64, TT>,
+        proj: bool,
+        sc: impl FnOnce(T4<f64, TT>) -> T4<f64, TT>,
+    ) -> T4<f64, TT> {
+        let c = |k: usize| ConvCfg {
+            stride: 1,
+            pad: k / 2,
+            input_grad: true,
+        };
+        let second = conv2d(
+            xb.with_empty_tape(),
+            w(11, (8, 8, 1, 1)).retaped::<TT>(),
+            None,
+            c(1),
+        );
+        let h = conv2d(xb, w(12, (8, 8, 3, 3)).retaped::<TT>(), None, c(3));
+        let (mut rm, mut rv) = (vec![0.0; 8], vec![1.0; 8]);
+        let ones = Cpu::default().tensor_from_vec(vec![1.0; 8], (8,));
+        let zeros = Cpu::default().tensor_from_vec(vec![0.0; 8], (8,));
+        let bn = BnCfg {
+            relu: true,
+            ..BnCfg::default()
+        };
+        let h = batch_norm2d(h, ones.retaped(), zeros.retaped(), &mut rm, &mut rv, bn);
+        let f = conv2d(h, w(13, (8, 8, 3, 3)).retaped::<TT>(), None, c(3));
+        let f = crate::engine::add(f, scale(second, 0.5));
+        let xs = sc(xs);
+        let s = if proj {
+            conv2d(xs, w(14, (8, 8, 1, 1)).retaped::<TT>(), None, c(1))
+        } else {
+            xs
+        };
+        add_relu(f, s)
+    }
+
+    /// The split's three sums against autograd on a graph whose branch and shortcut read two
+    /// separate copies of x; and x's total gradient unchanged by the split ops.
+    fn check(proj: bool) {
+        let xv = rand_vec(S.0 * S.1 * S.2 * S.3, 1);
+        let r = t4(&rand_vec(xv.len(), 2), S);
+        // Reference: two leaves.
+        let (xb, xs) = (t4(&xv, S), t4(&xv, S));
+        let y = block(xb.leaky_trace(), xs.leaky_trace(), proj, |x| x);
+        let g = (y * r.clone()).sum().backward();
+        let (gb, gs) = (g.get(&xb).as_vec(), g.get(&xs).as_vec());
+        // Measured: one x, split.
+        let sink = SplitSink::default();
+        let sp = Split::<f64>::new(sink.clone());
+        let x = t4(&xv, S);
+        let xt = sp.enter(x.leaky_trace());
+        let y = block(xt.with_empty_tape(), xt, proj, |x| sp.shortcut(x));
+        let g = (y * r).sum().backward();
+        let got = lock(&sink).expect("backward recorded the split");
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-10 * b.abs().max(1e-30);
+        assert!(close(got.shortcut_sq, dot(&gs, &gs)), "{got:?}");
+        assert!(close(got.branch_sq, dot(&gb, &gb)), "{got:?}");
+        assert!(
+            (got.dot - dot(&gs, &gb)).abs() <= 1e-10 * dot(&gs, &gs),
+            "{got:?}"
+        );
+        assert!(got.shortcut_sq > 0.0 && got.branch_sq > 0.0 && got.dot != 0.0);
+        for (t, (b, s)) in g.get(&x).as_vec().iter().zip(gb.iter().zip(&gs)) {
+            assert!((t - (b + s)).abs() <= 1e-12 * (1.0 + t.abs()));
+        }
+    }
+
+    #[test]
+    fn split_matches_autograd_on_separate_inputs() {
+        check(false);
+        check(true);
+        without_fresh(|| check(false));
+    }
+
+    #[test]
+    fn untouched_sides_are_zero_not_garbage() {
+        // Only the shortcut reads x: the branch part is 0 and x's gradient is exactly gy.
+        let xv = rand_vec(S.0 * S.1 * S.2 * S.3, 3);
+        let sink = SplitSink::default();
+        let sp = Split::<f64>::new(sink.clone());
+        let x = t4(&xv, S);
+        let xt = sp.enter(x.leaky_trace());
+        let y = scale(sp.shortcut(xt), 2.0);
+        let g = y.sum().backward();
+        let got = lock(&sink).unwrap();
+        assert_eq!(got.branch_sq, 0.0);
+        assert!((got.shortcut_sq - 4.0 * xv.len() as f64).abs() < 1e-9);
+        assert!(g.get(&x).as_vec().iter().all(|&v| v == 2.0));
+        assert!((got.total() - got.shortcut()).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,135 @@
+//! He et al. 2016, eq. 5, at every block: ∂L/∂x_l is what arrives through the shortcut plus what
+//! comes back through the branch. The chart shows, per run and per block input, the shortcut's
+//! share ‖shortcut part‖ / (‖shortcut part‖ + ‖branch part‖): 0 everywhere for a plain stack,
+//! whose gradient must pass through every layer; about a half or more for a residual net, whose
+//! shortcuts hand the gradient of the output straight to every block.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
+
+use crate::train::flow::{median_share, relative_depth};
+use crate::train::record::BlockStat;
+use crate::tui::app::App;
+use crate::tui::theme;
+
+/// `(relative depth of the block's input, share)` per measured block.
+fn points(blocks: &[BlockStat]) -> Vec<(f64, f64)> {
+    blocks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| {
+            let s = b.split?.share()?;
+            (i > 0 && s.is_finite()).then(|| (relative_depth(i - 1, blocks.len()), s as f64))
+        })
+        .collect()
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let block = Block::bordered().title(Span::styled(
+        " shortcut's share of ∂L/∂xₗ · He 2016 eq. 5 ",
+        theme::title(),
+    ));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let runs = app.histories().len();
+    let series: Vec<Vec<(f64, f64)>> = (0..runs)
+        .map(|i| {
+            app.current(i)
+                .map(|r| points(&r.blocks))
+                .unwrap_or_default()
+        })
+        .collect();
+    let legend_rows = (runs as u16 + 1).min(inner.height / 2);
+    let [chart_area, legend_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(legend_rows)]).areas(inner);
+    if series.iter().all(Vec::is_empty) {
+        let text = if app.latest().is_some() {
+            "not measured in this record (saved before eq. 5 was)"
+        } else {
+            "waiting for the first step…"
+        };
+        frame.render_widget(
+            Paragraph::new(Span::styled(text, theme::muted())),
+            chart_area,
+        );
+    } else {
+        let focus = app.focus();
+        let order = (0..runs)
+            .filter(|&i| i != focus)
+            .chain((focus < runs).then_some(focus));
+        let datasets = order
+            .map(|i| {
+                Dataset::default()
+                    .marker(Marker::Braille)
+                    .graph_type(GraphType::Line)
+                    .style(app.run_style(i))
+                    .data(&series[i])
+            })
+            .collect();
+        let chart = Chart::new(datasets)
+            .x_axis(
+                Axis::default()
+                    .bounds([0.0, 1.0])
+                    .labels(["input", "output"])
+                    .style(theme::muted()),
+            )
+            .y_axis(
+                Axis::default()
+                    .bounds([0.0, 1.0])
+                    .labels(["0", "50%", "100%"])
+                    .style(theme::muted()),
+            )
+            .legend_position(None);
+        frame.render_widget(chart, chart_area);
+    }
+    frame.render_widget(Paragraph::new(legend(app)), legend_area);
+}
+
+fn legend(app: &App) -> Vec<Line<'static>> {
+    let mut lines: Vec<Line> = (0..app.histories().len())
+        .map(|i| {
+            let style = app.run_style(i);
+            let spec = &app.histories()[i].info.spec;
+            let blocks = app
+                .current(i)
+                .map(|r| r.blocks.as_slice())
+                .unwrap_or_default();
+            let text = match (median_share(blocks), lowest(app, i, blocks)) {
+                (Some(m), _) if m == 0.0 => "0: no shortcut".into(),
+                (Some(m), Some((name, lo))) => {
+                    format!("median {:.0}%, min {:.0}% @{name}", m * 100.0, lo * 100.0)
+                }
+                (Some(m), None) => format!("median {:.0}%", m * 100.0),
+                (None, _) => "—".into(),
+            };
+            Line::from(vec![
+                Span::styled(format!("{} {spec:<9} ", i + 1), style),
+                Span::styled(text, style),
+            ])
+        })
+        .collect();
+    lines.push(Line::styled(
+        "share = ‖shortcut part‖ / (‖shortcut‖ + ‖branch‖)",
+        theme::muted(),
+    ));
+    lines
+}
+
+/// The block with the lowest shortcut share, by name.
+fn lowest(app: &App, run: usize, blocks: &[BlockStat]) -> Option<(String, f32)> {
+    let names = &app.histories()[run].info.block_names;
+    blocks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| Some((i, b.split?.share()?)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, s)| {
+            let name = names
+                .get(i)
+                .map_or("?", |n| n.strip_prefix("stages.").unwrap_or(n));
+            (name.to_string(), s)
+        })
+}

@@ -205,7 +205,15 @@ mod preset_tests {
 
     #[test]
     fn shipped_presets_load() {
-        for name in ["degradation", "identity-mappings", "activations", "seed"] {
+        for name in [
+            "bn-explosion",
+            "plain-depth",
+            "he2015-cifar10",
+            "he2015-cifar10-110",
+            "identity-mappings",
+            "activations",
+            "seed",
+        ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("assets/{name}.ron"));
             let cfg = ExperimentConfig::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(!cfg.models.is_empty());

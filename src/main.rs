@@ -20,6 +20,9 @@ fn main() -> ExitCode {
         Some(Command::Lesion(args)) => cli::lesion::run(&args),
         Some(Command::Tui(args)) => cli::dashboard::run_tui(&args),
         None => cli::dashboard::run_tui(&cli::ExperimentArgs::default()),
+        Some(Command::Data {
+            command: cli::DataCommand::Fetch { dataset },
+        }) => cli::data::fetch(&dataset),
         Some(Command::Replay { file }) => cli::dashboard::run_replay_file(&file),
         Some(Command::Compare { files, plot }) => {
             cli::dashboard::run_compare(&files, plot.as_deref())

@@ -81,6 +81,9 @@ fn plain_56_gradient_grows_and_takes_no_shortcut() {
         assert!(s.iter().all(|&x| x > 0.0 && x < 1.0));
     }
     assert_eq!(m[0]["blocks"].as_array().unwrap().len(), 28);
+    // Trainable parameters: plain-56 has He 2015's 0.85 M; v1-56's projections add 6 k.
+    assert_eq!(m[0]["num_params"], 853_018);
+    assert_eq!(m[1]["num_params"], 853_018 + 16 * 32 + 64 + 32 * 64 + 128);
     let b = &m[1]["blocks"][0];
     for k in [
         "name",

@@ -6,13 +6,36 @@ fn params(spec: &str) -> usize {
     Network::<f32>::new(spec.parse().unwrap(), NetOptions::default(), 0).num_params()
 }
 
+/// He et al. 2015 Table 6 gives 0.27 / 0.46 / 0.66 / 0.85 / 1.7 M parameters for the option-A
+/// ResNets of depth 20 / 32 / 44 / 56 / 110 and says the plain nets have exactly as many.
 #[test]
-fn parameter_counts_match_he_2015() {
-    // He et al. 2015 Table 6: 0.27 M, 0.85 M, 1.7 M (projection shortcuts add ~3 k).
-    let close = |n: usize, m: f64| ((n as f64 / 1e6) - m).abs() / m < 0.03;
-    assert!(close(params("v1-20"), 0.27), "v1-20: {}", params("v1-20"));
-    assert!(close(params("v1-56"), 0.85), "v1-56: {}", params("v1-56"));
-    assert!(close(params("v1-110"), 1.7), "v1-110: {}", params("v1-110"));
+fn option_a_parameter_counts_are_he_2015s() {
+    let table = [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85), (110, 1.7)];
+    // The exact counts, by hand: stem conv 3·16·9 + BN 32; per stage of n blocks of width c
+    // (input c_in): conv 9·c_in·c + (2n − 1)·9·c² and 2n BNs of 2c; fc 64·10 + 10.
+    let exact = |n: usize| {
+        let stage = |cin: usize, c: usize| 9 * cin * c + (2 * n - 1) * 9 * c * c + 2 * n * 2 * c;
+        432 + 32 + stage(16, 16) + stage(16, 32) + stage(32, 64) + 650
+    };
+    for (depth, millions) in table {
+        let v1a = params(&format!("v1a-{depth}"));
+        assert_eq!(v1a, exact((depth - 2) / 6), "v1a-{depth}");
+        assert_eq!(
+            params(&format!("plain-{depth}")),
+            v1a,
+            "plain-{depth} vs v1a"
+        );
+        // Rounded as the paper rounds: two significant digits.
+        let digits = if millions < 1.0 { 100.0 } else { 10.0 };
+        let rounded = (v1a as f64 / 1e6 * digits).round() / digits;
+        assert_eq!(rounded, millions, "v1a-{depth}: {v1a}");
+    }
+    assert_eq!(params("v1a-20"), 269_722);
+    // Option B adds the two projections' 1×1 convs and BNs: v1-32 has 0.467 M.
+    assert_eq!(
+        params("v1-32") - params("v1a-32"),
+        16 * 32 + 64 + 32 * 64 + 128
+    );
 }
 
 #[test]
@@ -35,8 +58,93 @@ fn pytorch_style_names() {
     assert!(dict.contains_key("stem.bn.running_var"));
     assert!(dict.contains_key("stem.bn.num_batches_tracked"));
     let v2 = Network::<f32>::new("v2-20".parse().unwrap(), NetOptions::default(), 0);
-    assert!(v2.store.names().iter().any(|x| x == "head.bn.weight"));
-    assert!(!v2.store.names().iter().any(|x| x.starts_with("stem.bn")));
+    let names = v2.store.names();
+    let has = |n: &str| names.iter().any(|x| x == n);
+    assert!(has("head.bn.weight"));
+    // He 2016 §4: the first unit's BN + ReLU sits right after conv1, before the split, so it is
+    // the stem's BN; the first block has no pre-activation BN of its own.
+    assert!(has("stem.bn.weight"));
+    assert!(!has("stages.0.0.bn1.weight"));
+    assert!(has("stages.0.1.bn1.weight"));
+    // reluonly's first activation is a bare ReLU: no stem BN, and its bn1 follows conv1 as ever.
+    let r = Network::<f32>::new("reluonly-20".parse().unwrap(), NetOptions::default(), 0);
+    let names = r.store.names();
+    assert!(!names.iter().any(|x| x.starts_with("stem.bn")));
+    assert!(names.iter().any(|x| x == "stages.0.0.bn1.weight"));
+    // v1a has no shortcut parameters; convsc has a bare 1×1 conv on every shortcut.
+    let a = Network::<f32>::new("v1a-20".parse().unwrap(), NetOptions::default(), 0);
+    assert!(!a.store.names().iter().any(|x| x.contains("shortcut")));
+    let c = Network::<f32>::new("convsc-20".parse().unwrap(), NetOptions::default(), 0);
+    let names = c.store.names();
+    assert!(names.iter().any(|x| x == "stages.0.0.shortcut.conv.weight"));
+    assert!(!names.iter().any(|x| x.contains("shortcut.bn")));
+    let cb = Network::<f32>::new("convbnsc-20".parse().unwrap(), NetOptions::default(), 0);
+    assert!(
+        cb.store
+            .names()
+            .iter()
+            .any(|x| x == "stages.0.0.shortcut.bn.weight")
+    );
+}
+
+/// Gates start at b_g: −6 by default, as the spec says otherwise.
+#[test]
+fn gate_bias_is_settable() {
+    for (spec, want) in [
+        ("gated-8", -6.0),
+        ("gated-8:bg=-2", -2.0),
+        ("sgated-8:bg=0", 0.0),
+    ] {
+        let net = Network::<f32>::new(spec.parse().unwrap(), NetOptions::default(), 0);
+        let b = net
+            .store
+            .params
+            .iter()
+            .find(|p| p.name == "stages.0.0.gate.bias")
+            .unwrap();
+        assert!(
+            b.data().iter().all(|&v| v == want),
+            "{spec}: {:?}",
+            b.data()
+        );
+    }
+}
+
+/// The seed nets start as Keras would: zero conv and dense biases, glorot-uniform kernels
+/// (bounded by √(6 / (fan_in + fan_out))), and a he-normal dense kernel (std √(2 / fan_in)).
+#[test]
+fn seed_nets_use_keras_initialisation() {
+    let net = Network::<f32>::new("seed-v2".parse().unwrap(), NetOptions::default(), 0);
+    let p = |n: &str| {
+        net.store
+            .params
+            .iter()
+            .find(|p| p.name == n)
+            .unwrap()
+            .data()
+            .to_vec()
+    };
+    for b in [
+        "stem.conv.bias",
+        "stages.0.0.conv1.bias",
+        "stages.1.0.shortcut.conv.bias",
+        "fc.bias",
+    ] {
+        assert!(p(b).iter().all(|&v| v == 0.0), "{b}");
+    }
+    let w = p("stages.1.0.conv2.weight"); // 32 → 32, 3×3
+    let bound = (6.0f32 / (2.0 * 32.0 * 9.0)).sqrt();
+    assert!(w.iter().all(|v| v.abs() <= bound));
+    let max = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(max > 0.95 * bound, "not uniform over ±{bound}: max {max}");
+    let fc = p("fc.weight");
+    let fan_in = 32 * 32 * 32;
+    let std = (fc.iter().map(|v| (v * v) as f64).sum::<f64>() / fc.len() as f64).sqrt();
+    let want = (2.0 / fan_in as f64).sqrt();
+    assert!(
+        (std / want - 1.0).abs() < 0.02,
+        "fc std {std} vs he_normal {want}"
+    );
 }
 
 #[test]

@@ -48,6 +48,11 @@ fn record(run: usize, step: u64) -> (usize, StepRecord) {
             act_mean: 0.4,
             act_std: 0.9,
             act_zero_frac: 0.45,
+            grad_rms: if run == 0 {
+                1e-3 * 1.46f32.powi(9 - l)
+            } else {
+                1e-3
+            },
             ..BlockStat::default()
         })
         .collect();
@@ -309,6 +314,8 @@ fn dashboard_in_a_pty() {
     let before = session.bytes.load(Ordering::SeqCst);
     std::thread::sleep(Duration::from_secs(1));
     let idle_bytes = session.bytes.load(Ordering::SeqCst) - before;
+    session.press(b"p");
+    session.wait_for("activations · plain-20", Duration::from_secs(2));
     session.press(b"\t");
     let tab = session.wait_for("activations · v1-20", Duration::from_secs(2));
     session.press(b"s");
@@ -359,9 +366,11 @@ fn a_burst_of_keys_is_worked_through_at_once() {
     ]);
     cmd.cwd(dir.path());
     let mut session = Session::start(cmd);
-    session.wait_until("a spread for both runs", Duration::from_secs(60), |t| {
-        t.matches("spread ×").count() >= 2
-    });
+    session.wait_until(
+        "a growth figure for both runs",
+        Duration::from_secs(60),
+        |t| t.matches("/block→in").count() >= 2,
+    );
     // Focus and learning-rate keys, 100 every 100 ms for 3 s (in chunks, as a keyboard sends
     // them: the pty's input queue is not made to hold thousands at once).
     let cycle: &[u8] = b"\t]1[2\t[]12";
@@ -431,6 +440,8 @@ fn real_binary_end_to_end() {
     );
     session.press(b" ");
     let pause = session.wait_for("‖ paused", Duration::from_secs(2));
+    session.press(b"p");
+    session.wait_for("activations · plain-8", Duration::from_secs(2));
     session.press(b"\t");
     let tab = session.wait_for("activations · v1-8", Duration::from_secs(2));
     session.press(b"s");
@@ -514,9 +525,11 @@ fn small_real_session(dir: &std::path::Path) -> Session {
     ]);
     cmd.cwd(dir);
     let session = Session::start(cmd);
-    session.wait_until("a spread for both runs", Duration::from_secs(60), |t| {
-        t.matches("spread ×").count() >= 2
-    });
+    session.wait_until(
+        "a growth figure for both runs",
+        Duration::from_secs(60),
+        |t| t.matches("/block→in").count() >= 2,
+    );
     session
 }
 

@@ -3,6 +3,7 @@
 pub mod bench;
 mod common;
 pub mod dashboard;
+pub mod data;
 pub mod lesion;
 pub mod output;
 pub mod probe;
@@ -35,6 +36,11 @@ pub enum Command {
     Bench(BenchArgs),
     /// Test accuracy with each block deleted (Veit et al. 2016), after training or from a save.
     Lesion(LesionArgs),
+    /// Manage datasets: `resviz data fetch cifar10` downloads CIFAR-10 into the per-user cache.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
     /// Open the dashboard on a saved run.
     Replay { file: PathBuf },
     /// Compare saved runs: a table per run, optionally an SVG plot.
@@ -46,13 +52,23 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Download, verify (MD5) and unpack a dataset into the per-user cache; resumes a partial
+    /// download. Afterwards `--dataset cifar10` needs no path.
+    Fetch {
+        /// The dataset: cifar10.
+        dataset: String,
+    },
+}
+
 /// The experiment options (ARCHITECTURE.md). Anything given here overrides `--config`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ExperimentArgs {
     /// Comma-separated model specs, e.g. plain-56,v1-56,v2-56 (VARIANT-DEPTH, or seed-v1, seed-v2).
     #[arg(long)]
     pub models: Option<String>,
-    /// synthetic | mnist | mnist:DIR | cifar10:DIR
+    /// synthetic | mnist | mnist:DIR | cifar10 (after `resviz data fetch cifar10`) | cifar10:DIR
     #[arg(long)]
     pub dataset: Option<String>,
     #[arg(long)]

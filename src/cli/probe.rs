@@ -18,6 +18,8 @@ pub struct ProbeReport {
 #[derive(Debug, Serialize)]
 pub struct ModelProbe {
     pub model: String,
+    /// Trainable parameters (batch-norm running statistics excluded).
+    pub num_params: usize,
     pub loss: f64,
     pub blocks: Vec<BlockProbe>,
     pub params: Vec<ParamProbe>,
@@ -122,6 +124,7 @@ fn model_probe(net: &Network<f32>, spec: ModelSpec, s: &PassStats) -> ModelProbe
         .collect();
     ModelProbe {
         model: spec.to_string(),
+        num_params: net.num_params(),
         loss: s.loss,
         blocks,
         params,

@@ -7,9 +7,12 @@ use std::path::PathBuf;
 pub enum DataError {
     /// The `--dataset` spec is not one of the known forms.
     #[error(
-        "unknown dataset '{spec}': expected one of 'synthetic', 'mnist', 'mnist:DIR', 'cifar10:DIR'"
+        "unknown dataset '{spec}': expected one of 'synthetic', 'mnist', 'mnist:DIR', 'cifar10', 'cifar10:DIR'"
     )]
     UnknownSpec { spec: String },
+    /// `cifar10` without a directory, and no completed fetch in the cache.
+    #[error("CIFAR-10 is not in the cache {} ({why}): run `resviz data fetch cifar10` first, or give --dataset cifar10:DIR", dir.display())]
+    NotFetched { dir: PathBuf, why: String },
     /// The directory named in `mnist:DIR` / `cifar10:DIR` does not exist or is not a directory.
     #[error("{}: dataset directory not found", path.display())]
     MissingDir { path: PathBuf },

@@ -8,6 +8,7 @@
 
 mod cifar;
 mod error;
+pub mod fetch;
 mod gather;
 mod idx;
 mod io;
@@ -22,7 +23,7 @@ pub use sampler::Sampler;
 pub use synthetic::{SYNTHETIC_SEED, SYNTHETIC_TEST, SYNTHETIC_TRAIN};
 
 use rayon::prelude::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One split of a dataset: `len` images of `image_len` bytes each (NCHW, `u8`) and their labels.
 #[derive(Clone)]
@@ -101,7 +102,8 @@ pub struct Dataset {
     pub augment: bool,
 }
 
-/// Load a dataset from its spec: `synthetic`, `mnist`, `mnist:DIR` or `cifar10:DIR`.
+/// Load a dataset from its spec: `synthetic`, `mnist`, `mnist:DIR`, `cifar10` (the copy
+/// `resviz data fetch cifar10` put in the per-user cache) or `cifar10:DIR`.
 ///
 /// `seed` is the training seed. It does not affect the data: `synthetic` always uses the fixed
 /// [`SYNTHETIC_SEED`] so runs with different training seeds see identical images.
@@ -112,9 +114,25 @@ pub fn load(spec: &str, seed: u64) -> Result<Dataset, DataError> {
         None if spec == "synthetic" => Ok(synthetic::generate(SYNTHETIC_SEED)),
         None if spec == "mnist" => idx::load_bundled(),
         Some(("mnist", dir)) if !dir.is_empty() => idx::load_dir(Path::new(dir), spec),
+        None if spec == "cifar10" => load_cached_cifar10(),
         Some(("cifar10", dir)) if !dir.is_empty() => cifar::load_dir(Path::new(dir), spec),
         _ => Err(unknown()),
     }
+}
+
+/// `cifar10`: the fetched copy, or a hint to fetch it.
+fn load_cached_cifar10() -> Result<Dataset, DataError> {
+    let dir = fetch::cifar10_dir().map_err(|e| DataError::NotFetched {
+        dir: PathBuf::new(),
+        why: e.to_string(),
+    })?;
+    if !fetch::is_complete(&dir) {
+        return Err(DataError::NotFetched {
+            dir,
+            why: "not downloaded yet".into(),
+        });
+    }
+    cifar::load_dir(&dir, "cifar10")
 }
 
 impl Dataset {
@@ -257,7 +275,14 @@ mod tests {
 
     #[test]
     fn bad_specs_list_valid_forms() {
-        for spec in ["", "cifar", "mnist:", "cifar10", "imagenet:/x", "Synthetic"] {
+        for spec in [
+            "",
+            "cifar",
+            "mnist:",
+            "cifar10:",
+            "imagenet:/x",
+            "Synthetic",
+        ] {
             let msg = load(spec, 0).unwrap_err().to_string();
             assert!(
                 msg.contains(&format!("'{spec}'")) && msg.contains("cifar10:DIR"),

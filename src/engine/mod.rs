@@ -17,6 +17,7 @@ mod gemm;
 #[cfg(test)]
 pub mod gradcheck;
 pub(crate) mod grads;
+pub mod pad_shortcut;
 pub(crate) mod par;
 pub mod pool;
 pub mod probe;
@@ -33,6 +34,7 @@ pub use conv::{ConvCfg, conv2d};
 pub use elementwise::{
     add, add_relu, add_relu_tapped, add_tapped, dropout, gate_mix, relu, scale, sigmoid,
 };
+pub use pad_shortcut::pad_shortcut;
 pub use pool::{flatten, global_avg_pool};
 pub use probe::{ActStats, ProbeRecorder, Tap, dead_channels, probe};
 pub use reduce::sum_squares;

@@ -1,10 +1,11 @@
 //! One residual (or plain) block, in every design of ARCHITECTURE.md's model contract.
 
-use super::layers::{BiasInit, Bn, Conv, Mode};
+use super::layers::{BiasInit, Bn, Conv, Mode, WeightInit};
 use super::params::ParamStore;
-use super::spec::Variant;
+use super::spec::{Knobs, Variant};
 use crate::engine::{
-    Float, T4, Tap, add, add_relu_tapped, add_tapped, dropout, gate_mix, relu, scale, sigmoid,
+    Float, T4, Tap, add, add_relu_tapped, add_tapped, dropout, gate_mix, pad_shortcut, relu, scale,
+    sigmoid,
 };
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
@@ -13,7 +14,12 @@ use rand::rngs::StdRng;
 #[derive(Clone, Debug)]
 pub enum Shortcut {
     Identity,
-    /// 1×1 conv at the block's stride, then BN unless the design is pre-activation or a seed preset.
+    /// Option A (He 2015 §4.2): x subsampled at `stride`, extra channels zero; no parameters.
+    Pad {
+        cout: usize,
+        stride: usize,
+    },
+    /// 1×1 conv at the block's stride, then BN where the design has one (option B, `convbnsc`).
     Proj {
         conv: Conv,
         bn: Option<Bn>,
@@ -22,11 +28,25 @@ pub enum Shortcut {
     None,
 }
 
+/// What, besides its shape, decides how a block is built.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockCfg {
+    pub variant: Variant,
+    pub knobs: Knobs,
+    /// A seed-article net: Keras layers (biased convs, glorot init, Keras batch norm).
+    pub seed_preset: bool,
+    /// The first unit of a pre-activation ResNet (He 2016 §4): the stem already applied its
+    /// activation, so this block applies none before the split.
+    pub first_unit: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct Block {
     pub variant: Variant,
+    knobs: Knobs,
     conv1: Conv,
-    bn1: Bn,
+    /// `v2`'s pre-activation BN (absent in the first unit), else the BN after conv1.
+    bn1: Option<Bn>,
     conv2: Conv,
     /// Absent for `bnafter`, whose BN follows the addition (`bn3`).
     bn2: Option<Bn>,
@@ -35,6 +55,8 @@ pub struct Block {
     shortcut: Shortcut,
     /// Seed presets: the projection reads the raw x even in pre-activation blocks.
     proj_on_raw: bool,
+    /// Pre-activation designs' first unit: no activation before the split.
+    skip_preact: bool,
 }
 
 /// Shape of a block: channels in and out, and stride of its first conv.
@@ -51,76 +73,75 @@ impl Block {
         ps: &mut ParamStore<E>,
         rng: &mut StdRng,
         prefix: &str,
-        variant: Variant,
+        cfg: BlockCfg,
         s: BlockShape,
-        seed_preset: bool,
     ) -> Self {
-        let bias = if seed_preset {
-            BiasInit::Default
-        } else {
-            BiasInit::None
-        };
+        let variant = cfg.variant;
         let pre = variant.pre_activation();
-        let conv1 = Conv::new(
-            ps,
-            rng,
-            &format!("{prefix}.conv1"),
-            (s.cin, s.cout, 3),
-            s.stride,
-            bias,
-        );
-        // v2: bn1 normalises the block input; otherwise conv1's output.
-        let bn1 = Bn::new(
-            ps,
-            &format!("{prefix}.bn1"),
-            if variant == Variant::V2 {
-                s.cin
-            } else {
-                s.cout
-            },
-        );
-        let conv2 = Conv::new(
-            ps,
-            rng,
-            &format!("{prefix}.conv2"),
-            (s.cout, s.cout, 3),
-            1,
-            bias,
-        );
-        let bn2 =
-            (variant != Variant::BnAfter).then(|| Bn::new(ps, &format!("{prefix}.bn2"), s.cout));
-        let reshapes = s.cin != s.cout || s.stride != 1;
-        let shortcut = if variant == Variant::Plain {
-            Shortcut::None
-        } else if reshapes || variant == Variant::ConvSc {
-            let sc = format!("{prefix}.shortcut");
-            let conv = Conv::new(
-                ps,
-                rng,
-                &format!("{sc}.conv"),
-                (s.cin, s.cout, 1),
-                s.stride,
-                bias,
-            );
-            let bn = (!pre && !seed_preset).then(|| Bn::new(ps, &format!("{sc}.bn"), s.cout));
-            Shortcut::Proj { conv, bn }
+        let skip_preact = pre && cfg.first_unit;
+        let (bias, init) = if cfg.seed_preset {
+            (BiasInit::Const(0.0), WeightInit::GlorotUniform)
         } else {
-            Shortcut::Identity
+            (BiasInit::None, WeightInit::KaimingOut)
         };
-        let gate = matches!(variant, Variant::Gated | Variant::SGated).then(|| {
-            Conv::new(
+        let mut conv = |ps: &mut ParamStore<E>, name: &str, shape, stride, bias| {
+            Conv::new_with(
                 ps,
                 rng,
-                &format!("{prefix}.gate"),
-                (s.cin, s.cout, 1),
-                s.stride,
-                BiasInit::Const(-6.0),
+                &format!("{prefix}.{name}"),
+                shape,
+                stride,
+                bias,
+                init,
             )
-        });
-        let bn3 =
-            (variant == Variant::BnAfter).then(|| Bn::new(ps, &format!("{prefix}.bn3"), s.cout));
+        };
+        let bn = |ps: &mut ParamStore<E>, name: &str, c| {
+            let name = format!("{prefix}.{name}");
+            if cfg.seed_preset {
+                Bn::keras(ps, &name, c)
+            } else {
+                Bn::new(ps, &name, c)
+            }
+        };
+        let conv1 = conv(ps, "conv1", (s.cin, s.cout, 3), s.stride, bias);
+        // v2: bn1 normalises the block input (the stem's BN does it for the first unit);
+        // otherwise conv1's output.
+        let bn1 = match variant {
+            Variant::V2 if skip_preact => None,
+            Variant::V2 => Some(bn(ps, "bn1", s.cin)),
+            _ => Some(bn(ps, "bn1", s.cout)),
+        };
+        let conv2 = conv(ps, "conv2", (s.cout, s.cout, 3), 1, bias);
+        let bn2 = (variant != Variant::BnAfter).then(|| bn(ps, "bn2", s.cout));
+        let reshapes = s.cin != s.cout || s.stride != 1;
+        let shape = (s.cin, s.cout, 1);
+        let shortcut = match variant {
+            Variant::Plain => Shortcut::None,
+            Variant::ConvSc => Shortcut::Proj {
+                conv: conv(ps, "shortcut.conv", shape, s.stride, bias),
+                bn: None,
+            },
+            Variant::ConvBnSc => Shortcut::Proj {
+                conv: conv(ps, "shortcut.conv", shape, s.stride, bias),
+                bn: Some(bn(ps, "shortcut.bn", s.cout)),
+            },
+            _ if !reshapes => Shortcut::Identity,
+            Variant::V1A => Shortcut::Pad {
+                cout: s.cout,
+                stride: s.stride,
+            },
+            _ => Shortcut::Proj {
+                conv: conv(ps, "shortcut.conv", shape, s.stride, bias),
+                bn: (!pre && !cfg.seed_preset).then(|| bn(ps, "shortcut.bn", s.cout)),
+            },
+        };
+        let gate_bias = BiasInit::Const(f64::from(cfg.knobs.gate_bias));
+        let gate = matches!(variant, Variant::Gated | Variant::SGated)
+            .then(|| conv(ps, "gate", shape, s.stride, gate_bias));
+        let bn3 = (variant == Variant::BnAfter).then(|| bn(ps, "bn3", s.cout));
         Block {
             variant,
+            knobs: cfg.knobs,
             conv1,
             bn1,
             conv2,
@@ -128,8 +149,14 @@ impl Block {
             bn3,
             gate,
             shortcut,
-            proj_on_raw: seed_preset,
+            proj_on_raw: cfg.seed_preset,
+            skip_preact,
         }
+    }
+
+    /// The BN that every design but `v2` puts after conv1.
+    fn bn1(&self) -> &Bn {
+        self.bn1.as_ref().expect("only v2's first unit lacks bn1")
     }
 
     /// Whether the block has a shortcut path at all (plain blocks have none).
@@ -187,7 +214,7 @@ impl Block {
             let h = bn2.fwd(ps, h, mode, true);
             self.conv2.fwd(ps, h, true)
         } else {
-            let h = self.bn1.fwd(ps, h, mode, true);
+            let h = self.bn1().fwd(ps, h, mode, true);
             let bn2 = self.bn2.as_ref().expect("reluonly has bn2");
             let h = self.conv2.fwd(ps, h, true);
             bn2.fwd(ps, h, mode, false)
@@ -199,20 +226,24 @@ impl Block {
         };
         let s = match &self.shortcut {
             Shortcut::Proj { conv, .. } => conv.fwd(ps, sc_in, true),
-            _ => sc_in,
+            Shortcut::Pad { cout, stride } => pad_shortcut(sc_in, *cout, *stride),
+            Shortcut::Identity | Shortcut::None => sc_in,
         };
         add_tapped(h, s, tap)
     }
 
-    /// ReLU(BN x) for `v2`, ReLU x for `reluonly`.
+    /// ReLU(BN x) for `v2`, ReLU x for `reluonly`; x itself in the first unit, whose
+    /// activation the stem applied.
     fn preact<E: Float, T: Tape<E, Cpu> + Merge<T>>(
         &self,
         ps: &mut ParamStore<E>,
         x: T4<E, T>,
         mode: Mode,
     ) -> T4<E, T> {
-        if self.variant == Variant::V2 {
-            self.bn1.fwd(ps, x, mode, true)
+        if self.skip_preact {
+            x
+        } else if self.variant == Variant::V2 {
+            self.bn1().fwd(ps, x, mode, true)
         } else {
             relu(x)
         }
@@ -226,8 +257,10 @@ impl Block {
         x: T4<E, T>,
         mode: Mode,
     ) -> T4<E, T> {
-        if self.variant == Variant::V2 {
-            self.bn1.fwd_copy(ps, x, mode, true)
+        if self.skip_preact {
+            x
+        } else if self.variant == Variant::V2 {
+            self.bn1().fwd_copy(ps, x, mode, true)
         } else {
             relu(x)
         }
@@ -256,7 +289,7 @@ impl Block {
             .as_ref()
             .map(|g| sigmoid(g.fwd(ps, x.with_empty_tape(), true)));
         let sc_in = x.with_empty_tape();
-        let h = self.bn1.fwd(ps, self.conv1.fwd(ps, x, true), mode, true);
+        let h = self.bn1().fwd(ps, self.conv1.fwd(ps, x, true), mode, true);
         let f = self.conv2.fwd(ps, h, true);
         // Plain blocks end in ReLU(BN f): fused, rather than a separate ReLU pass and buffer.
         let plain = matches!(self.shortcut, Shortcut::None);
@@ -276,12 +309,21 @@ impl Block {
             };
         };
         match self.variant {
-            Variant::Scaled => add_relu_tapped(scale(f, 0.5), scale(s, 0.5), tap),
+            Variant::Scaled => {
+                let (kf, ks) = (self.knobs.f_scale(), self.knobs.sc_scale());
+                add_relu_tapped(scaled(f, kf), scaled(s, ks), tap)
+            }
             Variant::Gated | Variant::SGated => {
                 let g = gate.expect("gated blocks have a gate");
                 probed(relu(gate_mix(g, f, s, self.variant == Variant::Gated)), tap)
             }
+            // The paper's reading: m·s with m ~ Bernoulli(0.5) in training (inverted dropout's
+            // 2·m·s halved), 0.5·s at evaluation; expectation 0.5·s either way.
             Variant::DropSc => {
+                let s = dropout(s, 0.5, mode == Mode::Train, dropout_seed);
+                add_relu_tapped(f, scale(s, 0.5), tap)
+            }
+            Variant::InvDropSc => {
                 let s = dropout(s, 0.5, mode == Mode::Train, dropout_seed);
                 add_relu_tapped(f, s, tap)
             }
@@ -330,6 +372,7 @@ impl Block {
         match &self.shortcut {
             Shortcut::None => None,
             Shortcut::Identity => Some(x),
+            Shortcut::Pad { cout, stride } => Some(pad_shortcut(x, *cout, *stride)),
             Shortcut::Proj { conv, bn } => {
                 let s = conv.fwd(ps, x, true);
                 Some(match bn {
@@ -339,6 +382,11 @@ impl Block {
             }
         }
     }
+}
+
+/// `k·x`, skipping the pass when `k` is 1.
+fn scaled<E: Float, T: Tape<E, Cpu>>(x: T4<E, T>, k: f64) -> T4<E, T> {
+    if k == 1.0 { x } else { scale(x, k) }
 }
 
 /// `x` through the separate probe passes, for blocks whose last op fuses none.

@@ -16,6 +16,9 @@ pub enum Mode {
 
 pub const BN_EPS: f64 = 1e-5;
 pub const BN_MOMENTUM: f64 = 0.1;
+/// Keras's `BatchNormalization` defaults (its momentum 0.99 is PyTorch's 0.01), for the seed nets.
+pub const KERAS_BN_EPS: f64 = 1e-3;
+pub const KERAS_BN_MOMENTUM: f64 = 0.01;
 
 #[derive(Clone, Debug)]
 pub struct Conv {
@@ -25,7 +28,17 @@ pub struct Conv {
     pub pad: usize,
 }
 
-/// How a conv's bias starts: PyTorch's default uniform(±1/√fan_in), or a constant (gates: −6).
+/// How a conv's kernel starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightInit {
+    /// Kaiming-normal, fan-out, ReLU gain: torchvision's ResNets (and He 2015's CIFAR nets).
+    KaimingOut,
+    /// Keras's default `glorot_uniform`: uniform(±√(6 / (fan_in + fan_out))), for the seed nets.
+    GlorotUniform,
+}
+
+/// How a conv's bias starts: PyTorch's default uniform(±1/√fan_in), or a constant (gates: b_g;
+/// Keras: 0).
 #[derive(Clone, Copy, Debug)]
 pub enum BiasInit {
     None,
@@ -36,20 +49,39 @@ pub enum BiasInit {
 impl Conv {
     /// Kaiming-normal (fan-out, ReLU gain) weights `[out, in, k, k]`, as `nn.init.kaiming_normal_(
     /// mode="fan_out", nonlinearity="relu")` in torchvision's ResNets.
-    #[allow(clippy::too_many_arguments)]
     pub fn new<E: Float>(
+        ps: &mut ParamStore<E>,
+        rng: &mut StdRng,
+        name: &str,
+        shape: (usize, usize, usize),
+        stride: usize,
+        bias: BiasInit,
+    ) -> Self {
+        Self::new_with(ps, rng, name, shape, stride, bias, WeightInit::KaimingOut)
+    }
+
+    /// [`Conv::new`] with the kernel drawn as `init` says.
+    pub fn new_with<E: Float>(
         ps: &mut ParamStore<E>,
         rng: &mut StdRng,
         name: &str,
         (cin, cout, k): (usize, usize, usize),
         stride: usize,
         bias: BiasInit,
+        init: WeightInit,
     ) -> Self {
-        let std = (2.0 / (cout * k * k) as f64).sqrt();
-        let normal = Normal::new(0.0, std).expect("finite std");
-        let w: Vec<E> = (0..cout * cin * k * k)
-            .map(|_| E::from_f64(normal.sample(rng)).unwrap())
-            .collect();
+        let n = cout * cin * k * k;
+        let w: Vec<f64> = match init {
+            WeightInit::KaimingOut => {
+                let std = (2.0 / (cout * k * k) as f64).sqrt();
+                let normal = Normal::new(0.0, std).expect("finite std");
+                (0..n).map(|_| normal.sample(rng)).collect()
+            }
+            WeightInit::GlorotUniform => {
+                uniform(rng, n, (6.0 / ((cin + cout) * k * k) as f64).sqrt())
+            }
+        };
+        let w: Vec<E> = w.into_iter().map(|v| E::from_f64(v).unwrap()).collect();
         let dev = Cpu::default();
         let w = ps.push(
             format!("{name}.weight"),
@@ -102,10 +134,29 @@ pub struct Bn {
     pub gamma: PId,
     pub beta: PId,
     pub buf: BId,
+    pub eps: f64,
+    /// PyTorch's convention: the weight of the new batch statistic in the running average.
+    pub momentum: f64,
 }
 
 impl Bn {
+    /// A batch norm with PyTorch's defaults (eps 1e-5, momentum 0.1).
     pub fn new<E: Float>(ps: &mut ParamStore<E>, name: &str, channels: usize) -> Self {
+        Self::with(ps, name, channels, BN_EPS, BN_MOMENTUM)
+    }
+
+    /// A batch norm with Keras's defaults (eps 1e-3, momentum 0.99 = PyTorch's 0.01).
+    pub fn keras<E: Float>(ps: &mut ParamStore<E>, name: &str, channels: usize) -> Self {
+        Self::with(ps, name, channels, KERAS_BN_EPS, KERAS_BN_MOMENTUM)
+    }
+
+    fn with<E: Float>(
+        ps: &mut ParamStore<E>,
+        name: &str,
+        channels: usize,
+        eps: f64,
+        momentum: f64,
+    ) -> Self {
         let dev = Cpu::default();
         let gamma = ps.push(
             format!("{name}.weight"),
@@ -118,7 +169,13 @@ impl Bn {
             ParamTensor::R1(dev.tensor_from_vec(vec![E::zero(); channels], (channels,))),
         );
         let buf = ps.push_bn(name.to_string(), channels);
-        Bn { gamma, beta, buf }
+        Bn {
+            gamma,
+            beta,
+            buf,
+            eps,
+            momentum,
+        }
     }
 
     pub fn fwd<E: Float, T: Tape<E, Cpu> + Merge<T>>(
@@ -168,8 +225,8 @@ impl Bn {
             buf.num_batches_tracked += 1;
         }
         let cfg = BnCfg {
-            eps: BN_EPS,
-            momentum: BN_MOMENTUM,
+            eps: self.eps,
+            momentum: self.momentum,
             train,
             relu,
         };

@@ -13,4 +13,4 @@ pub mod spec;
 pub use layers::Mode;
 pub use network::{NetOptions, Network};
 pub use pass::PassStats;
-pub use spec::{ModelSpec, SeedPreset, SpecError, Variant, block_names};
+pub use spec::{Knobs, ModelSpec, SeedPreset, SpecError, Variant, block_names};

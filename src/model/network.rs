@@ -1,9 +1,11 @@
 //! `Network`: a runtime-built CNN (stem, blocks, head) with probes at every block boundary.
 
-use super::block::{Block, BlockShape};
-use super::layers::{BiasInit, Bn, Conv, Mode, uniform};
+use super::block::{Block, BlockCfg, BlockShape};
+use super::layers::{BiasInit, Bn, Conv, Mode, WeightInit, uniform};
 use super::params::{PId, ParamKind, ParamStore, ParamTensor};
-use super::spec::{ModelSpec, SeedPreset, Variant, block_name, blocks_per_stage, boundary_names};
+use super::spec::{
+    Knobs, ModelSpec, SeedPreset, Variant, block_name, blocks_per_stage, boundary_names,
+};
 use crate::engine::{
     ActStats, Float, GradSplit, ProbeRecorder, T2, T4, dead_channels, flatten, global_avg_pool,
     probe, relu, view,
@@ -11,6 +13,7 @@ use crate::engine::{
 use dfdx::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand_distr::{Distribution, Normal};
 
 /// What the data and options fix about a network besides its spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,37 +78,50 @@ impl<E: Float> Network<E> {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut ps = ParamStore::default();
         let seed_preset = matches!(spec, ModelSpec::Seed(_));
-        let (variant, stage_blocks, widths) = match spec {
-            ModelSpec::Resnet { variant, depth } => {
+        let (variant, knobs, stage_blocks, widths) = match spec {
+            ModelSpec::Resnet {
+                variant,
+                depth,
+                knobs,
+            } => {
                 let w = opts.base_width;
                 (
                     variant,
+                    knobs,
                     vec![blocks_per_stage(depth); 3],
                     vec![w, 2 * w, 4 * w],
                 )
             }
-            ModelSpec::Seed(SeedPreset::V1) => (Variant::V1, vec![1, 1], vec![16, 32]),
-            ModelSpec::Seed(SeedPreset::V2) => (Variant::V2, vec![1, 1], vec![16, 32]),
+            ModelSpec::Seed(SeedPreset::V1) => {
+                (Variant::V1, Knobs::default(), vec![1, 1], vec![16, 32])
+            }
+            ModelSpec::Seed(SeedPreset::V2) => {
+                (Variant::V2, Knobs::default(), vec![1, 1], vec![16, 32])
+            }
         };
         let pre = variant.pre_activation();
-        let bias = if seed_preset {
-            BiasInit::Default
+        let (bias, init) = if seed_preset {
+            (BiasInit::Const(0.0), WeightInit::GlorotUniform)
         } else {
-            BiasInit::None
+            (BiasInit::None, WeightInit::KaimingOut)
         };
-        let stem_conv = Conv::new(
+        let stem_conv = Conv::new_with(
             &mut ps,
             &mut rng,
             "stem.conv",
             (opts.in_channels, widths[0], 3),
             1,
             bias,
+            init,
         );
-        let stem_bn = (!pre && !seed_preset).then(|| Bn::new(&mut ps, "stem.bn", widths[0]));
+        // Every stem ends in ReLU: for the pre-activation designs it is the first unit's
+        // activation, moved before the split (He 2016 §4): BN + ReLU for v2, ReLU for reluonly.
+        let stem_bn = (!seed_preset && variant != Variant::ReluOnly)
+            .then(|| Bn::new(&mut ps, "stem.bn", widths[0]));
         let stem = Stem {
             conv: stem_conv,
             bn: stem_bn,
-            relu: seed_preset || !pre,
+            relu: true,
         };
 
         let block_names = boundary_names(&stage_blocks);
@@ -122,23 +138,29 @@ impl<E: Float> Network<E> {
                 };
                 let name = block_name(s, b);
                 let shape = BlockShape { cin, cout, stride };
-                blocks.push(Block::new(
-                    &mut ps,
-                    &mut rng,
-                    &name,
+                let cfg = BlockCfg {
                     variant,
-                    shape,
+                    knobs,
                     seed_preset,
-                ));
+                    first_unit: s == 0 && b == 0 && !seed_preset,
+                };
+                blocks.push(Block::new(&mut ps, &mut rng, &name, cfg, shape));
                 (h, w) = ((h + 2 - 3) / stride + 1, (w + 2 - 3) / stride + 1);
                 cin = cout;
                 block_sizes.push(cout * h * w);
             }
         }
-        let head_bn = (pre || spec == ModelSpec::Seed(SeedPreset::V2))
-            .then(|| Bn::new(&mut ps, "head.bn", cin));
+        let head_bn = match spec {
+            ModelSpec::Seed(SeedPreset::V2) => Some(Bn::keras(&mut ps, "head.bn", cin)),
+            _ => pre.then(|| Bn::new(&mut ps, "head.bn", cin)),
+        };
         let fc_in = if seed_preset { cin * h * w } else { cin };
-        let (fc_w, fc_b) = linear(&mut ps, &mut rng, "fc", fc_in, opts.classes);
+        let fc_init = if seed_preset {
+            DenseInit::KerasHeNormal
+        } else {
+            DenseInit::Torch
+        };
+        let (fc_w, fc_b) = linear(&mut ps, &mut rng, "fc", (fc_in, opts.classes), fc_init);
         let head = Head {
             bn: head_bn,
             relu: pre && !seed_preset,
@@ -285,23 +307,52 @@ fn record_dead<E: Float, T>(rec: &ProbeRecorder, slot: usize, h: &T4<E, T>) {
     }
 }
 
-/// PyTorch's default `nn.Linear` initialisation: weight and bias uniform(±1/√in).
+/// How the dense layer starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DenseInit {
+    /// PyTorch's default `nn.Linear`: weight and bias uniform(±1/√in).
+    Torch,
+    /// Keras's `he_normal` kernel (a normal of std √(2/in) truncated at two std, rescaled by
+    /// 1/0.8796 so its variance stays 2/in) and a zero bias, as the seed article writes it.
+    KerasHeNormal,
+}
+
 fn linear<E: Float>(
     ps: &mut ParamStore<E>,
     rng: &mut StdRng,
     name: &str,
-    fan_in: usize,
-    out: usize,
+    (fan_in, out): (usize, usize),
+    init: DenseInit,
 ) -> (PId, PId) {
-    let bound = 1.0 / (fan_in as f64).sqrt();
+    let (w, b) = match init {
+        DenseInit::Torch => {
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            (uniform(rng, out * fan_in, bound), uniform(rng, out, bound))
+        }
+        DenseInit::KerasHeNormal => {
+            // The std of a unit normal truncated to ±2.
+            let std = (2.0 / fan_in as f64).sqrt() / 0.879_625_661_034_239_8;
+            let normal = Normal::new(0.0, std).expect("finite std");
+            let draw = |rng: &mut StdRng| loop {
+                let v: f64 = normal.sample(rng);
+                if v.abs() <= 2.0 * std {
+                    break v;
+                }
+            };
+            (
+                (0..out * fan_in).map(|_| draw(rng)).collect(),
+                vec![0.0; out],
+            )
+        }
+    };
     let conv = |v: Vec<f64>| {
         v.into_iter()
             .map(|x| E::from_f64(x).unwrap())
             .collect::<Vec<E>>()
     };
     let dev = Cpu::default();
-    let w = dev.tensor_from_vec(conv(uniform(rng, out * fan_in, bound)), (out, fan_in));
-    let b = dev.tensor_from_vec(conv(uniform(rng, out, bound)), (out,));
+    let w = dev.tensor_from_vec(conv(w), (out, fan_in));
+    let b = dev.tensor_from_vec(conv(b), (out,));
     let w = ps.push(
         format!("{name}.weight"),
         ParamKind::Weight,

@@ -1,35 +1,49 @@
-//! `ModelSpec`: which network to build, parsed from `VARIANT-DEPTH` (depth 6n+2) or a seed preset.
+//! `ModelSpec`: which network to build, parsed from `VARIANT-DEPTH[:KEY=VALUE]...` (depth 6n+2)
+//! or a seed preset. The optional keys set He et al. 2016 Table 1's knobs: `bg=B` the gate bias
+//! of `gated`/`sgated` (an integer, default −6), `f=X` and `sc=X` the factors of `scaled` on the
+//! residual branch and on the shortcut (0…1 in steps of 0.001, default 0.5 each).
 
 use std::fmt;
 use std::str::FromStr;
 
-/// Block designs of He et al. 2015/2016 (ARCHITECTURE.md lists what each changes).
+/// Block designs of He et al. 2015/2016 (the README's model table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
     Plain,
     V1,
+    /// `v1` with option-A shortcuts (identity, zero-padded where the shape changes).
+    V1A,
     V2,
     Scaled,
     Gated,
     SGated,
+    /// He 2016 Fig. 2(e): a bare 1×1 conv on every shortcut.
     ConvSc,
+    /// The earlier `convsc`: 1×1 conv followed by BN on every shortcut.
+    ConvBnSc,
+    /// He 2016 Fig. 2(f) as the paper reads it: shortcut × Bernoulli(0.5) mask, × 0.5 at evaluation.
     DropSc,
+    /// Inverted dropout on the shortcut (kept values × 2, identity at evaluation): expectation 1.
+    InvDropSc,
     BnAfter,
     ReluBefore,
     ReluOnly,
 }
 
 impl Variant {
-    /// Every variant, in ARCHITECTURE.md's table order (the order the dashboard's `v` cycles).
-    pub const ALL: [Variant; 11] = [
+    /// Every variant, in the README's Models table order (the order the dashboard's `v` cycles).
+    pub const ALL: [Variant; 14] = [
         Variant::Plain,
         Variant::V1,
+        Variant::V1A,
         Variant::V2,
         Variant::Scaled,
         Variant::Gated,
         Variant::SGated,
         Variant::ConvSc,
+        Variant::ConvBnSc,
         Variant::DropSc,
+        Variant::InvDropSc,
         Variant::BnAfter,
         Variant::ReluBefore,
         Variant::ReluOnly,
@@ -39,21 +53,59 @@ impl Variant {
         match self {
             Variant::Plain => "plain",
             Variant::V1 => "v1",
+            Variant::V1A => "v1a",
             Variant::V2 => "v2",
             Variant::Scaled => "scaled",
             Variant::Gated => "gated",
             Variant::SGated => "sgated",
             Variant::ConvSc => "convsc",
+            Variant::ConvBnSc => "convbnsc",
             Variant::DropSc => "dropsc",
+            Variant::InvDropSc => "invdropsc",
             Variant::BnAfter => "bnafter",
             Variant::ReluBefore => "relubefore",
             Variant::ReluOnly => "reluonly",
         }
     }
 
-    /// Pre-activation designs: the stem is a bare conv and the head adds BN + ReLU.
+    /// Pre-activation designs: the stem carries the first unit's activation and the head adds
+    /// BN + ReLU.
     pub fn pre_activation(self) -> bool {
         matches!(self, Variant::V2 | Variant::ReluOnly)
+    }
+
+    fn gated(self) -> bool {
+        matches!(self, Variant::Gated | Variant::SGated)
+    }
+}
+
+/// He 2016 Table 1's settable numbers. Kept as integers so a spec stays `Eq + Hash`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Knobs {
+    /// Initial bias b_g of the gates' 1×1 convs (`gated`, `sgated`).
+    pub gate_bias: i8,
+    /// `scaled`: the residual branch's factor, in thousandths.
+    pub f_milli: u16,
+    /// `scaled`: the shortcut's factor, in thousandths.
+    pub sc_milli: u16,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs {
+            gate_bias: -6,
+            f_milli: 500,
+            sc_milli: 500,
+        }
+    }
+}
+
+impl Knobs {
+    pub fn f_scale(&self) -> f64 {
+        f64::from(self.f_milli) / 1000.0
+    }
+    pub fn sc_scale(&self) -> f64 {
+        f64::from(self.sc_milli) / 1000.0
     }
 }
 
@@ -70,6 +122,7 @@ pub enum ModelSpec {
     Resnet {
         variant: Variant,
         depth: usize,
+        knobs: Knobs,
     },
     Seed(SeedPreset),
 }
@@ -108,7 +161,7 @@ pub fn block_names(depth: usize) -> Vec<String> {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
-    #[error("unknown model '{0}': expected VARIANT-DEPTH (variants: {variants}) or seed-v1, seed-v2", variants = variant_list())]
+    #[error("unknown model '{0}': expected VARIANT-DEPTH[:KEY=VALUE] (variants: {variants}) or seed-v1, seed-v2", variants = variant_list())]
     Unknown(String),
     #[error(
         "model '{spec}': depth {depth} is not 6n+2 with n ≥ 1 (e.g. 8, 14, 20, 32, 44, 56, 110)"
@@ -116,6 +169,10 @@ pub enum SpecError {
     BadDepth { spec: String, depth: usize },
     #[error("model '{spec}': depth {depth} is too deep (at most {MAX_DEPTH})")]
     TooDeep { spec: String, depth: usize },
+    #[error(
+        "model '{spec}': bad option '{opt}' (gated/sgated take bg=INTEGER in -20..=20; scaled takes f=X and sc=X with X in 0..=1)"
+    )]
+    BadOption { spec: String, opt: String },
 }
 
 fn variant_list() -> String {
@@ -123,6 +180,15 @@ fn variant_list() -> String {
 }
 
 impl ModelSpec {
+    /// A ResNet spec with the default knobs.
+    pub fn resnet(variant: Variant, depth: usize) -> Self {
+        ModelSpec::Resnet {
+            variant,
+            depth,
+            knobs: Knobs::default(),
+        }
+    }
+
     /// Blocks per stage, for ResNets.
     pub fn blocks_per_stage(&self) -> Option<usize> {
         match self {
@@ -141,6 +207,39 @@ impl ModelSpec {
     }
 }
 
+/// A factor `0 ≤ x ≤ 1` with at most three decimals, in thousandths.
+fn parse_milli(v: &str) -> Option<u16> {
+    let x: f64 = v.parse().ok()?;
+    let m = (x * 1000.0).round();
+    ((0.0..=1000.0).contains(&m) && (x * 1000.0 - m).abs() < 1e-6).then_some(m as u16)
+}
+
+fn parse_knobs(spec: &str, variant: Variant, opts: &[&str]) -> Result<Knobs, SpecError> {
+    let mut k = Knobs::default();
+    for opt in opts {
+        let bad = || SpecError::BadOption {
+            spec: spec.to_string(),
+            opt: opt.to_string(),
+        };
+        let (key, value) = opt.split_once('=').ok_or_else(bad)?;
+        match key {
+            "bg" if variant.gated() => {
+                k.gate_bias = value
+                    .parse()
+                    .ok()
+                    .filter(|b: &i8| (-20..=20).contains(b))
+                    .ok_or_else(bad)?
+            }
+            "f" if variant == Variant::Scaled => k.f_milli = parse_milli(value).ok_or_else(bad)?,
+            "sc" if variant == Variant::Scaled => {
+                k.sc_milli = parse_milli(value).ok_or_else(bad)?
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(k)
+}
+
 impl FromStr for ModelSpec {
     type Err = SpecError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -150,7 +249,10 @@ impl FromStr for ModelSpec {
             _ => {}
         }
         let unknown = || SpecError::Unknown(s.to_string());
-        let (v, d) = s.rsplit_once('-').ok_or_else(unknown)?;
+        let mut parts = s.split(':');
+        let head = parts.next().unwrap_or_default();
+        let opts: Vec<&str> = parts.collect();
+        let (v, d) = head.rsplit_once('-').ok_or_else(unknown)?;
         let variant = Variant::ALL
             .into_iter()
             .find(|x| x.name() == v)
@@ -168,14 +270,42 @@ impl FromStr for ModelSpec {
                 depth,
             });
         }
-        Ok(ModelSpec::Resnet { variant, depth })
+        let knobs = parse_knobs(s, variant, &opts)?;
+        Ok(ModelSpec::Resnet {
+            variant,
+            depth,
+            knobs,
+        })
     }
+}
+
+/// `:KEY=VALUE` for each knob that differs from its default, so specs round-trip and the
+/// default spelling stays `VARIANT-DEPTH`.
+fn write_knobs(f: &mut fmt::Formatter<'_>, k: &Knobs) -> fmt::Result {
+    let d = Knobs::default();
+    if k.gate_bias != d.gate_bias {
+        write!(f, ":bg={}", k.gate_bias)?;
+    }
+    if k.f_milli != d.f_milli {
+        write!(f, ":f={}", k.f_scale())?;
+    }
+    if k.sc_milli != d.sc_milli {
+        write!(f, ":sc={}", k.sc_scale())?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ModelSpec::Resnet { variant, depth } => write!(f, "{}-{depth}", variant.name()),
+            ModelSpec::Resnet {
+                variant,
+                depth,
+                knobs,
+            } => {
+                write!(f, "{}-{depth}", variant.name())?;
+                write_knobs(f, knobs)
+            }
             ModelSpec::Seed(SeedPreset::V1) => f.write_str("seed-v1"),
             ModelSpec::Seed(SeedPreset::V2) => f.write_str("seed-v2"),
         }
@@ -191,19 +321,60 @@ mod tests {
         for v in Variant::ALL {
             let s = format!("{}-20", v.name());
             let spec: ModelSpec = s.parse().unwrap();
-            assert_eq!(
-                spec,
-                ModelSpec::Resnet {
-                    variant: v,
-                    depth: 20
-                }
-            );
+            assert_eq!(spec, ModelSpec::resnet(v, 20));
             assert_eq!(spec.to_string(), s);
         }
         assert_eq!(
             "seed-v2".parse::<ModelSpec>().unwrap().to_string(),
             "seed-v2"
         );
+    }
+
+    #[test]
+    fn knobs_parse_and_round_trip() {
+        let g: ModelSpec = "gated-56:bg=-2".parse().unwrap();
+        let ModelSpec::Resnet { knobs, .. } = g else {
+            panic!("not a resnet")
+        };
+        assert_eq!(knobs.gate_bias, -2);
+        assert_eq!(g.to_string(), "gated-56:bg=-2");
+        assert_eq!(
+            "sgated-56:bg=-6".parse::<ModelSpec>().unwrap().to_string(),
+            "sgated-56"
+        );
+        let s: ModelSpec = "scaled-110:f=1".parse().unwrap();
+        let ModelSpec::Resnet { knobs, .. } = s else {
+            panic!("not a resnet")
+        };
+        assert_eq!((knobs.f_scale(), knobs.sc_scale()), (1.0, 0.5));
+        assert_eq!(s.to_string(), "scaled-110:f=1");
+        let z: ModelSpec = "scaled-20:sc=0:f=1".parse().unwrap();
+        assert_eq!(z.to_string().parse::<ModelSpec>().unwrap(), z);
+        assert_eq!(
+            ModelSpec::parse_list("gated-20:bg=0,scaled-20:f=1")
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn rejects_bad_knobs() {
+        for bad in [
+            "v1-20:bg=-2",
+            "gated-20:bg=x",
+            "gated-20:bg=-30",
+            "gated-20:f=1",
+            "scaled-20:f=2",
+            "scaled-20:f=0.0001",
+            "scaled-20:f",
+            "scaled-20:",
+        ] {
+            assert!(
+                matches!(bad.parse::<ModelSpec>(), Err(SpecError::BadOption { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -54,7 +54,9 @@ impl RunSummary {
             .filter(|b| !b.is_empty());
         let grad_growth = last_blocks.and_then(|b| {
             let rms = b.iter().any(|s| s.grad_rms > 0.0);
-            let v = b.iter().map(|s| if rms { s.grad_rms } else { s.grad_norm } as f64);
+            let v = b
+                .iter()
+                .map(|s| if rms { s.grad_rms } else { s.grad_norm } as f64);
             flow::log_slope(v).map(|s| s.factor() as f32)
         });
         let shortcut_share = last_blocks.and_then(flow::median_share);

@@ -10,7 +10,7 @@ the boundary activation statistics (mean, population std, exact-zero fraction).
 
 The reference runs in float64 by default, so the reported error is the Rust float32 error.
 
-Dropout (`dropsc`): PyTorch's mask cannot match resviz's. By default the script *replays* the
+Dropout (`dropsc`, `invdropsc`): PyTorch's mask cannot match resviz's. By default the script *replays* the
 engine's mask, which is a documented pure function of (seed, element index) — SplitMix64 finaliser,
 seed = passes·0x9E3779B97F4A7C15 XOR block index, passes = 1 for the probe's single forward — and
 compares exactly; the row is marked "replay". With ``--dropout torch`` it uses torch's own dropout
@@ -35,10 +35,12 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-VARIANTS = ["plain", "v1", "v2", "scaled", "gated", "sgated", "convsc", "dropsc",
-            "bnafter", "relubefore", "reluonly"]
+VARIANTS = ["plain", "v1", "v1a", "v2", "scaled", "gated", "sgated", "convsc", "convbnsc",
+            "dropsc", "invdropsc", "bnafter", "relubefore", "reluonly"]
 PRE_ACT = {"v2", "reluonly"}
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1
+# Keras's BatchNormalization (momentum 0.99 in its convention), for the seed nets.
+KERAS_BN_EPS, KERAS_BN_MOMENTUM = 1e-3, 0.01
 
 
 class Relu:
@@ -84,8 +86,22 @@ def relu(x: torch.Tensor) -> torch.Tensor:
     return RELU(x)
 
 
-def bn(c: int) -> nn.BatchNorm2d:
+def bn(c: int, keras: bool = False) -> nn.BatchNorm2d:
+    if keras:
+        return nn.BatchNorm2d(c, eps=KERAS_BN_EPS, momentum=KERAS_BN_MOMENTUM)
     return nn.BatchNorm2d(c, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+def parse_spec(spec: str) -> tuple[str, int, dict]:
+    """`VARIANT-DEPTH[:KEY=VALUE]...` → (variant, depth, knobs); defaults bg=-6, f=sc=0.5."""
+    head, *opts = spec.split(":")
+    variant, d = head.rsplit("-", 1)
+    knobs = {"bg": -6.0, "f": 0.5, "sc": 0.5}
+    for o in opts:
+        k, v = o.split("=")
+        assert k in knobs, spec
+        knobs[k] = float(v)
+    return variant, int(d), knobs
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,6 +147,12 @@ class Dropout:
 
 
 # --------------------------------------------------------------------------------------------
+def pad_shortcut(x: torch.Tensor, cout: int, stride: int) -> torch.Tensor:
+    """Option A (He 2015 §4.2): x[:, :, ::stride, ::stride], zero channels appended to cout."""
+    s = x[:, :, ::stride, ::stride]
+    return F.pad(s, (0, 0, 0, 0, 0, cout - x.shape[1]))
+
+
 class Shortcut(nn.Module):
     """1×1 projection at the block's stride, then BN unless `with_bn` is false."""
 
@@ -146,26 +168,38 @@ class Shortcut(nn.Module):
 
 class Block(nn.Module):
     def __init__(self, variant: str, cin: int, cout: int, stride: int, seed_preset: bool,
-                 index: int, dropout: Dropout):
+                 index: int, dropout: Dropout, knobs: dict, first_unit: bool):
         super().__init__()
         self.variant, self.index, self.dropout = variant, index, dropout
-        self.seed_preset = seed_preset
+        self.seed_preset, self.knobs, self.cout, self.stride = seed_preset, knobs, cout, stride
         bias = seed_preset  # Keras convs have biases; ResNet convs before a BN do not.
         pre = variant in PRE_ACT
+        # He 2016 §4: the first pre-activation unit's activation is the stem's; none here.
+        self.skip_preact = pre and first_unit
+        kbn = lambda c: bn(c, keras=seed_preset)  # noqa: E731
         self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=bias)
         # v2's bn1 normalises the block input (cin); everyone else's conv1 output (cout).
-        self.bn1 = bn(cin if variant == "v2" else cout)
+        if variant != "v2":
+            self.bn1 = kbn(cout)
+        elif not self.skip_preact:
+            self.bn1 = kbn(cin)
         self.conv2 = nn.Conv2d(cout, cout, 3, stride=1, padding=1, bias=bias)
         if variant != "bnafter":
-            self.bn2 = bn(cout)
+            self.bn2 = kbn(cout)
         reshapes = cin != cout or stride != 1
         if variant == "plain":
             self.sc_kind = "none"
-        elif reshapes or variant == "convsc":
+        elif variant in ("convsc", "convbnsc"):
+            # He 2016 Fig. 2(e): a bare 1×1 conv on every shortcut; convbnsc adds a BN.
+            self.sc_kind = "proj"
+            self.shortcut = Shortcut(cin, cout, stride, bias, with_bn=variant == "convbnsc")
+        elif not reshapes:
+            self.sc_kind = "identity"
+        elif variant == "v1a":
+            self.sc_kind = "pad"
+        else:
             self.sc_kind = "proj"
             self.shortcut = Shortcut(cin, cout, stride, bias, with_bn=not pre and not seed_preset)
-        else:
-            self.sc_kind = "identity"
         if variant in ("gated", "sgated"):
             self.gate = nn.Conv2d(cin, cout, 1, stride=stride, padding=0, bias=True)
         if variant == "bnafter":
@@ -175,13 +209,13 @@ class Block(nn.Module):
         v = self.variant
         if v == "v2":
             # conv(ReLU(BN(conv(ReLU(BN x))))) + s(x); projection on ReLU(BN x) (seed: on raw x).
-            a = relu(self.bn1(x))
+            a = x if self.skip_preact else relu(self.bn1(x))
             s = self._shortcut(x, a)
             h = self.conv2(relu(self.bn2(self.conv1(a))))
             return h + s
         if v == "reluonly":
             # BN(conv(ReLU(BN(conv(ReLU x))))) + s(x); projection on ReLU x.
-            a = relu(x)
+            a = x if self.skip_preact else relu(x)
             s = self._shortcut(x, a)
             h = self.bn2(self.conv2(relu(self.bn1(self.conv1(a)))))
             return h + s
@@ -192,7 +226,7 @@ class Block(nn.Module):
             return relu(f)
         s = self._shortcut(x, x)
         if v == "scaled":
-            return relu(0.5 * f + 0.5 * s)
+            return relu(self.knobs["f"] * f + self.knobs["sc"] * s)
         if v == "gated":
             g = torch.sigmoid(self.gate(x))
             return relu(g * f + (1 - g) * s)
@@ -200,17 +234,22 @@ class Block(nn.Module):
             g = torch.sigmoid(self.gate(x))
             return relu(f + (1 - g) * s)
         if v == "dropsc":
+            # The paper's reading: m ⊙ s in training (inverted dropout halved), 0.5 s in eval.
+            return relu(f + 0.5 * self.dropout(s, self.index, self.training))
+        if v == "invdropsc":
             return relu(f + self.dropout(s, self.index, self.training))
         if v == "bnafter":
             return relu(self.bn3(f + s))
         if v == "relubefore":
             return relu(f) + s
-        assert v in ("v1", "convsc")
+        assert v in ("v1", "v1a", "convsc", "convbnsc")
         return relu(f + s)
 
     def _shortcut(self, x, preact):
         if self.sc_kind == "identity":
             return x  # the identity always takes the raw x
+        if self.sc_kind == "pad":
+            return pad_shortcut(x, self.cout, self.stride)
         on = x if self.seed_preset else preact
         return self.shortcut(on)
 
@@ -230,9 +269,9 @@ class Stem(nn.Module):
 
 
 class Head(nn.Module):
-    def __init__(self, c: int, with_bn: bool, relu: bool):
+    def __init__(self, c: int, with_bn: bool, relu: bool, keras: bool):
         super().__init__()
-        self.bn = bn(c) if with_bn else None
+        self.bn = bn(c, keras=keras) if with_bn else None
         self.relu = relu
 
     def forward(self, h):
@@ -245,35 +284,37 @@ class Net(nn.Module):
     def __init__(self, spec: str, in_ch: int, height: int, width: int, classes: int,
                  base_width: int, dropout: Dropout):
         super().__init__()
+        knobs = {}
         if spec in ("seed-v1", "seed-v2"):
             seed = True
             variant = "v1" if spec == "seed-v1" else "v2"
             stage_blocks, widths = [1, 1], [16, 32]
         else:
             seed = False
-            variant, d = spec.rsplit("-", 1)
-            depth = int(d)
+            variant, depth, knobs = parse_spec(spec)
             assert variant in VARIANTS and depth >= 8 and (depth - 2) % 6 == 0, spec
             n = (depth - 2) // 6
             stage_blocks, widths = [n, n, n], [base_width, 2 * base_width, 4 * base_width]
         pre = variant in PRE_ACT
         self.seed = seed
-        # Stem: conv + BN + ReLU; pre-activation: conv alone; seed presets: conv(bias) + ReLU.
-        self.stem = Stem(in_ch, widths[0], with_bn=not pre and not seed, relu=seed or not pre,
-                         bias=seed)
+        # Stem: conv + BN + ReLU, also for v2 (its first unit's pre-activation, He 2016 §4);
+        # reluonly: conv + ReLU; seed presets: conv(bias) + ReLU.
+        self.stem = Stem(in_ch, widths[0], with_bn=not seed and variant != "reluonly",
+                         relu=True, bias=seed)
         self.stages = nn.ModuleList()
         cin, h, w, idx = widths[0], height, width, 0
         for s, (n, cout) in enumerate(zip(stage_blocks, widths)):
             blocks = nn.ModuleList()
             for b in range(n):
                 stride = 2 if (b == 0 and s > 0 and not seed) else 1
-                blocks.append(Block(variant, cin, cout, stride, seed, idx, dropout))
+                blocks.append(Block(variant, cin, cout, stride, seed, idx, dropout, knobs,
+                                    first_unit=(s == 0 and b == 0 and not seed)))
                 h, w = (h - 1) // stride + 1, (w - 1) // stride + 1
                 cin, idx = cout, idx + 1
             self.stages.append(blocks)
         # Head: (BN [+ ReLU] for pre-activation; BN alone for seed-v2), pool or flatten, linear.
         with_bn = pre  # seed-v2 is pre-activation too
-        self.head = Head(cin, with_bn=with_bn, relu=pre and not seed)
+        self.head = Head(cin, with_bn=with_bn, relu=pre and not seed, keras=seed)
         self.fc = nn.Linear(cin * h * w if seed else cin, classes)
         self.boundaries: list[tuple[str, torch.Tensor]] = []
 
@@ -385,6 +426,9 @@ def check_model(d: Path, m: dict, x: torch.Tensor, y: torch.Tensor, args) -> dic
     if rparams != tparams:
         raise RuntimeError(f"parameter names differ: rust-only {sorted(rparams - tparams)[:6]}, "
                            f"torch-only {sorted(tparams - rparams)[:6]}")
+    n_torch = sum(p.numel() for p in net.parameters())
+    if m.get("num_params") != n_torch:
+        raise RuntimeError(f"num_params {m.get('num_params')} vs torch's {n_torch}")
     rnames = [b["name"] for b in m["blocks"]]
     t = run_once(net, x, y, record_k=args.tie_candidates)
     if rnames != list(t["blocks"]):
@@ -429,7 +473,7 @@ def check_model(d: Path, m: dict, x: torch.Tensor, y: torch.Tensor, args) -> dic
                                 "act_zero_frac": a[2]}
                                for (k, v), a in zip(t32["blocks"].items(), t32["acts"].values())]}
         r["torch32_err"] = compare(as_probe, t, args)["grad_err"]
-    r["comparable"] = not (args.dropout == "torch" and name.startswith("dropsc"))
+    r["comparable"] = not (args.dropout == "torch" and name.startswith(("dropsc", "invdropsc")))
     within32 = r["torch32_err"] is not None and raw_grad_err <= args.f32_factor * r["torch32_err"]
     ok = ((r["grad_err"] <= args.tol or within32) and r["max_act"] <= args.tol
           and r["max_zero"] <= args.zero_tol
@@ -441,7 +485,7 @@ def check_model(d: Path, m: dict, x: torch.Tensor, y: torch.Tensor, args) -> dic
         r["status"] = "N/C" if ok else "FAIL"
     else:
         r["status"] = ("PASS" if r["grad_err"] <= args.tol else "PASS (~torch f32)") if ok else "FAIL"
-    if name.startswith("dropsc") and args.dropout == "engine":
+    if name.startswith(("dropsc", "invdropsc")) and args.dropout == "engine":
         r["status"] += " (mask replayed)"
     return r
 

@@ -109,6 +109,8 @@ fn variant_and_depth_keys_replace_the_focused_run() {
         })
     };
     assert_eq!(app.update(ch('v')), replace(0, "v1-56"));
+    // `v1a` (option-A shortcuts) sits between v1 and v2 in the cycle.
+    assert_eq!(app.update(ch('v')), replace(0, "v1a-56"));
     assert_eq!(app.update(ch('v')), replace(0, "v2-56"));
     assert_eq!(app.update(ch('+')), replace(0, "v2-62"));
     assert_eq!(app.update(ch('-')), replace(0, "v2-56"));

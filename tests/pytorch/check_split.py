@@ -46,7 +46,9 @@ def split_shortcut(self, x, preact):
     xs = self._xs
     if self.sc_kind == "identity":
         return xs
-    if self.seed_preset or self.variant not in cp.PRE_ACT:
+    if self.sc_kind == "pad":
+        return cp.pad_shortcut(xs, self.cout, self.stride)
+    if self.seed_preset or self.variant not in cp.PRE_ACT or self.skip_preact:
         return self.shortcut(xs)
     # The projection of a pre-activation block reads ReLU(BN x) (v2) or ReLU x (reluonly).
     pre = cp.relu(self.bn1(xs)) if self.variant == "v2" else cp.relu(xs)

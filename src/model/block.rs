@@ -220,7 +220,7 @@ impl Block {
             bn2.fwd(ps, h, mode, false)
         };
         let sc_in = match &split {
-            Some(sp) if proj_on_a => self.preact_copy(ps, sp.shortcut(sc_in), mode),
+            Some(sp) if proj_on_a => self.preact_as(ps, sp.shortcut(sc_in), mode, true),
             Some(sp) => sp.shortcut(sc_in),
             None => sc_in,
         };
@@ -240,29 +240,26 @@ impl Block {
         x: T4<E, T>,
         mode: Mode,
     ) -> T4<E, T> {
-        if self.skip_preact {
-            x
-        } else if self.variant == Variant::V2 {
-            self.bn1().fwd(ps, x, mode, true)
-        } else {
-            relu(x)
-        }
+        self.preact_as(ps, x, mode, false)
     }
 
-    /// [`Block::preact`] again, for the shortcut side of a split: batch norm with this pass's
-    /// batch statistics and without touching the running statistics.
-    fn preact_copy<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+    /// [`Block::preact`]; with `copy`, applied a second time for the shortcut side of a split:
+    /// batch norm with this pass's batch statistics, running statistics untouched.
+    fn preact_as<E: Float, T: Tape<E, Cpu> + Merge<T>>(
         &self,
         ps: &mut ParamStore<E>,
         x: T4<E, T>,
         mode: Mode,
+        copy: bool,
     ) -> T4<E, T> {
         if self.skip_preact {
             x
-        } else if self.variant == Variant::V2 {
+        } else if self.variant != Variant::V2 {
+            relu(x)
+        } else if copy {
             self.bn1().fwd_copy(ps, x, mode, true)
         } else {
-            relu(x)
+            self.bn1().fwd(ps, x, mode, true)
         }
     }
 

@@ -42,15 +42,6 @@ pub trait EventSource {
     fn try_next(&mut self) -> Option<TrainerEvent>;
 }
 
-impl EventSource for mpsc::Receiver<TrainerEvent> {
-    fn recv(&mut self) -> impl Future<Output = Option<TrainerEvent>> + Send {
-        mpsc::Receiver::recv(self)
-    }
-    fn try_next(&mut self) -> Option<TrainerEvent> {
-        self.try_recv().ok()
-    }
-}
-
 impl EventSource for mpsc::UnboundedReceiver<TrainerEvent> {
     fn recv(&mut self) -> impl Future<Output = Option<TrainerEvent>> + Send {
         mpsc::UnboundedReceiver::recv(self)

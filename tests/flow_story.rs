@@ -81,7 +81,7 @@ fn default_experiment_shows_the_shortcut_carrying_the_gradient() {
 }
 
 /// `cargo test --release --test flow_story -- --ignored --nocapture candidates`: the figures the
-/// README quotes for the default and the other candidate experiments.
+/// README quotes for the default and the other candidate experiments (`STEPS=N`, `CANDIDATES=N`).
 #[test]
 #[ignore]
 fn candidates() {
@@ -103,7 +103,12 @@ fn candidates() {
             ..base.clone()
         });
     }
-    for cfg in cands {
+    // CANDIDATES=1 measures the default alone.
+    let n = std::env::var("CANDIDATES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(cands.len());
+    for cfg in cands.into_iter().take(n) {
         println!("== {} lr {} batch {}", cfg.dataset, cfg.lr, cfg.batch);
         let names = cfg.models.clone();
         let recs = train(cfg, steps);

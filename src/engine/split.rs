@@ -190,15 +190,15 @@ fn reduce1_coarse_zip<E: Float>(br: &[E], id: &[E]) -> [f64; 3] {
         let (br_tail, id_tail) = (bc.remainder(), ic.remainder());
         for (p, q) in bc.zip(ic) {
             for k in 0..LANES {
-                l[0][k] = l[0][k] + q[k] * q[k];
-                l[1][k] = l[1][k] + p[k] * p[k];
-                l[2][k] = l[2][k] + p[k] * q[k];
+                l[0][k] += q[k] * q[k];
+                l[1][k] += p[k] * p[k];
+                l[2][k] += p[k] * q[k];
             }
         }
         for (k, (&p, &q)) in br_tail.iter().zip(id_tail).enumerate() {
-            l[0][k] = l[0][k] + q * q;
-            l[1][k] = l[1][k] + p * p;
-            l[2][k] = l[2][k] + p * q;
+            l[0][k] += q * q;
+            l[1][k] += p * p;
+            l[2][k] += p * q;
         }
         for (a, lanes) in acc.iter_mut().zip(&l) {
             *a += lanes

@@ -74,7 +74,7 @@ fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
                     act_std: 0.9 + 0.1 * rng.next(),
                     act_zero_frac: if l + dead >= blocks { 0.6 } else { 0.45 } + 0.02 * rng.next(),
                     dead_frac: if l + dead >= blocks { 0.25 } else { 0.0 },
-                    split: (l > 0).then(|| Eq5 {
+                    split: (l > 0).then_some(Eq5 {
                         shortcut: g * share,
                         branch: g * (1.0 - share),
                         cos: 0.0,

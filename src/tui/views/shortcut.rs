@@ -98,7 +98,7 @@ fn legend(app: &App) -> Vec<Line<'static>> {
                 .map(|r| r.blocks.as_slice())
                 .unwrap_or_default();
             let text = match (median_share(blocks), lowest(app, i, blocks)) {
-                (Some(m), _) if m == 0.0 => "0: no shortcut".into(),
+                (Some(0.0), _) => "0: no shortcut".into(),
                 (Some(m), Some((name, lo))) => {
                     format!("median {:.0}%, min {:.0}% @{name}", m * 100.0, lo * 100.0)
                 }

@@ -2,6 +2,9 @@
 //! stdout (issue 19: S6, lost work, P4): progress is saved as "interrupted" with exit 128 + the
 //! signal, a bad output is refused before the first step, and nothing panics.
 
+mod common;
+use common::failure;
+
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -23,19 +26,6 @@ fn resviz(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_resviz"));
     c.current_dir(dir);
     c
-}
-
-/// The single error line of a failed run (no panic, exit 1).
-fn failure(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "expected an error exit: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("resviz: error"))
-        .collect();
-    assert_eq!(lines.len(), 1, "one error line: {err}");
-    lines[0].to_string()
 }
 
 /// Start a long training run writing `out`, wait `delay`, send `signal`; its output.

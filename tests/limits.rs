@@ -2,6 +2,9 @@
 //! an MNIST header whose sizes overflow are refused with one line before anything large is
 //! allocated; nothing panics.
 
+mod common;
+use common::failure;
+
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -27,19 +30,6 @@ fn resviz(dir: &Path, args: &[&str]) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
-}
-
-/// The single error line of a failed run (no panic, exit 1).
-fn failure(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "expected an error exit: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("resviz: error"))
-        .collect();
-    assert_eq!(lines.len(), 1, "one error line: {err}");
-    lines[0].to_string()
 }
 
 /// P1, P2: `--width` that overflows a size, or needs tens of GB, for every command that builds

@@ -3,6 +3,9 @@
 //! consistent state or refuses with one line; an edited model, base rate or step count, or a
 //! damaged tensor file, is refused; stale temporary files of dead processes are removed.
 
+mod common;
+use common::failure;
+
 use resviz::snapshot;
 use std::fs;
 use std::path::Path;
@@ -20,19 +23,6 @@ fn resviz(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 fn ok(out: &Output) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "resviz failed: {err}");
-}
-
-/// The single error line of a failed run (no panic, exit 1).
-fn failure(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "expected an error exit: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("resviz: error"))
-        .collect();
-    assert_eq!(lines.len(), 1, "one error line: {err}");
-    lines[0].to_string()
 }
 
 const EXP: &[&str] = &[

@@ -53,6 +53,15 @@ impl App {
     pub fn rms_range(&self) -> Option<[f64; 2]> {
         self.rms_scale.range()
     }
+    /// Run indices in drawing order: the others first, the focused run last so it is painted
+    /// over them.
+    pub fn draw_order(&self) -> Vec<usize> {
+        let runs = self.runs.len();
+        (0..runs)
+            .filter(|&i| i != self.focus)
+            .chain((self.focus < runs).then_some(self.focus))
+            .collect()
+    }
     /// Run `run`'s colour: by model family (see [`theme::run_color`]).
     pub fn run_color(&self, run: usize) -> ratatui::style::Color {
         let specs: Vec<&str> = self.runs.iter().map(|h| h.info.spec.as_str()).collect();

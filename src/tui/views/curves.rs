@@ -88,11 +88,7 @@ fn render(frame: &mut Frame, area: Rect, app: &App, metric: &Metric) {
             theme::num(y[1]),
         ],
     };
-    let focus = app.focus();
-    let order: Vec<usize> = (0..runs)
-        .filter(|&i| i != focus)
-        .chain((focus < runs).then_some(focus))
-        .collect();
+    let order = app.draw_order();
     let mut datasets = Vec::new();
     for &i in &order {
         let style = app.run_style(i);

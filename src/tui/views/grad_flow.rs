@@ -81,11 +81,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 
 fn chart<'a>(app: &App, profiles: &'a [Profile], area: Rect) -> Chart<'a> {
     let height = area.height;
-    let focus = app.focus();
     // Ghosts first, then the others, the focused run last so it is painted over them.
-    let order: Vec<usize> = (0..profiles.len())
-        .filter(|&i| i != focus)
-        .chain((focus < profiles.len()).then_some(focus))
+    let order: Vec<usize> = app
+        .draw_order()
+        .into_iter()
+        .filter(|&i| i < profiles.len())
         .collect();
     let ghosts = order.iter().map(|&i| {
         Dataset::default()

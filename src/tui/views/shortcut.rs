@@ -56,11 +56,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             chart_area,
         );
     } else {
-        let focus = app.focus();
-        let order = (0..runs)
-            .filter(|&i| i != focus)
-            .chain((focus < runs).then_some(focus));
-        let datasets = order
+        let datasets = app
+            .draw_order()
+            .into_iter()
             .map(|i| {
                 Dataset::default()
                     .marker(Marker::Braille)

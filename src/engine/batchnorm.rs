@@ -8,7 +8,8 @@ use super::backprop::with_out_grad;
 use super::grads::{by_fresh, take_grad};
 use super::par::{SharedMut, par_map, written};
 use super::probe::{Moments, Tap};
-use super::reduce::{from_f64, reduce3_planes, to_f64};
+use super::reduce::{from_f64, reduce3_planes, sum_squares, to_f64};
+use super::split::{GradSplit, SplitSink};
 use super::tensor::{Float, T1, T4, view};
 use dfdx::prelude::*;
 use std::mem::MaybeUninit;
@@ -123,7 +124,14 @@ struct Pass {
     fresh: bool,
     /// Also return Σ gz² (a fused probe).
     tapped: bool,
+    /// `gx` holds the shortcut's part of a split (He 2016 eq. 5) and this op is the branch's
+    /// only consumer of x: add onto it and return the split's sums (see [`super::split`]).
+    join: bool,
 }
+
+/// One channel's backward results: `(Σ gy·x̂, Σ gy, Σ gz²)` and, when joining, the eq. 5 sums
+/// `[Σ id², Σ br², Σ id·br]`.
+type ChanGrad = ((f64, f64, f64), [f64; 3]);
 
 fn channel_backward<E: Float, const RELU: bool>(
     x: &[E],
@@ -133,7 +141,7 @@ fn channel_backward<E: Float, const RELU: bool>(
     norm: ChanNorm,
     gamma: f64,
     pass: Pass,
-) -> (f64, f64, f64) {
+) -> ChanGrad {
     #[cfg(target_arch = "x86_64")]
     if super::simd::avx512() {
         #[target_feature(enable = "avx512f")]
@@ -145,7 +153,7 @@ fn channel_backward<E: Float, const RELU: bool>(
             norm: ChanNorm,
             gamma: f64,
             pass: Pass,
-        ) -> (f64, f64, f64) {
+        ) -> ChanGrad {
             channel_backward_body::<E, RELU>(x, gz, gx, dims, norm, gamma, pass)
         }
         // SAFETY: the CPU has AVX-512F (checked at run time).
@@ -164,7 +172,7 @@ fn channel_backward_body<E: Float, const RELU: bool>(
     norm: ChanNorm,
     gamma: f64,
     pass: Pass,
-) -> (f64, f64, f64) {
+) -> ChanGrad {
     let zero = E::zero();
     let mu: E = from_f64(norm.mean);
     // The forward's a and b, bit for bit (same f64 values, same conversion).
@@ -201,7 +209,9 @@ fn channel_backward_body<E: Float, const RELU: bool>(
         });
         [sg, sgx, 0.0]
     };
-    let Pass { train, fresh, .. } = pass;
+    let Pass {
+        train, fresh, join, ..
+    } = pass;
     // train: dx = a·(gy − Σgy/M − x̂·Σ(gy·x̂)/M), x̂ = (x − μ)·invstd, = a·gy + c1 + c2·(x − μ);
     // eval: mean and variance are constants, dx = a·gy.
     let m = (n * hw) as f64;
@@ -213,10 +223,21 @@ fn channel_backward_body<E: Float, const RELU: bool>(
     } else {
         (zero, zero)
     };
+    let dx = move |g: E, xv: E| {
+        let d = a * masked::<E, RELU>(g, xv, a, b);
+        if train { d + c1 + c2 * (xv - mu) } else { d }
+    };
+    let mut sums = [0.0; 3];
     for bi in 0..n {
         let (off, xp, gp) = planes(bi);
         // SAFETY: plane (bi, c) belongs to channel c's task alone.
         let dp = unsafe { gx.slice(off, hw) };
+        if join && !fresh {
+            for (s, v) in sums.iter_mut().zip(join_plane(dp, gp, xp, dx)) {
+                *s += v;
+            }
+            continue;
+        }
         let it = dp.iter_mut().zip(gp).zip(xp);
         by_fresh!(fresh, |put| if train {
             for ((d, &g), &xv) in it {
@@ -228,7 +249,36 @@ fn channel_backward_body<E: Float, const RELU: bool>(
             }
         })
     }
-    (sgx * norm.invstd, sg, sgg)
+    ((sgx * norm.invstd, sg, sgg), sums)
+}
+
+/// `d += dx(g, x)` over one plane, returning `[Σ d², Σ dx², Σ d·dx]` of the values before the
+/// add: the eq. 5 sums with `d` the shortcut's part and `dx` the branch's. The branch's part goes
+/// through a small buffer so that both loops vectorise.
+#[inline(always)]
+fn join_plane<E: Float>(
+    d: &mut [E],
+    gp: &[E],
+    xp: &[E],
+    dx: impl Fn(E, E) -> E + Copy,
+) -> [f64; 3] {
+    const CHUNK: usize = 256;
+    let mut buf = [E::zero(); CHUNK];
+    let mut sums = [0.0; 3];
+    for ((dc, gc), xc) in d
+        .chunks_mut(CHUNK)
+        .zip(gp.chunks(CHUNK))
+        .zip(xp.chunks(CHUNK))
+    {
+        let br = &mut buf[..dc.len()];
+        for ((o, &g), &xv) in br.iter_mut().zip(gc).zip(xc) {
+            *o = dx(g, xv);
+        }
+        for (s, v) in sums.iter_mut().zip(super::split::add_into(dc, br)) {
+            *s += v;
+        }
+    }
+    sums
 }
 
 /// Forward on plain slices: writes all of `out` (`y = ReLU?(γ·x̂ + β)`), updates the running
@@ -326,6 +376,34 @@ pub fn backward<E: Float>(
     cfg: BnCfg,
     tapped: bool,
 ) -> Vec<(f64, f64, f64)> {
+    backward_with(
+        xv,
+        gz,
+        (gx, fresh),
+        (n, c_all, hw),
+        norms,
+        gamma_f,
+        cfg,
+        (tapped, false),
+    )
+    .into_iter()
+    .map(|(g, _)| g)
+    .collect()
+}
+
+/// [`backward`], optionally joining a split (see `Pass::join`): then also the split's sums per
+/// channel.
+#[allow(clippy::too_many_arguments)]
+fn backward_with<E: Float>(
+    xv: &[E],
+    gz: &[E],
+    (gx, fresh): (&mut [E], bool),
+    (n, c_all, hw): (usize, usize, usize),
+    norms: &[ChanNorm],
+    gamma_f: &[f64],
+    cfg: BnCfg,
+    (tapped, join): (bool, bool),
+) -> Vec<ChanGrad> {
     let len = n * c_all * hw;
     assert!(xv.len() == len && gz.len() == len && gx.len() == len);
     let gx = SharedMut::new(gx);
@@ -333,6 +411,7 @@ pub fn backward<E: Float>(
         train: cfg.train,
         fresh,
         tapped,
+        join,
     };
     par_map(c_all, len, |c| {
         let dims = (n, c_all, hw, c);
@@ -367,6 +446,24 @@ pub fn batch_norm2d_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     running_var: &mut [E],
     cfg: BnCfg,
     tap: Option<&Tap>,
+) -> T4<E, T> {
+    let stats = (running_mean, running_var);
+    batch_norm2d_probed(x, gamma, beta, stats, cfg, tap, None)
+}
+
+/// [`batch_norm2d_tapped`] as the only branch op reading a residual block's input x, joining
+/// the eq. 5 split there (He 2016): backward adds its part onto the shortcut's, already in x's
+/// gradient, and records ‖shortcut‖², ‖branch‖² and their dot product into `join` in the same
+/// pass, so the block needs no [`super::Split`] ops and no extra pass over the gradient.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm2d_probed<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+    x: T4<E, T>,
+    gamma: T1<E, T>,
+    beta: T1<E, T>,
+    (running_mean, running_var): (&mut [E], &mut [E]),
+    cfg: BnCfg,
+    tap: Option<&Tap>,
+    join: Option<SplitSink>,
 ) -> T4<E, T> {
     let (n, c_all, h, w) = *x.shape();
     let hw = h * w;
@@ -427,17 +524,13 @@ pub fn batch_norm2d_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
                 let xv = view(&x);
                 let (mut gx, fresh) = take_grad!(grads, xg)?;
                 let dims = (n, c_all, hw);
-                let tapped = tap.is_some();
-                let dgb = backward(
-                    xv,
-                    &gz,
-                    (&mut gx, fresh),
-                    dims,
-                    &norms,
-                    &gamma_f,
-                    cfg,
-                    tapped,
-                );
+                let probes = (tap.is_some(), join.is_some());
+                let grad_x = (&mut gx[..], fresh);
+                let res = backward_with(xv, &gz, grad_x, dims, &norms, &gamma_f, cfg, probes);
+                let dgb: Vec<_> = res.iter().map(|r| r.0).collect();
+                if let Some(sink) = &join {
+                    record_join(sink, &res, fresh, &gx);
+                }
                 **grads.get_or_alloc_mut(&xg)? = gx;
                 if let Some(t) = &tap {
                     t.backward(dgb.iter().map(|p| p.2).sum());
@@ -455,6 +548,27 @@ pub fn batch_norm2d_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
         });
     }
     y.put_tape(tape)
+}
+
+/// The split a joining backward measured: its per-channel sums, or (if the shortcut wrote
+/// nothing, so the branch wrote a new buffer) all of the gradient as the branch's part.
+fn record_join<E: Float>(sink: &SplitSink, res: &[ChanGrad], fresh: bool, gx: &[E]) {
+    let split = if fresh {
+        GradSplit {
+            branch_sq: sum_squares(gx),
+            ..GradSplit::default()
+        }
+    } else {
+        res.iter()
+            .fold(GradSplit::default(), |acc, (_, [ii, bb, ib])| {
+                acc + GradSplit {
+                    shortcut_sq: *ii,
+                    branch_sq: *bb,
+                    dot: *ib,
+                }
+            })
+    };
+    *sink.lock().unwrap_or_else(|e| e.into_inner()) = Some(split);
 }
 
 #[cfg(test)]

@@ -239,6 +239,13 @@ impl Tap {
     pub fn split<E: Float>(&self) -> Split<E> {
         Split::new(self.rec.split_sink(self.slot))
     }
+    /// Where a joining op (`batch_norm2d_probed`) records the split instead of [`Split`]'s
+    /// ops; cleared, like [`Tap::split`], so a pass that never reaches it leaves none.
+    pub fn join_sink(&self) -> SplitSink {
+        let sink = self.rec.split_sink(self.slot);
+        *sink.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        sink
+    }
     /// For an op that fuses no statistics: the separate [`probe`] passes.
     pub fn probe<E: Float, T: Tape<E, Cpu>>(&self, x: T4<E, T>) -> T4<E, T> {
         probe(x, &self.rec, self.slot)

@@ -150,11 +150,7 @@ fn new_buffer<E: Float>(len: usize) -> Vec<E> {
 fn merge<E: Float>(g: &mut [E], untouched: bool, id: Option<&[E]>) -> GradSplit {
     match (id, untouched) {
         (Some(id), false) => par_chunks_sum(g, |o, c| {
-            let id = &id[o..][..c.len()];
-            let [ii, bb, ib] = reduce1_coarse_zip(c, id);
-            for (d, &v) in c.iter_mut().zip(id) {
-                *d += v;
-            }
+            let [bb, ii, ib] = add_into(c, &id[o..][..c.len()]);
             GradSplit {
                 shortcut_sq: ii,
                 branch_sq: bb,
@@ -179,26 +175,34 @@ fn merge<E: Float>(g: &mut [E], untouched: bool, id: Option<&[E]>) -> GradSplit 
     }
 }
 
-/// Σ id², Σ br², Σ id·br over two equally long slices: eight lanes in `E` (so it vectorises)
-/// over blocks of 1024, then f64, as the engine's other reductions.
-fn reduce1_coarse_zip<E: Float>(br: &[E], id: &[E]) -> [f64; 3] {
+/// `d += s` over two equally long slices, returning `[Σ d², Σ s², Σ d·s]` of the values before
+/// the add: eight lanes in `E` (so it vectorises) over blocks of 1024, then f64, as the engine's
+/// other reductions.
+pub(crate) fn add_into<E: Float>(d: &mut [E], s: &[E]) -> [f64; 3] {
     const LANES: usize = 8;
     let mut acc = [0.0f64; 3];
-    for (b, i) in br.chunks(1024).zip(id.chunks(1024)) {
+    for (db, sb) in d.chunks_mut(1024).zip(s.chunks(1024)) {
         let mut l = [[E::zero(); LANES]; 3];
-        let (bc, ic) = (b.chunks_exact(LANES), i.chunks_exact(LANES));
-        let (br_tail, id_tail) = (bc.remainder(), ic.remainder());
-        for (p, q) in bc.zip(ic) {
+        let mut dc = db.chunks_exact_mut(LANES);
+        let mut sc = sb.chunks_exact(LANES);
+        for (p, q) in (&mut dc).zip(&mut sc) {
             for k in 0..LANES {
-                l[0][k] += q[k] * q[k];
-                l[1][k] += p[k] * p[k];
+                l[0][k] += p[k] * p[k];
+                l[1][k] += q[k] * q[k];
                 l[2][k] += p[k] * q[k];
+                p[k] += q[k];
             }
         }
-        for (k, (&p, &q)) in br_tail.iter().zip(id_tail).enumerate() {
-            l[0][k] += q * q;
-            l[1][k] += p * p;
-            l[2][k] += p * q;
+        for (k, (p, &q)) in dc
+            .into_remainder()
+            .iter_mut()
+            .zip(sc.remainder())
+            .enumerate()
+        {
+            l[0][k] += *p * *p;
+            l[1][k] += q * q;
+            l[2][k] += *p * q;
+            *p += q;
         }
         for (a, lanes) in acc.iter_mut().zip(&l) {
             *a += lanes
@@ -307,6 +311,77 @@ mod tests {
         check(false);
         check(true);
         without_fresh(|| check(false));
+    }
+
+    /// A pre-activation block, `conv(ReLU(BN x)) + s(x)`, whose batch norm joins the split
+    /// (`batch_norm2d_probed`) instead of `Split`'s ops: same sums as autograd on two copies of
+    /// x, and the same total gradient.
+    fn check_joined(proj: bool) {
+        let xv = rand_vec(S.0 * S.1 * S.2 * S.3, 4);
+        let r = t4(&rand_vec(xv.len(), 5), S);
+        let bn = BnCfg {
+            relu: true,
+            ..BnCfg::default()
+        };
+        let block = |xb: T4<f64, TT>, xs: T4<f64, TT>, join: Option<SplitSink>| {
+            let (mut rm, mut rv) = (vec![0.0; 8], vec![1.0; 8]);
+            let gamma = Cpu::default().tensor_from_vec(rand_vec(8, 6), (8,));
+            let beta = Cpu::default().tensor_from_vec(rand_vec(8, 7), (8,));
+            let stats = (&mut rm[..], &mut rv[..]);
+            let a = crate::engine::batch_norm2d_probed(
+                xb,
+                gamma.retaped(),
+                beta.retaped(),
+                stats,
+                bn,
+                None,
+                join,
+            );
+            let cfg = ConvCfg {
+                stride: 1,
+                pad: 1,
+                input_grad: true,
+            };
+            let f = conv2d(a, w(21, (8, 8, 3, 3)).retaped::<TT>(), None, cfg);
+            let s = if proj {
+                let cfg = ConvCfg { pad: 0, ..cfg };
+                conv2d(xs, w(22, (8, 8, 1, 1)).retaped::<TT>(), None, cfg)
+            } else {
+                xs
+            };
+            crate::engine::add(f, s)
+        };
+        let (xb, xs) = (t4(&xv, S), t4(&xv, S));
+        let y = block(xb.leaky_trace(), xs.leaky_trace(), None);
+        let g = (y * r.clone()).sum().backward();
+        let (gb, gs) = (g.get(&xb).as_vec(), g.get(&xs).as_vec());
+        let sink = SplitSink::default();
+        let x = t4(&xv, S);
+        let xt = x.leaky_trace();
+        let y = block(xt.with_empty_tape(), xt, Some(sink.clone()));
+        let g = (y * r).sum().backward();
+        let got = lock(&sink).expect("backward recorded the split");
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-10 * b.abs().max(1e-30);
+        assert!(close(got.shortcut_sq, dot(&gs, &gs)), "{got:?}");
+        assert!(close(got.branch_sq, dot(&gb, &gb)), "{got:?}");
+        assert!(
+            (got.dot - dot(&gs, &gb)).abs() <= 1e-10 * dot(&gs, &gs),
+            "{got:?}"
+        );
+        assert!(got.shortcut_sq > 0.0 && got.branch_sq > 0.0 && got.dot != 0.0);
+        for (t, (b, s)) in g.get(&x).as_vec().iter().zip(gb.iter().zip(&gs)) {
+            assert!((t - (b + s)).abs() <= 1e-12 * (1.0 + t.abs()));
+        }
+    }
+
+    #[test]
+    fn batch_norm_joins_the_split_exactly() {
+        use crate::engine::simd::test_switch::both_ways;
+        both_ways(|| {
+            check_joined(false);
+            check_joined(true);
+        });
+        without_fresh(|| check_joined(false));
     }
 
     #[test]

@@ -189,12 +189,19 @@ impl Block {
         tap: Option<&Tap>,
     ) -> T4<E, T> {
         let v2 = self.variant == Variant::V2;
-        let split = tap.filter(|_| T::OWNS_TAPE).map(|t| t.split::<E>());
         // A projection reads the pre-activated input (the seed presets: the raw x), so both paths
         // share the pre-activation. To split ∂L/∂x_l itself, the shortcut side then applies its
         // own copy of it (same batch statistics and parameters, running statistics untouched):
         // every gradient is the shared one's, summed in another order.
         let proj_on_a = matches!(self.shortcut, Shortcut::Proj { .. }) && !self.proj_on_raw;
+        // Where the pre-activation's batch norm is the branch's only reader of x, it joins the
+        // split itself (no `Split` ops, no extra pass): every v2 block but the first unit and
+        // the projection blocks.
+        let joins = T::OWNS_TAPE && v2 && !self.skip_preact && !proj_on_a;
+        let join = tap.filter(|_| joins).map(|t| t.join_sink());
+        let split = tap
+            .filter(|_| T::OWNS_TAPE && !joins)
+            .map(|t| t.split::<E>());
         let x = match &split {
             Some(sp) => sp.enter(x),
             None => x,
@@ -206,7 +213,11 @@ impl Block {
             (a, s)
         } else {
             let s = x.with_empty_tape();
-            (self.preact(ps, x, mode), s)
+            let a = match join {
+                Some(j) => self.bn1().fwd_joined(ps, x, mode, true, j),
+                None => self.preact(ps, x, mode),
+            };
+            (a, s)
         };
         let h = self.conv1.fwd(ps, a, true);
         let h = if v2 {

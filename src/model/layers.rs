@@ -1,7 +1,9 @@
 //! Conv and batch-norm layers over a `ParamStore`, with PyTorch's initialisation.
 
 use super::params::{BId, PId, ParamKind, ParamStore, ParamTensor};
-use crate::engine::{BnCfg, ConvCfg, Float, T4, Tap, batch_norm2d_tapped, conv2d};
+use crate::engine::{
+    BnCfg, ConvCfg, Float, SplitSink, T4, Tap, batch_norm2d_probed, batch_norm2d_tapped, conv2d,
+};
 use dfdx::prelude::*;
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -201,8 +203,8 @@ impl Bn {
         let buf = &ps.buffers[self.buf.0];
         let (mut mean, mut var) = (buf.running_mean.clone(), buf.running_var.clone());
         let cfg = BnCfg {
-            eps: BN_EPS,
-            momentum: BN_MOMENTUM,
+            eps: self.eps,
+            momentum: self.momentum,
             train: mode == Mode::Train,
             relu,
         };
@@ -218,6 +220,30 @@ impl Bn {
         relu: bool,
         tap: Option<&Tap>,
     ) -> T4<E, T> {
+        self.fwd_probed(ps, x, mode, relu, (tap, None))
+    }
+
+    /// [`Bn::fwd`] as the only branch op reading a block's input, recording the eq. 5 split
+    /// into `join` in its backward (`engine::batch_norm2d_probed`).
+    pub fn fwd_joined<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        ps: &mut ParamStore<E>,
+        x: T4<E, T>,
+        mode: Mode,
+        relu: bool,
+        join: SplitSink,
+    ) -> T4<E, T> {
+        self.fwd_probed(ps, x, mode, relu, (None, Some(join)))
+    }
+
+    fn fwd_probed<E: Float, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        ps: &mut ParamStore<E>,
+        x: T4<E, T>,
+        mode: Mode,
+        relu: bool,
+        (tap, join): (Option<&Tap>, Option<SplitSink>),
+    ) -> T4<E, T> {
         let (gamma, beta) = (ps.t1(self.gamma), ps.t1(self.beta));
         let train = mode == Mode::Train;
         let buf = &mut ps.buffers[self.buf.0];
@@ -230,14 +256,7 @@ impl Bn {
             train,
             relu,
         };
-        batch_norm2d_tapped(
-            x,
-            gamma,
-            beta,
-            &mut buf.running_mean,
-            &mut buf.running_var,
-            cfg,
-            tap,
-        )
+        let stats = (&mut buf.running_mean[..], &mut buf.running_var[..]);
+        batch_norm2d_probed(x, gamma, beta, stats, cfg, tap, join)
     }
 }

@@ -193,3 +193,32 @@ fn checkpoint_round_trips() {
         "a v2 checkpoint must not load into v1"
     );
 }
+
+/// A cloned network (what an experiment evaluates on another thread) records its own passes:
+/// switching its statistics off or running it leaves the original's readings alone.
+#[test]
+fn a_clone_records_its_own_statistics() {
+    let opts = NetOptions {
+        height: 8,
+        width: 8,
+        ..NetOptions::default()
+    };
+    let mut net = Network::<f32>::new("v2-8".parse().unwrap(), opts, 0);
+    let x: Vec<f32> = (0..2 * 3 * 64)
+        .map(|i| ((i * 7919) % 13) as f32 / 13.0)
+        .collect();
+    let _ = net.train_pass(x.clone(), &[1, 2]);
+    let before = net.probe_stats();
+    assert!(before.iter().all(|(_, g)| g.is_some()));
+    let mut copy = net.clone();
+    copy.set_probes_enabled(false);
+    let _ = copy.eval_pass(x.iter().map(|v| v * 3.0).collect(), &[0, 0]);
+    assert_eq!(net.probe_stats(), before);
+    let _ = net.train_pass(x, &[1, 2]);
+    assert!(
+        net.probe_stats()
+            .iter()
+            .all(|(a, g)| g.is_some() && a.std > 0.0),
+        "the original's statistics are still on"
+    );
+}

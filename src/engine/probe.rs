@@ -85,6 +85,13 @@ impl ProbeRecorder {
     /// A disabled recorder turns [`probe`] into a pure pass-through (no statistics, no backward
     /// hook): the baseline for measuring what the statistics cost. Enabled by default; shared by
     /// all clones.
+    /// A recorder of the same size and enabled state that shares nothing with this one: for a
+    /// copy of a network that runs its own passes (possibly on another thread).
+    pub fn detached(&self) -> Self {
+        let r = Self::new(self.len());
+        r.set_enabled(self.is_enabled());
+        r
+    }
     pub fn set_enabled(&self, on: bool) {
         self.disabled.store(!on, Ordering::Relaxed);
     }

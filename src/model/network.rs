@@ -66,7 +66,7 @@ pub struct Network<E: Float> {
     /// Elements per example at each block boundary (C·H·W), in `block_names` order.
     block_sizes: Vec<usize>,
     head: Head,
-    recorder: ProbeRecorder,
+    recorder: OwnRecorder,
     /// Training-mode forward passes so far: seeds each pass's dropout mask. Evaluations do not
     /// count, so how often a run is evaluated never changes its training numbers.
     passes: u64,
@@ -178,7 +178,7 @@ impl<E: Float> Network<E> {
             block_names,
             block_sizes,
             head,
-            recorder,
+            recorder: OwnRecorder(recorder),
             passes: 0,
         }
     }
@@ -297,6 +297,25 @@ where
             .t1::<T>(self.head.fc_b)
             .broadcast_like::<_, Axis<0>>(&(n, self.opts.classes));
         Some(feats.matmul(wt) + b) // [N, classes]
+    }
+}
+
+/// A network's probe recorder. Cloning a network gives the copy a recorder of its own: sharing
+/// one, a copy evaluated on another thread (an experiment) would overwrite the original's
+/// statistics and could switch them off.
+#[derive(Debug)]
+struct OwnRecorder(ProbeRecorder);
+
+impl Clone for OwnRecorder {
+    fn clone(&self) -> Self {
+        Self(self.0.detached())
+    }
+}
+
+impl std::ops::Deref for OwnRecorder {
+    type Target = ProbeRecorder;
+    fn deref(&self) -> &ProbeRecorder {
+        &self.0
     }
 }
 

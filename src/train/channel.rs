@@ -32,9 +32,38 @@ pub fn event_channel() -> (EventSender, EventReceiver) {
     (EventSender(shared.clone()), EventReceiver(shared))
 }
 
-impl EventSender {
+/// A second sender for work that runs beside the trainer (an experiment's thread). Unlike the
+/// [`EventSender`], dropping it does not close the channel: the trainer's end does.
+#[derive(Clone)]
+pub struct AuxSender(Arc<Shared>);
+
+impl AuxSender {
     pub fn send(&self, ev: TrainerEvent) {
-        let mut st = self.0.queue.lock().unwrap_or_else(|e| e.into_inner());
+        send(&self.0, ev);
+    }
+}
+
+impl EventSender {
+    /// An [`AuxSender`] into the same channel.
+    pub fn aux(&self) -> AuxSender {
+        AuxSender(self.0.clone())
+    }
+
+    pub fn send(&self, ev: TrainerEvent) {
+        send(&self.0, ev);
+    }
+
+    /// Convenience for one step's records.
+    pub fn send_steps(&self, records: Vec<(usize, StepRecord)>) {
+        if !records.is_empty() {
+            self.send(TrainerEvent::StepsFinished { records });
+        }
+    }
+}
+
+fn send(shared: &Shared, ev: TrainerEvent) {
+    {
+        let mut st = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
         match (st.events.back_mut(), ev) {
             (
                 Some(TrainerEvent::StepsFinished { records }),
@@ -49,16 +78,8 @@ impl EventSender {
             }
             (_, ev) => st.events.push_back(ev),
         }
-        drop(st);
-        self.0.notify.notify_one();
     }
-
-    /// Convenience for one step's records.
-    pub fn send_steps(&self, records: Vec<(usize, StepRecord)>) {
-        if !records.is_empty() {
-            self.send(TrainerEvent::StepsFinished { records });
-        }
-    }
+    shared.notify.notify_one();
 }
 
 impl Drop for EventSender {

@@ -1,5 +1,6 @@
 //! The trainer's two channel directions: commands in (imperatives), events out (facts).
 
+use super::experiment::{ExperimentKind, ExperimentResult};
 use super::record::{EvalRecord, RunInfo, StepRecord};
 use crate::config::ExperimentConfig;
 
@@ -20,6 +21,10 @@ pub enum TrainerCommand {
         run: usize,
         spec: String,
     },
+    /// Start an experiment on copies of every run's current weights (stopping any running one).
+    RunExperiment(ExperimentKind),
+    /// Stop the running experiment, if any.
+    CancelExperiment,
 }
 
 /// Facts from the trainer. Step events may be coalesced (several steps in one event) when the
@@ -62,6 +67,23 @@ pub enum TrainerEvent {
         step: u64,
     },
     Failed {
+        message: String,
+    },
+    /// `done` of `total` units of an experiment's work are finished.
+    ExperimentProgress {
+        kind: ExperimentKind,
+        done: usize,
+        total: usize,
+    },
+    ExperimentFinished {
+        result: ExperimentResult,
+    },
+    /// Cancelled before it finished: no result.
+    ExperimentStopped {
+        kind: ExperimentKind,
+    },
+    ExperimentFailed {
+        kind: ExperimentKind,
         message: String,
     },
 }

@@ -6,11 +6,12 @@ use crate::config::ExperimentConfig;
 use crate::data::{Dataset, test_batches};
 use crate::engine;
 use crate::model::Network;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What a lesion study was run on: enough to run it again.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LesionParams {
     /// The experiment the runs were built and trained with.
     pub experiment: ExperimentConfig,
@@ -24,7 +25,7 @@ pub struct LesionParams {
 }
 
 /// One run's accuracies.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelLesion {
     pub model: String,
     /// Test accuracy of the intact network.
@@ -34,13 +35,13 @@ pub struct ModelLesion {
 }
 
 /// Test accuracy with one block deleted; `None` where the block cannot be deleted.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BlockLesion {
     pub name: String,
     pub accuracy: Option<f64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LesionReport {
     pub models: Vec<ModelLesion>,
     pub params: LesionParams,
@@ -115,25 +116,39 @@ pub fn lesion_net(
     model: &str,
     ds: &Dataset,
     ranges: &[Range<usize>],
-    mut on_eval: impl FnMut(),
+    on_eval: impl FnMut(),
 ) -> ModelLesion {
+    lesion_net_until(net, model, ds, ranges, on_eval, &AtomicBool::new(false))
+        .expect("never cancelled")
+}
+
+/// [`lesion_net`] that gives up (`None`) once `cancel` is set, checked before each evaluation.
+pub fn lesion_net_until(
+    net: &mut Network<f32>,
+    model: &str,
+    ds: &Dataset,
+    ranges: &[Range<usize>],
+    mut on_eval: impl FnMut(),
+    cancel: &AtomicBool,
+) -> Option<ModelLesion> {
+    let live = || !cancel.load(Ordering::Relaxed);
     let intact = accuracy(net, ds, ranges, None).expect("an intact net evaluates");
     on_eval();
     let names = net.block_names()[1..].to_vec();
-    let blocks = names
-        .into_iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let accuracy = accuracy(net, ds, ranges, Some(i));
-            on_eval();
-            BlockLesion { name, accuracy }
-        })
-        .collect();
-    ModelLesion {
+    let mut blocks = Vec::with_capacity(names.len());
+    for (i, name) in names.into_iter().enumerate() {
+        if !live() {
+            return None;
+        }
+        let accuracy = accuracy(net, ds, ranges, Some(i));
+        on_eval();
+        blocks.push(BlockLesion { name, accuracy });
+    }
+    Some(ModelLesion {
         model: model.to_string(),
         accuracy: intact,
         blocks,
-    }
+    })
 }
 
 /// Test accuracy over `ranges` with block `deleted` (or none) deleted; `None` if it cannot be.

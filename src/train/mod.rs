@@ -3,6 +3,7 @@
 pub mod budget;
 pub mod channel;
 pub mod events;
+pub mod experiment;
 pub mod flow;
 pub mod lesion;
 pub mod optim;

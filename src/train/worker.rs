@@ -3,6 +3,7 @@
 
 use super::channel::{EventReceiver, EventSender, event_channel};
 use super::events::{TrainerCommand, TrainerEvent};
+use super::experiment;
 use super::trainer::Trainer;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender, error::TryRecvError};
@@ -72,6 +73,8 @@ fn drive(
     });
     let mut paused = opts.start_paused;
     let mut stopped = false;
+    // Dropping a job cancels it: a new one replaces it, and the trainer's end stops it.
+    let mut job: Option<experiment::Job> = None;
     if paused {
         tx.send(TrainerEvent::Paused { step: t.batches });
     }
@@ -127,6 +130,14 @@ fn drive(
                     reason: format!("cannot swap: {e}"),
                 }),
             },
+            Some(TrainerCommand::RunExperiment(kind)) => {
+                job = Some(experiment::start(kind, t, tx.aux()));
+            }
+            Some(TrainerCommand::CancelExperiment) => {
+                if let Some(j) = job.take() {
+                    j.cancel();
+                }
+            }
             Some(_) => {}
             None => one_step(t, tx),
         }

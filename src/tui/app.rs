@@ -9,6 +9,7 @@
 use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
 
 use super::cursor::TimeCursor;
+use super::experiments::Experiments;
 use super::keys::{self, Intent};
 use super::spec::Spec;
 use crate::config::ExperimentConfig;
@@ -78,6 +79,8 @@ pub enum SidePanel {
     Activations,
     /// Per-parameter gradient norms and update ratios of the focused run.
     Params,
+    /// The experiments on the live weights (`x` runs, `e` picks which).
+    Experiment,
 }
 
 impl SidePanel {
@@ -85,7 +88,8 @@ impl SidePanel {
         match self {
             Self::Shortcut => Self::Activations,
             Self::Activations => Self::Params,
-            Self::Params => Self::Shortcut,
+            Self::Params => Self::Experiment,
+            Self::Experiment => Self::Shortcut,
         }
     }
 }
@@ -118,6 +122,7 @@ pub struct App {
     heat: HeatMode,
     /// Every gradient RMS recorded in this experiment: the heatmap's fixed colour scale.
     rms_scale: crate::tui::scale::LogScale,
+    experiments: Experiments,
 }
 
 impl App {
@@ -148,6 +153,7 @@ impl App {
             side: SidePanel::default(),
             heat: HeatMode::default(),
             rms_scale: Default::default(),
+            experiments: Experiments::default(),
         }
     }
 
@@ -234,6 +240,14 @@ impl App {
                 self.set_status("saving…", false);
                 return vec![Action::Save(SaveKind::Manual)];
             }
+            Intent::NextExperiment => {
+                self.experiments.next();
+                self.side = SidePanel::Experiment;
+            }
+            Intent::RunExperiment if self.is_replay() => self.set_status(
+                "experiments need live weights: a replay has none (run resviz to train)",
+                false,
+            ),
             _ if self.is_replay() => {
                 self.set_status("replay: there is no trainer to control", false)
             }
@@ -270,6 +284,7 @@ impl App {
                 self.set_status("resetting all runs", false);
                 TrainerCommand::Reset
             }
+            Intent::RunExperiment => return Some(self.run_experiment()),
             _ => return None,
         };
         Some(Action::Send(command))
@@ -296,6 +311,25 @@ impl App {
         self.set_status(format!("run {}: {old} → {new}, restarting", run + 1), false);
         self.runs[run].info.spec = new.clone();
         Some(Action::Send(TrainerCommand::ReplaceRun { run, spec: new }))
+    }
+
+    /// `x`: start the shown experiment, or stop the running one.
+    fn run_experiment(&mut self) -> Action {
+        self.side = SidePanel::Experiment;
+        if let Some(r) = self.experiments.running {
+            self.set_status(format!("stopping the {}…", r.kind.name()), false);
+            return Action::Send(TrainerCommand::CancelExperiment);
+        }
+        let kind = self.experiments.shown;
+        self.experiments.start(kind);
+        self.set_status(
+            format!(
+                "{} started on the current weights (x stops it)",
+                kind.name()
+            ),
+            false,
+        );
+        Action::Send(TrainerCommand::RunExperiment(kind))
     }
 
     fn scale_lr(&mut self, factor: f64) -> Option<Action> {

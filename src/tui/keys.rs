@@ -23,6 +23,10 @@ pub enum Intent {
     CyclePanel,
     /// Toggle what the heatmap colours.
     HeatMode,
+    /// Start the shown experiment on the live weights, or stop the running one.
+    RunExperiment,
+    /// Show the next kind of experiment.
+    NextExperiment,
     Help,
     Quit,
     /// Replay time cursor.
@@ -58,6 +62,8 @@ pub fn intent(key: KeyEvent) -> Option<Intent> {
         KeyCode::Char('s') => Intent::Save,
         KeyCode::Char('p') => Intent::CyclePanel,
         KeyCode::Char('m') => Intent::HeatMode,
+        KeyCode::Char('x') => Intent::RunExperiment,
+        KeyCode::Char('e') => Intent::NextExperiment,
         KeyCode::Char('?') => Intent::Help,
         KeyCode::Char('q') | KeyCode::Esc => Intent::Quit,
         KeyCode::Left => Intent::Back,
@@ -103,6 +109,12 @@ pub const LIVE: &[Binding] = &[
     b("[/]", "lr", "halve / double the learning rate"),
     b("r", "reset", "reset all runs to fresh weights"),
     b("s", "save", "save a snapshot into saves/"),
+    b(
+        "x",
+        "experiment",
+        "run the shown experiment on the current weights (x again stops it)",
+    ),
+    b("e", "which", "show the next experiment"),
 ];
 
 /// Bindings of the replay time cursor.
@@ -128,7 +140,7 @@ pub const COMMON: &[Binding] = &[
     b(
         "p",
         "panel",
-        "side panel: shortcut share / activations / parameters",
+        "side panel: shortcut share / activations / parameters / experiment",
     ),
     b(
         "m",
@@ -164,7 +176,11 @@ mod tests {
             Some(Intent::Quit)
         );
         assert_eq!(press(KeyCode::Char('s'), KeyModifiers::CONTROL), None);
-        assert_eq!(press(KeyCode::Char('x'), KeyModifiers::NONE), None);
+        assert_eq!(
+            press(KeyCode::Char('x'), KeyModifiers::NONE),
+            Some(Intent::RunExperiment)
+        );
+        assert_eq!(press(KeyCode::Char('z'), KeyModifiers::NONE), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod cursor;
+pub mod experiments;
 pub mod keys;
 pub mod run;
 pub mod scale;

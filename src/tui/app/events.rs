@@ -7,6 +7,12 @@ use crate::train::record::{RunHistory, RunStatus, StepRecord};
 impl App {
     pub(super) fn on_event(&mut self, event: TrainerEvent) {
         self.dirty = true;
+        if let Some(notice) = self.experiments.update(&event) {
+            if let Some((text, error)) = notice {
+                self.set_status(text, error);
+            }
+            return;
+        }
         match event {
             TrainerEvent::Started {
                 config,
@@ -67,6 +73,11 @@ impl App {
                 self.set_status(format!("trainer failed: {message}"), true);
                 self.state = TrainerState::Failed(message);
             }
+            // Taken by `Experiments::update` above.
+            TrainerEvent::ExperimentProgress { .. }
+            | TrainerEvent::ExperimentFinished { .. }
+            | TrainerEvent::ExperimentStopped { .. }
+            | TrainerEvent::ExperimentFailed { .. } => {}
         }
     }
 

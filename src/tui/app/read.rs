@@ -46,6 +46,9 @@ impl App {
     pub fn side_panel(&self) -> SidePanel {
         self.side
     }
+    pub fn experiments(&self) -> &crate::tui::experiments::Experiments {
+        &self.experiments
+    }
     pub fn heat_mode(&self) -> HeatMode {
         self.heat
     }

@@ -268,7 +268,7 @@ fn only_changes_make_the_app_dirty() {
     assert!(!app.take_dirty());
     app.update(Msg::Tick);
     assert!(!app.take_dirty());
-    app.update(ch('x'));
+    app.update(ch('z'));
     assert!(!app.take_dirty());
     app.update(step(1, 3));
     assert!(app.take_dirty());
@@ -341,4 +341,41 @@ fn wall_time_adds_up_from_step_throughput() {
         "{secs:?}"
     );
     assert_eq!(secs[2], 0.0, "run 3 took no steps");
+}
+
+#[test]
+fn x_runs_the_shown_experiment_and_x_again_stops_it() {
+    use crate::train::experiment::ExperimentKind as K;
+    let mut app = started();
+    assert_eq!(app.update(ch('e')), vec![]);
+    assert_eq!(app.side_panel(), SidePanel::Experiment);
+    assert_eq!(
+        app.update(ch('x')),
+        send(TrainerCommand::RunExperiment(K::Lesion))
+    );
+    assert_eq!(app.experiments().running.map(|r| r.kind), Some(K::Lesion));
+    app.update(Msg::Trainer(TrainerEvent::ExperimentProgress {
+        kind: K::Lesion,
+        done: 2,
+        total: 8,
+    }));
+    assert_eq!(app.experiments().running.unwrap().fraction(), 0.25);
+    assert_eq!(app.update(ch('x')), send(TrainerCommand::CancelExperiment));
+    app.update(Msg::Trainer(TrainerEvent::ExperimentStopped {
+        kind: K::Lesion,
+    }));
+    assert!(app.experiments().running.is_none());
+    assert!(app.status().unwrap().text.contains("stopped"));
+    // Quitting mid-experiment stops the trainer (which stops the experiment): nothing waits.
+    app.update(ch('x'));
+    let actions = app.update(ch('q'));
+    assert!(actions.contains(&Action::Send(TrainerCommand::Stop)));
+    assert_eq!(actions.last(), Some(&Action::Quit));
+}
+
+#[test]
+fn a_replay_has_no_weights_to_experiment_on() {
+    let mut app = App::replay(Vec::new(), ExperimentConfig::default(), "mnist".into());
+    assert_eq!(app.update(ch('x')), vec![]);
+    assert!(app.status().unwrap().text.contains("live weights"));
 }

@@ -6,6 +6,7 @@
 
 mod activations;
 mod curves;
+mod experiment;
 mod footer;
 mod grad_flow;
 mod header;
@@ -75,6 +76,7 @@ fn side(frame: &mut Frame, area: Rect, app: &App) {
         SidePanel::Shortcut => shortcut::render(frame, area, app),
         SidePanel::Activations => activations::render(frame, area, app),
         SidePanel::Params => params::render(frame, area, app),
+        SidePanel::Experiment => experiment::render(frame, area, app),
     }
 }
 

@@ -1,0 +1,159 @@
+//! The experiment panel: the experiments that explain why residual networks train, run on copies
+//! of the live weights (`x`), one kind shown at a time (`e`). While one runs, a gauge shows its
+//! progress; training and the other panels go on.
+//!
+//! Lesion study (Veit, Wilber, Belongie 2016, §4): per run, test accuracy with each single block
+//! deleted, against the block's relative depth, with the chance level marked. A plain stack falls
+//! to chance whichever block goes; a residual net barely notices, except at its downsampling
+//! blocks.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, Gauge, GraphType, Paragraph, Wrap};
+
+use crate::train::experiment::{ExperimentKind, ExperimentResult};
+use crate::train::flow::relative_depth;
+use crate::train::lesion::LesionReport;
+use crate::tui::app::App;
+use crate::tui::theme;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let ex = app.experiments();
+    let title = format!(" experiment: {} · x run · e next ", ex.shown.name());
+    let block = Block::bordered().title(Span::styled(title, theme::title()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let running = ex.running.filter(|r| r.kind == ex.shown);
+    let gauge_rows = u16::from(running.is_some());
+    let [gauge_area, body] =
+        Layout::vertical([Constraint::Length(gauge_rows), Constraint::Fill(1)]).areas(inner);
+    if let Some(r) = running {
+        let label = if r.total == 0 {
+            "starting…".to_string()
+        } else {
+            format!("{} / {} evaluations · x stops", r.done, r.total)
+        };
+        let gauge = Gauge::default()
+            .ratio(r.fraction())
+            .label(label)
+            .gauge_style(theme::title());
+        frame.render_widget(gauge, gauge_area);
+    }
+    match ex.result(ex.shown) {
+        Some(ExperimentResult::Lesion { report, classes }) => {
+            lesion(frame, body, app, report, *classes)
+        }
+        None => {
+            let text = if running.is_some() {
+                String::new()
+            } else {
+                intro(ex.shown)
+            };
+            let p = Paragraph::new(Span::styled(text, theme::muted())).wrap(Wrap { trim: true });
+            frame.render_widget(p, body);
+        }
+    }
+}
+
+fn intro(kind: ExperimentKind) -> String {
+    match kind {
+        ExperimentKind::Lesion => format!(
+            "Press x to delete each block in turn from a copy of every run and measure test \
+             accuracy on {} test images (Veit et al. 2016). Training goes on meanwhile.",
+            crate::train::experiment::DASHBOARD_LESION_IMAGES
+        ),
+    }
+}
+
+/// `(relative depth of the deleted block's input, accuracy)` per deletable block.
+fn lesion_points(report: &LesionReport, run: usize) -> Vec<(f64, f64)> {
+    let Some(m) = report.models.get(run) else {
+        return Vec::new();
+    };
+    let n = m.blocks.len() + 1;
+    m.blocks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| Some((relative_depth(i, n), b.accuracy?)))
+        .collect()
+}
+
+fn lesion(frame: &mut Frame, area: Rect, app: &App, report: &LesionReport, classes: usize) {
+    let runs = report.models.len().min(app.histories().len());
+    let legend_rows = (runs as u16 + 1).min(area.height / 2);
+    let [chart_area, legend_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(legend_rows)]).areas(area);
+    let chance = 1.0 / classes.max(1) as f64;
+    let chance_line = [(0.0, chance), (1.0, chance)];
+    let series: Vec<Vec<(f64, f64)>> = (0..runs).map(|i| lesion_points(report, i)).collect();
+    let mut datasets = vec![
+        Dataset::default()
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(theme::muted())
+            .data(&chance_line),
+    ];
+    datasets.extend(app.draw_order().into_iter().filter(|&i| i < runs).map(|i| {
+        Dataset::default()
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(app.run_style(i))
+            .data(&series[i])
+    }));
+    let chart = Chart::new(datasets)
+        .x_axis(
+            Axis::default()
+                .bounds([0.0, 1.0])
+                .labels(["input", "deleted block", "output"])
+                .style(theme::muted()),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([0.0, 1.0])
+                .labels(["0", "test acc", "100%"])
+                .style(theme::muted()),
+        )
+        .legend_position(None);
+    frame.render_widget(chart, chart_area);
+    let mut lines: Vec<Line> = (0..runs)
+        .map(|i| lesion_legend(report, i, app.run_style(i)))
+        .collect();
+    lines.push(Line::styled(
+        format!(
+            "grey: chance {:.0}% · {} test images · steps {}",
+            chance * 100.0,
+            report.params.test_images,
+            steps(&report.params.steps)
+        ),
+        theme::muted(),
+    ));
+    frame.render_widget(Paragraph::new(lines), legend_area);
+}
+
+fn lesion_legend(report: &LesionReport, i: usize, style: Style) -> Line<'static> {
+    let m = &report.models[i];
+    let mut text = format!("{} {:<9} intact {:.0}%", i + 1, m.model, m.accuracy * 100.0);
+    if let Some(d) = m.median_drop() {
+        text.push_str(&format!(", median drop {:.1} pts", d * 100.0));
+    }
+    if let Some((name, d)) = m.max_drop() {
+        let name = name.strip_prefix("stages.").unwrap_or(name);
+        text.push_str(&format!(", worst {name} −{:.0}", d * 100.0));
+    }
+    Line::styled(text, style)
+}
+
+/// The steps the runs were at, once if they agree.
+fn steps(steps: &[u64]) -> String {
+    match steps {
+        [first, rest @ ..] if rest.iter().all(|s| s == first) => first.to_string(),
+        _ => steps
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join("/"),
+    }
+}

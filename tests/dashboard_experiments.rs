@@ -69,12 +69,10 @@ async fn lesion_from_the_dashboard_matches_the_headless_study() {
     assert_eq!(progress.first(), Some(&(0, 8)), "{progress:?}");
     assert_eq!(progress.last(), Some(&(8, 8)), "{progress:?}");
     assert!(progress.windows(2).all(|w| w[0].0 <= w[1].0));
-    let Some(E::ExperimentFinished {
-        result: ExperimentResult::Lesion { report, classes },
-    }) = seen.last()
-    else {
+    let Some(E::ExperimentFinished { result }) = seen.last() else {
         unreachable!()
     };
+    let ExperimentResult::Lesion { report, classes } = result.as_ref();
     assert_eq!(*classes, 10);
     assert_eq!(
         report.params.steps,

@@ -122,6 +122,7 @@ async fn fake_trainer(
                 info: info(&spec),
             }),
             Some(TrainerCommand::Reset) => {}
+            Some(TrainerCommand::RunExperiment(_) | TrainerCommand::CancelExperiment) => {}
         }
     }
 }
@@ -575,4 +576,43 @@ fn a_failed_autosave_exits_non_zero() {
         screen.contents()
     );
     assert!(!screen.alternate_screen() && !screen.hide_cursor());
+}
+
+/// `x` on the real binary: the lesion study runs beside training with a gauge on screen, its
+/// result replaces the gauge; on deeper nets, `q` in the middle of one quits at once.
+#[test]
+fn real_binary_runs_an_experiment_and_quits_during_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |models: &str| {
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
+        cmd.args(["tui", "--models", models, "--dataset", "synthetic"]);
+        cmd.args(["--batch", "8"]);
+        cmd.cwd(dir.path());
+        let session = Session::start(cmd);
+        session.wait_for("/block→in", Duration::from_secs(60));
+        session
+    };
+    let mut small = start("plain-8,v1-8");
+    small.press(b"x");
+    small.wait_for("lesion study", Duration::from_secs(2));
+    small.wait_for("intact", Duration::from_secs(60));
+    assert!(small.text().contains("median drop"), "{}", small.text());
+    small.press(b"q");
+    let (code, _) = small.finish();
+    assert_eq!(code, 0);
+
+    let mut deep = start("plain-32,v1-32");
+    deep.press(b"x");
+    deep.wait_for("evaluations", Duration::from_secs(30));
+    let pressed = Instant::now();
+    deep.press(b"q");
+    let (code, screen) = deep.finish();
+    let quit = pressed.elapsed();
+    assert_eq!(code, 0, "resviz failed:\n{}", screen.contents());
+    assert!(
+        !screen.alternate_screen(),
+        "terminal left in the alternate screen"
+    );
+    assert!(quit < Duration::from_secs(5), "quitting took {quit:?}");
+    eprintln!("q during an experiment: exited after {quit:?}");
 }

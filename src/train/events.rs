@@ -76,7 +76,7 @@ pub enum TrainerEvent {
         total: usize,
     },
     ExperimentFinished {
-        result: ExperimentResult,
+        result: Box<ExperimentResult>,
     },
     /// Cancelled before it finished: no result.
     ExperimentStopped {

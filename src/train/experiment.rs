@@ -114,7 +114,9 @@ pub fn start(kind: ExperimentKind, trainer: &Trainer, tx: AuxSender) -> Job {
             }));
             let was_cancelled = flag.swap(true, Ordering::Relaxed);
             tx.send(match outcome {
-                Ok(Some(result)) if !was_cancelled => TrainerEvent::ExperimentFinished { result },
+                Ok(Some(result)) if !was_cancelled => TrainerEvent::ExperimentFinished {
+                    result: Box::new(result),
+                },
                 Ok(_) => TrainerEvent::ExperimentStopped { kind },
                 Err(p) => TrainerEvent::ExperimentFailed {
                     kind,

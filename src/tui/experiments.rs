@@ -70,7 +70,7 @@ impl Experiments {
                 self.running = None;
                 let kind = result.kind();
                 self.results.retain(|r| r.kind() != kind);
-                self.results.push(result.clone());
+                self.results.push(result.as_ref().clone());
                 Some((format!("{} finished", kind.name()), false))
             }
             TrainerEvent::ExperimentStopped { kind } => {
@@ -119,7 +119,9 @@ mod tests {
         };
         assert_eq!(e.update(&progress), Some(None));
         assert_eq!(e.running.unwrap().fraction(), 0.25);
-        let finished = TrainerEvent::ExperimentFinished { result: lesion() };
+        let finished = TrainerEvent::ExperimentFinished {
+            result: Box::new(lesion()),
+        };
         let notice = e.update(&finished).unwrap().unwrap();
         assert!(!notice.1 && notice.0.contains("finished"), "{notice:?}");
         assert!(e.running.is_none());
@@ -136,7 +138,7 @@ mod tests {
             kind: ExperimentKind::Lesion,
             message: "boom".into(),
         };
-        assert_eq!(e.update(&failed).unwrap().unwrap().1, true);
+        assert!(e.update(&failed).unwrap().unwrap().1);
         assert!(e.running.is_none());
         assert_eq!(e.update(&TrainerEvent::Finished { step: 1 }), None);
     }

@@ -189,3 +189,68 @@ fn no_size_or_data_panics() {
     }
     insta::assert_snapshot!("broken_data_120x40", render(&apps[1], 120, 40).backend());
 }
+
+/// A lesion result shaped like Veit et al.'s: deleting any plain block drops to chance; deleting
+/// a residual block costs little except at the two downsampling blocks.
+fn lesion_result(app: &App) -> crate::train::experiment::ExperimentResult {
+    use crate::train::lesion::{BlockLesion, LesionParams, LesionReport, ModelLesion};
+    let models = app
+        .histories()
+        .iter()
+        .map(|h| {
+            let plain = h.info.spec.starts_with("plain");
+            let blocks = h.info.block_names[1..]
+                .iter()
+                .enumerate()
+                .map(|(i, name)| BlockLesion {
+                    name: name.clone(),
+                    accuracy: Some(match (plain, name.ends_with(".0") && i > 0) {
+                        (true, _) => 0.1 + 0.01 * (i % 3) as f64,
+                        (false, true) => 0.55,
+                        (false, false) => 0.93 - 0.002 * i as f64,
+                    }),
+                })
+                .collect();
+            ModelLesion {
+                model: h.info.spec.clone(),
+                accuracy: if plain { 0.62 } else { 0.95 },
+                blocks,
+            }
+        })
+        .collect();
+    crate::train::experiment::ExperimentResult::Lesion {
+        report: LesionReport {
+            models,
+            params: LesionParams {
+                experiment: fixtures::config(),
+                steps: vec![400, 400],
+                from: None,
+                test_images: 500,
+                eval_batch: 100,
+            },
+        },
+        classes: 10,
+    }
+}
+
+#[test]
+fn experiment_panel_running_then_lesion_result() {
+    use crate::train::experiment::ExperimentKind;
+    let mut app = live();
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('x'),
+        KeyModifiers::NONE,
+    )));
+    app.update(Msg::Trainer(TrainerEvent::ExperimentProgress {
+        kind: ExperimentKind::Lesion,
+        done: 19,
+        total: 57,
+    }));
+    insta::assert_debug_snapshot!("experiment_running_120x40", render(&app, 120, 40).backend());
+    let result = lesion_result(&app);
+    app.update(Msg::Trainer(TrainerEvent::ExperimentFinished {
+        result: Box::new(result),
+    }));
+    insta::assert_debug_snapshot!("experiment_lesion_120x40", render(&app, 120, 40).backend());
+    insta::assert_debug_snapshot!("experiment_lesion_80x24", render(&app, 80, 24).backend());
+}

@@ -83,7 +83,7 @@ fn lesion_points(report: &LesionReport, run: usize) -> Vec<(f64, f64)> {
 
 fn lesion(frame: &mut Frame, area: Rect, app: &App, report: &LesionReport, classes: usize) {
     let runs = report.models.len().min(app.histories().len());
-    let legend_rows = (runs as u16 + 1).min(area.height / 2);
+    let legend_rows = (runs as u16 + 2).min(area.height / 2);
     let [chart_area, legend_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(legend_rows)]).areas(area);
     let chance = 1.0 / classes.max(1) as f64;
@@ -107,13 +107,13 @@ fn lesion(frame: &mut Frame, area: Rect, app: &App, report: &LesionReport, class
         .x_axis(
             Axis::default()
                 .bounds([0.0, 1.0])
-                .labels(["input", "deleted block", "output"])
+                .labels(["input", "output"])
                 .style(theme::muted()),
         )
         .y_axis(
             Axis::default()
                 .bounds([0.0, 1.0])
-                .labels(["0", "test acc", "100%"])
+                .labels(["0", "50%", "100%"])
                 .style(theme::muted()),
         )
         .legend_position(None);
@@ -122,9 +122,12 @@ fn lesion(frame: &mut Frame, area: Rect, app: &App, report: &LesionReport, class
         .map(|i| lesion_legend(report, i, app.run_style(i)))
         .collect();
     lines.push(Line::styled(
+        format!("drops in points · grey: chance {:.0}%", chance * 100.0),
+        theme::muted(),
+    ));
+    lines.push(Line::styled(
         format!(
-            "grey: chance {:.0}% · {} test images · steps {}",
-            chance * 100.0,
+            "{} test images · weights of step {}",
             report.params.test_images,
             steps(&report.params.steps)
         ),
@@ -135,13 +138,13 @@ fn lesion(frame: &mut Frame, area: Rect, app: &App, report: &LesionReport, class
 
 fn lesion_legend(report: &LesionReport, i: usize, style: Style) -> Line<'static> {
     let m = &report.models[i];
-    let mut text = format!("{} {:<9} intact {:.0}%", i + 1, m.model, m.accuracy * 100.0);
+    let mut text = format!("{} {:<9}{:>4.0}%", i + 1, m.model, m.accuracy * 100.0);
     if let Some(d) = m.median_drop() {
-        text.push_str(&format!(", median drop {:.1} pts", d * 100.0));
+        text.push_str(&format!("  median −{:.1}", d * 100.0));
     }
     if let Some((name, d)) = m.max_drop() {
         let name = name.strip_prefix("stages.").unwrap_or(name);
-        text.push_str(&format!(", worst {name} −{:.0}", d * 100.0));
+        text.push_str(&format!(", max −{:.0} @{name}", d * 100.0));
     }
     Line::styled(text, style)
 }

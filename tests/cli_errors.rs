@@ -40,7 +40,15 @@ fn the_dashboard_without_a_terminal_says_what_it_needs() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run.ron");
     let out = Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .args(["train", "--models", "v1-8", "--dataset", "synthetic", "--steps", "1"])
+        .args([
+            "train",
+            "--models",
+            "v1-8",
+            "--dataset",
+            "synthetic",
+            "--steps",
+            "1",
+        ])
         .arg("--out")
         .arg(&run)
         .output()

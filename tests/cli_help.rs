@@ -43,13 +43,21 @@ fn every_experiment_subcommand_shows_the_same_defaults() {
             assert!(line(&text, flag).contains(default), "{sub} {flag}:\n{text}");
         }
         assert!(
-            text.contains("one default experiment: plain-56, v1-56, v2-56 on mnist, batch 32, lr 0.05"),
+            text.contains(
+                "one default experiment: plain-56, v1-56, v2-56 on mnist, batch 32, lr 0.05"
+            ),
             "{sub}:\n{text}"
         );
     }
     let train = help(&["train"]);
-    assert!(line(&train, "--steps").contains("[default: 500]"), "{train}");
-    assert!(line(&train, "--eval-every").contains("[default: 500"), "{train}");
+    assert!(
+        line(&train, "--steps").contains("[default: 500]"),
+        "{train}"
+    );
+    assert!(
+        line(&train, "--eval-every").contains("[default: 500"),
+        "{train}"
+    );
     assert!(line(&help(&["bench"]), "--steps").contains("[default: 10]"));
 }
 
@@ -84,7 +92,11 @@ fn no_option_or_argument_is_left_undescribed() {
 fn a_run_without_options_uses_the_default_experiment() {
     // probe: the default models, one pass each.
     let out = resviz(&["probe", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let models: Vec<&str> = v["models"]
         .as_array()
@@ -105,7 +117,11 @@ fn a_run_without_options_uses_the_default_experiment() {
         "--out",
         out_file.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let snap = std::fs::read_to_string(&out_file).unwrap();
     for field in [
         "dataset: \"mnist\"",

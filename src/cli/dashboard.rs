@@ -68,11 +68,11 @@ pub fn run_tui(args: &ExperimentArgs) -> Result<()> {
     }
 }
 
-fn save_app(app: &App, _kind: SaveKind) -> Result<PathBuf, String> {
+fn save_app(app: &App, kind: SaveKind) -> Result<PathBuf, String> {
     let snap = RunSnapshot::new(
         app.config().clone(),
         app.dataset(),
-        app.histories().to_vec(),
+        app.histories_to_save(kind).to_vec(),
     );
     snapshot::save(&snap, Path::new(snapshot::SAVES_DIR)).map_err(|e| e.to_string())
 }

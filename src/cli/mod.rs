@@ -8,6 +8,7 @@ mod defaults;
 pub mod lesion;
 pub mod output;
 pub mod probe;
+mod progress;
 pub mod train;
 
 use crate::config::{ConfigError, ExperimentConfig, OptimizerKind};

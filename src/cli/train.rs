@@ -202,6 +202,7 @@ pub(super) async fn drive(
 ) -> Result<(Vec<RunHistory>, Trainer, Option<i32>)> {
     let mut signals = Signals::install().wrap_err("installing signal handlers")?;
     let first = trainer.batches;
+    let batch = trainer.cfg.batch;
     let mut h = train::spawn(
         trainer,
         WorkerOptions {
@@ -216,6 +217,7 @@ pub(super) async fn drive(
             .progress_chars("=> "),
     );
     bar.set_position(first);
+    let mut plain = super::progress::PlainProgress::for_stderr(first, first + steps, batch);
     let stop = h.commands.clone();
     let stopper = tokio::spawn(async move {
         let signal = signals.recv().await;
@@ -237,6 +239,9 @@ pub(super) async fn drive(
                         .unwrap_or(0),
                 );
                 bar.set_message(loss_message(&histories));
+                if let Some(line) = plain.as_mut().and_then(|p| p.tick(&histories)) {
+                    eprintln!("{line}");
+                }
             }
             TrainerEvent::Evaluated { run, eval } => histories[run].evals.push(eval),
             TrainerEvent::Diverged { run, step, reason } => {
@@ -251,6 +256,9 @@ pub(super) async fn drive(
         }
     }
     bar.finish_and_clear();
+    if let Some(p) = plain.as_mut() {
+        eprintln!("{}", p.done(&histories));
+    }
     let signal = match stopper.is_finished() {
         true => stopper.await.ok(),
         false => {

@@ -46,6 +46,9 @@ pub enum SaveKind {
     Manual,
     /// Quitting with unsaved progress.
     Autosave,
+    /// `r`, `v`, `+` or `-` is about to throw unsaved progress away: kept first. Not the exit's
+    /// autosave, so a failure here is shown but does not fail the exit.
+    BeforeDiscard,
 }
 
 /// The trainer as the dashboard last knew it.
@@ -113,6 +116,8 @@ pub struct App {
     help: bool,
     status: Option<Status>,
     unsaved_steps: u64,
+    /// The runs as they were when a key asked to discard progress, until that save is reported.
+    before_discard: Option<Vec<RunHistory>>,
     dirty: bool,
     side: SidePanel,
     heat: HeatMode,
@@ -144,6 +149,7 @@ impl App {
             help: false,
             status: None,
             unsaved_steps: 0,
+            before_discard: None,
             dirty: true,
             side: SidePanel::default(),
             heat: HeatMode::default(),
@@ -185,12 +191,21 @@ impl App {
     }
 
     /// The loop saved a snapshot at `path`.
-    pub fn saved(&mut self, path: &std::path::Path) {
+    pub fn saved(&mut self, path: &std::path::Path, kind: SaveKind) {
         self.unsaved_steps = 0;
-        self.set_status(format!("saved {}", path.display()), false);
+        self.before_discard = None;
+        let text = match kind {
+            SaveKind::BeforeDiscard => {
+                let was = self.status.take().map(|s| s.text).unwrap_or_default();
+                format!("autosaved {}; {was}", path.display())
+            }
+            _ => format!("saved {}", path.display()),
+        };
+        self.set_status(text, false);
     }
 
     pub fn save_failed(&mut self, message: &str) {
+        self.before_discard = None;
         self.set_status(format!("save failed: {message}"), true);
     }
 
@@ -238,14 +253,36 @@ impl App {
                 self.set_status("replay: there is no trainer to control", false)
             }
             _ if !self.trainer_alive() => self.set_status("the trainer has ended", false),
-            _ => return self.control(intent).into_iter().collect(),
+            _ => return self.control(intent),
         }
         self.dirty = true;
         Vec::new()
     }
 
-    /// Keys that command the trainer (live mode, trainer alive).
-    fn control(&mut self, intent: Intent) -> Option<Action> {
+    /// Keys that command the trainer (live mode, trainer alive). Those that throw a run's
+    /// progress away save it first.
+    fn control(&mut self, intent: Intent) -> Vec<Action> {
+        let discards = matches!(
+            intent,
+            Intent::CycleVariant | Intent::Deeper | Intent::Shallower | Intent::Reset
+        );
+        let keep = discards && self.unsaved_steps > 0;
+        let Some(command) = self.command(intent) else {
+            return Vec::new();
+        };
+        // The runs as they are now: what the save must write, whatever this key changes on screen.
+        // Several such keys before the save is reported keep the first state (one save).
+        match keep && self.before_discard.is_none() {
+            true => {
+                self.before_discard = Some(self.runs.clone());
+                vec![Action::Save(SaveKind::BeforeDiscard), command]
+            }
+            false => vec![command],
+        }
+    }
+
+    /// The trainer command of a control key.
+    fn command(&mut self, intent: Intent) -> Option<Action> {
         self.dirty = true;
         let command = match intent {
             Intent::TogglePause if self.state == TrainerState::Paused => {

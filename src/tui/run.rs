@@ -169,7 +169,7 @@ where
                 Action::Save(kind) => {
                     let result = save(&app, kind);
                     match &result {
-                        Ok(path) => app.saved(path),
+                        Ok(path) => app.saved(path, kind),
                         Err(message) => app.save_failed(message),
                     }
                     if kind == SaveKind::Autosave {

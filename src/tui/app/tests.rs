@@ -29,6 +29,7 @@ fn info(spec: &str) -> RunInfo {
 fn started() -> App {
     let config = ExperimentConfig {
         models: vec!["plain-56".into(), "v1-56".into(), "v2-56".into()],
+        lr: 0.1,
         ..Default::default()
     };
     let mut app = App::new(config.clone());
@@ -159,11 +160,63 @@ fn r_resets_all() {
 }
 
 #[test]
+fn keys_that_discard_progress_save_it_first() {
+    let reset = send(TrainerCommand::Reset);
+    let mut app = started();
+    // Nothing trained yet: nothing to keep.
+    assert_eq!(app.update(ch('r')), reset);
+    app.update(step(1, 3));
+    let mut kept = vec![Action::Save(SaveKind::BeforeDiscard)];
+    kept.extend(reset.clone());
+    assert_eq!(app.update(ch('r')), kept);
+    // Until that save is reported, more discarding keys ask for no second save, and the save
+    // writes the runs as they were at the first key, not the new spec shown on screen.
+    let replace = Action::Send(TrainerCommand::ReplaceRun {
+        run: 0,
+        spec: "v1-56".into(),
+    });
+    assert_eq!(app.update(ch('v')), vec![replace]);
+    assert_eq!(app.histories()[0].info.spec, "v1-56");
+    assert_eq!(
+        app.histories_to_save(SaveKind::Manual)[0].info.spec,
+        "v1-56"
+    );
+    let kept = app.histories_to_save(SaveKind::BeforeDiscard);
+    assert_eq!(kept[0].info.spec, "plain-56");
+    assert_eq!(kept[0].steps.len(), 1);
+    app.saved(std::path::Path::new("saves/a.ron"), SaveKind::BeforeDiscard);
+    let status = &app.status().unwrap().text;
+    assert!(
+        status.starts_with("autosaved saves/a.ron; run 1: plain-56 → v1-56"),
+        "{status}"
+    );
+    assert_eq!(
+        app.histories_to_save(SaveKind::BeforeDiscard)[0].info.spec,
+        "v1-56"
+    );
+    // Saved: `+` and `-` now discard nothing.
+    app.update(Msg::Trainer(TrainerEvent::RunRestarted {
+        run: 0,
+        info: info("v1-56"),
+    }));
+    assert_eq!(app.update(ch('+')).len(), 1);
+    app.update(step(2, 3));
+    assert_eq!(
+        app.update(ch('-'))[0],
+        Action::Save(SaveKind::BeforeDiscard)
+    );
+    // Keys that keep the runs never save.
+    app.update(step(3, 3));
+    assert_eq!(app.update(ch('[')).len(), 1);
+    assert_eq!(app.update(ch(' ')).len(), 1);
+}
+
+#[test]
 fn save_reports_its_path_and_clears_unsaved_progress() {
     let mut app = started();
     app.update(step(1, 3));
     assert_eq!(app.update(ch('s')), vec![Action::Save(SaveKind::Manual)]);
-    app.saved(std::path::Path::new("saves/run-1.ron"));
+    app.saved(std::path::Path::new("saves/run-1.ron"), SaveKind::Manual);
     assert_eq!(app.status().unwrap().text, "saved saves/run-1.ron");
     assert_eq!(app.unsaved_steps(), 0);
     app.save_failed("disk full");
@@ -181,7 +234,7 @@ fn quitting_autosaves_unsaved_progress() {
     assert_eq!(app.update(key(KeyCode::Esc)), with_save);
     let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
     assert_eq!(app.update(ctrl_c), with_save);
-    app.saved(std::path::Path::new("x.ron"));
+    app.saved(std::path::Path::new("x.ron"), SaveKind::Autosave);
     assert_eq!(app.update(ch('q')), quit);
 }
 

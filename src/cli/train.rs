@@ -298,17 +298,12 @@ fn summarise(h: &[RunHistory]) -> Summary {
     let models = h
         .iter()
         .map(|r| {
-            // ARCHITECTURE.md: final_train_loss is the mean over the last 10 % of steps.
-            let n = r.steps.len();
-            let tail = &r.steps[n - (n / 10).max(1).min(n)..];
-            let mean = |f: fn(&train::StepRecord) -> f32| {
-                tail.iter().map(|s| f(s) as f64).sum::<f64>() / tail.len().max(1) as f64
-            };
+            // One definition with `compare` (RunHistory::final_mean): the last 10 % of steps.
             ModelSummary {
                 model: r.info.spec.clone(),
                 steps: r.last().map_or(0, |s| s.step),
-                final_train_loss: if n == 0 { f64::NAN } else { mean(|s| s.loss) },
-                final_train_acc: if n == 0 { f64::NAN } else { mean(|s| s.acc) },
+                final_train_loss: r.final_mean(|s| s.loss).unwrap_or(f64::NAN),
+                final_train_acc: r.final_mean(|s| s.acc).unwrap_or(f64::NAN),
                 test_acc: r.evals.last().map(|e| e.acc as f64),
                 status: match &r.status {
                     RunStatus::Diverged { step, reason } => format!("diverged at {step}: {reason}"),
@@ -341,5 +336,5 @@ fn summary_table(s: &Summary) -> String {
             m.status
         );
     }
-    out
+    out + "train loss/acc: mean over the last 10 % of steps (as `resviz compare` shows them)\n"
 }

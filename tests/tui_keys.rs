@@ -46,3 +46,51 @@ fn reset_autosaves_the_progress_it_discards() {
     let (code, screen) = session.finish();
     assert_eq!(code, 0, "{}", screen.contents());
 }
+
+/// A replay plays through time on space at the speed `<` and `>` choose, and stops at the end.
+#[test]
+fn space_plays_a_replay_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run.ron");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_resviz"))
+        .args([
+            "train",
+            "--models",
+            "v1-8",
+            "--dataset",
+            "synthetic",
+            "--steps",
+            "60",
+        ])
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
+    cmd.arg("replay");
+    cmd.arg(&run);
+    cmd.cwd(dir.path());
+    let mut session = Session::start(cmd);
+    session.wait_for("gradient flow", Duration::from_secs(30));
+    // Slowest speed: one step a frame, so playing 60 steps takes about two seconds.
+    for _ in 0..8 {
+        session.press(b"<");
+    }
+    session.press(b" ");
+    session.wait_for("▶ playing · 1 steps a frame", Duration::from_secs(5));
+    let end = session.wait_for("end of the replay", Duration::from_secs(20));
+    assert!(end > Duration::from_millis(500), "played too fast: {end:?}");
+    session.press(b">");
+    session.press(b" ");
+    session.wait_for("▶ playing · 2 steps a frame", Duration::from_secs(5));
+    session.press(b" ");
+    session.wait_for("‖ paused", Duration::from_secs(5));
+    session.press(b"q");
+    let (code, screen) = session.finish();
+    assert_eq!(code, 0, "{}", screen.contents());
+}

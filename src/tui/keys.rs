@@ -25,6 +25,15 @@ pub enum Intent {
     HeatMode,
     Help,
     Quit,
+    /// Loss chart: linear or log axis.
+    LogAxis,
+    /// Write the screen to a file.
+    Screenshot,
+    /// Start a focus-by-number prompt (runs 10 and up).
+    GoTo,
+    /// Replay playback speed.
+    Slower,
+    Faster,
     /// Replay time cursor.
     Back,
     Forward,
@@ -48,6 +57,12 @@ pub fn intent(key: KeyEvent) -> Option<Intent> {
         KeyCode::Tab => Intent::FocusNext,
         KeyCode::BackTab => Intent::FocusPrev,
         KeyCode::Char(c @ '1'..='9') => Intent::Focus(c as usize - '1' as usize),
+        KeyCode::Char('0') => Intent::Focus(9),
+        KeyCode::Char('l') => Intent::LogAxis,
+        KeyCode::Char('S') => Intent::Screenshot,
+        KeyCode::Char('g') => Intent::GoTo,
+        KeyCode::Char('<' | ',') => Intent::Slower,
+        KeyCode::Char('>' | '.') => Intent::Faster,
         KeyCode::Char('v') => Intent::CycleVariant,
         // '=' is '+' without shift on most layouts.
         KeyCode::Char('+' | '=') => Intent::Deeper,
@@ -88,7 +103,7 @@ pub const LIVE: &[Binding] = &[
     b(
         "tab",
         "focus",
-        "focus next run (shift-tab: previous, 1-9: that run)",
+        "focus next run (shift-tab: previous, 1-9, 0: run 1-10)",
     ),
     b(
         "v",
@@ -101,19 +116,25 @@ pub const LIVE: &[Binding] = &[
         "focused run 6 layers deeper / shallower (restarts)",
     ),
     b("[/]", "lr", "halve / double the learning rate"),
-    b("r", "reset", "reset all runs to fresh weights"),
+    b(
+        "r",
+        "reset",
+        "reset all runs to fresh weights (progress autosaved)",
+    ),
     b("s", "save", "save a snapshot into saves/"),
 ];
 
 /// Bindings of the replay time cursor.
 pub const REPLAY: &[Binding] = &[
+    b("space", "play", "play / pause through time"),
+    b("</>", "speed", "play slower / faster (also , and .)"),
     b("←/→", "step", "one step back / forward"),
     b("pgup/pgdn", "10%", "10 % of the run back / forward"),
     b("home/end", "ends", "first / last step"),
     b(
         "tab",
         "focus",
-        "focus next run (shift-tab: previous, 1-9: that run)",
+        "focus next run (shift-tab: previous, 1-9, 0: run 1-10)",
     ),
 ];
 
@@ -128,12 +149,27 @@ pub const COMMON: &[Binding] = &[
     b(
         "p",
         "panel",
-        "side panel: shortcut share / activations / parameters",
+        "side panel: shortcut / activations / params (+ heatmap)",
     ),
     b(
         "m",
         "heatmap",
         "heatmap colours: gradient RMS / shortcut share",
+    ),
+    b(
+        "l",
+        "log",
+        "loss axis: linear / log (bold: smoothed, faint: raw)",
+    ),
+    b(
+        "g",
+        "go to",
+        "focus run by number: g, digits, Enter (Esc cancels)",
+    ),
+    b(
+        "S",
+        "shot",
+        "screenshot: write the screen to saves/ as HTML",
     ),
 ];
 
@@ -164,7 +200,13 @@ mod tests {
             Some(Intent::Quit)
         );
         assert_eq!(press(KeyCode::Char('s'), KeyModifiers::CONTROL), None);
+        assert_eq!(
+            press(KeyCode::Char('0'), KeyModifiers::NONE),
+            Some(Intent::Focus(9))
+        );
+        // Reserved for the experiments panel.
         assert_eq!(press(KeyCode::Char('x'), KeyModifiers::NONE), None);
+        assert_eq!(press(KeyCode::Char('e'), KeyModifiers::NONE), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod keys;
 pub mod run;
 pub mod scale;
+pub mod screenshot;
 pub mod spec;
 pub mod theme;
 pub mod views;

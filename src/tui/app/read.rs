@@ -51,6 +51,12 @@ impl App {
     pub fn unsaved_steps(&self) -> u64 {
         self.unsaved_steps
     }
+    pub fn loss_log(&self) -> bool {
+        self.loss_log
+    }
+    pub fn playing(&self) -> bool {
+        self.playing
+    }
     pub fn side_panel(&self) -> SidePanel {
         self.side
     }

@@ -395,3 +395,134 @@ fn wall_time_adds_up_from_step_throughput() {
     );
     assert_eq!(secs[2], 0.0, "run 3 took no steps");
 }
+
+fn replay_app(last: u64) -> App {
+    let steps: Vec<StepRecord> = (1..=last)
+        .map(|step| StepRecord {
+            step,
+            loss: 1.0,
+            ..Default::default()
+        })
+        .collect();
+    let mut h = RunHistory::new(info("v1-8"));
+    for s in steps {
+        h.push(s);
+    }
+    App::replay(vec![h], ExperimentConfig::default(), "mnist".into())
+}
+
+#[test]
+fn space_plays_a_replay_at_the_chosen_speed_and_stops_at_the_end() {
+    let mut app = replay_app(100);
+    // Opens at the end: play starts over from the first step.
+    assert_eq!(app.update(ch(' ')), vec![]);
+    assert!(app.playing());
+    assert_eq!(app.cursor().unwrap().at, 1);
+    app.update(Msg::Tick);
+    assert_eq!(app.cursor().unwrap().at, 1 + PLAY_SPEEDS[3]);
+    app.update(ch('>'));
+    app.update(Msg::Tick);
+    assert_eq!(
+        app.cursor().unwrap().at,
+        1 + PLAY_SPEEDS[3] + PLAY_SPEEDS[4]
+    );
+    assert!(app.status().unwrap().text.contains("20 steps a frame"));
+    // Space pauses: ticks no longer move it.
+    app.update(ch(' '));
+    let at = app.cursor().unwrap().at;
+    app.update(Msg::Tick);
+    assert_eq!(app.cursor().unwrap().at, at);
+    for _ in 0..10 {
+        app.update(ch('<'));
+    }
+    app.update(ch(' '));
+    app.update(Msg::Tick);
+    assert_eq!(app.cursor().unwrap().at, at + 1);
+    for _ in 0..200 {
+        app.update(Msg::Tick);
+    }
+    assert_eq!(app.cursor().unwrap().at, 100);
+    assert!(!app.playing());
+    // Live: no playback, the keys say what they are for.
+    let mut live = started();
+    live.update(ch('>'));
+    assert!(live.status().unwrap().text.contains("replay"));
+}
+
+#[test]
+fn runs_past_nine_are_reachable_by_zero_and_the_go_to_prompt() {
+    let models: Vec<String> = (0..12).map(|i| format!("v1-{}", 8 + 6 * i)).collect();
+    let mut app = App::new(ExperimentConfig {
+        models,
+        ..Default::default()
+    });
+    app.update(ch('0'));
+    assert_eq!(app.focus(), 9);
+    app.update(ch('g'));
+    app.update(ch('1'));
+    assert!(app.status().unwrap().text.starts_with("go to run: 1_"));
+    // While the prompt is open, digits are typed, not focus or quit keys.
+    app.update(ch('2'));
+    assert_eq!(app.focus(), 9);
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.focus(), 11);
+    app.update(ch('g'));
+    app.update(ch('4'));
+    app.update(ch('0'));
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.focus(), 11);
+    assert!(app.status().unwrap().text.contains("no run 40"));
+    // Esc closes the prompt without quitting.
+    app.update(ch('g'));
+    assert_eq!(app.update(key(KeyCode::Esc)), vec![]);
+    assert_eq!(app.update(ch('3')), vec![]);
+    assert_eq!(app.focus(), 2);
+}
+
+#[test]
+fn log_axis_screenshot_and_the_hidden_heatmap_in_the_panel_cycle() {
+    let mut app = started();
+    assert!(!app.loss_log());
+    app.update(ch('l'));
+    assert!(app.loss_log());
+    assert_eq!(app.update(ch('S')), vec![Action::Screenshot]);
+    app.screenshot_written(Ok(std::path::Path::new("saves/screen-1.html")));
+    assert_eq!(app.status().unwrap().text, "screenshot saves/screen-1.html");
+    // Every panel shown: p cycles the three side panels.
+    app.update(Msg::Resize {
+        width: 120,
+        height: 40,
+    });
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        app.update(ch('p'));
+        seen.push(app.side_panel());
+    }
+    assert_eq!(
+        seen,
+        [
+            SidePanel::Activations,
+            SidePanel::Params,
+            SidePanel::Shortcut
+        ]
+    );
+    // At 80×24 the heatmap is hidden and joins the cycle.
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        app.update(ch('p'));
+        seen.push(app.side_panel());
+    }
+    assert_eq!(
+        seen,
+        [
+            SidePanel::Activations,
+            SidePanel::Params,
+            SidePanel::Heatmap,
+            SidePanel::Shortcut
+        ]
+    );
+}

@@ -79,29 +79,24 @@ pub struct ExperimentConfig {
 }
 
 impl ExperimentConfig {
-    /// The dashboard's default experiment: plain, v1 and v2 at depth 56 on the bundled MNIST
-    /// subset, batch 32, lr 0.05. Depth 56 is the deepest at which all three runs still step
-    /// about twice a second on two cores. The README says what it shows and why it was chosen.
-    /// An evaluation of all three on the 2,000 test digits takes seconds, hence every 500 steps.
+    /// The one default experiment of every subcommand (`resviz`, `tui`, `train`, `probe`,
+    /// `bench`, `lesion`) and of a config file's missing fields: plain, v1 and v2 at depth 56 on
+    /// the bundled MNIST subset, batch 32, lr 0.05. Depth 56 is the deepest at which all three
+    /// runs still step about twice a second on two cores. The README says what it shows and why
+    /// it was chosen. An evaluation of all three on the 2,000 test digits takes seconds, hence
+    /// every 500 steps.
     pub fn dashboard_default() -> Self {
-        Self {
-            models: vec!["plain-56".into(), "v1-56".into(), "v2-56".into()],
-            dataset: "mnist".into(),
-            batch: 32,
-            lr: 0.05,
-            eval_every: 500,
-            ..Default::default()
-        }
+        Self::default()
     }
 }
 
 impl Default for ExperimentConfig {
     fn default() -> Self {
         Self {
-            models: vec!["plain-20".into(), "v1-20".into(), "v2-20".into()],
+            models: vec!["plain-56".into(), "v1-56".into(), "v2-56".into()],
             dataset: "mnist".into(),
-            batch: 64,
-            lr: 0.1,
+            batch: 32,
+            lr: 0.05,
             optimizer: OptimizerKind::Sgd,
             momentum: 0.9,
             weight_decay: 1e-4,
@@ -110,7 +105,7 @@ impl Default for ExperimentConfig {
             warmup_lr: 0.01,
             seed: 0,
             width: 16,
-            eval_every: 100,
+            eval_every: 500,
             augment: true,
         }
     }
@@ -174,7 +169,7 @@ mod tests {
         let cfg: ExperimentConfig = ron::from_str("(models: [\"v1-20\"], batch: 32)").unwrap();
         assert_eq!(cfg.models, vec!["v1-20"]);
         assert_eq!(cfg.batch, 32);
-        assert_eq!(cfg.lr, 0.1);
+        assert_eq!(cfg.lr, 0.05);
         let text = ron::to_string(&cfg).unwrap();
         assert_eq!(ron::from_str::<ExperimentConfig>(&text).unwrap(), cfg);
     }

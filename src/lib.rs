@@ -9,6 +9,7 @@ pub mod data;
 pub mod engine;
 pub mod model;
 pub mod numfmt;
+pub mod plotting;
 pub mod signals;
 pub mod snapshot;
 pub mod train;

@@ -4,14 +4,14 @@
 //! is tested before the real binary wires it up. A second child panics in its trainer: the
 //! terminal must be restored, the message shown, progress autosaved and the exit non-zero.
 
-use std::io::{Read, Write};
-use std::num::NonZero;
+mod pty;
+
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use portable_pty::CommandBuilder;
+use pty::{Session, saved_files};
 use resviz::config::ExperimentConfig;
 use resviz::train::events::{TrainerCommand, TrainerEvent};
 use resviz::train::record::{BlockStat, RunInfo, StepRecord};
@@ -127,6 +127,24 @@ async fn fake_trainer(
     }
 }
 
+impl Session {
+    /// This test binary again, as the child test `dashboard_child`.
+    fn start_child(dir: &std::path::Path, panic: bool) -> Session {
+        let mut cmd = CommandBuilder::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "dashboard_child",
+            "--exact",
+            "--test-threads=1",
+            "--nocapture",
+        ]);
+        cmd.env(CHILD_ENV, dir);
+        if panic {
+            cmd.env(PANIC_ENV, "1");
+        }
+        Session::start(cmd)
+    }
+}
+
 /// The child: the real loop on the pty, saving into the directory named by `CHILD_ENV`.
 #[test]
 fn dashboard_child() {
@@ -167,137 +185,6 @@ fn dashboard_child() {
             std::process::exit(PANIC_EXIT);
         }
     }
-}
-
-/// A child on a 120×40 pty, and what its screen shows.
-struct Session {
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    master: Box<dyn portable_pty::MasterPty + Send>,
-    keys: Box<dyn Write + Send>,
-    parser: Arc<Mutex<vt100::Parser>>,
-    bytes: Arc<AtomicUsize>,
-    reading: std::thread::JoinHandle<()>,
-}
-
-impl Session {
-    /// This test binary again, as the child test `dashboard_child`.
-    fn start_child(dir: &std::path::Path, panic: bool) -> Session {
-        let mut cmd = CommandBuilder::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "dashboard_child",
-            "--exact",
-            "--test-threads=1",
-            "--nocapture",
-        ]);
-        cmd.env(CHILD_ENV, dir);
-        if panic {
-            cmd.env(PANIC_ENV, "1");
-        }
-        Session::start(cmd)
-    }
-
-    fn start(mut cmd: CommandBuilder) -> Session {
-        let size = PtySize {
-            rows: 40,
-            cols: 120,
-            pixel_width: 0,
-            pixel_height: 0,
-        };
-        let pair = native_pty_system().openpty(size).unwrap();
-        cmd.env("TERM", "xterm-256color");
-        let child = pair.slave.spawn_command(cmd).unwrap();
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().unwrap();
-        let keys = pair.master.take_writer().unwrap();
-        let rows = NonZero::new(40).unwrap();
-        let parser = Arc::new(Mutex::new(vt100::Parser::new(
-            rows,
-            NonZero::new(120).unwrap(),
-            0,
-        )));
-        let bytes = Arc::new(AtomicUsize::new(0));
-        let (p, b) = (parser.clone(), bytes.clone());
-        let reading = std::thread::spawn(move || {
-            let mut buf = [0u8; 65536];
-            while let Ok(n @ 1..) = reader.read(&mut buf) {
-                b.fetch_add(n, Ordering::SeqCst);
-                p.lock().unwrap().process(&buf[..n]);
-            }
-        });
-        Session {
-            child,
-            master: pair.master,
-            keys,
-            parser,
-            bytes,
-            reading,
-        }
-    }
-
-    fn press(&mut self, key: &[u8]) {
-        self.keys.write_all(key).unwrap();
-        self.keys.flush().unwrap();
-    }
-
-    fn text(&self) -> String {
-        self.parser.lock().unwrap().screen().contents()
-    }
-
-    /// How long until the screen shows `needle`; panics after `limit`.
-    fn wait_for(&self, needle: &str, limit: Duration) -> Duration {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if self.text().contains(needle) {
-                return start.elapsed();
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        panic!("screen never showed {needle:?}; it shows:\n{}", self.text());
-    }
-
-    /// Wait until the screen text satisfies `ok`.
-    fn wait_until(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if ok(&self.text()) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        panic!("screen never showed {what}; it shows:\n{}", self.text());
-    }
-
-    /// Distinct screens seen during `period`.
-    fn count_frames(&self, period: Duration) -> usize {
-        let (start, mut frames, mut last) = (Instant::now(), 0, String::new());
-        while start.elapsed() < period {
-            let now = self.text();
-            if now != last {
-                frames += 1;
-                last = now;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        frames
-    }
-
-    /// Wait for the child to exit; its exit code and the final screen (restored or not).
-    fn finish(mut self) -> (u32, vt100::Screen) {
-        let status = self.child.wait().unwrap();
-        drop(self.master);
-        self.reading.join().unwrap();
-        let screen = self.parser.lock().unwrap().screen().clone();
-        (status.exit_code(), screen)
-    }
-}
-
-fn saved_files(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]

@@ -38,12 +38,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.kernels {
         return kernels(args);
     }
-    let base = ExperimentConfig {
-        models: vec!["v1-20".into()],
-        dataset: "synthetic".into(),
-        ..Default::default()
-    };
-    let fb = first_batch(&args.exp, base)?;
+    let fb = first_batch(&args.exp, ExperimentConfig::default())?;
     let (cfg, ds, x, y) = (&fb.cfg, &fb.ds, &fb.x, &fb.y);
     let mut report = BenchReport { models: Vec::new() };
     for &spec in &fb.specs {

@@ -9,6 +9,7 @@ use crate::train::{self, Trainer, TrainerCommand, WorkerOptions};
 use crate::tui::app::{App, SaveKind};
 use crate::tui::run::{run_dashboard, run_replay};
 use color_eyre::eyre::{Result, WrapErr, bail};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,11 +18,25 @@ pub fn default_experiment() -> ExperimentConfig {
     ExperimentConfig::dashboard_default()
 }
 
+/// Fail early, in the user's terms, where the dashboard could not draw or read keys: stdout
+/// redirected, or no controlling terminal (crossterm then fails with "os error 6").
+fn need_terminal() -> Result<()> {
+    let why = if !std::io::stdout().is_terminal() {
+        "standard output is not a terminal"
+    } else if !std::io::stdin().is_terminal() && std::fs::File::open("/dev/tty").is_err() {
+        "there is no terminal to read keys from"
+    } else {
+        return Ok(());
+    };
+    bail!("resviz needs a terminal: {why} (for headless training use `resviz train`)")
+}
+
 pub fn run_tui(args: &ExperimentArgs) -> Result<()> {
     let cfg = args.resolve(default_experiment())?;
     for m in &cfg.models {
         m.parse::<crate::model::ModelSpec>()?;
     }
+    need_terminal()?;
     let ds = Arc::new(data::load(&cfg.dataset, cfg.seed)?);
     let trainer = Trainer::new(cfg.clone(), ds)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -53,17 +68,18 @@ pub fn run_tui(args: &ExperimentArgs) -> Result<()> {
     }
 }
 
-fn save_app(app: &App, _kind: SaveKind) -> Result<PathBuf, String> {
+fn save_app(app: &App, kind: SaveKind) -> Result<PathBuf, String> {
     let snap = RunSnapshot::new(
         app.config().clone(),
         app.dataset(),
-        app.histories().to_vec(),
+        app.histories_to_save(kind).to_vec(),
     );
     snapshot::save(&snap, Path::new(snapshot::SAVES_DIR)).map_err(|e| e.to_string())
 }
 
 pub fn run_replay_file(file: &Path) -> Result<()> {
     let snap = snapshot::load(file)?;
+    need_terminal()?;
     let app = App::replay(snap.runs, snap.config, snap.dataset);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -4,9 +4,11 @@ pub mod bench;
 mod common;
 pub mod dashboard;
 pub mod data;
+mod defaults;
 pub mod lesion;
 pub mod output;
 pub mod probe;
+mod progress;
 pub mod train;
 
 use crate::config::{ConfigError, ExperimentConfig, OptimizerKind};
@@ -17,7 +19,8 @@ use std::path::PathBuf;
 #[command(
     name = "resviz",
     version,
-    about = "Watch, live, why residual networks train and plain deep stacks do not"
+    about = "Watch, live, why residual networks train and plain deep stacks do not",
+    after_help = defaults::experiment_note()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -27,14 +30,19 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Open the dashboard (the default with no subcommand).
+    #[command(after_help = defaults::experiment_note())]
     Tui(ExperimentArgs),
     /// Train headless, printing progress on stderr and a summary on stdout.
+    #[command(after_help = defaults::experiment_note())]
     Train(TrainArgs),
     /// One forward and backward pass at initialisation: gradient norms per block.
+    #[command(after_help = defaults::experiment_note())]
     Probe(ProbeArgs),
     /// Images per second of a full training step, statistics overhead and peak memory.
+    #[command(after_help = defaults::experiment_note())]
     Bench(BenchArgs),
     /// Test accuracy with each block deleted (Veit et al. 2016), after training or from a save.
+    #[command(after_help = defaults::experiment_note())]
     Lesion(LesionArgs),
     /// Manage datasets: `resviz data fetch cifar10` downloads CIFAR-10 into the per-user cache.
     Data {
@@ -42,12 +50,18 @@ pub enum Command {
         command: DataCommand,
     },
     /// Open the dashboard on a saved run.
-    Replay { file: PathBuf },
+    Replay {
+        /// A snapshot written by `s` in the dashboard, by quitting it, or by `train --out`.
+        #[arg(value_name = "FILE.ron")]
+        file: PathBuf,
+    },
     /// Compare saved runs: a table per run, optionally an SVG plot.
     Compare {
-        #[arg(required = true)]
+        /// Snapshots (`train --out`, or the dashboard's saves/); every run of each is compared.
+        #[arg(required = true, value_name = "FILE.ron")]
         files: Vec<PathBuf>,
-        #[arg(long)]
+        /// Also draw each run's gradient profile and loss curve into this SVG file.
+        #[arg(long, value_name = "FILE.svg")]
         plot: Option<PathBuf>,
     },
 }
@@ -62,29 +76,26 @@ pub enum DataCommand {
     },
 }
 
-/// The experiment options (ARCHITECTURE.md). Anything given here overrides `--config`.
+/// The experiment options (ARCHITECTURE.md). Anything given here overrides `--config`; the
+/// defaults shown are `ExperimentConfig::default()`, the same for every subcommand.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ExperimentArgs {
-    /// Comma-separated model specs, e.g. plain-56,v1-56,v2-56 (VARIANT-DEPTH, or seed-v1, seed-v2).
-    #[arg(long)]
+    #[arg(long, value_name = "SPEC,...", help = defaults::models())]
     pub models: Option<String>,
-    /// synthetic | mnist | mnist:DIR | cifar10 (after `resviz data fetch cifar10`) | cifar10:DIR
-    #[arg(long)]
+    #[arg(long, help = defaults::dataset())]
     pub dataset: Option<String>,
-    #[arg(long)]
+    #[arg(long, value_name = "N", help = defaults::batch())]
     pub batch: Option<usize>,
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_name = "X", allow_negative_numbers = true, help = defaults::lr())]
     pub lr: Option<f64>,
-    /// sgd | adam
-    #[arg(long)]
+    #[arg(long, help = defaults::optimizer())]
     pub optimizer: Option<String>,
-    #[arg(long)]
+    #[arg(long, value_name = "N", help = defaults::seed())]
     pub seed: Option<u64>,
-    /// Channels of the first stage (stages have w, 2w, 4w).
-    #[arg(long)]
+    #[arg(long, value_name = "N", help = defaults::width())]
     pub width: Option<usize>,
     /// An experiment in RON (see assets/*.ron); options given here override it.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE.ron")]
     pub config: Option<PathBuf>,
 }
 
@@ -133,7 +144,7 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub json: bool,
     /// Also write batch.safetensors, MODEL.safetensors and probe.json into DIR.
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     pub dump: Option<PathBuf>,
 }
 
@@ -141,17 +152,17 @@ pub struct ProbeArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pub exp: ExperimentArgs,
-    /// Optimizer steps to train (with --resume: steps to add to those already taken).
-    #[arg(long, allow_negative_numbers = true)]
+    /// Optimizer steps to train (with --resume: steps to add to those already taken)
+    /// [default: 500].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub steps: Option<i64>,
     /// Epochs to train instead of --steps (with --resume: epochs to add).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub epochs: Option<i64>,
-    /// Evaluate on the test split every N steps (0: only at the end).
-    #[arg(long)]
+    #[arg(long, value_name = "N", help = defaults::eval_every())]
     pub eval_every: Option<u64>,
     /// Write a RON run snapshot here.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE.ron")]
     pub out: Option<PathBuf>,
     /// Print one JSON object as the summary.
     #[arg(long)]
@@ -174,8 +185,9 @@ pub struct BenchArgs {
     pub exp: ExperimentArgs,
     /// Timed steps per model (after warm-up), each paired with one without statistics; the
     /// medians are reported. With --kernels: runs per kernel (the minimum is reported).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, value_name = "N", default_value_t = 10)]
     pub steps: usize,
+    /// Print one JSON object instead of a table (fields in ARCHITECTURE.md).
     #[arg(long)]
     pub json: bool,
     /// Time the conv (3×3, 16/32/64 channels) and fused BN+ReLU kernels alone instead.
@@ -187,14 +199,15 @@ pub struct BenchArgs {
 pub struct LesionArgs {
     #[command(flatten)]
     pub exp: ExperimentArgs,
-    /// Optimizer steps to train before lesioning (as `resviz train --steps N`).
-    #[arg(long, allow_negative_numbers = true)]
+    /// Optimizer steps to train before lesioning (as `resviz train --steps N`); required
+    /// unless --from is given.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub steps: Option<i64>,
     /// Lesion a run saved with `train --out FILE.ron --save-weights` instead of training one.
     #[arg(long, value_name = "FILE.ron")]
     pub from: Option<PathBuf>,
-    /// Evaluate on the first N test images only (default: the whole test split).
-    #[arg(long)]
+    /// Evaluate on the first N test images only [default: the whole test split].
+    #[arg(long, value_name = "N")]
     pub test_images: Option<usize>,
     /// Print one JSON object instead of a table.
     #[arg(long)]

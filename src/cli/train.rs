@@ -202,6 +202,7 @@ pub(super) async fn drive(
 ) -> Result<(Vec<RunHistory>, Trainer, Option<i32>)> {
     let mut signals = Signals::install().wrap_err("installing signal handlers")?;
     let first = trainer.batches;
+    let batch = trainer.cfg.batch;
     let mut h = train::spawn(
         trainer,
         WorkerOptions {
@@ -216,6 +217,7 @@ pub(super) async fn drive(
             .progress_chars("=> "),
     );
     bar.set_position(first);
+    let mut plain = super::progress::PlainProgress::for_stderr(first, first + steps, batch);
     let stop = h.commands.clone();
     let stopper = tokio::spawn(async move {
         let signal = signals.recv().await;
@@ -237,6 +239,9 @@ pub(super) async fn drive(
                         .unwrap_or(0),
                 );
                 bar.set_message(loss_message(&histories));
+                if let Some(line) = plain.as_mut().and_then(|p| p.tick(&histories)) {
+                    eprintln!("{line}");
+                }
             }
             TrainerEvent::Evaluated { run, eval } => histories[run].evals.push(eval),
             TrainerEvent::Diverged { run, step, reason } => {
@@ -251,6 +256,9 @@ pub(super) async fn drive(
         }
     }
     bar.finish_and_clear();
+    if let Some(p) = plain.as_mut() {
+        eprintln!("{}", p.done(&histories));
+    }
     let signal = match stopper.is_finished() {
         true => stopper.await.ok(),
         false => {
@@ -290,17 +298,12 @@ fn summarise(h: &[RunHistory]) -> Summary {
     let models = h
         .iter()
         .map(|r| {
-            // ARCHITECTURE.md: final_train_loss is the mean over the last 10 % of steps.
-            let n = r.steps.len();
-            let tail = &r.steps[n - (n / 10).max(1).min(n)..];
-            let mean = |f: fn(&train::StepRecord) -> f32| {
-                tail.iter().map(|s| f(s) as f64).sum::<f64>() / tail.len().max(1) as f64
-            };
+            // One definition with `compare` (RunHistory::final_mean): the last 10 % of steps.
             ModelSummary {
                 model: r.info.spec.clone(),
                 steps: r.last().map_or(0, |s| s.step),
-                final_train_loss: if n == 0 { f64::NAN } else { mean(|s| s.loss) },
-                final_train_acc: if n == 0 { f64::NAN } else { mean(|s| s.acc) },
+                final_train_loss: r.final_mean(|s| s.loss).unwrap_or(f64::NAN),
+                final_train_acc: r.final_mean(|s| s.acc).unwrap_or(f64::NAN),
                 test_acc: r.evals.last().map(|e| e.acc as f64),
                 status: match &r.status {
                     RunStatus::Diverged { step, reason } => format!("diverged at {step}: {reason}"),
@@ -333,5 +336,5 @@ fn summary_table(s: &Summary) -> String {
             m.status
         );
     }
-    out
+    out + "train loss/acc: mean over the last 10 % of steps (as `resviz compare` shows them)\n"
 }

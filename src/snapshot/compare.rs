@@ -5,6 +5,8 @@ use crate::numfmt::{duration, pct};
 use crate::train::flow;
 use crate::train::record::{RunHistory, RunStatus};
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::fs;
 use std::ops::Range;
@@ -16,7 +18,8 @@ pub struct RunSummary {
     pub model: String,
     /// The last step trained (0 if none).
     pub steps: u64,
-    /// Mean training loss over the recorded steps in the last 10 % of the run.
+    /// Mean training loss over the recorded steps in the last 10 % of the run
+    /// ([`RunHistory::final_mean`], as `train` prints it).
     pub final_loss: Option<f32>,
     /// Mean training accuracy over the same steps.
     pub final_acc: Option<f32>,
@@ -37,17 +40,8 @@ pub struct RunSummary {
 impl RunSummary {
     pub fn of(run: &RunHistory) -> Self {
         let steps = run.last().map_or(0, |s| s.step);
-        let cutoff = steps - steps / 10;
-        let recent: Vec<_> = run
-            .steps
-            .iter()
-            .filter(|s| s.step >= cutoff.max(1))
-            .collect();
-        let mean = |f: &dyn Fn(&crate::train::record::StepRecord) -> f32| {
-            (!recent.is_empty())
-                .then(|| recent.iter().map(|s| f(s) as f64).sum::<f64>() / recent.len() as f64)
-                .map(|m| m as f32)
-        };
+        let mean =
+            |f: fn(&crate::train::record::StepRecord) -> f32| run.final_mean(f).map(|m| m as f32);
         let last_blocks = run
             .last()
             .map(|s| s.blocks.as_slice())
@@ -65,8 +59,8 @@ impl RunSummary {
         Self {
             model: run.info.spec.clone(),
             steps,
-            final_loss: mean(&|s| s.loss),
-            final_acc: mean(&|s| s.acc),
+            final_loss: mean(|s| s.loss),
+            final_acc: mean(|s| s.acc),
             test_acc: run.evals.last().map(|e| e.acc),
             grad_growth,
             shortcut_share,
@@ -163,8 +157,8 @@ pub fn compare_table<P: AsRef<Path>>(snaps: &[(P, RunSnapshot)]) -> String {
         }
     }
     out.push_str(
-        "\nfinal loss/acc: mean over the last 10% of steps (training batches); test acc: last \
-         evaluation.\ngrowth→in: fitted growth of the gradient RMS per block toward the input at the \
+        "\nfinal loss/acc: mean over the last 10% of steps (training batches; as `resviz train` \
+         prints them); test acc: last evaluation.\ngrowth→in: fitted growth of the gradient RMS per block toward the input at the \
          last step (>1 grows);\nshortcut: median share of a block's input gradient arriving \
          through its shortcut (He 2016 eq. 5);\nzeros: mean fraction of zero activations over \
          blocks at the last step.\n",
@@ -196,22 +190,47 @@ fn finite_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 /// The comparison plot as SVG text: (a) gradient-flow profile, log10 ‖∂L/∂x_l‖ per block at the
-/// last step, one line per run; (b) training loss of every run against the step.
+/// last step, one line per run; (b) training loss of every run against the step, on a log axis
+/// (one spike does not flatten the rest), raw faint and smoothed (EMA) bold. Run colours are
+/// the dashboard's ([`crate::plotting`]) on a dark background like a terminal's; the legend
+/// sits below both panels, off the curves.
 pub fn render_svg(snaps: &[RunSnapshot]) -> Result<String, String> {
     let mut svg = String::new();
     draw(snaps, &mut svg).map_err(|e| e.to_string())?;
     Ok(svg)
 }
 
+const BACKGROUND: RGBColor = RGBColor(24, 24, 24);
+const INK: RGBColor = RGBColor(200, 200, 200);
+const PLOT_HEIGHT: u32 = 480;
+const LEGEND_ROW: u32 = 22;
+const LEGEND_COLUMNS: usize = 4;
+
+type Series = Vec<(String, RGBColor, Vec<(f64, f64)>)>;
+
 fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::with_string(svg, (1200, 480)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (left, right) = root.split_horizontally(600);
     let runs: Vec<(usize, &RunHistory)> = snaps
         .iter()
         .enumerate()
         .flat_map(|(i, s)| s.runs.iter().map(move |r| (i, r)))
         .collect();
+    let legend_rows = runs.len().div_ceil(LEGEND_COLUMNS) as u32;
+    let height = PLOT_HEIGHT + 16 + legend_rows * LEGEND_ROW;
+    let root = SVGBackend::with_string(svg, (1200, height)).into_drawing_area();
+    root.fill(&BACKGROUND)?;
+    let (plots, legend) = root.split_vertically(PLOT_HEIGHT);
+    let (left, right) = plots.split_horizontally(600);
+    let specs: Vec<&str> = runs.iter().map(|(_, r)| r.info.spec.as_str()).collect();
+    let colour = |k: usize| {
+        let (r, g, b) = crate::plotting::run_swatch(&specs, k).rgb();
+        RGBColor(r, g, b)
+    };
+    let series = |f: &dyn Fn(&RunHistory) -> Vec<(f64, f64)>| -> Series {
+        runs.iter()
+            .enumerate()
+            .map(|(k, (i, r))| (label(snaps, *i, r), colour(k), f(r)))
+            .collect()
+    };
 
     // (a) gradient-flow profile.
     let profile = |r: &RunHistory| -> Vec<(f64, f64)> {
@@ -232,26 +251,27 @@ fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::erro
         .max()
         .unwrap_or(1);
     let (ylo, yhi) = finite_range(runs.iter().flat_map(|(_, r)| profile(r)).map(|p| p.1));
-    let series = |f: &dyn Fn(&RunHistory) -> Vec<(f64, f64)>| -> Vec<(String, Vec<(f64, f64)>)> {
-        runs.iter()
-            .map(|(i, r)| (label(snaps, *i, r), f(r)))
-            .collect()
-    };
-    let panel = Panel {
-        caption: "(a) gradient flow at the last step",
-        x_desc: "block boundary (input → output)",
-        y_desc: "log10 ‖∂L/∂x‖",
-        x: 0f64..(max_blocks.max(2) - 1) as f64,
-        y: ylo..yhi,
-    };
-    draw_panel(&left, panel, series(&profile))?;
+    let mut chart = panel(
+        &left,
+        "(a) gradient flow at the last step",
+        0f64..(max_blocks.max(2) - 1) as f64,
+        ylo..yhi,
+    )?;
+    mesh(
+        &mut chart,
+        "block boundary (input → output)",
+        "log10 ‖∂L/∂x‖",
+    )?;
+    for (_, c, points) in series(&profile) {
+        chart.draw_series(LineSeries::new(points, c.stroke_width(2)))?;
+    }
 
-    // (b) training loss.
+    // (b) training loss, raw and smoothed, log axis.
     let loss = |r: &RunHistory| -> Vec<(f64, f64)> {
         r.steps
             .iter()
             .map(|s| (s.step as f64, s.loss as f64))
-            .filter(|(_, y)| y.is_finite())
+            .filter(|(_, y)| y.is_finite() && *y > 0.0)
             .collect()
     };
     let max_step = runs
@@ -259,57 +279,90 @@ fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::erro
         .filter_map(|(_, r)| r.last().map(|s| s.step))
         .max()
         .unwrap_or(1);
-    let (_, lhi) = finite_range(runs.iter().flat_map(|(_, r)| loss(r)).map(|p| p.1));
-    let panel = Panel {
-        caption: "(b) training loss",
-        x_desc: "step",
-        y_desc: "loss",
-        x: 0f64..max_step.max(1) as f64,
-        y: 0f64..lhi.max(1e-3),
-    };
-    draw_panel(&right, panel, series(&loss))?;
+    let losses = series(&loss);
+    let (lo, hi) = positive_range(losses.iter().flat_map(|(_, _, p)| p).map(|p| p.1));
+    let mut chart = panel(
+        &right,
+        "(b) training loss (faint: raw, bold: smoothed)",
+        0f64..max_step.max(1) as f64,
+        (lo..hi).log_scale(),
+    )?;
+    mesh(&mut chart, "step", "loss (log)")?;
+    for (_, c, points) in &losses {
+        let smooth = crate::plotting::ema(points);
+        chart.draw_series(LineSeries::new(points.clone(), c.mix(0.35).stroke_width(1)))?;
+        chart.draw_series(LineSeries::new(smooth, c.stroke_width(2)))?;
+    }
+    draw_legend(&legend, &losses)?;
     root.present()?;
     Ok(())
 }
 
-/// What differs between the plot's two panels: titles and axis ranges.
-struct Panel<'a> {
-    caption: &'a str,
-    x_desc: &'a str,
-    y_desc: &'a str,
-    x: Range<f64>,
-    y: Range<f64>,
+/// The range of the positive values (log axes need both ends above 0).
+fn positive_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, 0f64);
+    for v in values.filter(|v| v.is_finite() && *v > 0.0) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if lo > hi {
+        return (0.1, 10.0);
+    }
+    // Whole decades, so the log axis has labelled ticks however narrow the data.
+    let decade = |v: f64, f: fn(f64) -> f64| 10f64.powf(f(v.log10()));
+    let (lo, hi) = (decade(lo, f64::floor), decade(hi, f64::ceil));
+    (lo, if hi > lo { hi } else { lo * 10.0 })
 }
 
-/// One panel: axes, one coloured line per `(label, points)` and a legend.
-fn draw_panel(
-    area: &DrawingArea<SVGBackend, Shift>,
-    panel: Panel,
-    series: Vec<(String, Vec<(f64, f64)>)>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let mut chart = ChartBuilder::on(area)
-        .caption(panel.caption, ("sans-serif", 20))
+/// One panel's chart on the dark background.
+type Chart<'a, 'b, Y> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, Y>>;
+
+fn panel<'a, 'b, Y: AsRangedCoord>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: &str,
+    x: Range<f64>,
+    y: Y,
+) -> Result<Chart<'a, 'b, Y::CoordDescType>, String> {
+    ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 20).into_font().color(&INK))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(55)
-        .build_cartesian_2d(panel.x, panel.y)?;
+        .build_cartesian_2d(x, y)
+        .map_err(|e| e.to_string())
+}
+
+fn mesh<Y>(chart: &mut Chart<'_, '_, Y>, x_desc: &str, y_desc: &str) -> Result<(), String>
+where
+    Y: Ranged + ValueFormatter<Y::ValueType>,
+{
     chart
         .configure_mesh()
-        .x_desc(panel.x_desc)
-        .y_desc(panel.y_desc)
-        .draw()?;
-    for (k, (label, points)) in series.into_iter().enumerate() {
-        let style = Palette99::pick(k).to_rgba().stroke_width(2);
-        chart
-            .draw_series(LineSeries::new(points, style))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .axis_style(INK)
+        .bold_line_style(RGBColor(60, 60, 60))
+        .light_line_style(RGBColor(36, 36, 36))
+        .label_style(("sans-serif", 14).into_font().color(&INK))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// The legend in its own strip below the panels: a line in the run's colour and its label.
+fn draw_legend(
+    area: &DrawingArea<SVGBackend, Shift>,
+    series: &Series,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let font = ("sans-serif", 15).into_font().color(&INK);
+    for (k, (label, c, _)) in series.iter().enumerate() {
+        let x = 60 + (k % LEGEND_COLUMNS) as i32 * 280;
+        let y = 8 + (k / LEGEND_COLUMNS) as i32 * LEGEND_ROW as i32;
+        area.draw(&PathElement::new(
+            vec![(x, y + 8), (x + 24, y + 8)],
+            c.stroke_width(3),
+        ))?;
+        area.draw(&Text::new(label.clone(), (x + 32, y), font.clone()))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
     Ok(())
 }
 
@@ -342,11 +395,11 @@ mod tests {
         let d = plain.sparsity.unwrap();
         assert!((0.4..0.6).contains(&d), "{d}");
         assert!(plain.test_acc.is_some());
-        // Mean over steps 180..=200.
+        // Mean over steps 181..=200: the last 10 % of the run.
         let recent: Vec<f32> = snap.runs[0]
             .steps
             .iter()
-            .filter(|s| s.step >= 180)
+            .filter(|s| s.step > 180)
             .map(|s| s.loss)
             .collect();
         let m = recent.iter().sum::<f32>() / recent.len() as f32;
@@ -391,8 +444,32 @@ mod tests {
         assert!(svg.contains("gradient flow"));
         assert!(svg.contains("training loss"));
         assert!(svg.contains("plain-20 (#1)") && svg.contains("v2-20 (#2)"));
-        // 3 runs × 2 panels, each a line and a legend mark (axes are drawn 1 px wide).
-        assert_eq!(svg.matches(r#"stroke-width="2""#).count(), 12);
+        // 3 runs: a profile and a smoothed loss each, 2 px; a legend mark each, 3 px.
+        assert_eq!(svg.matches(r#"stroke-width="2""#).count(), 6);
+        assert_eq!(svg.matches(r#"stroke-width="3""#).count(), 3);
+        // The dashboard's colours: plain red, v1 cyan, v2 green (ANSI 9, 14, 10).
+        let upper = svg.to_uppercase();
+        for (r, g, b) in [(241, 76, 76), (41, 184, 219), (35, 209, 139)] {
+            assert!(
+                upper.contains(&format!("#{r:02X}{g:02X}{b:02X}")),
+                "{r} {g} {b}"
+            );
+        }
+        // Every legend label below the plotting area, not over a curve.
+        for label in ["plain-20 (#1)", "v1-20 (#1)", "v2-20 (#2)"] {
+            let at = svg.find(label).unwrap_or_else(|| panic!("{label}"));
+            let tag = &svg[svg[..at].rfind("<text").unwrap()..at];
+            let y: f64 = tag
+                .split(" y=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(y > PLOT_HEIGHT as f64, "{label} at y {y}");
+        }
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("cmp.svg");
         plot_svg(&[synthetic::snapshot(&["v1-20"], 20, 1)], &p).unwrap();

@@ -27,6 +27,9 @@ pub enum SnapshotError {
         column: usize,
         message: String,
     },
+    /// The file is not a snapshot at all (no `format_version`): another file given by mistake.
+    #[error("{path} is not a resviz snapshot ({why})")]
+    NotSnapshot { path: PathBuf, why: &'static str },
     /// The text stops partway through the snapshot; `line` and `column` are where it ends.
     /// (`message` is ron's, which only describes the cut-off last token.)
     #[error("{path}: the file ends early (truncated?) at line {line}, column {column}: {message}")]

@@ -261,11 +261,27 @@ fn parse_error(text: &str, path: &Path, e: ron::error::SpannedError) -> Snapshot
             message,
         };
     }
+    if !text.contains("format_version") {
+        return SnapshotError::NotSnapshot {
+            path,
+            why: not_snapshot_why(text),
+        };
+    }
     SnapshotError::Parse {
         path,
         line: e.span.start.line,
         column: e.span.start.col,
         message,
+    }
+}
+
+/// What a file that is not a snapshot seems to be, in the user's terms.
+fn not_snapshot_why(text: &str) -> &'static str {
+    if ron::from_str::<crate::config::ExperimentConfig>(text).is_ok() {
+        "it is an experiment config: give it to --config"
+    } else {
+        "it has no format_version; snapshots are the .ron files written by `s` or quitting in \
+         the dashboard, and by `train --out`"
     }
 }
 
@@ -455,11 +471,15 @@ mod tests {
         {
             let e = from_ron(garbage, Path::new("g.ron")).unwrap_err();
             let m = e.to_string();
-            assert!(
-                matches!(e, SnapshotError::Parse { .. }),
-                "{garbage:.40}: {m}"
-            );
-            assert!(m.contains(": not a valid resviz snapshot: "), "{m}");
+            if garbage.contains("format_version") {
+                assert!(
+                    matches!(e, SnapshotError::Parse { .. }),
+                    "{garbage:.40}: {m}"
+                );
+                assert!(m.contains(": not a valid resviz snapshot: "), "{m}");
+            } else {
+                assert!(m.starts_with("g.ron is not a resviz snapshot ("), "{m}");
+            }
         }
         // Nothing but whitespace and comments, or an open string: no complete value to judge.
         for cut_off in ["", "  \n// header only\n", unclosed_string] {

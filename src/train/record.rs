@@ -127,6 +127,23 @@ impl RunHistory {
         }
     }
 
+    /// "Final" training loss or accuracy, the one definition `train`'s summary and `compare`
+    /// share: the mean of `f` over the recorded steps in the last 10 % of the run, i.e. steps
+    /// after `last − max(1, last / 10)` (steps 451–500 of 500; the last step alone below 10
+    /// steps). Counted in steps, not records, so a downsampled or resumed history gives the same
+    /// figure. `None` without steps.
+    pub fn final_mean(&self, f: impl Fn(&StepRecord) -> f32) -> Option<f64> {
+        let last = self.last()?.step;
+        let after = last - (last / 10).max(1).min(last);
+        let tail: Vec<f64> = self
+            .steps
+            .iter()
+            .filter(|s| s.step > after)
+            .map(|s| f(s) as f64)
+            .collect();
+        (!tail.is_empty()).then(|| tail.iter().sum::<f64>() / tail.len() as f64)
+    }
+
     /// Append a step record, keeping memory bounded for long runs.
     ///
     /// `steps` holds at most [`HISTORY_MAX`] records, in three parts:

@@ -38,6 +38,8 @@ pub enum Action {
     Send(TrainerCommand),
     /// Save a snapshot, then report back with [`App::saved`] or [`App::save_failed`].
     Save(SaveKind),
+    /// Write the screen as drawn now to a file, then report with [`App::screenshot_written`].
+    Screenshot,
     Quit,
 }
 
@@ -47,6 +49,9 @@ pub enum SaveKind {
     Manual,
     /// Quitting with unsaved progress.
     Autosave,
+    /// `r`, `v`, `+` or `-` is about to throw unsaved progress away: kept first. Not the exit's
+    /// autosave, so a failure here is shown but does not fail the exit.
+    BeforeDiscard,
 }
 
 /// The trainer as the dashboard last knew it.
@@ -81,18 +86,25 @@ pub enum SidePanel {
     Params,
     /// The experiments on the live weights (`x` runs, `e` picks which).
     Experiment,
+    /// The heatmap, in this slot only where the layout has no place of its own for it.
+    Heatmap,
 }
 
 impl SidePanel {
-    fn next(self) -> Self {
+    /// The next panel; `heatmap`: whether the heatmap is hidden and so joins the cycle.
+    fn next(self, heatmap: bool) -> Self {
         match self {
             Self::Shortcut => Self::Activations,
             Self::Activations => Self::Params,
-            Self::Params => Self::Experiment,
+            Self::Params if heatmap => Self::Heatmap,
+            Self::Params | Self::Heatmap => Self::Experiment,
             Self::Experiment => Self::Shortcut,
         }
     }
 }
+
+/// Replay playback speeds, steps per frame tick (about 30 ticks a second).
+pub const PLAY_SPEEDS: [u64; 8] = [1, 2, 5, 10, 20, 50, 100, 500];
 
 /// What the heatmap colours (`m` toggles).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -117,12 +129,23 @@ pub struct App {
     help: bool,
     status: Option<Status>,
     unsaved_steps: u64,
+    /// The runs as they were when a key asked to discard progress, until that save is reported.
+    before_discard: Option<Vec<RunHistory>>,
     dirty: bool,
     side: SidePanel,
     heat: HeatMode,
     /// Every gradient RMS recorded in this experiment: the heatmap's fixed colour scale.
     rms_scale: crate::tui::scale::LogScale,
     experiments: Experiments,
+    /// The loss chart's y axis is logarithmic (`l`).
+    loss_log: bool,
+    /// Replay playback: running, and the index into [`PLAY_SPEEDS`].
+    playing: bool,
+    speed: usize,
+    /// The digits typed after `g`, while the prompt is open.
+    prompt: Option<String>,
+    /// The terminal's size as last reported, for what the layout hides.
+    size: Option<(u16, u16)>,
 }
 
 impl App {
@@ -149,11 +172,17 @@ impl App {
             help: false,
             status: None,
             unsaved_steps: 0,
+            before_discard: None,
             dirty: true,
             side: SidePanel::default(),
             heat: HeatMode::default(),
             rms_scale: Default::default(),
             experiments: Experiments::default(),
+            loss_log: false,
+            playing: false,
+            speed: 3,
+            prompt: None,
+            size: None,
         }
     }
 
@@ -176,9 +205,13 @@ impl App {
 
     pub fn update(&mut self, msg: Msg) -> Vec<Action> {
         match msg {
+            Msg::Key(key) if self.prompt.is_some() => self.on_prompt(key),
             Msg::Key(key) => return self.on_key(key),
-            Msg::Resize { .. } => self.dirty = true,
-            Msg::Tick => {}
+            Msg::Resize { width, height } => {
+                self.size = Some((width, height));
+                self.dirty = true;
+            }
+            Msg::Tick => self.play_tick(),
             Msg::Trainer(event) => self.on_event(event),
             Msg::TrainerClosed => {
                 if self.trainer_alive() && !self.is_replay() {
@@ -191,12 +224,21 @@ impl App {
     }
 
     /// The loop saved a snapshot at `path`.
-    pub fn saved(&mut self, path: &std::path::Path) {
+    pub fn saved(&mut self, path: &std::path::Path, kind: SaveKind) {
         self.unsaved_steps = 0;
-        self.set_status(format!("saved {}", path.display()), false);
+        self.before_discard = None;
+        let text = match kind {
+            SaveKind::BeforeDiscard => {
+                let was = self.status.take().map(|s| s.text).unwrap_or_default();
+                format!("autosaved {}; {was}", path.display())
+            }
+            _ => format!("saved {}", path.display()),
+        };
+        self.set_status(text, false);
     }
 
     pub fn save_failed(&mut self, message: &str) {
+        self.before_discard = None;
         self.set_status(format!("save failed: {message}"), true);
     }
 
@@ -219,7 +261,19 @@ impl App {
         }
         match intent {
             Intent::Help => self.help = true,
-            Intent::CyclePanel => self.side = self.side.next(),
+            Intent::CyclePanel => self.side = self.side.next(self.heatmap_hidden()),
+            Intent::LogAxis => self.loss_log = !self.loss_log,
+            Intent::Screenshot => return vec![Action::Screenshot],
+            Intent::GoTo => {
+                self.prompt = Some(String::new());
+                self.show_prompt();
+            }
+            Intent::TogglePause | Intent::Slower | Intent::Faster if self.is_replay() => {
+                self.playback(intent)
+            }
+            Intent::Slower | Intent::Faster => {
+                self.set_status("< and > set the replay's speed", false)
+            }
             Intent::HeatMode => {
                 self.heat = match self.heat {
                     HeatMode::Rms => HeatMode::Share,
@@ -252,14 +306,36 @@ impl App {
                 self.set_status("replay: there is no trainer to control", false)
             }
             _ if !self.trainer_alive() => self.set_status("the trainer has ended", false),
-            _ => return self.control(intent).into_iter().collect(),
+            _ => return self.control(intent),
         }
         self.dirty = true;
         Vec::new()
     }
 
-    /// Keys that command the trainer (live mode, trainer alive).
-    fn control(&mut self, intent: Intent) -> Option<Action> {
+    /// Keys that command the trainer (live mode, trainer alive). Those that throw a run's
+    /// progress away save it first.
+    fn control(&mut self, intent: Intent) -> Vec<Action> {
+        let discards = matches!(
+            intent,
+            Intent::CycleVariant | Intent::Deeper | Intent::Shallower | Intent::Reset
+        );
+        let keep = discards && self.unsaved_steps > 0;
+        let Some(command) = self.command(intent) else {
+            return Vec::new();
+        };
+        // The runs as they are now: what the save must write, whatever this key changes on screen.
+        // Several such keys before the save is reported keep the first state (one save).
+        match keep && self.before_discard.is_none() {
+            true => {
+                self.before_discard = Some(self.runs.clone());
+                vec![Action::Save(SaveKind::BeforeDiscard), command]
+            }
+            false => vec![command],
+        }
+    }
+
+    /// The trainer command of a control key.
+    fn command(&mut self, intent: Intent) -> Option<Action> {
         self.dirty = true;
         let command = match intent {
             Intent::TogglePause if self.state == TrainerState::Paused => {
@@ -353,6 +429,103 @@ impl App {
         }
         actions.push(Action::Quit);
         actions
+    }
+
+    /// A key while the `g` prompt is open: digits, Backspace, Enter focuses, anything else
+    /// closes it.
+    fn on_prompt(&mut self, key: KeyEvent) {
+        use ratatui::crossterm::event::KeyCode;
+        let Some(typed) = self.prompt.as_mut() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Char(c) if c.is_ascii_digit() && typed.len() < 6 => typed.push(c),
+            KeyCode::Backspace => drop(typed.pop()),
+            KeyCode::Enter => {
+                let typed = self.prompt.take().unwrap_or_default();
+                match typed.parse::<usize>() {
+                    Ok(n @ 1..) if n <= self.runs.len() => {
+                        self.set_focus(n - 1);
+                        self.status = None;
+                    }
+                    _ => self.set_status(
+                        format!("no run {typed}: runs are 1-{}", self.runs.len()),
+                        false,
+                    ),
+                }
+                self.dirty = true;
+                return;
+            }
+            _ => {
+                self.prompt = None;
+                self.status = None;
+                self.dirty = true;
+                return;
+            }
+        }
+        self.show_prompt();
+    }
+
+    fn show_prompt(&mut self) {
+        let typed = self.prompt.clone().unwrap_or_default();
+        self.set_status(
+            format!("go to run: {typed}_ (1-{}, Enter, Esc)", self.runs.len()),
+            false,
+        );
+    }
+
+    /// Whether the layout at the last reported size leaves the heatmap out.
+    fn heatmap_hidden(&self) -> bool {
+        self.size
+            .is_some_and(|(w, h)| !crate::tui::views::shows_every_panel(w, h))
+    }
+
+    /// Space, `<` and `>` in a replay.
+    fn playback(&mut self, intent: Intent) {
+        match intent {
+            Intent::Slower => self.speed = self.speed.saturating_sub(1),
+            Intent::Faster => self.speed = (self.speed + 1).min(PLAY_SPEEDS.len() - 1),
+            _ => {
+                self.playing = !self.playing;
+                if let Some(c) = self.cursor.as_mut()
+                    && self.playing
+                    && c.at == c.last
+                {
+                    c.jump(c.first);
+                }
+            }
+        }
+        let state = if self.playing {
+            "▶ playing"
+        } else {
+            "‖ paused"
+        };
+        let speed = PLAY_SPEEDS[self.speed];
+        self.set_status(format!("{state} · {speed} steps a frame (< >)"), false);
+    }
+
+    /// A frame tick: a playing replay moves on, and stops at the end.
+    fn play_tick(&mut self) {
+        if !self.playing {
+            return;
+        }
+        let Some(c) = self.cursor.as_mut() else {
+            return;
+        };
+        c.shift(PLAY_SPEEDS[self.speed] as i64);
+        if c.at == c.last {
+            self.playing = false;
+            self.set_status("‖ end of the replay (space plays from the start)", false);
+        }
+        self.dirty = true;
+    }
+
+    /// The loop wrote a screenshot (or could not).
+    pub fn screenshot_written(&mut self, result: Result<&std::path::Path, String>) {
+        match result {
+            Ok(path) => self.set_status(format!("screenshot {}", path.display()), false),
+            Err(e) => self.set_status(format!("screenshot failed: {e}"), true),
+        }
     }
 
     fn set_focus(&mut self, i: usize) {

@@ -137,6 +137,9 @@ pub fn config() -> ExperimentConfig {
     ExperimentConfig {
         models: vec!["plain-56".into(), "v1-56".into()],
         dataset: "mnist".into(),
+        // The figures the snapshots were drawn with (before the default became the dashboard's).
+        batch: 64,
+        lr: 0.1,
         ..Default::default()
     }
 }

@@ -29,6 +29,15 @@ pub enum Intent {
     NextExperiment,
     Help,
     Quit,
+    /// Loss chart: linear or log axis.
+    LogAxis,
+    /// Write the screen to a file.
+    Screenshot,
+    /// Start a focus-by-number prompt (runs 10 and up).
+    GoTo,
+    /// Replay playback speed.
+    Slower,
+    Faster,
     /// Replay time cursor.
     Back,
     Forward,
@@ -52,6 +61,12 @@ pub fn intent(key: KeyEvent) -> Option<Intent> {
         KeyCode::Tab => Intent::FocusNext,
         KeyCode::BackTab => Intent::FocusPrev,
         KeyCode::Char(c @ '1'..='9') => Intent::Focus(c as usize - '1' as usize),
+        KeyCode::Char('0') => Intent::Focus(9),
+        KeyCode::Char('l') => Intent::LogAxis,
+        KeyCode::Char('S') => Intent::Screenshot,
+        KeyCode::Char('g') => Intent::GoTo,
+        KeyCode::Char('<' | ',') => Intent::Slower,
+        KeyCode::Char('>' | '.') => Intent::Faster,
         KeyCode::Char('v') => Intent::CycleVariant,
         // '=' is '+' without shift on most layouts.
         KeyCode::Char('+' | '=') => Intent::Deeper,
@@ -94,7 +109,7 @@ pub const LIVE: &[Binding] = &[
     b(
         "tab",
         "focus",
-        "focus next run (shift-tab: previous, 1-9: that run)",
+        "focus next run (shift-tab: previous, 1-9, 0: run 1-10)",
     ),
     b(
         "v",
@@ -107,25 +122,31 @@ pub const LIVE: &[Binding] = &[
         "focused run 6 layers deeper / shallower (restarts)",
     ),
     b("[/]", "lr", "halve / double the learning rate"),
-    b("r", "reset", "reset all runs to fresh weights"),
+    b(
+        "r",
+        "reset",
+        "reset all runs to fresh weights (progress autosaved)",
+    ),
     b("s", "save", "save a snapshot into saves/"),
     b(
         "x",
         "experiment",
-        "run the shown experiment on the current weights (x again stops it)",
+        "run the shown experiment on the live weights (x again: stop)",
     ),
     b("e", "which", "show the next experiment"),
 ];
 
 /// Bindings of the replay time cursor.
 pub const REPLAY: &[Binding] = &[
+    b("space", "play", "play / pause through time"),
+    b("</>", "speed", "play slower / faster (also , and .)"),
     b("←/→", "step", "one step back / forward"),
     b("pgup/pgdn", "10%", "10 % of the run back / forward"),
     b("home/end", "ends", "first / last step"),
     b(
         "tab",
         "focus",
-        "focus next run (shift-tab: previous, 1-9: that run)",
+        "focus next run (shift-tab: previous, 1-9, 0: run 1-10)",
     ),
 ];
 
@@ -140,12 +161,27 @@ pub const COMMON: &[Binding] = &[
     b(
         "p",
         "panel",
-        "side panel: shortcut share / activations / parameters / experiment",
+        "side panel: shortcut/activations/params/experiment (+heatmap)",
     ),
     b(
         "m",
         "heatmap",
         "heatmap colours: gradient RMS / shortcut share",
+    ),
+    b(
+        "l",
+        "log",
+        "loss axis: linear / log (bold: smoothed, faint: raw)",
+    ),
+    b(
+        "g",
+        "go to",
+        "focus run by number: g, digits, Enter (Esc cancels)",
+    ),
+    b(
+        "S",
+        "shot",
+        "screenshot: write the screen to saves/ as HTML",
     ),
 ];
 
@@ -177,8 +213,16 @@ mod tests {
         );
         assert_eq!(press(KeyCode::Char('s'), KeyModifiers::CONTROL), None);
         assert_eq!(
+            press(KeyCode::Char('0'), KeyModifiers::NONE),
+            Some(Intent::Focus(9))
+        );
+        assert_eq!(
             press(KeyCode::Char('x'), KeyModifiers::NONE),
             Some(Intent::RunExperiment)
+        );
+        assert_eq!(
+            press(KeyCode::Char('e'), KeyModifiers::NONE),
+            Some(Intent::NextExperiment)
         );
         assert_eq!(press(KeyCode::Char('z'), KeyModifiers::NONE), None);
     }

@@ -7,6 +7,7 @@ pub mod experiments;
 pub mod keys;
 pub mod run;
 pub mod scale;
+pub mod screenshot;
 pub mod spec;
 pub mod theme;
 pub mod views;

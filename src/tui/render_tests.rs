@@ -190,6 +190,69 @@ fn no_size_or_data_panics() {
     insta::assert_snapshot!("broken_data_120x40", render(&apps[1], 120, 40).backend());
 }
 
+/// What each promised size shows (README, *The dashboard*): 80×24 and 100×30 the flow, side
+/// panel and curves with the heatmap one `p` cycle away; 120×40 and 200×60 every panel.
+#[test]
+fn dashboard_100x30_and_200x60() {
+    let app = live();
+    let small = render(&app, 100, 30);
+    insta::assert_snapshot!("dashboard_100x30", small.backend());
+    let big = render(&app, 200, 60);
+    insta::assert_snapshot!("dashboard_200x60", big.backend());
+    let text = |t: &Terminal<TestBackend>| format!("{}", t.backend());
+    assert!(text(&small).contains("heatmap hidden: p"));
+    assert!(!text(&big).contains("heatmap hidden"));
+    for t in [&render(&app, 80, 24), &small] {
+        assert!(text(t).contains("heatmap hidden: p"));
+    }
+}
+
+#[test]
+fn the_hidden_heatmap_through_p_80x24() {
+    let mut app = live();
+    // The loop reports the terminal's size (at start and on resize): here 80×24.
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    let app = with_panels(app, 3, false);
+    let t = render(&app, 80, 24);
+    insta::assert_snapshot!("heatmap_in_the_side_panel_80x24", t.backend());
+    assert!(!format!("{}", t.backend()).contains("heatmap hidden"));
+}
+
+/// At the smallest size every key of either mode is listed in the help overlay.
+#[test]
+fn help_overlay_80x24_lists_every_key() {
+    let key = |c| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    let mut live = live();
+    live.update(key('?'));
+    let t = render(&live, 80, 24);
+    insta::assert_snapshot!("help_overlay_80x24", t.backend());
+    let replay = {
+        let h = vec![fixtures::plain(56, 400), fixtures::v1(56, 400)];
+        let mut app = App::replay(h, fixtures::config(), "mnist".into());
+        app.update(key('?'));
+        app
+    };
+    for (app, mode) in [(&live, super::keys::LIVE), (&replay, super::keys::REPLAY)] {
+        let text = format!("{}", render(app, 80, 24).backend());
+        for b in mode.iter().chain(super::keys::COMMON) {
+            assert!(text.contains(b.long), "{} missing:\n{text}", b.keys);
+        }
+    }
+}
+
+#[test]
+fn loss_on_a_log_axis_120x40() {
+    let key = |c| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    let mut app = live();
+    app.update(key('l'));
+    let t = render(&app, 120, 40);
+    insta::assert_snapshot!("loss_log_axis_120x40", t.backend());
+    assert!(format!("{}", t.backend()).contains("loss (log, l)"));
+}
+
 /// A lesion result shaped like Veit et al.'s: deleting any plain block drops to chance; deleting
 /// a residual block costs little except at the two downsampling blocks.
 fn lesion_result(app: &App) -> crate::train::experiment::ExperimentResult {

@@ -86,6 +86,14 @@ where
 {
     let mut terminal = ratatui::try_init()?;
     install_panic_hook();
+    let mut app = app;
+    // The layout's size decides what `p` cycles through; later sizes come as resize events.
+    if let Ok(size) = terminal.size() {
+        app.update(Msg::Resize {
+            width: size.width,
+            height: size.height,
+        });
+    }
     let result = event_loop(&mut terminal, app, commands, events, save).await;
     // After a panic the hook has restored already; a second leave-alternate-screen would move
     // the cursor back over the panic message (xterm restores the saved cursor again).
@@ -169,12 +177,16 @@ where
                 Action::Save(kind) => {
                     let result = save(&app, kind);
                     match &result {
-                        Ok(path) => app.saved(path),
+                        Ok(path) => app.saved(path, kind),
                         Err(message) => app.save_failed(message),
                     }
                     if kind == SaveKind::Autosave {
                         autosave = Some(result);
                     }
+                }
+                Action::Screenshot => {
+                    let written = screenshot(terminal, &app);
+                    app.screenshot_written(written.as_deref().map_err(|e| e.to_string()));
                 }
                 Action::Quit => {
                     return Ok(Exit {
@@ -189,6 +201,20 @@ where
             terminal.draw(|frame| views::draw(frame, &app))?;
         }
     }
+}
+
+/// The screen as drawn now, drawn again off screen and written beside the snapshots.
+fn screenshot(terminal: &DefaultTerminal, app: &App) -> io::Result<PathBuf> {
+    let size = terminal.size()?;
+    let mut shot =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(size.width, size.height))
+            .map_err(|e| io::Error::other(e.to_string()))?;
+    shot.draw(|frame| views::draw(frame, app))
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    super::screenshot::write(
+        shot.backend().buffer(),
+        std::path::Path::new(super::screenshot::DIR),
+    )
 }
 
 /// A panic (even one the trainer catches and reports) has run ratatui's hook, which restored the

@@ -1,6 +1,6 @@
 //! Read access to the dashboard state, for views and for building snapshots.
 
-use super::{App, HeatMode, SidePanel, Status, TrainerState};
+use super::{App, HeatMode, SaveKind, SidePanel, Status, TrainerState};
 use crate::config::ExperimentConfig;
 use crate::train::record::{EvalRecord, RunHistory, StepRecord};
 use crate::tui::cursor::TimeCursor;
@@ -18,6 +18,14 @@ impl App {
     /// Every run's full history (not cut at the cursor): what a snapshot saves.
     pub fn histories(&self) -> &[RunHistory] {
         &self.runs
+    }
+    /// What a save of `kind` writes: for [`SaveKind::BeforeDiscard`] the runs as they were
+    /// when the discarding key was pressed (the screen may already show the new spec).
+    pub fn histories_to_save(&self, kind: SaveKind) -> &[RunHistory] {
+        match (kind, &self.before_discard) {
+            (SaveKind::BeforeDiscard, Some(kept)) => kept,
+            _ => &self.runs,
+        }
     }
     pub fn focus(&self) -> usize {
         self.focus
@@ -42,6 +50,12 @@ impl App {
     }
     pub fn unsaved_steps(&self) -> u64 {
         self.unsaved_steps
+    }
+    pub fn loss_log(&self) -> bool {
+        self.loss_log
+    }
+    pub fn playing(&self) -> bool {
+        self.playing
     }
     pub fn side_panel(&self) -> SidePanel {
         self.side

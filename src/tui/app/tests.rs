@@ -29,6 +29,7 @@ fn info(spec: &str) -> RunInfo {
 fn started() -> App {
     let config = ExperimentConfig {
         models: vec!["plain-56".into(), "v1-56".into(), "v2-56".into()],
+        lr: 0.1,
         ..Default::default()
     };
     let mut app = App::new(config.clone());
@@ -159,11 +160,63 @@ fn r_resets_all() {
 }
 
 #[test]
+fn keys_that_discard_progress_save_it_first() {
+    let reset = send(TrainerCommand::Reset);
+    let mut app = started();
+    // Nothing trained yet: nothing to keep.
+    assert_eq!(app.update(ch('r')), reset);
+    app.update(step(1, 3));
+    let mut kept = vec![Action::Save(SaveKind::BeforeDiscard)];
+    kept.extend(reset.clone());
+    assert_eq!(app.update(ch('r')), kept);
+    // Until that save is reported, more discarding keys ask for no second save, and the save
+    // writes the runs as they were at the first key, not the new spec shown on screen.
+    let replace = Action::Send(TrainerCommand::ReplaceRun {
+        run: 0,
+        spec: "v1-56".into(),
+    });
+    assert_eq!(app.update(ch('v')), vec![replace]);
+    assert_eq!(app.histories()[0].info.spec, "v1-56");
+    assert_eq!(
+        app.histories_to_save(SaveKind::Manual)[0].info.spec,
+        "v1-56"
+    );
+    let kept = app.histories_to_save(SaveKind::BeforeDiscard);
+    assert_eq!(kept[0].info.spec, "plain-56");
+    assert_eq!(kept[0].steps.len(), 1);
+    app.saved(std::path::Path::new("saves/a.ron"), SaveKind::BeforeDiscard);
+    let status = &app.status().unwrap().text;
+    assert!(
+        status.starts_with("autosaved saves/a.ron; run 1: plain-56 → v1-56"),
+        "{status}"
+    );
+    assert_eq!(
+        app.histories_to_save(SaveKind::BeforeDiscard)[0].info.spec,
+        "v1-56"
+    );
+    // Saved: `+` and `-` now discard nothing.
+    app.update(Msg::Trainer(TrainerEvent::RunRestarted {
+        run: 0,
+        info: info("v1-56"),
+    }));
+    assert_eq!(app.update(ch('+')).len(), 1);
+    app.update(step(2, 3));
+    assert_eq!(
+        app.update(ch('-'))[0],
+        Action::Save(SaveKind::BeforeDiscard)
+    );
+    // Keys that keep the runs never save.
+    app.update(step(3, 3));
+    assert_eq!(app.update(ch('[')).len(), 1);
+    assert_eq!(app.update(ch(' ')).len(), 1);
+}
+
+#[test]
 fn save_reports_its_path_and_clears_unsaved_progress() {
     let mut app = started();
     app.update(step(1, 3));
     assert_eq!(app.update(ch('s')), vec![Action::Save(SaveKind::Manual)]);
-    app.saved(std::path::Path::new("saves/run-1.ron"));
+    app.saved(std::path::Path::new("saves/run-1.ron"), SaveKind::Manual);
     assert_eq!(app.status().unwrap().text, "saved saves/run-1.ron");
     assert_eq!(app.unsaved_steps(), 0);
     app.save_failed("disk full");
@@ -181,7 +234,7 @@ fn quitting_autosaves_unsaved_progress() {
     assert_eq!(app.update(key(KeyCode::Esc)), with_save);
     let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
     assert_eq!(app.update(ctrl_c), with_save);
-    app.saved(std::path::Path::new("x.ron"));
+    app.saved(std::path::Path::new("x.ron"), SaveKind::Autosave);
     assert_eq!(app.update(ch('q')), quit);
 }
 
@@ -378,4 +431,137 @@ fn a_replay_has_no_weights_to_experiment_on() {
     let mut app = App::replay(Vec::new(), ExperimentConfig::default(), "mnist".into());
     assert_eq!(app.update(ch('x')), vec![]);
     assert!(app.status().unwrap().text.contains("live weights"));
+}
+
+fn replay_app(last: u64) -> App {
+    let steps: Vec<StepRecord> = (1..=last)
+        .map(|step| StepRecord {
+            step,
+            loss: 1.0,
+            ..Default::default()
+        })
+        .collect();
+    let mut h = RunHistory::new(info("v1-8"));
+    for s in steps {
+        h.push(s);
+    }
+    App::replay(vec![h], ExperimentConfig::default(), "mnist".into())
+}
+
+#[test]
+fn space_plays_a_replay_at_the_chosen_speed_and_stops_at_the_end() {
+    let mut app = replay_app(100);
+    // Opens at the end: play starts over from the first step.
+    assert_eq!(app.update(ch(' ')), vec![]);
+    assert!(app.playing());
+    assert_eq!(app.cursor().unwrap().at, 1);
+    app.update(Msg::Tick);
+    assert_eq!(app.cursor().unwrap().at, 1 + PLAY_SPEEDS[3]);
+    app.update(ch('>'));
+    app.update(Msg::Tick);
+    assert_eq!(
+        app.cursor().unwrap().at,
+        1 + PLAY_SPEEDS[3] + PLAY_SPEEDS[4]
+    );
+    assert!(app.status().unwrap().text.contains("20 steps a frame"));
+    // Space pauses: ticks no longer move it.
+    app.update(ch(' '));
+    let at = app.cursor().unwrap().at;
+    app.update(Msg::Tick);
+    assert_eq!(app.cursor().unwrap().at, at);
+    for _ in 0..10 {
+        app.update(ch('<'));
+    }
+    app.update(ch(' '));
+    app.update(Msg::Tick);
+    assert_eq!(app.cursor().unwrap().at, at + 1);
+    for _ in 0..200 {
+        app.update(Msg::Tick);
+    }
+    assert_eq!(app.cursor().unwrap().at, 100);
+    assert!(!app.playing());
+    // Live: no playback, the keys say what they are for.
+    let mut live = started();
+    live.update(ch('>'));
+    assert!(live.status().unwrap().text.contains("replay"));
+}
+
+#[test]
+fn runs_past_nine_are_reachable_by_zero_and_the_go_to_prompt() {
+    let models: Vec<String> = (0..12).map(|i| format!("v1-{}", 8 + 6 * i)).collect();
+    let mut app = App::new(ExperimentConfig {
+        models,
+        ..Default::default()
+    });
+    app.update(ch('0'));
+    assert_eq!(app.focus(), 9);
+    app.update(ch('g'));
+    app.update(ch('1'));
+    assert!(app.status().unwrap().text.starts_with("go to run: 1_"));
+    // While the prompt is open, digits are typed, not focus or quit keys.
+    app.update(ch('2'));
+    assert_eq!(app.focus(), 9);
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.focus(), 11);
+    app.update(ch('g'));
+    app.update(ch('4'));
+    app.update(ch('0'));
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.focus(), 11);
+    assert!(app.status().unwrap().text.contains("no run 40"));
+    // Esc closes the prompt without quitting.
+    app.update(ch('g'));
+    assert_eq!(app.update(key(KeyCode::Esc)), vec![]);
+    assert_eq!(app.update(ch('3')), vec![]);
+    assert_eq!(app.focus(), 2);
+}
+
+#[test]
+fn log_axis_screenshot_and_the_hidden_heatmap_in_the_panel_cycle() {
+    let mut app = started();
+    assert!(!app.loss_log());
+    app.update(ch('l'));
+    assert!(app.loss_log());
+    assert_eq!(app.update(ch('S')), vec![Action::Screenshot]);
+    app.screenshot_written(Ok(std::path::Path::new("saves/screen-1.html")));
+    assert_eq!(app.status().unwrap().text, "screenshot saves/screen-1.html");
+    // Every panel shown: p cycles the four side panels.
+    app.update(Msg::Resize {
+        width: 120,
+        height: 40,
+    });
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        app.update(ch('p'));
+        seen.push(app.side_panel());
+    }
+    assert_eq!(
+        seen,
+        [
+            SidePanel::Activations,
+            SidePanel::Params,
+            SidePanel::Experiment,
+            SidePanel::Shortcut
+        ]
+    );
+    // At 80×24 the heatmap is hidden and joins the cycle.
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        app.update(ch('p'));
+        seen.push(app.side_panel());
+    }
+    assert_eq!(
+        seen,
+        [
+            SidePanel::Activations,
+            SidePanel::Params,
+            SidePanel::Heatmap,
+            SidePanel::Experiment,
+            SidePanel::Shortcut
+        ]
+    );
 }

@@ -1,5 +1,7 @@
 //! Loss and accuracy of every run over steps: the training series averaged into buckets of the
 //! panel's resolution (so a 64k-step run draws as fast as a short one), test evaluations as dots.
+//! The loss is drawn faint with its smoothed line (EMA, [`crate::plotting::ema`]) bold over it,
+//! on a linear axis from 0 or, after `l`, a log axis (one spike no longer flattens the rest).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -17,14 +19,24 @@ struct Metric {
     test: fn(&crate::train::record::EvalRecord) -> f32,
     /// Fixed y bounds (accuracy), or `None` to fit the data (loss).
     fixed: Option<[f64; 2]>,
+    /// Draw the training series faint with its EMA over it.
+    smooth: bool,
+    /// y is log10 of the value.
+    log: bool,
 }
 
 pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
     let metric = Metric {
-        title: " loss · train ─ test • ",
+        title: if app.loss_log() {
+            " loss (log, l) · train ─ test • "
+        } else {
+            " loss (l: log) · train ─ test • "
+        },
         train: |r| r.loss,
         test: |e| e.loss,
         fixed: None,
+        smooth: true,
+        log: app.loss_log(),
     };
     render(frame, area, app, &metric);
 }
@@ -35,6 +47,8 @@ pub fn render_accuracy(frame: &mut Frame, area: Rect, app: &App) {
         train: |r| r.acc,
         test: |e| e.acc,
         fixed: Some([0.0, 1.0]),
+        smooth: false,
+        log: false,
     };
     render(frame, area, app, &metric);
 }
@@ -46,16 +60,28 @@ fn render(frame: &mut Frame, area: Rect, app: &App, metric: &Metric) {
     // Braille gives two points per column.
     let buckets = inner.width as usize * 2;
     let runs = app.histories().len();
-    let train: Vec<Vec<(f64, f64)>> = (0..runs)
+    // Log axes plot log10 of the value; a zero or negative loss sits at the floor.
+    let y_of = |v: f64| if metric.log { v.max(1e-6).log10() } else { v };
+    let raw: Vec<Vec<(f64, f64)>> = (0..runs)
         .map(|i| {
-            let pts: Vec<_> = app
-                .steps(i)
+            app.steps(i)
                 .iter()
                 .map(|r| (r.step as f64, (metric.train)(r) as f64))
-                .collect();
-            series::mean_buckets(&pts, buckets)
+                .collect()
         })
         .collect();
+    let scaled = |pts: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        let b = series::mean_buckets(pts, buckets);
+        b.into_iter().map(|(x, y)| (x, y_of(y))).collect()
+    };
+    let train: Vec<Vec<(f64, f64)>> = raw.iter().map(|p| scaled(p)).collect();
+    let smooth: Vec<Vec<(f64, f64)>> = match metric.smooth {
+        true => raw
+            .iter()
+            .map(|p| scaled(&crate::plotting::ema(p)))
+            .collect(),
+        false => vec![Vec::new(); runs],
+    };
     let test: Vec<Vec<(f64, f64)>> = (0..runs)
         .map(|i| {
             let pts: Vec<_> = app
@@ -63,7 +89,7 @@ fn render(frame: &mut Frame, area: Rect, app: &App, metric: &Metric) {
                 .iter()
                 .map(|e| (e.step as f64, (metric.test)(e) as f64))
                 .collect();
-            series::mean_buckets(&pts, buckets)
+            scaled(&pts)
         })
         .collect();
     // The x range from the records themselves: bucket means would pull the ends inward.
@@ -78,11 +104,19 @@ fn render(frame: &mut Frame, area: Rect, app: &App, metric: &Metric) {
         );
         return;
     };
-    // Loss starts at 0 so its fall reads as a proportion.
-    let y = metric.fixed.unwrap_or([fit[0].min(0.0), fit[1]]);
-    let y_labels = match metric.fixed {
-        Some(_) => vec!["0%".to_string(), "50%".into(), "100%".into()],
-        None => vec![
+    // Loss starts at 0 so its fall reads as a proportion (on the linear axis).
+    let y = match (metric.fixed, metric.log) {
+        (Some(f), _) => f,
+        (None, true) => [fit[0], fit[1].max(fit[0] + 1e-3)],
+        (None, false) => [fit[0].min(0.0), fit[1]],
+    };
+    let y_labels = match (metric.fixed, metric.log) {
+        (Some(_), _) => vec!["0%".to_string(), "50%".into(), "100%".into()],
+        (None, true) => [y[0], (y[0] + y[1]) / 2.0, y[1]]
+            .iter()
+            .map(|v| theme::num(10f64.powf(*v)))
+            .collect(),
+        (None, false) => vec![
             theme::num(y[0]),
             theme::num((y[0] + y[1]) / 2.0),
             theme::num(y[1]),
@@ -92,13 +126,26 @@ fn render(frame: &mut Frame, area: Rect, app: &App, metric: &Metric) {
     let mut datasets = Vec::new();
     for &i in &order {
         let style = app.run_style(i);
+        let raw_style = match metric.smooth {
+            true => theme::ghost_style(app.run_color(i)),
+            false => style,
+        };
         datasets.push(
             Dataset::default()
                 .marker(Marker::Braille)
                 .graph_type(GraphType::Line)
-                .style(style)
+                .style(raw_style)
                 .data(&train[i]),
         );
+        if metric.smooth {
+            datasets.push(
+                Dataset::default()
+                    .marker(Marker::Braille)
+                    .graph_type(GraphType::Line)
+                    .style(style)
+                    .data(&smooth[i]),
+            );
+        }
         datasets.push(
             Dataset::default()
                 .marker(Marker::Dot)

@@ -6,13 +6,19 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::app::App;
+use crate::tui::app::{App, SidePanel};
 use crate::tui::keys::{self, Binding};
 use crate::tui::theme;
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+/// `hidden`: the layout leaves the heatmap out, so the footer says how to see it.
+pub fn render(frame: &mut Frame, area: Rect, app: &App, hidden: bool) {
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1;
+    if hidden && app.side_panel() != SidePanel::Heatmap {
+        let hint = "heatmap hidden: p ";
+        spans.push(Span::styled(hint, theme::muted()));
+        used += hint.chars().count();
+    }
     if let Some(status) = app.status() {
         let style = if status.error {
             theme::alarm()

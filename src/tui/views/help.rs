@@ -36,8 +36,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             ])
         })
         .collect();
-    lines.push(Line::default());
-    lines.extend(READING.iter().map(|t| Line::styled(*t, theme::muted())));
+    // Every key always fits (80×24 and up); the notes on reading the panels only when they do.
+    let room = area.height.saturating_sub(4) as usize;
+    if lines.len() + 1 + READING.len() <= room {
+        lines.push(Line::default());
+        lines.extend(READING.iter().map(|t| Line::styled(*t, theme::muted())));
+    } else if lines.len() < room {
+        lines.push(Line::styled(
+            "(notes on reading the panels: in a taller terminal)",
+            theme::muted(),
+        ));
+    }
     let width = area.width.saturating_sub(4).min(96);
     let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
     let popup = area.centered(Constraint::Length(width), Constraint::Length(height));

@@ -1,8 +1,9 @@
 //! Rendering: `draw` lays the panels out for the terminal's size and each panel module renders
 //! one of them from `&App`. Views never mutate state.
 //!
-//! Sizes: from 110×34 every panel; from 60×16 the header, gradient flow, loss and accuracy (when
-//! there is height for them) and the footer; below that a message saying what size is needed.
+//! Sizes: from 110×34 (120×40, 200×60) every panel; from 80×24 (80×24, 100×30) the header,
+//! gradient flow with the side panel, loss and accuracy, and the footer, the heatmap joining the
+//! side panel's `p` cycle (the footer says so); below 80×24 a message saying what size is needed.
 
 mod activations;
 mod curves;
@@ -23,10 +24,16 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::app::{App, SidePanel};
 use super::theme;
 
-pub const MIN_WIDTH: u16 = 60;
-pub const MIN_HEIGHT: u16 = 16;
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
 const FULL_WIDTH: u16 = 110;
 const FULL_HEIGHT: u16 = 34;
+
+/// Whether a `width`×`height` terminal shows every panel at once (else the heatmap is hidden
+/// and `p` brings it into the side panel's place).
+pub fn shows_every_panel(width: u16, height: u16) -> bool {
+    width >= FULL_WIDTH && height >= FULL_HEIGHT
+}
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
@@ -41,12 +48,13 @@ pub fn draw(frame: &mut Frame, app: &App) {
     ])
     .areas(area);
     header::render(frame, head, app);
-    if area.width >= FULL_WIDTH && area.height >= FULL_HEIGHT {
+    let every = shows_every_panel(area.width, area.height);
+    if every {
         full(frame, body, app);
     } else {
         compact(frame, body, app);
     }
-    footer::render(frame, foot, app);
+    footer::render(frame, foot, app, !every);
     if app.help_open() {
         help::render(frame, area, app);
     }
@@ -64,7 +72,11 @@ fn full(frame: &mut Frame, body: Rect, app: &App) {
     ])
     .areas(bottom);
     grad_flow::render(frame, flow, app);
-    side(frame, acts, app);
+    match app.side_panel() {
+        // The heatmap has its own place here.
+        SidePanel::Heatmap => shortcut::render(frame, acts, app),
+        _ => side(frame, acts, app),
+    }
     heatmap::render(frame, heat, app);
     curves::render_loss(frame, loss, app);
     curves::render_accuracy(frame, acc, app);
@@ -77,6 +89,7 @@ fn side(frame: &mut Frame, area: Rect, app: &App) {
         SidePanel::Activations => activations::render(frame, area, app),
         SidePanel::Params => params::render(frame, area, app),
         SidePanel::Experiment => experiment::render(frame, area, app),
+        SidePanel::Heatmap => heatmap::render(frame, area, app),
     }
 }
 

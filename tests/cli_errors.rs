@@ -1,0 +1,59 @@
+//! Errors in the user's terms (issue 18): a file that is not a snapshot, and the dashboard
+//! without a terminal. One line, exit 1, no parser or OS internals.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+fn resviz(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_resviz"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run resviz")
+}
+
+#[test]
+fn replaying_a_file_that_is_not_a_snapshot_says_so() {
+    let line = common::failure(&resviz(&["replay", "README.md"]));
+    assert!(
+        line.contains("README.md is not a resviz snapshot ("),
+        "{line}"
+    );
+    assert!(!line.contains("enable"), "ron internals: {line}");
+    let line = common::failure(&resviz(&["compare", "assets/seed.ron"]));
+    assert!(
+        line.contains("assets/seed.ron is not a resviz snapshot (it is an experiment config: give it to --config)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn the_dashboard_without_a_terminal_says_what_it_needs() {
+    for args in [&["tui", "--models", "v1-8"][..], &[]] {
+        let line = common::failure(&resviz(args));
+        assert!(line.contains("resviz needs a terminal: "), "{line}");
+        assert!(!line.contains("os error"), "{line}");
+    }
+    // A replay checks the file first, then the terminal.
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run.ron");
+    let out = Command::new(env!("CARGO_BIN_EXE_resviz"))
+        .args([
+            "train",
+            "--models",
+            "v1-8",
+            "--dataset",
+            "synthetic",
+            "--steps",
+            "1",
+        ])
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let line = common::failure(&resviz(&["replay", run.to_str().unwrap()]));
+    assert!(line.contains("resviz needs a terminal: "), "{line}");
+}

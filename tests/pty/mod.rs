@@ -1,0 +1,130 @@
+//! A child process on a pseudo-terminal and what its screen shows (vt100), for the dashboard's
+//! end-to-end tests.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::io::{Read, Write};
+use std::num::NonZero;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+/// A child on a pty (120×40 unless sized), and what its screen shows.
+pub struct Session {
+    pub child: Box<dyn portable_pty::Child + Send + Sync>,
+    master: Box<dyn portable_pty::MasterPty + Send>,
+    keys: Box<dyn Write + Send>,
+    parser: Arc<Mutex<vt100::Parser>>,
+    pub bytes: Arc<AtomicUsize>,
+    reading: std::thread::JoinHandle<()>,
+}
+
+impl Session {
+    pub fn start(cmd: CommandBuilder) -> Session {
+        Session::start_sized(cmd, 120, 40)
+    }
+
+    /// A child on a `cols`×`rows` pty.
+    pub fn start_sized(mut cmd: CommandBuilder, cols: u16, rows: u16) -> Session {
+        let size = PtySize {
+            rows,
+            cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        };
+        let pair = native_pty_system().openpty(size).unwrap();
+        cmd.env("TERM", "xterm-256color");
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let keys = pair.master.take_writer().unwrap();
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            NonZero::new(rows).unwrap(),
+            NonZero::new(cols).unwrap(),
+            0,
+        )));
+        let bytes = Arc::new(AtomicUsize::new(0));
+        let (p, b) = (parser.clone(), bytes.clone());
+        let reading = std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                b.fetch_add(n, Ordering::SeqCst);
+                p.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        Session {
+            child,
+            master: pair.master,
+            keys,
+            parser,
+            bytes,
+            reading,
+        }
+    }
+
+    pub fn press(&mut self, key: &[u8]) {
+        self.keys.write_all(key).unwrap();
+        self.keys.flush().unwrap();
+    }
+
+    pub fn text(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    /// How long until the screen shows `needle`; panics after `limit`.
+    pub fn wait_for(&self, needle: &str, limit: Duration) -> Duration {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.text().contains(needle) {
+                return start.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("screen never showed {needle:?}; it shows:\n{}", self.text());
+    }
+
+    /// Wait until the screen text satisfies `ok`.
+    pub fn wait_until(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if ok(&self.text()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("screen never showed {what}; it shows:\n{}", self.text());
+    }
+
+    /// Distinct screens seen during `period`.
+    pub fn count_frames(&self, period: Duration) -> usize {
+        let (start, mut frames, mut last) = (Instant::now(), 0, String::new());
+        while start.elapsed() < period {
+            let now = self.text();
+            if now != last {
+                frames += 1;
+                last = now;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        frames
+    }
+
+    /// Wait for the child to exit; its exit code and the final screen (restored or not).
+    pub fn finish(mut self) -> (u32, vt100::Screen) {
+        let status = self.child.wait().unwrap();
+        drop(self.master);
+        self.reading.join().unwrap();
+        let screen = self.parser.lock().unwrap().screen().clone();
+        (status.exit_code(), screen)
+    }
+}
+
+pub fn saved_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}

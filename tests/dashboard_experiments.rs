@@ -3,7 +3,7 @@
 //! exactly what the headless study gives on the same weights.
 
 use resviz::config::ExperimentConfig;
-use resviz::train::experiment::{ExperimentKind, ExperimentResult};
+use resviz::train::jobs::{ExperimentKind, ExperimentResult};
 use resviz::train::lesion;
 use resviz::train::{self, EventReceiver, Trainer, TrainerCommand as C, TrainerEvent as E};
 use std::sync::Arc;

@@ -3,8 +3,8 @@
 pub mod budget;
 pub mod channel;
 pub mod events;
-pub mod experiment;
 pub mod flow;
+pub mod jobs;
 pub mod lesion;
 pub mod optim;
 pub mod record;

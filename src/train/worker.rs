@@ -3,7 +3,7 @@
 
 use super::channel::{EventReceiver, EventSender, event_channel};
 use super::events::{TrainerCommand, TrainerEvent};
-use super::experiment;
+use super::jobs;
 use super::trainer::Trainer;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender, error::TryRecvError};
@@ -74,7 +74,7 @@ fn drive(
     let mut paused = opts.start_paused;
     let mut stopped = false;
     // Dropping a job cancels it: a new one replaces it, and the trainer's end stops it.
-    let mut job: Option<experiment::Job> = None;
+    let mut job: Option<jobs::Job> = None;
     if paused {
         tx.send(TrainerEvent::Paused { step: t.batches });
     }
@@ -131,7 +131,7 @@ fn drive(
                 }),
             },
             Some(TrainerCommand::RunExperiment(kind)) => {
-                job = Some(experiment::start(kind, t, tx.aux()));
+                job = Some(jobs::start(kind, t, tx.aux()));
             }
             Some(TrainerCommand::CancelExperiment) => {
                 if let Some(j) = job.take() {

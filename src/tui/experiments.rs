@@ -2,7 +2,7 @@
 //! shows, the one running (with its progress), and the last result of each kind.
 
 use crate::train::events::TrainerEvent;
-use crate::train::experiment::{ExperimentKind, ExperimentResult};
+use crate::train::jobs::{ExperimentKind, ExperimentResult};
 
 /// An experiment the trainer is computing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -255,7 +255,7 @@ fn loss_on_a_log_axis_120x40() {
 
 /// A lesion result shaped like Veit et al.'s: deleting any plain block drops to chance; deleting
 /// a residual block costs little except at the two downsampling blocks.
-fn lesion_result(app: &App) -> crate::train::experiment::ExperimentResult {
+fn lesion_result(app: &App) -> crate::train::jobs::ExperimentResult {
     use crate::train::lesion::{BlockLesion, LesionParams, LesionReport, ModelLesion};
     let models = app
         .histories()
@@ -281,7 +281,7 @@ fn lesion_result(app: &App) -> crate::train::experiment::ExperimentResult {
             }
         })
         .collect();
-    crate::train::experiment::ExperimentResult::Lesion {
+    crate::train::jobs::ExperimentResult::Lesion {
         report: LesionReport {
             models,
             params: LesionParams {
@@ -298,7 +298,7 @@ fn lesion_result(app: &App) -> crate::train::experiment::ExperimentResult {
 
 #[test]
 fn experiment_panel_running_then_lesion_result() {
-    use crate::train::experiment::ExperimentKind;
+    use crate::train::jobs::ExperimentKind;
     let mut app = live();
     app.update(Msg::Key(KeyEvent::new(
         KeyCode::Char('x'),

@@ -398,7 +398,7 @@ fn wall_time_adds_up_from_step_throughput() {
 
 #[test]
 fn x_runs_the_shown_experiment_and_x_again_stops_it() {
-    use crate::train::experiment::ExperimentKind as K;
+    use crate::train::jobs::ExperimentKind as K;
     let mut app = started();
     assert_eq!(app.update(ch('e')), vec![]);
     assert_eq!(app.side_panel(), SidePanel::Experiment);

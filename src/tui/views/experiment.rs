@@ -14,8 +14,8 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Chart, Dataset, Gauge, GraphType, Paragraph, Wrap};
 
-use crate::train::experiment::{ExperimentKind, ExperimentResult};
 use crate::train::flow::relative_depth;
+use crate::train::jobs::{ExperimentKind, ExperimentResult};
 use crate::train::lesion::LesionReport;
 use crate::tui::app::App;
 use crate::tui::theme;
@@ -63,7 +63,7 @@ fn intro(kind: ExperimentKind) -> String {
         ExperimentKind::Lesion => format!(
             "Press x to delete each block in turn from a copy of every run and measure test \
              accuracy on {} test images (Veit et al. 2016). Training goes on meanwhile.",
-            crate::train::experiment::DASHBOARD_LESION_IMAGES
+            crate::train::jobs::DASHBOARD_LESION_IMAGES
         ),
     }
 }

@@ -1,4 +1,4 @@
-//! Experiments on the runs' current weights, started from the dashboard: each runs on a copy of
+//! Experiments started from the dashboard on the runs' current weights: each runs on a copy of
 //! every run's network, on a thread of its own, reporting progress through the trainer's event
 //! channel. Training goes on (or stays paused) meanwhile; a cancelled experiment stops at its next
 //! forward pass and reports nothing but that it stopped.

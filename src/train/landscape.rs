@@ -131,20 +131,6 @@ pub fn perturb<E: Float>(
     }
 }
 
-/// Mean cross-entropy of `net` (evaluation mode) over `batches` of `(x [n, C, H, W], labels)`.
-pub fn mean_loss<E: Float>(net: &mut Network<E>, batches: &[(Vec<E>, Vec<usize>)]) -> f64
-where
-    Cpu: Device<E>,
-{
-    let (mut sum, mut n) = (0.0, 0usize);
-    for (x, y) in batches {
-        let (loss, _) = engine::on_pool(|| net.eval_pass(x.clone(), y));
-        sum += loss * y.len() as f64;
-        n += y.len();
-    }
-    sum / n.max(1) as f64
-}
-
 /// Fraction of interior points of `f` (`f[j][i]`, a square grid of side ≥ 3) where the discrete
 /// second difference along either axis is negative beyond rounding: f₋ − 2f + f₊ < −1e-5·max|f|
 /// over the three points. 0 for a convex surface; NaN for a grid without interior.
@@ -211,13 +197,15 @@ where
     let mut work = theta.clone();
     let mut loss_at = |a: f64, b: f64, passes: &mut Passes| {
         perturb(&theta, &dirs, (a, b), &mut work);
-        let mut sum = 0.0;
-        for batch in batches {
+        // The mean over all images: each batch's mean loss weighted by its size.
+        let (mut sum, mut n) = (0.0, 0usize);
+        for (x, y) in batches {
             passes.check()?;
-            sum += mean_loss(&mut work, std::slice::from_ref(batch)) * batch.1.len() as f64;
+            let (loss, _) = engine::on_pool(|| work.eval_pass(x.clone(), y));
+            sum += loss * y.len() as f64;
+            n += y.len();
             passes.tick();
         }
-        let n: usize = batches.iter().map(|b| b.1.len()).sum();
         Ok::<f64, ExperimentError>(sum / n as f64)
     };
     let centre_loss = loss_at(0.0, 0.0, &mut passes)?;

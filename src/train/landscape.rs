@@ -51,6 +51,31 @@ impl Default for LandscapeParams {
     }
 }
 
+impl LandscapeParams {
+    /// Whether these parameters can run (on `ds`'s training split, if given).
+    pub fn validate(&self, ds: Option<&Dataset>) -> Result<(), ExperimentError> {
+        let g = self.grid;
+        require(g >= 3, || {
+            format!("the grid needs at least 3 points per axis (got {g})")
+        })?;
+        let s = self.slice_points;
+        require(s >= 2, || {
+            format!("the slice needs at least 2 points (got {s})")
+        })?;
+        require(self.eval_batch >= 1, || {
+            "the eval batch must be at least 1".into()
+        })?;
+        let Some(ds) = ds else { return Ok(()) };
+        let n = ds.train.len();
+        require(self.images >= 1 && self.images <= n, || {
+            format!(
+                "images must be in 1..={n} (the training split), got {}",
+                self.images
+            )
+        })
+    }
+}
+
 /// One network's landscape.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LandscapeResult {
@@ -246,7 +271,7 @@ fn grid_min(losses: &[Vec<f64>], coords: &[f64]) -> (f64, [f64; 2]) {
     let mut best = (f64::NAN, [f64::NAN; 2]);
     for (j, row) in losses.iter().enumerate() {
         for (i, &l) in row.iter().enumerate() {
-            if l.is_finite() && !(l >= best.0) {
+            if l.is_finite() && (best.0.is_nan() || l < best.0) {
                 best = (l, [coords[i], coords[j]]);
             }
         }

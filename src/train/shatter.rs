@@ -51,6 +51,38 @@ impl Default for ShatterParams {
     }
 }
 
+impl ShatterParams {
+    /// Whether these parameters can run (on `ds`'s test split and classes, if given).
+    pub fn validate(&self, ds: Option<&Dataset>) -> Result<(), ExperimentError> {
+        let p = self.points;
+        require(p >= 2, || {
+            format!("the line needs at least 2 points (got {p})")
+        })?;
+        require(self.lags >= 1 && self.lags < p, || {
+            format!("lags must be in 1..{p} for {p} points (got {})", self.lags)
+        })?;
+        require(self.eval_batch >= 1, || {
+            "the eval batch must be at least 1".into()
+        })?;
+        let Some(ds) = ds else { return Ok(()) };
+        let n = ds.test.len();
+        for (what, i) in [("from", self.from_image), ("to", self.to_image)] {
+            require(i < n, || {
+                format!("the {what}-image {i} is out of range: the test split has {n} images")
+            })?;
+        }
+        match self.class {
+            Some(c) => require(c < ds.classes, || {
+                format!(
+                    "class {c} out of range: the dataset has {} classes",
+                    ds.classes
+                )
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
 /// One network's measurement.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShatterResult {
@@ -143,18 +175,7 @@ pub fn shatter_images<E: Float>(
 where
     Cpu: Device<E>,
 {
-    require(params.points >= 2, || {
-        format!("the line needs at least 2 points (got {})", params.points)
-    })?;
-    require(params.lags >= 1 && params.lags < params.points, || {
-        format!(
-            "lags must be in 1..{} for {} points (got {})",
-            params.points, params.points, params.lags
-        )
-    })?;
-    require(params.eval_batch >= 1, || {
-        "the eval batch must be at least 1".into()
-    })?;
+    params.validate(None)?;
     require(class < net.opts.classes, || {
         format!(
             "class {class} out of range: the net has {} classes",
@@ -196,12 +217,7 @@ pub fn shatter(
     progress: Progress,
     cancel: &AtomicBool,
 ) -> Result<ShatterResult, ExperimentError> {
-    let n = ds.test.len();
-    for (what, i) in [("from", params.from_image), ("to", params.to_image)] {
-        require(i < n, || {
-            format!("--{what}-image {i} is out of range: the test split has {n} images")
-        })?;
-    }
+    params.validate(Some(ds))?;
     let (mut x, mut y) = (Vec::new(), Vec::new());
     let idx = [params.from_image, params.to_image];
     ds.gather(&ds.test, &idx, None::<&mut StdRng>, &mut x, &mut y);

@@ -11,7 +11,8 @@ pub fn run(args: &LesionArgs) -> Result<()> {
     if args.test_images == Some(0) {
         bail!("--test-images must be at least 1");
     }
-    let mut trainer = runs::trainer_for(&args.exp, args.steps, args.from.as_deref(), |_| Ok(()))?;
+    let mut trainer =
+        runs::trainer_for(&args.exp, (args.steps, 1), args.from.as_deref(), |_| Ok(()))?;
     let images = args
         .test_images
         .unwrap_or(usize::MAX)

@@ -217,7 +217,7 @@ pub struct LesionArgs {
 pub struct ShatterArgs {
     #[command(flatten)]
     pub exp: ExperimentArgs,
-    /// Optimizer steps to train first (as `resviz train --steps N`).
+    /// Optimizer steps to train first (as `resviz train --steps N`); 0: the fresh weights.
     #[arg(long, allow_negative_numbers = true)]
     pub steps: Option<i64>,
     /// Measure a run saved with `train --out FILE.ron --save-weights` instead of training one.
@@ -255,7 +255,7 @@ pub struct ShatterArgs {
 pub struct LandscapeArgs {
     #[command(flatten)]
     pub exp: ExperimentArgs,
-    /// Optimizer steps to train first (as `resviz train --steps N`).
+    /// Optimizer steps to train first (as `resviz train --steps N`); 0: the fresh weights.
     #[arg(long, allow_negative_numbers = true)]
     pub steps: Option<i64>,
     /// Measure a run saved with `train --out FILE.ron --save-weights` instead of training one.

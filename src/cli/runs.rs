@@ -35,11 +35,12 @@ impl RunsOrigin {
     }
 }
 
-/// The trainer whose runs an experiment measures: loaded `--from` a save, or trained `--steps`.
-/// `check` sees the dataset before any training, so bad experiment options fail at once.
+/// The trainer whose runs an experiment measures: loaded `--from` a save, or trained `--steps`
+/// (at least `min_steps`; 0 measures the fresh weights). `check` sees the dataset before any
+/// training, so bad experiment options fail at once.
 pub fn trainer_for(
     exp: &ExperimentArgs,
-    steps: Option<i64>,
+    (steps, min_steps): (Option<i64>, i64),
     from: Option<&Path>,
     check: impl FnOnce(&Dataset) -> Result<()>,
 ) -> Result<Trainer> {
@@ -54,7 +55,7 @@ pub fn trainer_for(
             check(&trainer.ds)?;
             Ok(trainer)
         }
-        None => trained(exp, steps, check),
+        None => trained(exp, (steps, min_steps), check),
     }
 }
 
@@ -72,12 +73,12 @@ fn experiment_given(e: &ExperimentArgs) -> bool {
 /// A fresh trainer driven `steps` steps through `resviz train`'s own code path.
 fn trained(
     exp: &ExperimentArgs,
-    steps: Option<i64>,
+    (steps, min_steps): (Option<i64>, i64),
     check: impl FnOnce(&Dataset) -> Result<()>,
 ) -> Result<Trainer> {
     let steps = match steps {
         None => bail!("give --steps N to train first, or --from FILE.ron"),
-        Some(s) if s <= 0 => bail!("--steps must be at least 1 (got {s})"),
+        Some(s) if s < min_steps => bail!("--steps must be at least {min_steps} (got {s})"),
         Some(s) => s as u64,
     };
     let targs = TrainArgs {
@@ -94,6 +95,9 @@ fn trained(
         trainer, histories, ..
     } = train_cmd::fresh(&targs)?;
     check(&trainer.ds)?;
+    if steps == 0 {
+        return Ok(trainer);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

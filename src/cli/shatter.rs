@@ -32,7 +32,7 @@ pub fn run(args: &ShatterArgs) -> Result<()> {
         ..ShatterParams::default()
     };
     params.validate(None)?;
-    let trainer = runs::trainer_for(&args.exp, args.steps, args.from.as_deref(), |ds| {
+    let trainer = runs::trainer_for(&args.exp, (args.steps, 0), args.from.as_deref(), |ds| {
         Ok(params.validate(Some(ds))?)
     })?;
     params.bn.batch = trainer.cfg.batch.max(1);

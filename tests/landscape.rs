@@ -188,6 +188,12 @@ fn landscape_on_a_dataset_validates_reports_and_cancels() {
     assert_eq!(r.losses.len(), 3);
     assert!(r.losses.iter().flatten().all(|l| l.is_finite() && *l > 0.0));
     assert!((0.0..=1.0).contains(&r.nonconvex_frac));
+    let text = ron::to_string(&r).unwrap();
+    assert_eq!(
+        ron::from_str::<landscape::LandscapeResult>(&text).unwrap(),
+        r,
+        "round trip"
+    );
     let bad = |p: LandscapeParams| landscape::landscape(&net, &ds, &p, &mut |_, _| {}, &never);
     for p in [
         LandscapeParams {

@@ -197,6 +197,12 @@ fn shatter_on_a_dataset_validates_reports_and_cancels() {
     assert!(r.grad.iter().all(|g| g.is_finite()) && r.lag1.abs() <= 1.0);
     let again = shatter::shatter(&net, &ds, &params, &mut quiet, &never).unwrap();
     assert_eq!(r, again, "deterministic");
+    let text = ron::to_string(&r).unwrap();
+    assert_eq!(
+        ron::from_str::<shatter::ShatterResult>(&text).unwrap(),
+        r,
+        "round trip"
+    );
     let bad = |p: ShatterParams| shatter::shatter(&net, &ds, &p, &mut |_, _| {}, &never);
     for p in [
         ShatterParams {

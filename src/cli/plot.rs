@@ -193,6 +193,7 @@ pub fn landscape_svg(results: &[LandscapeResult]) -> Result<String, String> {
             .configure_mesh()
             .disable_x_axis()
             .disable_mesh()
+            .y_label_style(("sans-serif", 12))
             .draw()?;
         let steps = 64;
         scale.draw_series((0..steps).map(|s| {

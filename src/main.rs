@@ -18,6 +18,8 @@ fn main() -> ExitCode {
         Some(Command::Train(args)) => cli::train::run(&args),
         Some(Command::Bench(args)) => cli::bench::run(&args),
         Some(Command::Lesion(args)) => cli::lesion::run(&args),
+        Some(Command::Shatter(args)) => cli::shatter::run(&args),
+        Some(Command::Landscape(args)) => cli::landscape::run(&args),
         Some(Command::Tui(args)) => cli::dashboard::run_tui(&args),
         None => cli::dashboard::run_tui(&cli::ExperimentArgs::default()),
         Some(Command::Data {

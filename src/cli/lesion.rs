@@ -1,32 +1,18 @@
 //! `resviz lesion`: train N steps (as `resviz train` does) or load a saved run, then test every
 //! run with each block deleted (Veit et al. 2016, §4), as a table or JSON on stdout.
 
-use super::train::{self as train_cmd, Start};
-use super::{LesionArgs, TrainArgs};
-use crate::data;
-use crate::snapshot::{self, resume};
-use crate::train::Trainer;
+use super::LesionArgs;
+use super::{plot, runs};
 use crate::train::lesion::{self, LesionParams, LesionReport};
-use color_eyre::eyre::{Result, WrapErr, bail};
+use color_eyre::eyre::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::Path;
-use std::sync::Arc;
 
 pub fn run(args: &LesionArgs) -> Result<()> {
     if args.test_images == Some(0) {
         bail!("--test-images must be at least 1");
     }
-    let mut trainer = match &args.from {
-        Some(path) => {
-            if args.steps.is_some() || experiment_given(args) {
-                bail!(
-                    "--from takes the experiment and weights from the snapshot: drop --steps and the experiment options"
-                );
-            }
-            loaded(path)?
-        }
-        None => trained(args)?,
-    };
+    let mut trainer =
+        runs::trainer_for(&args.exp, (args.steps, 1), args.from.as_deref(), |_| Ok(()))?;
     let images = args
         .test_images
         .unwrap_or(usize::MAX)
@@ -47,66 +33,17 @@ pub fn run(args: &LesionArgs) -> Result<()> {
     );
     let report = lesion::lesion_trainer(&mut trainer, params, || bar.inc(1));
     bar.finish_and_clear();
+    if let Some(path) = &args.plot {
+        let svg = plot::lesion_svg(&report, trainer.ds.classes)
+            .map_err(|e| color_eyre::eyre::eyre!("cannot draw the plot: {e}"))?;
+        runs::write_svg(path, &svg)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print!("{}", table(&report, trainer.ds.classes));
     }
     Ok(())
-}
-
-fn experiment_given(args: &LesionArgs) -> bool {
-    let e = &args.exp;
-    e.models.is_some()
-        || e.dataset.is_some()
-        || e.batch.is_some()
-        || e.lr.is_some()
-        || e.optimizer.is_some()
-        || e.seed.is_some()
-        || e.width.is_some()
-        || e.config.is_some()
-}
-
-/// A fresh trainer driven `--steps` steps through `resviz train`'s own code path.
-fn trained(args: &LesionArgs) -> Result<Trainer> {
-    let steps = match args.steps {
-        None => bail!("give --steps N to train before lesioning, or --from FILE.ron"),
-        Some(s) if s <= 0 => bail!("--steps must be at least 1 (got {s})"),
-        Some(s) => s as u64,
-    };
-    let targs = TrainArgs {
-        exp: args.exp.clone(),
-        steps: Some(steps as i64),
-        epochs: None,
-        eval_every: Some(0), // the lesion study evaluates; no periodic evaluations
-        out: None,
-        json: false,
-        save_weights: false,
-        resume: None,
-    };
-    let Start {
-        trainer, histories, ..
-    } = train_cmd::fresh(&targs)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let (_, trainer, signal) = rt.block_on(train_cmd::drive(trainer, histories, steps))?;
-    if let Some(sig) = signal {
-        color_eyre::eyre::bail!("interrupted by signal {sig} while training");
-    }
-    Ok(trainer)
-}
-
-/// The trainer of a run saved with `train --out FILE.ron --save-weights`, weights loaded.
-fn loaded(path: &Path) -> Result<Trainer> {
-    let snap = snapshot::load(path)?;
-    let point = resume::point_of(&snap, path)?;
-    let ds = Arc::new(data::load(&snap.config.dataset, snap.config.seed)?);
-    let mut trainer = Trainer::new(snap.config.clone(), ds)
-        .wrap_err_with(|| format!("cannot rebuild the runs of {}", path.display()))?;
-    resume::restore(&mut trainer, point, path, &snap.runs)?;
-    Ok(trainer)
 }
 
 /// Per model: the intact accuracy, then per block its accuracy and drop, with the chance level.

@@ -5,10 +5,14 @@ mod common;
 pub mod dashboard;
 pub mod data;
 mod defaults;
+pub mod landscape;
 pub mod lesion;
 pub mod output;
+pub mod plot;
 pub mod probe;
 mod progress;
+pub mod runs;
+pub mod shatter;
 pub mod train;
 
 use crate::config::{ConfigError, ExperimentConfig, OptimizerKind};
@@ -44,6 +48,12 @@ pub enum Command {
     /// Test accuracy with each block deleted (Veit et al. 2016), after training or from a save.
     #[command(after_help = defaults::experiment_note())]
     Lesion(LesionArgs),
+    /// Gradient shattering (Balduzzi et al. 2017) along a line between two test images.
+    #[command(after_help = defaults::experiment_note())]
+    Shatter(ShatterArgs),
+    /// Loss landscape (Li et al. 2018) around each run's weights.
+    #[command(after_help = defaults::experiment_note())]
+    Landscape(LandscapeArgs),
     /// Manage datasets: `resviz data fetch cifar10` downloads CIFAR-10 into the per-user cache.
     Data {
         #[command(subcommand)]
@@ -212,4 +222,80 @@ pub struct LesionArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also draw the accuracy drop per block, one group per run, into this SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+/// `resviz shatter`: gradient shattering (Balduzzi et al. 2017) of each run.
+#[derive(Debug, Args)]
+pub struct ShatterArgs {
+    #[command(flatten)]
+    pub exp: ExperimentArgs,
+    /// Optimizer steps to train first (as `resviz train --steps N`); 0: the fresh weights.
+    #[arg(long, allow_negative_numbers = true)]
+    pub steps: Option<i64>,
+    /// Measure a run saved with `train --out FILE.ron --save-weights` instead of training one.
+    #[arg(long, value_name = "FILE.ron")]
+    pub from: Option<PathBuf>,
+    /// Test-split index of the line's first image (t = 0).
+    #[arg(long, default_value_t = 0)]
+    pub from_image: usize,
+    /// Test-split index of the line's last image (t = 1).
+    #[arg(long, default_value_t = 1)]
+    pub to_image: usize,
+    /// The logit differentiated (default: the label of --to-image).
+    #[arg(long)]
+    pub class: Option<usize>,
+    /// Points on the line.
+    #[arg(long, default_value_t = 256)]
+    pub points: usize,
+    /// Autocorrelation lags reported (1..=N).
+    #[arg(long, default_value_t = 16)]
+    pub lags: usize,
+    /// Training batches (of the experiment's batch size) that re-estimate batch-norm running
+    /// statistics first; 0 keeps the run's own.
+    #[arg(long, default_value_t = 8)]
+    pub bn_batches: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also draw g(t) and its autocorrelation per run into this SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+/// `resviz landscape`: loss landscape (Li et al. 2018) of each run.
+#[derive(Debug, Args)]
+pub struct LandscapeArgs {
+    #[command(flatten)]
+    pub exp: ExperimentArgs,
+    /// Optimizer steps to train first (as `resviz train --steps N`); 0: the fresh weights.
+    #[arg(long, allow_negative_numbers = true)]
+    pub steps: Option<i64>,
+    /// Measure a run saved with `train --out FILE.ron --save-weights` instead of training one.
+    #[arg(long, value_name = "FILE.ron")]
+    pub from: Option<PathBuf>,
+    /// Grid points per axis over [-1, 1] (at least 3).
+    #[arg(long, default_value_t = 21)]
+    pub grid: usize,
+    /// Points of the 1-D slice (beta = 0) over [-1, 1].
+    #[arg(long, default_value_t = 41)]
+    pub slice_points: usize,
+    /// The loss is over the first N training images.
+    #[arg(long, default_value_t = 256)]
+    pub images: usize,
+    /// Seed of the two random directions.
+    #[arg(long, default_value_t = 0)]
+    pub dir_seed: u64,
+    /// Training batches that re-estimate batch-norm running statistics at the run's weights
+    /// first; 0 (the default, as Li et al.) keeps the run's own.
+    #[arg(long, default_value_t = 0)]
+    pub bn_batches: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also draw a heatmap per run and the 1-D slices into this SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
 }

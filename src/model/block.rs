@@ -155,6 +155,23 @@ impl Block {
     }
 
     /// The BN that every design but `v2` puts after conv1.
+    /// Every batch norm of the block (branch, after the addition, projection).
+    pub(super) fn bns_mut(&mut self) -> Vec<&mut Bn> {
+        let proj = match &mut self.shortcut {
+            Shortcut::Proj { bn, .. } => bn.as_mut(),
+            _ => None,
+        };
+        [
+            self.bn1.as_mut(),
+            self.bn2.as_mut(),
+            self.bn3.as_mut(),
+            proj,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     fn bn1(&self) -> &Bn {
         self.bn1.as_ref().expect("only v2's first unit lacks bn1")
     }

@@ -3,6 +3,7 @@
 
 pub mod block;
 pub mod checkpoint;
+pub mod input_grad;
 pub mod layers;
 pub mod lesion;
 pub mod network;

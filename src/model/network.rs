@@ -70,6 +70,8 @@ pub struct Network<E: Float> {
     /// Training-mode forward passes so far: seeds each pass's dropout mask. Evaluations do not
     /// count, so how often a run is evaluated never changes its training numbers.
     passes: u64,
+    /// Whether the first conv computes ∂/∂input (only the shattering experiment wants it).
+    pub(super) input_grad: bool,
 }
 
 impl<E: Float> Network<E> {
@@ -180,6 +182,7 @@ impl<E: Float> Network<E> {
             head,
             recorder: OwnRecorder(recorder),
             passes: 0,
+            input_grad: false,
         }
     }
 
@@ -205,6 +208,21 @@ impl<E: Float> Network<E> {
     /// Restore the dropout-mask counter of a checkpoint, so a resumed run draws the same masks.
     pub fn set_train_passes(&mut self, passes: u64) {
         self.passes = passes;
+    }
+
+    /// Every batch norm of the network, input to output (for re-estimating running statistics).
+    pub(super) fn bns_mut(&mut self) -> Vec<&mut Bn> {
+        let mut out: Vec<&mut Bn> = self.stem.bn.iter_mut().collect();
+        for b in &mut self.blocks {
+            out.extend(b.bns_mut());
+        }
+        out.extend(self.head.bn.iter_mut());
+        out
+    }
+
+    /// Whether statistics are collected.
+    pub fn probes_enabled(&self) -> bool {
+        self.recorder.is_enabled()
     }
 
     /// Switch statistics collection off (pure pass-through probes) or on.
@@ -261,8 +279,8 @@ where
             self.passes += 1;
         }
         let ps = &mut self.store;
-        // The input is data: the first conv skips its input gradient.
-        let mut h = self.stem.conv.fwd(ps, x, false);
+        // The input is data: the first conv skips its input gradient unless asked for it.
+        let mut h = self.stem.conv.fwd(ps, x, self.input_grad);
         // Each block boundary is probed by the op that produces it (see `engine::Tap`).
         let tap = self.recorder.tap(0);
         if let Some(bn) = &self.stem.bn {

@@ -3,12 +3,15 @@
 pub mod budget;
 pub mod channel;
 pub mod events;
+pub mod experiment;
 pub mod flow;
 pub mod jobs;
+pub mod landscape;
 pub mod lesion;
 pub mod optim;
 pub mod record;
 pub mod schedule;
+pub mod shatter;
 pub mod trainer;
 pub mod worker;
 

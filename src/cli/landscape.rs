@@ -1,0 +1,110 @@
+//! `resviz landscape`: train N steps or load a saved run, then compute every run's loss
+//! landscape (Li et al. 2018) on a grid and a 1-D slice, as a table or JSON on stdout,
+//! optionally an SVG.
+
+use super::runs::{self, RunsOrigin};
+use super::{LandscapeArgs, output, plot};
+use crate::train::experiment::PreciseBn;
+use crate::train::landscape::{self, LandscapeParams, LandscapeResult};
+use color_eyre::eyre::{Result, eyre};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::AtomicBool;
+
+/// What `resviz landscape --json` prints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LandscapeReport {
+    pub models: Vec<LandscapeResult>,
+    pub runs: RunsOrigin,
+}
+
+pub fn run(args: &LandscapeArgs) -> Result<()> {
+    let mut params = LandscapeParams {
+        grid: args.grid,
+        slice_points: args.slice_points,
+        images: args.images,
+        seed: args.dir_seed,
+        bn: PreciseBn {
+            batches: args.bn_batches,
+            batch: 0, // the experiment's batch, once it is known
+            seed: 0,
+        },
+        ..LandscapeParams::default()
+    };
+    params.validate(None)?;
+    let trainer = runs::trainer_for(&args.exp, (args.steps, 0), args.from.as_deref(), |ds| {
+        Ok(params.validate(Some(ds))?)
+    })?;
+    params.bn.batch = trainer.cfg.batch.max(1);
+    let ds = &trainer.ds;
+    let bn_batches = params.bn.indices(ds.train.len()).len();
+    let image_batches = params.images.div_ceil(params.eval_batch);
+    let per_run = landscape::passes_needed(&params, bn_batches, image_batches);
+    let bar = runs::bar("landscape", (per_run * trainer.runs.len()) as u64);
+    let never = AtomicBool::new(false);
+    let mut models = Vec::new();
+    for (k, run) in trainer.runs.iter().enumerate() {
+        bar.set_message(run.spec.to_string());
+        let base = (k * per_run) as u64;
+        let mut progress = |done: usize, _| bar.set_position(base + done as u64);
+        models.push(landscape::landscape(
+            &run.net,
+            ds,
+            &params,
+            &mut progress,
+            &never,
+        )?);
+    }
+    bar.finish_and_clear();
+    let report = LandscapeReport {
+        models,
+        runs: RunsOrigin::of(&trainer, args.from.as_deref()),
+    };
+    if let Some(path) = &args.plot {
+        let svg =
+            plot::landscape_svg(&report.models).map_err(|e| eyre!("cannot draw the plot: {e}"))?;
+        runs::write_svg(path, &svg)?;
+    }
+    if args.json {
+        output::print(&(serde_json::to_string(&report)? + "\n"))
+    } else {
+        output::print(&table(&report))
+    }
+}
+
+/// Per model: loss at θ, the grid's minimum and where, the non-convex fraction, the slice's range.
+fn table(r: &LandscapeReport) -> String {
+    let Some(p) = r.models.first().map(|m| &m.params) else {
+        return "no runs\n".into();
+    };
+    let mut out = format!(
+        "loss landscape on the first {} training images, {g}×{g} grid over [-1, 1]², slice of {}, directions seed {}\n\n{:<16}{:>12}{:>12}{:>16}{:>14}{:>20}\n",
+        p.images,
+        p.slice_points,
+        p.seed,
+        "model",
+        "loss at θ",
+        "grid min",
+        "at (α, β)",
+        "non-convex",
+        "slice min … max",
+        g = p.grid,
+    );
+    for m in &r.models {
+        let (lo, hi) = m
+            .slice
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+                (l.min(v), h.max(v))
+            });
+        out += &format!(
+            "{:<16}{:>12.4}{:>12.4}{:>16}{:>13.1}%{:>20}\n",
+            m.model,
+            m.centre_loss,
+            m.min_loss,
+            format!("({:+.2}, {:+.2})", m.min_at[0], m.min_at[1]),
+            100.0 * m.nonconvex_frac,
+            format!("{lo:.3} … {hi:.3}"),
+        );
+    }
+    out
+}

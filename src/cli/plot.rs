@@ -1,0 +1,310 @@
+//! SVG figures of the experiments on weights: shattering (g(t) per run, normalised, and its
+//! autocorrelation as bars), loss landscape (a heatmap per run side by side on one colour scale
+//! with its legend, and the 1-D slices), and lesion (accuracy drop per block, one group per run,
+//! the drop to chance marked).
+
+use crate::train::landscape::LandscapeResult;
+use crate::train::lesion::LesionReport;
+use crate::train::shatter::{ShatterResult, line};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::colors::colormaps::ViridisRGB;
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+fn render(size: (u32, u32), draw: impl FnOnce(&Area) -> Drawn) -> Result<String, String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        draw(&root).map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+fn colour(k: usize) -> RGBAColor {
+    Palette99::pick(k).to_rgba()
+}
+
+/// Finite range of `values`, padded so that a constant series still has a height.
+fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(v), h.max(v)));
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-9);
+    (lo - pad, hi + pad)
+}
+
+/// Left: g(t)/max|g| per run; right: autocorrelation at lags 1..k, one bar per run and lag.
+pub fn shatter_svg(results: &[ShatterResult]) -> Result<String, String> {
+    render((1200, 480), |root| {
+        let (left, right) = root.split_horizontally(600);
+        let mut chart = ChartBuilder::on(&left)
+            .caption(
+                "g(t) = d logit/dt along the line (÷ max |g|)",
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..1f64, -1.05f64..1.05f64)?;
+        chart
+            .configure_mesh()
+            .x_desc("t")
+            .y_desc("g / max|g|")
+            .draw()?;
+        for (k, r) in results.iter().enumerate() {
+            let max = r
+                .grad
+                .iter()
+                .fold(0f64, |m, g| m.max(g.abs()))
+                .max(f64::MIN_POSITIVE);
+            let pts: Vec<(f64, f64)> = line(r.grad.len())
+                .into_iter()
+                .zip(&r.grad)
+                .map(|(t, g)| (t, g / max))
+                .collect();
+            let style = colour(k).stroke_width(1);
+            chart
+                .draw_series(LineSeries::new(pts, style))?
+                .label(format!("{} (lag-1 {:.3})", r.model, r.lag1))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+
+        let lags = results
+            .iter()
+            .map(|r| r.autocorr.len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let (lo, hi) = span(results.iter().flat_map(|r| r.autocorr.iter().copied()));
+        let mut chart = ChartBuilder::on(&right)
+            .caption("autocorrelation of g", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.5f64..lags as f64 + 0.5, lo.min(0.0)..hi.max(1.0))?;
+        chart
+            .configure_mesh()
+            .x_desc("lag")
+            .y_desc("r(lag)")
+            .draw()?;
+        let w = 0.8 / results.len().max(1) as f64;
+        for (k, r) in results.iter().enumerate() {
+            let c = colour(k).filled();
+            chart.draw_series(
+                r.autocorr
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| a.is_finite())
+                    .map(|(l, &a)| {
+                        let x0 = l as f64 + 1.0 - 0.4 + k as f64 * w;
+                        Rectangle::new([(x0, 0.0), (x0 + w, a)], c)
+                    }),
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Top: one heatmap of log10(loss) per run, on one shared colour scale, and the scale's legend;
+/// bottom: the 1-D slices β = 0.
+pub fn landscape_svg(results: &[LandscapeResult]) -> Result<String, String> {
+    let n = results.len().max(1) as u32;
+    let width = (380 * n + 120).max(800);
+    render((width, 820), |root| {
+        let (top, bottom) = root.split_vertically(440);
+        let (maps, legend) = top.split_horizontally(width - 110);
+        let log = |l: f64| if l > 0.0 { l.log10() } else { f64::NAN };
+        let (lo, hi) = span(
+            results
+                .iter()
+                .flat_map(|r| r.losses.iter().flatten().map(|&l| log(l))),
+        );
+        let colour_of = |v: f64| -> RGBColor {
+            if v.is_finite() {
+                ViridisRGB::get_color_normalized(v, lo, hi)
+            } else {
+                RGBColor(255, 0, 255) // NaN or infinite loss
+            }
+        };
+        for (area, r) in maps
+            .split_evenly((1, results.len().max(1)))
+            .iter()
+            .zip(results)
+        {
+            let g = r.coords.len();
+            let half = if g > 1 {
+                (r.coords[1] - r.coords[0]) / 2.0
+            } else {
+                1.0
+            };
+            let mut chart = ChartBuilder::on(area)
+                .caption(
+                    format!("{}: non-convex {:.0} %", r.model, 100.0 * r.nonconvex_frac),
+                    ("sans-serif", 16),
+                )
+                .margin(10)
+                .x_label_area_size(35)
+                .y_label_area_size(40)
+                .build_cartesian_2d(-1.0 - half..1.0 + half, -1.0 - half..1.0 + half)?;
+            chart
+                .configure_mesh()
+                .x_desc("α")
+                .y_desc("β")
+                .disable_mesh()
+                .draw()?;
+            chart.draw_series(
+                r.losses
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(j, row)| row.iter().enumerate().map(move |(i, &l)| (i, j, l)))
+                    .map(|(i, j, l)| {
+                        let (a, b) = (r.coords[i], r.coords[j]);
+                        Rectangle::new(
+                            [(a - half, b - half), (a + half, b + half)],
+                            colour_of(log(l)).filled(),
+                        )
+                    }),
+            )?;
+            chart.draw_series(std::iter::once(Cross::new(
+                (0.0, 0.0),
+                5,
+                WHITE.stroke_width(2),
+            )))?;
+        }
+        let mut scale = ChartBuilder::on(&legend)
+            .caption("log10 loss", ("sans-serif", 14))
+            .margin(10)
+            .margin_top(40)
+            .y_label_area_size(45)
+            .build_cartesian_2d(0f64..1f64, lo..hi)?;
+        scale
+            .configure_mesh()
+            .disable_x_axis()
+            .disable_mesh()
+            .y_label_style(("sans-serif", 12))
+            .draw()?;
+        let steps = 64;
+        scale.draw_series((0..steps).map(|s| {
+            let (a, b) = (
+                lo + (hi - lo) * s as f64 / steps as f64,
+                lo + (hi - lo) * (s + 1) as f64 / steps as f64,
+            );
+            Rectangle::new([(0.0, a), (1.0, b)], colour_of((a + b) / 2.0).filled())
+        }))?;
+
+        let (slo, shi) = span(results.iter().flat_map(|r| r.slice.iter().map(|&l| log(l))));
+        let mut chart = ChartBuilder::on(&bottom)
+            .caption("1-D slice β = 0", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(-1f64..1f64, slo..shi)?;
+        chart
+            .configure_mesh()
+            .x_desc("α")
+            .y_desc("log10 loss")
+            .draw()?;
+        for (k, r) in results.iter().enumerate() {
+            let style = colour(k).stroke_width(2);
+            let pts = r
+                .slice_coords
+                .iter()
+                .zip(&r.slice)
+                .map(|(&a, &l)| (a, log(l)));
+            chart
+                .draw_series(LineSeries::new(pts.filter(|p| p.1.is_finite()), style))?
+                .label(r.model.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// Accuracy drop (points) per deleted block, one group of bars per run; a dashed line per group
+/// at the drop that would leave the net at chance. Blocks that cannot be deleted have no bar.
+pub fn lesion_svg(report: &LesionReport, classes: usize) -> Result<String, String> {
+    let chance = 100.0 / classes.max(1) as f64;
+    let groups: Vec<(String, f64, Vec<Option<f64>>)> = report
+        .models
+        .iter()
+        .map(|m| {
+            let drops = m
+                .blocks
+                .iter()
+                .map(|b| b.accuracy.map(|a| 100.0 * (m.accuracy - a)));
+            (
+                m.model.clone(),
+                100.0 * m.accuracy - chance,
+                drops.collect(),
+            )
+        })
+        .collect();
+    let width = groups.iter().map(|g| g.2.len() + 1).sum::<usize>().max(1) as f64;
+    let values = groups
+        .iter()
+        .flat_map(|g| g.2.iter().flatten().copied().chain([g.1]));
+    let (lo, hi) = span(values.chain([0.0]));
+    render((1200, 480), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("lesion: accuracy drop per deleted block (dashed: drop to chance, {chance:.0} %)"),
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0f64..width, lo..hi)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .x_desc("blocks, input → output, one group per run")
+            .y_desc("drop (points)")
+            .draw()?;
+        let mut x = 0.5;
+        for (k, (model, to_chance, drops)) in groups.iter().enumerate() {
+            let c = colour(k);
+            let start = x;
+            chart
+                .draw_series(drops.iter().enumerate().filter_map(|(i, d)| {
+                    d.map(|d| {
+                        let x0 = start + i as f64 + 0.1;
+                        Rectangle::new([(x0, 0.0), (x0 + 0.8, d)], c.filled())
+                    })
+                }))?
+                .label(model.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+            x += drops.len() as f64;
+            chart.draw_series(DashedLineSeries::new(
+                [(start, *to_chance), (x, *to_chance)],
+                6,
+                4,
+                c.stroke_width(2),
+            ))?;
+            x += 1.0;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    })
+}

@@ -1,0 +1,141 @@
+//! Where the weights of `lesion`, `shatter` and `landscape` come from: a fresh experiment trained
+//! `--steps N` through `resviz train`'s own code path, or a run saved with `--save-weights`
+//! (`--from FILE.ron`); and the bar that shows an experiment's forward passes.
+
+use super::ExperimentArgs;
+use super::TrainArgs;
+use super::train::{self as train_cmd, Start};
+use crate::data::{self, Dataset};
+use crate::snapshot::{self, resume};
+use crate::train::Trainer;
+use color_eyre::eyre::{Result, WrapErr, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Which runs an experiment measured: enough to rebuild their weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunsOrigin {
+    /// The experiment the runs were built and trained with.
+    pub experiment: crate::config::ExperimentConfig,
+    /// Optimizer steps each run had taken, in run order.
+    pub steps: Vec<u64>,
+    /// The snapshot the weights came from, if they were not trained just before.
+    pub from: Option<String>,
+}
+
+impl RunsOrigin {
+    pub fn of(trainer: &Trainer, from: Option<&Path>) -> Self {
+        Self {
+            experiment: trainer.cfg.clone(),
+            steps: trainer.runs.iter().map(|r| r.step).collect(),
+            from: from.map(|p| p.display().to_string()),
+        }
+    }
+}
+
+/// The trainer whose runs an experiment measures: loaded `--from` a save, or trained `--steps`
+/// (at least `min_steps`; 0 measures the fresh weights). `check` sees the dataset before any
+/// training, so bad experiment options fail at once.
+pub fn trainer_for(
+    exp: &ExperimentArgs,
+    (steps, min_steps): (Option<i64>, i64),
+    from: Option<&Path>,
+    check: impl FnOnce(&Dataset) -> Result<()>,
+) -> Result<Trainer> {
+    match from {
+        Some(path) => {
+            if steps.is_some() || experiment_given(exp) {
+                bail!(
+                    "--from takes the experiment and weights from the snapshot: drop --steps and the experiment options"
+                );
+            }
+            let trainer = loaded(path)?;
+            check(&trainer.ds)?;
+            Ok(trainer)
+        }
+        None => trained(exp, (steps, min_steps), check),
+    }
+}
+
+fn experiment_given(e: &ExperimentArgs) -> bool {
+    e.models.is_some()
+        || e.dataset.is_some()
+        || e.batch.is_some()
+        || e.lr.is_some()
+        || e.optimizer.is_some()
+        || e.seed.is_some()
+        || e.width.is_some()
+        || e.config.is_some()
+}
+
+/// A fresh trainer driven `steps` steps through `resviz train`'s own code path.
+fn trained(
+    exp: &ExperimentArgs,
+    (steps, min_steps): (Option<i64>, i64),
+    check: impl FnOnce(&Dataset) -> Result<()>,
+) -> Result<Trainer> {
+    let steps = match steps {
+        None => bail!("give --steps N to train first, or --from FILE.ron"),
+        Some(s) if s < min_steps => bail!("--steps must be at least {min_steps} (got {s})"),
+        Some(s) => s as u64,
+    };
+    let targs = TrainArgs {
+        exp: exp.clone(),
+        steps: Some(steps as i64),
+        epochs: None,
+        eval_every: Some(0), // the experiment measures; no periodic evaluations
+        out: None,
+        json: false,
+        save_weights: false,
+        resume: None,
+    };
+    let Start {
+        trainer, histories, ..
+    } = train_cmd::fresh(&targs)?;
+    check(&trainer.ds)?;
+    if steps == 0 {
+        return Ok(trainer);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let (_, trainer, signal) = rt.block_on(train_cmd::drive(trainer, histories, steps))?;
+    if let Some(sig) = signal {
+        bail!("interrupted by signal {sig} while training");
+    }
+    Ok(trainer)
+}
+
+/// The trainer of a run saved with `train --out FILE.ron --save-weights`, weights loaded.
+fn loaded(path: &Path) -> Result<Trainer> {
+    let snap = snapshot::load(path)?;
+    let point = resume::point_of(&snap, path)?;
+    let ds = Arc::new(data::load(&snap.config.dataset, snap.config.seed)?);
+    let mut trainer = Trainer::new(snap.config.clone(), ds)
+        .wrap_err_with(|| format!("cannot rebuild the runs of {}", path.display()))?;
+    resume::restore(&mut trainer, point, path, &snap.runs)?;
+    Ok(trainer)
+}
+
+/// A progress bar on stderr over `total` forward passes, named `what`.
+pub fn bar(what: &str, total: u64) -> ProgressBar {
+    let template =
+        format!("{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} {{msg}} passes  ETA {{eta}}");
+    ProgressBar::new(total).with_style(
+        ProgressStyle::with_template(&template)
+            .expect("valid template")
+            .progress_chars("=> "),
+    )
+}
+
+/// Write an SVG atomically to `path`.
+pub fn write_svg(path: &Path, svg: &str) -> Result<()> {
+    let dir = snapshot::atomic::dir_of(path);
+    std::fs::create_dir_all(&dir)
+        .wrap_err_with(|| format!("cannot create directory {}", dir.display()))?;
+    snapshot::atomic::write(path, svg.as_bytes())
+        .wrap_err_with(|| format!("cannot write the plot {}", path.display()))
+}

@@ -1,0 +1,109 @@
+//! `resviz shatter`: train N steps or load a saved run, then measure gradient shattering
+//! (Balduzzi et al. 2017) of every run along one line between two test images, as a table or
+//! JSON on stdout, optionally an SVG.
+
+use super::runs::{self, RunsOrigin};
+use super::{ShatterArgs, output, plot};
+use crate::train::experiment::PreciseBn;
+use crate::train::shatter::{self, ShatterParams, ShatterResult};
+use color_eyre::eyre::{Result, eyre};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::AtomicBool;
+
+/// What `resviz shatter --json` prints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShatterReport {
+    pub models: Vec<ShatterResult>,
+    pub runs: RunsOrigin,
+}
+
+pub fn run(args: &ShatterArgs) -> Result<()> {
+    let mut params = ShatterParams {
+        from_image: args.from_image,
+        to_image: args.to_image,
+        class: args.class,
+        points: args.points,
+        lags: args.lags,
+        bn: PreciseBn {
+            batches: args.bn_batches,
+            batch: 0, // the experiment's batch, once it is known
+            seed: 0,
+        },
+        ..ShatterParams::default()
+    };
+    params.validate(None)?;
+    let trainer = runs::trainer_for(&args.exp, (args.steps, 0), args.from.as_deref(), |ds| {
+        Ok(params.validate(Some(ds))?)
+    })?;
+    params.bn.batch = trainer.cfg.batch.max(1);
+    let ds = &trainer.ds;
+    let bn_batches = params.bn.indices(ds.train.len()).len();
+    let per_run = shatter::passes_needed(&params, bn_batches);
+    let bar = runs::bar("shatter", (per_run * trainer.runs.len()) as u64);
+    let never = AtomicBool::new(false);
+    let mut models = Vec::new();
+    for (k, run) in trainer.runs.iter().enumerate() {
+        bar.set_message(run.spec.to_string());
+        let base = (k * per_run) as u64;
+        let mut progress = |done: usize, _| bar.set_position(base + done as u64);
+        let r = shatter::shatter(&run.net, ds, &params, &mut progress, &never)?;
+        models.push(r);
+    }
+    bar.finish_and_clear();
+    let report = ShatterReport {
+        models,
+        runs: RunsOrigin::of(&trainer, args.from.as_deref()),
+    };
+    if let Some(path) = &args.plot {
+        let svg =
+            plot::shatter_svg(&report.models).map_err(|e| eyre!("cannot draw the plot: {e}"))?;
+        runs::write_svg(path, &svg)?;
+    }
+    if args.json {
+        output::print(&(serde_json::to_string(&report)? + "\n"))
+    } else {
+        output::print(&table(&report))
+    }
+}
+
+/// Per model: the class, lag-1 … lag-4 autocorrelation and the size of g.
+fn table(r: &ShatterReport) -> String {
+    let Some(p) = r.models.first().map(|m| &m.params) else {
+        return "no runs\n".into();
+    };
+    let bn = match p.bn.batches {
+        0 => "the runs' own batch-norm statistics".to_string(),
+        b => format!(
+            "batch norm re-estimated from {b} × {} training images",
+            p.bn.batch
+        ),
+    };
+    let mut out = format!(
+        "gradient shattering along test images {} → {}, {} points ({bn})\n\n{:<16}{:>6}{:>9}{:>9}{:>9}{:>9}{:>12}\n",
+        p.from_image,
+        p.to_image,
+        p.points,
+        "model",
+        "class",
+        "lag-1",
+        "lag-2",
+        "lag-3",
+        "lag-4",
+        "mean |g|"
+    );
+    for m in &r.models {
+        let lag = |l: usize| m.autocorr.get(l).map_or("-".into(), |a| format!("{a:.3}"));
+        let mean = m.grad.iter().map(|g| g.abs()).sum::<f64>() / m.grad.len().max(1) as f64;
+        out += &format!(
+            "{:<16}{:>6}{:>9}{:>9}{:>9}{:>9}{:>12.3e}\n",
+            m.model,
+            m.class,
+            lag(0),
+            lag(1),
+            lag(2),
+            lag(3),
+            mean
+        );
+    }
+    out
+}

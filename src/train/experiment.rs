@@ -1,0 +1,139 @@
+//! What the experiments on a run's weights (gradient shattering, loss landscape) share: their
+//! error, cancellation between forward passes, progress counting, and the batch-norm statistics
+//! re-estimated from training images ("precise BN") where a net's running statistics do not
+//! describe it (at initialisation they are the defaults, mean 0 and variance 1).
+
+use crate::data::Dataset;
+use crate::engine::{self, Float};
+use crate::model::Network;
+use dfdx::prelude::{Cpu, Device};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ExperimentError {
+    /// The cancel flag was set; nothing is returned.
+    #[error("cancelled")]
+    Cancelled,
+    /// A parameter the experiment cannot run with (says which and why).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Called with `(done, total)` forward passes after each one.
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
+/// Counts forward passes against a total, reports them, and stops at the cancel flag.
+pub struct Passes<'a> {
+    done: usize,
+    total: usize,
+    progress: Progress<'a>,
+    cancel: &'a AtomicBool,
+}
+
+impl<'a> Passes<'a> {
+    pub fn new(total: usize, progress: Progress<'a>, cancel: &'a AtomicBool) -> Self {
+        progress(0, total);
+        Self {
+            done: 0,
+            total,
+            progress,
+            cancel,
+        }
+    }
+
+    /// `Err(Cancelled)` if the flag is set: call before each pass.
+    pub fn check(&self) -> Result<(), ExperimentError> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Err(ExperimentError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// One pass done.
+    pub fn tick(&mut self) {
+        self.done += 1;
+        (self.progress)(self.done.min(self.total), self.total);
+    }
+}
+
+/// Batch-norm running statistics re-estimated before an experiment: `batches` training-mode
+/// forward passes (no backward) of `batch` training images each, drawn without replacement by
+/// `seed`, averaged with equal weights (cumulative average). `batches: 0` keeps the net's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreciseBn {
+    pub batches: usize,
+    pub batch: usize,
+    pub seed: u64,
+}
+
+impl PreciseBn {
+    /// The net's own running statistics.
+    pub const OFF: PreciseBn = PreciseBn {
+        batches: 0,
+        batch: 0,
+        seed: 0,
+    };
+
+    /// The training images of each batch (fewer batches if the split is too small).
+    pub fn indices(&self, train_len: usize) -> Vec<Vec<usize>> {
+        if self.batch == 0 {
+            return Vec::new();
+        }
+        let amount = (self.batches * self.batch).min(train_len / self.batch * self.batch);
+        let mut rng = StdRng::seed_from_u64(self.seed);
+        let picked = rand::seq::index::sample(&mut rng, train_len, amount).into_vec();
+        picked.chunks(self.batch).map(<[usize]>::to_vec).collect()
+    }
+
+    /// Gather [`PreciseBn::indices`] from `ds`'s training split: one `[batch, C, H, W]` each.
+    pub fn gather(&self, ds: &Dataset) -> Vec<Vec<f32>> {
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        self.indices(ds.train.len())
+            .iter()
+            .map(|idx| {
+                ds.gather(&ds.train, idx, None::<&mut StdRng>, &mut x, &mut y);
+                std::mem::take(&mut x)
+            })
+            .collect()
+    }
+}
+
+/// Re-estimate `net`'s batch-norm running statistics from `batches` (each `[n, C, H, W]` with
+/// `n = len / image_len`), one counted pass each; a no-op without batches.
+pub fn precise_bn<E: Float>(
+    net: &mut Network<E>,
+    batches: &[Vec<E>],
+    passes: &mut Passes,
+) -> Result<(), ExperimentError>
+where
+    Cpu: Device<E>,
+{
+    let image = net.opts.in_channels * net.opts.height * net.opts.width;
+    let probes = net.probes_enabled();
+    net.set_probes_enabled(false);
+    let mut run = || {
+        for (k, x) in batches.iter().enumerate() {
+            passes.check()?;
+            let n = x.len() / image;
+            engine::on_pool(|| net.precise_bn_batch(x.clone(), n, k));
+            passes.tick();
+        }
+        Ok(())
+    };
+    let done = run();
+    net.set_probes_enabled(probes);
+    done
+}
+
+/// `Err(Invalid)` with `msg` unless `ok`.
+pub fn require(ok: bool, msg: impl FnOnce() -> String) -> Result<(), ExperimentError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ExperimentError::Invalid(msg()))
+    }
+}

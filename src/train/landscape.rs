@@ -1,0 +1,311 @@
+//! Loss landscape (Li et al. 2018, "Visualizing the Loss Landscape of Neural Nets"): the training
+//! loss on a fixed set of training images at θ + α·d₁ + β·d₂ over a grid in [−1, 1]², plus the
+//! 1-D slice β = 0, with d₁, d₂ Gaussian directions normalised filter by filter to θ's filters.
+//!
+//! As in the authors' code (`net_plotter.py`, `evaluation.py`, default `--dir_type weights
+//! --xignore biasbn --xnorm filter`): every tensor of rank ≥ 2 (conv kernels, the FC weight) is
+//! perturbed, each filter (output channel, or output row) of the direction scaled to the norm of
+//! θ's filter; biases and batch-norm parameters get a zero direction; batch-norm running
+//! statistics are not perturbed and the loss is evaluated in evaluation mode with θ's running
+//! statistics (`net.eval()`).
+
+use super::experiment::{ExperimentError, Passes, PreciseBn, Progress, precise_bn, require};
+use crate::data::Dataset;
+use crate::engine::{self, Float};
+use crate::model::Network;
+use crate::model::params::ParamTensor;
+use dfdx::prelude::{Cpu, Device};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::AtomicBool;
+
+/// What a landscape was computed with: enough to compute it again on the same weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LandscapeParams {
+    /// Grid points per axis (G×G over [−1, 1]²), at least 3.
+    pub grid: usize,
+    /// Points of the 1-D slice β = 0 over α ∈ [−1, 1], at least 2.
+    pub slice_points: usize,
+    /// The loss is over the first `images` images of the training split.
+    pub images: usize,
+    /// Seeds d₁ and d₂ (drawn one after the other from one generator).
+    pub seed: u64,
+    /// Images per forward pass.
+    pub eval_batch: usize,
+    /// Running statistics re-estimated at θ first ([`PreciseBn::OFF`]: θ's own, as Li et al.).
+    pub bn: PreciseBn,
+}
+
+impl Default for LandscapeParams {
+    fn default() -> Self {
+        Self {
+            grid: 11,
+            slice_points: 21,
+            images: 256,
+            seed: 0,
+            eval_batch: 128,
+            bn: PreciseBn::OFF,
+        }
+    }
+}
+
+impl LandscapeParams {
+    /// Whether these parameters can run (on `ds`'s training split, if given).
+    pub fn validate(&self, ds: Option<&Dataset>) -> Result<(), ExperimentError> {
+        let g = self.grid;
+        require(g >= 3, || {
+            format!("the grid needs at least 3 points per axis (got {g})")
+        })?;
+        let s = self.slice_points;
+        require(s >= 2, || {
+            format!("the slice needs at least 2 points (got {s})")
+        })?;
+        require(self.eval_batch >= 1, || {
+            "the eval batch must be at least 1".into()
+        })?;
+        let Some(ds) = ds else { return Ok(()) };
+        let n = ds.train.len();
+        require(self.images >= 1 && self.images <= n, || {
+            format!(
+                "images must be in 1..={n} (the training split), got {}",
+                self.images
+            )
+        })
+    }
+}
+
+/// One network's landscape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LandscapeResult {
+    pub model: String,
+    pub params: LandscapeParams,
+    /// The grid's coordinates on either axis, −1 to 1.
+    pub coords: Vec<f64>,
+    /// `losses[j][i]`: the loss at α = coords[i], β = coords[j].
+    pub losses: Vec<Vec<f64>>,
+    /// α of the slice and its losses (β = 0).
+    pub slice_coords: Vec<f64>,
+    pub slice: Vec<f64>,
+    /// The loss at θ itself, the lowest on the grid and where it is (α, β).
+    pub centre_loss: f64,
+    pub min_loss: f64,
+    pub min_at: [f64; 2],
+    /// Fraction of interior grid points where the surface is locally non-convex
+    /// ([`nonconvexity`]).
+    pub nonconvex_frac: f64,
+}
+
+/// A direction: one vector per parameter of the store, zero where not perturbed.
+pub type Direction<E> = Vec<Vec<E>>;
+
+/// Two Gaussian directions from `seed`, normalised filter by filter to `net`'s filters.
+pub fn directions<E: Float>(net: &Network<E>, seed: u64) -> [Direction<E>; 2] {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut one = || {
+        net.store
+            .params
+            .iter()
+            .map(|p| {
+                let w = p.data();
+                // Biases and batch-norm parameters (rank 1) are not perturbed.
+                if matches!(p.tensor, ParamTensor::R1(_)) {
+                    return vec![E::zero(); w.len()];
+                }
+                let filters = p.shape()[0];
+                let d: Vec<f64> = (0..w.len())
+                    .map(|_| StandardNormal.sample(&mut rng))
+                    .collect();
+                let per = w.len() / filters.max(1);
+                let mut out = Vec::with_capacity(w.len());
+                for (df, wf) in d.chunks(per.max(1)).zip(w.chunks(per.max(1))) {
+                    let wn = wf.iter().map(|v| v.to_f64().unwrap().powi(2)).sum::<f64>();
+                    let dn = df.iter().map(|v| v * v).sum::<f64>().sqrt();
+                    // Li et al.'s normalize_direction: d · ‖w‖ / (‖d‖ + 1e-10).
+                    let s = wn.sqrt() / (dn + 1e-10);
+                    out.extend(df.iter().map(|v| E::from_f64(v * s).unwrap()));
+                }
+                out
+            })
+            .collect()
+    };
+    [one(), one()]
+}
+
+/// Set `out`'s parameters to θ + a·d₁ + b·d₂ (`theta` the unperturbed net of the same spec),
+/// element by element in `E` as `θ + a·d₁ + b·d₂`.
+pub fn perturb<E: Float>(
+    theta: &Network<E>,
+    [d1, d2]: &[Direction<E>; 2],
+    (a, b): (f64, f64),
+    out: &mut Network<E>,
+) {
+    let (a, b) = (E::from_f64(a).unwrap(), E::from_f64(b).unwrap());
+    for (((p, t), d1), d2) in out
+        .store
+        .params
+        .iter_mut()
+        .zip(&theta.store.params)
+        .zip(d1)
+        .zip(d2)
+    {
+        for (((o, &w), &x), &y) in p.data_mut().iter_mut().zip(t.data()).zip(d1).zip(d2) {
+            *o = w + a * x + b * y;
+        }
+    }
+}
+
+/// Fraction of interior points of `f` (`f[j][i]`, a square grid of side ≥ 3) where the discrete
+/// second difference along either axis is negative beyond rounding: f₋ − 2f + f₊ < −1e-5·max|f|
+/// over the three points. 0 for a convex surface; NaN for a grid without interior.
+pub fn nonconvexity(f: &[Vec<f64>]) -> f64 {
+    let g = f.len();
+    if g < 3 {
+        return f64::NAN;
+    }
+    let concave = |a: f64, b: f64, c: f64| {
+        let tol = 1e-5 * a.abs().max(b.abs()).max(c.abs());
+        a - 2.0 * b + c < -tol
+    };
+    let mut count = 0;
+    for j in 1..g - 1 {
+        for i in 1..g - 1 {
+            let along_a = concave(f[j][i - 1], f[j][i], f[j][i + 1]);
+            let along_b = concave(f[j - 1][i], f[j][i], f[j + 1][i]);
+            count += usize::from(along_a || along_b);
+        }
+    }
+    count as f64 / ((g - 2) * (g - 2)) as f64
+}
+
+/// Forward passes [`landscape_images`] makes: precise-BN batches, then per loss evaluation one
+/// pass per image batch (θ, the grid, the slice).
+pub fn passes_needed(params: &LandscapeParams, bn_batches: usize, image_batches: usize) -> usize {
+    bn_batches + (1 + params.grid * params.grid + params.slice_points) * image_batches
+}
+
+/// The landscape of `net` on `batches` (its running statistics first re-estimated from
+/// `bn_batches` if any).
+pub fn landscape_images<E: Float>(
+    net: &Network<E>,
+    batches: &[(Vec<E>, Vec<usize>)],
+    bn_batches: &[Vec<E>],
+    params: &LandscapeParams,
+    progress: Progress,
+    cancel: &AtomicBool,
+) -> Result<LandscapeResult, ExperimentError>
+where
+    Cpu: Device<E>,
+{
+    require(params.grid >= 3, || {
+        format!(
+            "the grid needs at least 3 points per axis (got {})",
+            params.grid
+        )
+    })?;
+    require(params.slice_points >= 2, || {
+        format!(
+            "the slice needs at least 2 points (got {})",
+            params.slice_points
+        )
+    })?;
+    require(!batches.is_empty(), || {
+        "the loss needs at least 1 image".into()
+    })?;
+    let total = passes_needed(params, bn_batches.len(), batches.len());
+    let mut passes = Passes::new(total, progress, cancel);
+    let mut theta = net.clone();
+    precise_bn(&mut theta, bn_batches, &mut passes)?;
+    theta.set_probes_enabled(false);
+    let dirs = directions(&theta, params.seed);
+    let mut work = theta.clone();
+    let mut loss_at = |a: f64, b: f64, passes: &mut Passes| {
+        perturb(&theta, &dirs, (a, b), &mut work);
+        // The mean over all images: each batch's mean loss weighted by its size.
+        let (mut sum, mut n) = (0.0, 0usize);
+        for (x, y) in batches {
+            passes.check()?;
+            let (loss, _) = engine::on_pool(|| work.eval_pass(x.clone(), y));
+            sum += loss * y.len() as f64;
+            n += y.len();
+            passes.tick();
+        }
+        Ok::<f64, ExperimentError>(sum / n as f64)
+    };
+    let centre_loss = loss_at(0.0, 0.0, &mut passes)?;
+    let coords = axis(params.grid);
+    let mut losses = Vec::with_capacity(params.grid);
+    for &b in &coords {
+        let row = coords.iter().map(|&a| loss_at(a, b, &mut passes));
+        losses.push(row.collect::<Result<Vec<f64>, _>>()?);
+    }
+    let slice_coords = axis(params.slice_points);
+    let slice = slice_coords
+        .iter()
+        .map(|&a| loss_at(a, 0.0, &mut passes))
+        .collect::<Result<Vec<f64>, _>>()?;
+    let (min_loss, min_at) = grid_min(&losses, &coords);
+    Ok(LandscapeResult {
+        model: net.spec.to_string(),
+        params: params.clone(),
+        nonconvex_frac: nonconvexity(&losses),
+        coords,
+        losses,
+        slice_coords,
+        slice,
+        centre_loss,
+        min_loss,
+        min_at,
+    })
+}
+
+/// `n` evenly spaced points from −1 to 1.
+pub fn axis(n: usize) -> Vec<f64> {
+    let last = (n.max(2) - 1) as f64;
+    (0..n).map(|i| -1.0 + 2.0 * i as f64 / last).collect()
+}
+
+/// The lowest finite loss of the grid and its (α, β); NaN if none is finite.
+fn grid_min(losses: &[Vec<f64>], coords: &[f64]) -> (f64, [f64; 2]) {
+    let mut best = (f64::NAN, [f64::NAN; 2]);
+    for (j, row) in losses.iter().enumerate() {
+        for (i, &l) in row.iter().enumerate() {
+            if l.is_finite() && (best.0.is_nan() || l < best.0) {
+                best = (l, [coords[i], coords[j]]);
+            }
+        }
+    }
+    best
+}
+
+/// The landscape of `net` on the first `params.images` training images of `ds`.
+pub fn landscape(
+    net: &Network<f32>,
+    ds: &Dataset,
+    params: &LandscapeParams,
+    progress: Progress,
+    cancel: &AtomicBool,
+) -> Result<LandscapeResult, ExperimentError> {
+    let n = ds.train.len();
+    require(params.images >= 1 && params.images <= n, || {
+        format!(
+            "images must be in 1..={n} (the training split), got {}",
+            params.images
+        )
+    })?;
+    require(params.eval_batch >= 1, || {
+        "the eval batch must be at least 1".into()
+    })?;
+    let batches: Vec<(Vec<f32>, Vec<usize>)> = (0..params.images)
+        .step_by(params.eval_batch)
+        .map(|s| {
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            let end = (s + params.eval_batch).min(params.images);
+            ds.gather_range(&ds.train, s..end, &mut x, &mut y);
+            (x, y)
+        })
+        .collect();
+    let bn = params.bn.gather(ds);
+    landscape_images(net, &batches, &bn, params, progress, cancel)
+}

@@ -36,6 +36,9 @@ const EXP: &[&str] = &[
     "5",
     "--width",
     "4",
+    // The rate the base_lr edit below expects (not the default's 0.05).
+    "--lr",
+    "0.1",
 ];
 
 fn train(dir: &Path, steps: &str, out: &str) {

@@ -135,6 +135,10 @@ pub fn snapshot(specs: &[&str], steps: u64, seed: u64) -> RunSnapshot {
         models: specs.iter().map(|s| s.to_string()).collect(),
         dataset: "synthetic".into(),
         seed,
+        // The records' rate, and the figures the fixture files were written with.
+        batch: 64,
+        lr: 0.1,
+        eval_every: 100,
         ..Default::default()
     };
     RunSnapshot {

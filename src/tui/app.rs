@@ -205,7 +205,13 @@ impl App {
 
     pub fn update(&mut self, msg: Msg) -> Vec<Action> {
         match msg {
-            Msg::Key(key) if self.prompt.is_some() => self.on_prompt(key),
+            // Ctrl-C always quits, prompt or not.
+            Msg::Key(key)
+                if self.prompt.is_some() && !key.modifiers.contains(KeyModifiers::CONTROL) =>
+            {
+                self.on_prompt(key)
+            }
+            Msg::Key(key) if self.prompt.take().is_some() => return self.on_key(key),
             Msg::Key(key) => return self.on_key(key),
             Msg::Resize { width, height } => {
                 self.size = Some((width, height));

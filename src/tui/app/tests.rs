@@ -514,6 +514,9 @@ fn runs_past_nine_are_reachable_by_zero_and_the_go_to_prompt() {
     assert_eq!(app.update(key(KeyCode::Esc)), vec![]);
     assert_eq!(app.update(ch('3')), vec![]);
     assert_eq!(app.focus(), 2);
+    app.update(ch('g'));
+    let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert_eq!(app.update(ctrl_c).last(), Some(&Action::Quit));
 }
 
 #[test]

@@ -5,7 +5,10 @@
 
 use super::channel::AuxSender;
 use super::events::TrainerEvent;
+use super::experiment::ExperimentError;
+use super::landscape::{self, LandscapeParams, LandscapeResult};
 use super::lesion::{self, LesionParams, LesionReport};
+use super::shatter::{self, ShatterParams, ShatterResult};
 use super::trainer::Trainer;
 use crate::data::Dataset;
 use crate::model::Network;
@@ -30,14 +33,20 @@ pub enum ExperimentKind {
     /// Veit, Wilber, Belongie 2016, §4: test accuracy with each block deleted.
     #[default]
     Lesion,
+    /// Balduzzi et al. 2017: the input gradient along a line between two test images.
+    Shatter,
+    /// Li et al. 2018: the training loss around the weights, on an 11×11 grid.
+    Landscape,
 }
 
 impl ExperimentKind {
-    pub const ALL: [ExperimentKind; 1] = [ExperimentKind::Lesion];
+    pub const ALL: [ExperimentKind; 3] = [Self::Lesion, Self::Shatter, Self::Landscape];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Lesion => "lesion study",
+            Self::Shatter => "gradient shattering",
+            Self::Landscape => "loss landscape",
         }
     }
 
@@ -56,12 +65,17 @@ pub enum ExperimentResult {
         /// Classes of the dataset: chance accuracy is 1/classes.
         classes: usize,
     },
+    /// One result per run, in run order.
+    Shatter(Vec<ShatterResult>),
+    Landscape(Vec<LandscapeResult>),
 }
 
 impl ExperimentResult {
     pub fn kind(&self) -> ExperimentKind {
         match self {
             Self::Lesion { .. } => ExperimentKind::Lesion,
+            Self::Shatter(_) => ExperimentKind::Shatter,
+            Self::Landscape(_) => ExperimentKind::Landscape,
         }
     }
 }
@@ -109,14 +123,19 @@ pub fn start(kind: ExperimentKind, trainer: &Trainer, tx: AuxSender) -> Job {
     let spawned = std::thread::Builder::new()
         .name("resviz-experiment".into())
         .spawn(move || {
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                run_lesion(nets, &ds, params, &flag, &tx)
+            let outcome = catch_unwind(AssertUnwindSafe(|| match kind {
+                ExperimentKind::Lesion => run_lesion(nets, &ds, params, &flag, &tx),
+                ExperimentKind::Shatter => run_shatter(&nets, &ds, &flag, &tx),
+                ExperimentKind::Landscape => run_landscape(&nets, &ds, &flag, &tx),
             }));
             let was_cancelled = flag.swap(true, Ordering::Relaxed);
             tx.send(match outcome {
-                Ok(Some(result)) if !was_cancelled => TrainerEvent::ExperimentFinished {
+                Ok(Ok(result)) if !was_cancelled => TrainerEvent::ExperimentFinished {
                     result: Box::new(result),
                 },
+                Ok(Err(ExperimentError::Invalid(message))) => {
+                    TrainerEvent::ExperimentFailed { kind, message }
+                }
                 Ok(_) => TrainerEvent::ExperimentStopped { kind },
                 Err(p) => TrainerEvent::ExperimentFailed {
                     kind,
@@ -141,26 +160,68 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "the experiment panicked".into())
 }
 
-/// The lesion study of every network; `None` if cancelled.
+type Outcome = Result<ExperimentResult, ExperimentError>;
+
+/// The lesion study of every network.
 fn run_lesion(
     mut nets: Vec<(String, Network<f32>)>,
     ds: &Dataset,
     params: LesionParams,
     cancel: &AtomicBool,
     tx: &AuxSender,
-) -> Option<ExperimentResult> {
+) -> Outcome {
     let ranges = lesion::ranges(ds, params.test_images, params.eval_batch);
     let total: usize = nets.iter().map(|(_, n)| n.num_blocks() + 1).sum();
     let mut progress = Progress::new(ExperimentKind::Lesion, total, tx);
     let mut models = Vec::with_capacity(nets.len());
     for (name, net) in &mut nets {
-        let m = lesion::lesion_net_until(net, name, ds, &ranges, || progress.tick(), cancel)?;
+        let m = lesion::lesion_net_until(net, name, ds, &ranges, || progress.tick(), cancel)
+            .ok_or(ExperimentError::Cancelled)?;
         models.push(m);
     }
-    Some(ExperimentResult::Lesion {
+    Ok(ExperimentResult::Lesion {
         report: LesionReport { models, params },
         classes: ds.classes,
     })
+}
+
+/// Gradient shattering of every network with the headless defaults (256 points between the
+/// first two test images, batch norm re-estimated from 8 training batches).
+fn run_shatter(
+    nets: &[(String, Network<f32>)],
+    ds: &Dataset,
+    cancel: &AtomicBool,
+    tx: &AuxSender,
+) -> Outcome {
+    let params = ShatterParams::default();
+    let mut progress = Progress::new(ExperimentKind::Shatter, 0, tx);
+    let mut results = Vec::with_capacity(nets.len());
+    for (i, (_, net)) in nets.iter().enumerate() {
+        let mut each = |d, t| progress.set(i, nets.len(), d, t);
+        results.push(shatter::shatter(net, ds, &params, &mut each, cancel)?);
+    }
+    Ok(ExperimentResult::Shatter(results))
+}
+
+/// The loss landscape of every network on an 11×11 grid and a 21-point slice, over the first
+/// 256 training images, batch norm with the run's own running statistics (as Li et al.).
+fn run_landscape(
+    nets: &[(String, Network<f32>)],
+    ds: &Dataset,
+    cancel: &AtomicBool,
+    tx: &AuxSender,
+) -> Outcome {
+    let params = LandscapeParams {
+        images: LandscapeParams::default().images.min(ds.train.len()),
+        ..LandscapeParams::default()
+    };
+    let mut progress = Progress::new(ExperimentKind::Landscape, 0, tx);
+    let mut results = Vec::with_capacity(nets.len());
+    for (i, (_, net)) in nets.iter().enumerate() {
+        let mut each = |d, t| progress.set(i, nets.len(), d, t);
+        results.push(landscape::landscape(net, ds, &params, &mut each, cancel)?);
+    }
+    Ok(ExperimentResult::Landscape(results))
 }
 
 /// Throttled progress events.
@@ -188,8 +249,19 @@ impl<'a> Progress<'a> {
         }
     }
 
+    /// Net `i` of `nets` has done `done` of its `total` passes (every net makes as many).
+    fn set(&mut self, i: usize, nets: usize, done: usize, total: usize) {
+        self.total = total * nets;
+        self.done = i * total + done;
+        self.report();
+    }
+
     fn tick(&mut self) {
         self.done += 1;
+        self.report();
+    }
+
+    fn report(&mut self) {
         if self.last.elapsed() >= PROGRESS_EVERY || self.done == self.total {
             self.last = Instant::now();
             self.tx.send(TrainerEvent::ExperimentProgress {

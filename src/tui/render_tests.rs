@@ -317,3 +317,82 @@ fn experiment_panel_running_then_lesion_result() {
     insta::assert_debug_snapshot!("experiment_lesion_120x40", render(&app, 120, 40).backend());
     insta::assert_debug_snapshot!("experiment_lesion_80x24", render(&app, 80, 24).backend());
 }
+
+#[test]
+fn experiment_panel_shattering_and_landscape_120x40() {
+    use crate::train::jobs::ExperimentResult;
+    use crate::train::landscape::{LandscapeParams, LandscapeResult, axis};
+    use crate::train::shatter::{ShatterParams, ShatterResult, autocorrelation};
+    let mut app = live();
+    let key = |c| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    app.update(key('e'));
+    // A noisy gradient for plain, a smooth one for v1 (fixed, so the snapshot is stable).
+    let grad = |smooth: bool| -> Vec<f64> {
+        (0..256)
+            .map(|i| {
+                let t = i as f64 / 255.0;
+                if smooth {
+                    (6.0 * t).sin()
+                } else {
+                    ((i * 7919 % 101) as f64 / 50.0 - 1.0) * (1.0 + t)
+                }
+            })
+            .collect()
+    };
+    let shatter = app
+        .histories()
+        .iter()
+        .map(|h| {
+            let g = grad(!h.info.spec.starts_with("plain"));
+            let autocorr = autocorrelation(&g, 16);
+            ShatterResult {
+                model: h.info.spec.clone(),
+                params: ShatterParams::default(),
+                class: 3,
+                logit: vec![0.0; g.len()],
+                lag1: autocorr[0],
+                autocorr,
+                grad: g,
+            }
+        })
+        .collect();
+    app.update(Msg::Trainer(TrainerEvent::ExperimentFinished {
+        result: Box::new(ExperimentResult::Shatter(shatter)),
+    }));
+    insta::assert_snapshot!("experiment_shatter_120x40", render(&app, 120, 40).backend());
+    app.update(key('e'));
+    let coords = axis(11);
+    let landscape = app
+        .histories()
+        .iter()
+        .enumerate()
+        .map(|(k, h)| {
+            // A bowl for v1; a bowl with a steep wall for plain.
+            let f = |a: f64, b: f64| {
+                0.3 + a * a + b * b + if k == 0 { 10f64.powf(4.0 * a) } else { 0.0 }
+            };
+            let losses = coords
+                .iter()
+                .map(|&b| coords.iter().map(|&a| f(a, b)).collect())
+                .collect();
+            LandscapeResult {
+                model: h.info.spec.clone(),
+                params: LandscapeParams::default(),
+                coords: coords.clone(),
+                losses,
+                slice_coords: coords.clone(),
+                slice: coords.iter().map(|&a| f(a, 0.0)).collect(),
+                centre_loss: f(0.0, 0.0),
+                min_loss: 0.3,
+                min_at: [0.0, 0.0],
+                nonconvex_frac: if k == 0 { 0.27 } else { 0.0 },
+            }
+        })
+        .collect();
+    app.update(Msg::Trainer(TrainerEvent::ExperimentFinished {
+        result: Box::new(ExperimentResult::Landscape(landscape)),
+    }));
+    let t = render(&app, 120, 40);
+    insta::assert_snapshot!("experiment_landscape_120x40", t.backend());
+    assert!(format!("{}", t.backend()).contains("non-convex 27%"));
+}

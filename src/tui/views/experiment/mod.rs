@@ -7,6 +7,9 @@
 //! to chance whichever block goes; a residual net barely notices, except at its downsampling
 //! blocks.
 
+mod landscape;
+mod shatter;
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -22,7 +25,7 @@ use crate::tui::theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let ex = app.experiments();
-    let title = format!(" experiment: {} · x run · e next ", ex.shown.name());
+    let title = format!(" {} · x run · e next ", ex.shown.name());
     let block = Block::bordered().title(Span::styled(title, theme::title()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -34,7 +37,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         let label = if r.total == 0 {
             "starting…".to_string()
         } else {
-            format!("{} / {} evaluations · x stops", r.done, r.total)
+            let unit = match r.kind {
+                ExperimentKind::Lesion => "evaluations",
+                ExperimentKind::Shatter | ExperimentKind::Landscape => "forward passes",
+            };
+            format!("{} / {} {unit} · x stops", r.done, r.total)
         };
         let gauge = Gauge::default()
             .ratio(r.fraction())
@@ -46,6 +53,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Some(ExperimentResult::Lesion { report, classes }) => {
             lesion(frame, body, app, report, *classes)
         }
+        Some(ExperimentResult::Shatter(results)) => shatter::render(frame, body, app, results),
+        Some(ExperimentResult::Landscape(results)) => landscape::render(frame, body, app, results),
         None => {
             let text = if running.is_some() {
                 String::new()
@@ -60,6 +69,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 
 fn intro(kind: ExperimentKind) -> String {
     match kind {
+        ExperimentKind::Shatter => "Press x to compute, for every run, the gradient of one logit \
+             along a line of 256 inputs between two test images (Balduzzi et al. 2017): \
+             at initialisation a plain deep net's looks like white noise, a residual net's \
+             stays correlated."
+            .into(),
+        ExperimentKind::Landscape => "Press x to compute, for every run, the training loss on \
+             an 11×11 grid around its weights along two filter-normalised random directions \
+             (Li et al. 2018), on 256 training images."
+            .into(),
         ExperimentKind::Lesion => format!(
             "Press x to delete each block in turn from a copy of every run and measure test \
              accuracy on {} test images (Veit et al. 2016). Training goes on meanwhile.",

@@ -3,6 +3,8 @@
 
 pub mod block;
 pub mod checkpoint;
+mod fold;
+pub mod infer;
 pub mod layers;
 pub mod lesion;
 pub mod network;
@@ -10,6 +12,7 @@ pub mod params;
 pub mod pass;
 pub mod spec;
 
+pub use infer::Inference;
 pub use layers::Mode;
 pub use network::{NetOptions, Network};
 pub use pass::PassStats;

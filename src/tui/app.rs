@@ -118,6 +118,8 @@ pub struct App {
     heat: HeatMode,
     /// Every gradient RMS recorded in this experiment: the heatmap's fixed colour scale.
     rms_scale: crate::tui::scale::LogScale,
+    /// A test evaluation under way: `(run, test batches done, in all)`.
+    evaluating: Option<(usize, usize, usize)>,
 }
 
 impl App {
@@ -148,6 +150,7 @@ impl App {
             side: SidePanel::default(),
             heat: HeatMode::default(),
             rms_scale: Default::default(),
+            evaluating: None,
         }
     }
 
@@ -175,6 +178,7 @@ impl App {
             Msg::Tick => {}
             Msg::Trainer(event) => self.on_event(event),
             Msg::TrainerClosed => {
+                self.evaluating = None;
                 if self.trainer_alive() && !self.is_replay() {
                     self.state = TrainerState::Ended;
                     self.dirty = true;
@@ -192,6 +196,11 @@ impl App {
 
     pub fn save_failed(&mut self, message: &str) {
         self.set_status(format!("save failed: {message}"), true);
+    }
+
+    /// The test evaluation under way, if one is: `(run, test batches done, in all)`.
+    pub fn evaluating(&self) -> Option<(usize, usize, usize)> {
+        self.evaluating
     }
 
     /// Whether anything changed since the last call: the loop draws only then.

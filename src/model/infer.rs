@@ -145,14 +145,11 @@ fn conv<'a, E: Float>(
     }
 }
 
+/// As the engine's ReLU (anything not above zero, NaN too, becomes zero), as a branch-free
+/// `max` the compiler vectorises.
 fn relu<E: Float>(v: &mut [E]) {
     let zero = E::zero();
-    // As the engine's ReLU: anything not above zero (NaN too) becomes zero.
-    v.iter_mut().for_each(|e| {
-        if !(*e > zero) {
-            *e = zero
-        }
-    });
+    v.iter_mut().for_each(|e| *e = e.max(zero));
 }
 
 /// `v = ReLU?(a[c]·v + b[c])` on `[n, C, hw]`, with the batch-norm op's arithmetic.
@@ -160,9 +157,10 @@ fn channel_affine<E: Float>(v: &mut [E], hw: usize, a: &[E], b: &[E], relu: bool
     let zero = E::zero();
     for (i, plane) in v.chunks_exact_mut(hw).enumerate() {
         let (ac, bc) = (a[i % a.len()], b[i % a.len()]);
-        for e in plane {
-            let t = *e * ac + bc;
-            *e = if relu && t <= zero { zero } else { t };
+        if relu {
+            plane.iter_mut().for_each(|e| *e = (*e * ac + bc).max(zero));
+        } else {
+            plane.iter_mut().for_each(|e| *e = *e * ac + bc);
         }
     }
 }
@@ -315,7 +313,7 @@ fn block<'a, E: Float>(b: &FBlock<E>, x: &Act<'_, E>, n: usize) -> Act<'a, E> {
                 } else {
                     *y + (one - gg) * ss
                 };
-                *y = if t > E::zero() { t } else { E::zero() };
+                *y = t.max(E::zero());
             }
         }
         Join::Pre { .. } => unreachable!("handled above"),
@@ -323,14 +321,16 @@ fn block<'a, E: Float>(b: &FBlock<E>, x: &Act<'_, E>, n: usize) -> Act<'a, E> {
     f
 }
 
-/// `f = f + k·s`, then ReLU when asked.
+/// `f = f + k·s`, then ReLU when asked; each case its own loop, so each vectorises.
 fn add<E: Float>(f: &mut [E], s: &[E], k: E, relu: bool) {
     assert_eq!(f.len(), s.len(), "infer: branch and shortcut shapes differ");
     let zero = E::zero();
-    let unit = k == E::one();
-    for (y, &v) in f.iter_mut().zip(s) {
-        let t = if unit { *y + v } else { *y + k * v };
-        *y = if relu && !(t > zero) { zero } else { t };
+    let pairs = f.iter_mut().zip(s);
+    match (k == E::one(), relu) {
+        (true, true) => pairs.for_each(|(y, &v)| *y = (*y + v).max(zero)),
+        (true, false) => pairs.for_each(|(y, &v)| *y = *y + v),
+        (false, true) => pairs.for_each(|(y, &v)| *y = (*y + k * v).max(zero)),
+        (false, false) => pairs.for_each(|(y, &v)| *y = *y + k * v),
     }
 }
 

@@ -196,3 +196,30 @@ fn the_folded_weights_follow_every_change() {
     assert_eq!(c.infer(&x, N), net.infer(&x, N));
     assert_eq!((c.fold_count(), net.fold_count()), (1, 4));
 }
+
+/// `cargo test --release --lib model::infer::tests::speed -- --ignored --nocapture`: the
+/// forward-only path of v1-56 on MNIST-shaped batches (for profiling).
+#[test]
+#[ignore]
+fn speed() {
+    let o = NetOptions {
+        in_channels: 1,
+        height: 28,
+        width: 28,
+        classes: 10,
+        base_width: 16,
+    };
+    for spec in ["plain-56", "v1-56", "v2-56"] {
+        let net = Network::<f32>::new(spec.parse().unwrap(), o, 1);
+        for n in [32, 128] {
+            let x: Vec<f32> = rand_vec(n * 28 * 28, 5).iter().map(|&v| v as f32).collect();
+            let ms = crate::engine::best_ms(20, &mut || {
+                std::hint::black_box(crate::engine::on_pool(|| net.infer(&x, n)));
+            });
+            println!(
+                "{spec} batch {n}: {ms:.1} ms, {:.0} img/s",
+                n as f64 / ms * 1e3
+            );
+        }
+    }
+}

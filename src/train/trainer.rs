@@ -334,7 +334,7 @@ impl Trainer {
 
 /// Test images per forward-only pass of an evaluation: large enough to keep both cores busy on
 /// a few images each, small enough that a stop between batches is never long in coming.
-pub const EVAL_BATCH: usize = 128;
+pub const EVAL_BATCH: usize = 64;
 
 /// An evaluation under way (see [`Trainer::start_evaluation`]).
 #[derive(Clone, Debug)]

@@ -577,44 +577,21 @@ fn a_failed_autosave_exits_non_zero() {
     assert!(!screen.alternate_screen() && !screen.hide_cursor());
 }
 
-/// Issue 15: `q` while the test split is evaluated quits at once. The default experiment's nets,
-/// evaluated every second step, so an evaluation of several seconds is under way when `q` comes;
-/// the header says so meanwhile, and the exit restores the terminal and autosaves.
+/// Issue 15: `q` during a test evaluation (shown in the header) quits at once, and autosaves.
 #[test]
 fn quitting_during_an_evaluation_is_prompt() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("evaluating.ron");
-    std::fs::write(
-        &config,
-        r#"(models: ["plain-56", "v1-56", "v2-56"], dataset: "mnist", batch: 32, lr: 0.05, eval_every: 2)"#,
-    )
-    .unwrap();
+    let ron = r#"(models: ["plain-56", "v1-56", "v2-56"], batch: 32, eval_every: 2)"#;
+    std::fs::write(dir.path().join("e.ron"), ron).unwrap();
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
-    cmd.args(["tui", "--config", config.to_str().unwrap()]);
+    cmd.args(["tui", "--config", "e.ron", "--dataset", "mnist"]);
     cmd.cwd(dir.path());
     let mut session = Session::start(cmd);
     session.wait_for("◐ evaluating", Duration::from_secs(120));
-    // Into the evaluation: past the first run's first progress report.
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        session.text().contains("◐ evaluating"),
-        "{}",
-        session.text()
-    );
     let t0 = Instant::now();
     session.press(b"q");
-    let (code, screen) = session.finish();
-    let took = t0.elapsed();
-    eprintln!("q during an evaluation: exited after {took:?}");
-    assert_eq!(code, 0, "resviz failed:\n{}", screen.contents());
-    assert!(took < Duration::from_secs(2), "quitting took {took:?}");
+    let ((code, screen), took) = (session.finish(), t0.elapsed());
+    assert!(code == 0 && took.as_secs_f64() < 2.0, "{took:?}, {code}");
     assert!(!screen.alternate_screen() && !screen.hide_cursor());
-    let saves = dir.path().join("saves");
-    let files = saved_files(&saves);
-    assert_eq!(files.len(), 1, "{files:?}");
-    let snap = resviz::snapshot::load(&saves.join(&files[0])).unwrap();
-    assert!(
-        snap.runs.iter().all(|r| r.steps.len() >= 2),
-        "the steps were saved"
-    );
+    assert_eq!(saved_files(&dir.path().join("saves")).len(), 1);
 }

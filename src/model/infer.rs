@@ -242,13 +242,12 @@ fn preact<'a, E: Float>(p: &Preact<E>, x: &'a Act<'_, E>) -> Act<'a, E> {
 /// The block deleted: its shortcut path alone (a pre-activation projection reads the
 /// pre-activated input); the caller checked that it can be deleted.
 fn shortcut_only<'a, E: Float>(b: &FBlock<E>, x: &Act<'_, E>, n: usize) -> Act<'a, E> {
-    let s = match (&b.join, &b.shortcut) {
+    match (&b.join, &b.shortcut) {
         (Join::Pre { preact: p, .. }, FShortcut::Proj(_)) if proj_on_a(&b.join) => {
             shortcut(b, &preact(p, x), n).into_owned()
         }
         _ => shortcut(b, x, n).into_owned(),
-    };
-    s
+    }
 }
 
 fn proj_on_a<E>(j: &Join<E>) -> bool {
@@ -328,9 +327,9 @@ fn add<E: Float>(f: &mut [E], s: &[E], k: E, relu: bool) {
     let pairs = f.iter_mut().zip(s);
     match (k == E::one(), relu) {
         (true, true) => pairs.for_each(|(y, &v)| *y = (*y + v).max(zero)),
-        (true, false) => pairs.for_each(|(y, &v)| *y = *y + v),
+        (true, false) => pairs.for_each(|(y, &v)| *y += v),
         (false, true) => pairs.for_each(|(y, &v)| *y = (*y + k * v).max(zero)),
-        (false, false) => pairs.for_each(|(y, &v)| *y = *y + k * v),
+        (false, false) => pairs.for_each(|(y, &v)| *y += k * v),
     }
 }
 

@@ -64,7 +64,7 @@ where
         for p in 0..net.store.params.len() {
             let g = net.store.params[p].grad(&mut grads).to_vec();
             for (w, g) in net.store.params[p].data_mut().iter_mut().zip(g) {
-                *w = *w - lr * g;
+                *w -= lr * g;
             }
         }
     }

@@ -104,7 +104,7 @@ pub fn lesion_trainer(
         .iter_mut()
         .map(|run| {
             let name = run.spec.to_string();
-            lesion_net(&mut run.net, &name, &trainer.ds, &ranges, &mut on_eval)
+            lesion_net(&run.net, &name, &trainer.ds, &ranges, &mut on_eval)
         })
         .collect();
     LesionReport { models, params }

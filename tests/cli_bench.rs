@@ -42,6 +42,10 @@ fn models_report_speed_statistics_cost_and_memory() {
             "batch",
             "img_per_s",
             "stats_overhead_pct",
+            "fwd_img_per_s",
+            "fwd_ratio",
+            "eval_batch",
+            "fwd_eval_img_per_s",
             "peak_rss_mb",
         ] {
             assert!(keys.contains(&k), "{k} missing from {m}");
@@ -49,6 +53,14 @@ fn models_report_speed_statistics_cost_and_memory() {
         assert_eq!(m["batch"].as_u64(), Some(16));
         let ips = m["img_per_s"].as_f64().unwrap();
         assert!(ips.is_finite() && ips > 0.0, "{m}");
+        let fwd = m["fwd_img_per_s"].as_f64().unwrap();
+        assert!(fwd.is_finite() && fwd > 0.0, "{m}");
+        assert!(
+            (m["fwd_ratio"].as_f64().unwrap() - fwd / ips).abs() < 1e-9 * fwd / ips,
+            "{m}"
+        );
+        assert_eq!(m["eval_batch"].as_u64(), Some(64));
+        assert!(m["fwd_eval_img_per_s"].as_f64().unwrap() > 0.0, "{m}");
         assert!(m["stats_overhead_pct"].as_f64().unwrap().is_finite(), "{m}");
         // A process that trained a network holds at least its batch and weights.
         let rss = m["peak_rss_mb"].as_f64().unwrap();

@@ -72,7 +72,9 @@ async fn lesion_from_the_dashboard_matches_the_headless_study() {
     let Some(E::ExperimentFinished { result }) = seen.last() else {
         unreachable!()
     };
-    let ExperimentResult::Lesion { report, classes } = result.as_ref();
+    let ExperimentResult::Lesion { report, classes } = result.as_ref() else {
+        panic!("a lesion study gives a lesion result: {result:?}")
+    };
     assert_eq!(*classes, 10);
     assert_eq!(
         report.params.steps,

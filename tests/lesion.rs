@@ -94,7 +94,7 @@ fn residual_lesions_equal_the_forward_pass_of_the_net_without_the_branch() {
     let ds = mnist();
     let (x, y) = batch(&ds, 96);
     for (model, v2) in [("v1-14", false), ("v2-14", true)] {
-        let mut net = small_net(model, &ds);
+        let net = small_net(model, &ds);
         let intact = net.eval_pass(x.clone(), &y);
         let names = net.block_names()[1..].to_vec();
         for (i, name) in names.iter().enumerate() {
@@ -121,7 +121,7 @@ fn residual_lesions_equal_the_forward_pass_of_the_net_without_the_branch() {
 fn plain_lesions_equal_the_net_with_an_identity_block_and_refuse_shape_changes() {
     let ds = mnist();
     let (x, y) = batch(&ds, 96);
-    let mut net = small_net("plain-14", &ds);
+    let net = small_net("plain-14", &ds);
     let widths = [4, 8, 16];
     let names = net.block_names()[1..].to_vec();
     for (i, name) in names.iter().enumerate() {

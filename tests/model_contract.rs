@@ -210,7 +210,7 @@ fn a_clone_records_its_own_statistics() {
     let _ = net.train_pass(x.clone(), &[1, 2]);
     let before = net.probe_stats();
     assert!(before.iter().all(|(_, g)| g.is_some()));
-    let mut copy = net.clone();
+    let copy = net.clone();
     copy.set_probes_enabled(false);
     let _ = copy.eval_pass(x.iter().map(|v| v * 3.0).collect(), &[0, 0]);
     assert_eq!(net.probe_stats(), before);

@@ -179,3 +179,101 @@ async fn stop_evaluates_only_when_asked() {
         h.task.await.unwrap();
     }
 }
+
+/// A trainer that evaluates after every step, on nets whose evaluation takes a while.
+fn evaluating_trainer(models: &[&str]) -> Trainer {
+    let mut t = trainer(models, 0.05);
+    t.cfg.eval_every = 1;
+    t
+}
+
+/// Events up to and including the first that matches, all of them.
+async fn upto(rx: &mut EventReceiver, pred: impl Fn(&E) -> bool) -> Vec<E> {
+    let mut seen = Vec::new();
+    loop {
+        let e = next(rx).await;
+        let hit = pred(&e);
+        seen.push(e);
+        if hit {
+            return seen;
+        }
+    }
+}
+
+/// A quitting dashboard's `Stop` abandons an evaluation at the next test batch: `Finished`
+/// comes at once, with no `Evaluated` for the run that was under way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_during_an_evaluation_abandons_it_at_once() {
+    let mut h = train::spawn(
+        evaluating_trainer(&["v1-20", "v2-20"]),
+        WorkerOptions::default(),
+    );
+    let seen = upto(&mut h.events, |e| matches!(e, E::Evaluating { run: 0, .. })).await;
+    assert!(!seen.iter().any(|e| matches!(e, E::Evaluated { .. })));
+    let t0 = std::time::Instant::now();
+    h.commands.send(C::Stop).unwrap();
+    let seen = upto(&mut h.events, |e| matches!(e, E::Finished { .. })).await;
+    let took = t0.elapsed();
+    assert!(
+        !seen.iter().any(|e| matches!(e, E::Evaluated { .. })),
+        "the interrupted run was reported: {seen:?}"
+    );
+    assert!(took < Duration::from_secs(1), "Stop took {took:?}");
+    assert!(h.events.recv().await.is_none());
+    h.task.await.unwrap();
+}
+
+/// Commands sent during an evaluation wait for it and are then applied in order; a `Stop` to a
+/// worker that evaluates on stop (headless `train`) lets the evaluation finish first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_during_an_evaluation_wait_for_it() {
+    let mut h = train::spawn(
+        evaluating_trainer(&["v1-20", "v2-20"]),
+        WorkerOptions::default(),
+    );
+    upto(&mut h.events, |e| matches!(e, E::Evaluating { run: 0, .. })).await;
+    h.commands.send(C::SetLr(0.01)).unwrap();
+    h.commands.send(C::Pause).unwrap();
+    let seen = upto(&mut h.events, |e| matches!(e, E::Paused { .. })).await;
+    let order: Vec<&str> = seen
+        .iter()
+        .filter_map(|e| match e {
+            E::Evaluated { run: 0, .. } => Some("eval 0"),
+            E::Evaluated { run: 1, .. } => Some("eval 1"),
+            E::LrChanged { .. } => Some("lr"),
+            E::Paused { .. } => Some("paused"),
+            E::StepsFinished { .. } => Some("step"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, ["eval 0", "eval 1", "lr", "paused"], "{seen:?}");
+    // Progress is reported per run, with the number of test batches.
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, E::Evaluating { run: 1, total, .. } if *total > 1))
+    );
+    h.commands.send(C::Stop).unwrap();
+    until(&mut h.events, |e| matches!(e, E::Finished { .. })).await;
+    h.task.await.unwrap();
+
+    let mut h = train::spawn(
+        evaluating_trainer(&["v1-20", "v2-20"]),
+        WorkerOptions {
+            eval_on_stop: true,
+            ..Default::default()
+        },
+    );
+    upto(&mut h.events, |e| matches!(e, E::Evaluating { run: 0, .. })).await;
+    h.commands.send(C::Stop).unwrap();
+    let seen = upto(&mut h.events, |e| matches!(e, E::Finished { .. })).await;
+    let evals: Vec<usize> = seen
+        .iter()
+        .filter_map(|e| match e {
+            E::Evaluated { run, .. } => Some(*run),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evals, [0, 1], "{seen:?}");
+    assert!(!seen.iter().any(|e| matches!(e, E::StepsFinished { .. })));
+    h.task.await.unwrap();
+}

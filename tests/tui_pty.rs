@@ -483,7 +483,7 @@ fn real_binary_runs_an_experiment_and_quits_during_one() {
     small.press(b"x");
     small.wait_for("lesion study", Duration::from_secs(2));
     small.wait_for("intact", Duration::from_secs(60));
-    assert!(small.text().contains("median drop"), "{}", small.text());
+    assert!(small.text().contains("median −"), "{}", small.text());
     small.press(b"q");
     let (code, _) = small.finish();
     assert_eq!(code, 0);
@@ -502,4 +502,23 @@ fn real_binary_runs_an_experiment_and_quits_during_one() {
     );
     assert!(quit < Duration::from_secs(5), "quitting took {quit:?}");
     eprintln!("q during an experiment: exited after {quit:?}");
+}
+
+/// Issue 15: `q` during a test evaluation (shown in the header) quits at once, and autosaves.
+#[test]
+fn quitting_during_an_evaluation_is_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let ron = r#"(models: ["plain-56", "v1-56", "v2-56"], batch: 32, eval_every: 2)"#;
+    std::fs::write(dir.path().join("e.ron"), ron).unwrap();
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
+    cmd.args(["tui", "--config", "e.ron", "--dataset", "mnist"]);
+    cmd.cwd(dir.path());
+    let mut session = Session::start(cmd);
+    session.wait_for("◐ evaluating", Duration::from_secs(120));
+    let t0 = Instant::now();
+    session.press(b"q");
+    let ((code, screen), took) = (session.finish(), t0.elapsed());
+    assert!(code == 0 && took.as_secs_f64() < 2.0, "{took:?}, {code}");
+    assert!(!screen.alternate_screen() && !screen.hide_cursor());
+    assert_eq!(saved_files(&dir.path().join("saves")).len(), 1);
 }

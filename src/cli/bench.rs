@@ -1,5 +1,6 @@
 //! `resviz bench`: images per second of a full training step (forward, backward, optimizer) per
-//! model, the cost of the statistics, and peak resident memory; `--kernels` times the conv and
+//! model, the cost of the statistics, images per second of the forward-only path (at the same
+//! batch and at the evaluation's batch), and peak resident memory; `--kernels` times the conv and
 //! batch-norm kernels alone.
 
 use super::BenchArgs;
@@ -10,7 +11,7 @@ use crate::engine::batchnorm::{self, BnCfg};
 use crate::engine::conv::{self, ConvCfg, Geom};
 use crate::model::Network;
 use crate::train::optim::Optimizer;
-use crate::train::trainer::net_options;
+use crate::train::trainer::{EVAL_BATCH, net_options};
 use color_eyre::eyre::{Result, bail};
 use serde::Serialize;
 use std::time::Instant;
@@ -26,6 +27,13 @@ struct ModelBench {
     batch: usize,
     img_per_s: f64,
     stats_overhead_pct: f64,
+    /// Forward-only passes (`Network::infer`, BN folded) on the same batch.
+    fwd_img_per_s: f64,
+    /// `fwd_img_per_s / img_per_s`.
+    fwd_ratio: f64,
+    /// The forward-only path at the test evaluation's batch size (the batch repeated).
+    eval_batch: usize,
+    fwd_eval_img_per_s: f64,
     peak_rss_mb: f64,
 }
 
@@ -75,17 +83,34 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
         net.set_probes_enabled(true);
         let (with, without, diff) = (median(with), median(without), median(diff));
+        let img_per_s = y.len() as f64 / with;
+        let fwd_img_per_s = forward_rate(&net, x, y.len(), args.steps);
+        let eval_x = x.repeat(EVAL_BATCH.div_ceil(y.len().max(1)));
+        let eval_x = &eval_x[..EVAL_BATCH * (x.len() / y.len().max(1))];
         let m = ModelBench {
             model: spec.to_string(),
             batch: y.len(),
-            img_per_s: y.len() as f64 / with,
+            img_per_s,
             stats_overhead_pct: 100.0 * diff / without,
+            fwd_img_per_s,
+            fwd_ratio: fwd_img_per_s / img_per_s,
+            eval_batch: EVAL_BATCH,
+            fwd_eval_img_per_s: forward_rate(&net, eval_x, EVAL_BATCH, args.steps),
             peak_rss_mb: peak_rss_mb(),
         };
         if !args.json {
             eprintln!(
-                "{:<12} batch {:>4}  {:>8.1} img/s  stats {:>+5.1} %  peak RSS {:>7.1} MB",
-                m.model, m.batch, m.img_per_s, m.stats_overhead_pct, m.peak_rss_mb
+                "{:<12} batch {:>4}  {:>8.1} img/s  stats {:>+5.1} %  forward {:>8.1} img/s \
+                 (×{:.2}; batch {}: {:.1})  peak RSS {:>7.1} MB",
+                m.model,
+                m.batch,
+                m.img_per_s,
+                m.stats_overhead_pct,
+                m.fwd_img_per_s,
+                m.fwd_ratio,
+                m.eval_batch,
+                m.fwd_eval_img_per_s,
+                m.peak_rss_mb
             );
         }
         report.models.push(m);
@@ -94,6 +119,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         super::output::print(&(serde_json::to_string(&report)? + "\n"))?;
     }
     Ok(())
+}
+
+/// Images per second of the forward-only path on `x` (`n` images): the median of `steps` timed
+/// passes after a warm-up pass (which also folds the weights).
+fn forward_rate(net: &Network<f32>, x: &[f32], n: usize, steps: usize) -> f64 {
+    let pass = || {
+        let t0 = Instant::now();
+        std::hint::black_box(engine::on_pool(|| net.infer(x, n)));
+        t0.elapsed().as_secs_f64()
+    };
+    pass();
+    n as f64 / median((0..steps.max(1)).map(|_| pass()).collect())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

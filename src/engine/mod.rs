@@ -30,7 +30,7 @@ mod tap_tests;
 pub mod tensor;
 
 pub use batchnorm::{BnCfg, batch_norm2d, batch_norm2d_probed, batch_norm2d_tapped};
-pub use conv::{ConvCfg, conv2d};
+pub use conv::{ConvCfg, PreparedConv, conv2d};
 pub use elementwise::{
     add, add_relu, add_relu_tapped, add_tapped, dropout, gate_mix, relu, scale, sigmoid,
 };

@@ -43,20 +43,20 @@ pub struct BlockCfg {
 #[derive(Clone, Debug)]
 pub struct Block {
     pub variant: Variant,
-    knobs: Knobs,
-    conv1: Conv,
+    pub(super) knobs: Knobs,
+    pub(super) conv1: Conv,
     /// `v2`'s pre-activation BN (absent in the first unit), else the BN after conv1.
-    bn1: Option<Bn>,
-    conv2: Conv,
+    pub(super) bn1: Option<Bn>,
+    pub(super) conv2: Conv,
     /// Absent for `bnafter`, whose BN follows the addition (`bn3`).
-    bn2: Option<Bn>,
-    bn3: Option<Bn>,
-    gate: Option<Conv>,
-    shortcut: Shortcut,
+    pub(super) bn2: Option<Bn>,
+    pub(super) bn3: Option<Bn>,
+    pub(super) gate: Option<Conv>,
+    pub(super) shortcut: Shortcut,
     /// Seed presets: the projection reads the raw x even in pre-activation blocks.
-    proj_on_raw: bool,
+    pub(super) proj_on_raw: bool,
     /// Pre-activation designs' first unit: no activation before the split.
-    skip_preact: bool,
+    pub(super) skip_preact: bool,
 }
 
 /// Shape of a block: channels in and out, and stride of its first conv.

@@ -1,9 +1,8 @@
 //! Lesion study (Veit, Wilber, Belongie 2016, §4): a network evaluated with one block deleted
-//! at test time, batch norm in evaluation mode and no tape.
+//! at test time, batch norm in evaluation mode, on the forward-only path.
 
-use super::layers::Mode;
 use super::network::Network;
-use crate::engine::{Float, view};
+use crate::engine::Float;
 use dfdx::prelude::*;
 
 impl<E: Float> Network<E>
@@ -20,17 +19,13 @@ where
     /// correct)` over the batch, or `None` if the block cannot be deleted (a plain block that
     /// changes its input's shape).
     pub fn eval_pass_without(
-        &mut self,
+        &self,
         x: Vec<E>,
         y: &[usize],
         deleted: usize,
     ) -> Option<(f64, usize)> {
         assert!(deleted < self.num_blocks(), "no block {deleted}");
-        let dev = Cpu::default();
-        let x = dev.tensor_from_vec(x, self.input_shape(y.len()));
-        let logits = self.forward_lesioned(x, Mode::Eval, Some(deleted))?;
-        let correct = self.count_correct(view(&logits), y);
-        let loss = cross_entropy_with_logits_loss(logits, self.one_hot(y));
-        Some((loss.array().to_f64().unwrap_or(f64::NAN), correct))
+        let logits = self.infer_lesioned(&x, y.len(), deleted)?;
+        Some(self.loss_and_correct(&logits, y))
     }
 }

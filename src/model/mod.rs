@@ -3,6 +3,8 @@
 
 pub mod block;
 pub mod checkpoint;
+mod fold;
+pub mod infer;
 pub mod input_grad;
 pub mod layers;
 pub mod lesion;
@@ -11,6 +13,7 @@ pub mod params;
 pub mod pass;
 pub mod spec;
 
+pub use infer::Inference;
 pub use layers::Mode;
 pub use network::{NetOptions, Network};
 pub use pass::PassStats;

@@ -1,6 +1,7 @@
 //! `Network`: a runtime-built CNN (stem, blocks, head) with probes at every block boundary.
 
 use super::block::{Block, BlockCfg, BlockShape};
+use super::fold::FoldCache;
 use super::layers::{BiasInit, Bn, Conv, Mode, WeightInit, uniform};
 use super::params::{PId, ParamKind, ParamStore, ParamTensor};
 use super::spec::{
@@ -39,20 +40,20 @@ impl Default for NetOptions {
 }
 
 #[derive(Clone, Debug)]
-struct Stem {
-    conv: Conv,
-    bn: Option<Bn>,
-    relu: bool,
+pub(super) struct Stem {
+    pub(super) conv: Conv,
+    pub(super) bn: Option<Bn>,
+    pub(super) relu: bool,
 }
 
 #[derive(Clone, Debug)]
-struct Head {
-    bn: Option<Bn>,
-    relu: bool,
+pub(super) struct Head {
+    pub(super) bn: Option<Bn>,
+    pub(super) relu: bool,
     /// Seed presets flatten; ResNets average-pool.
-    flatten: bool,
-    fc_w: PId,
-    fc_b: PId,
+    pub(super) flatten: bool,
+    pub(super) fc_w: PId,
+    pub(super) fc_b: PId,
 }
 
 #[derive(Clone, Debug)]
@@ -60,18 +61,20 @@ pub struct Network<E: Float> {
     pub spec: ModelSpec,
     pub opts: NetOptions,
     pub store: ParamStore<E>,
-    stem: Stem,
-    blocks: Vec<Block>,
+    pub(super) stem: Stem,
+    pub(super) blocks: Vec<Block>,
     block_names: Vec<String>,
     /// Elements per example at each block boundary (C·H·W), in `block_names` order.
     block_sizes: Vec<usize>,
-    head: Head,
+    pub(super) head: Head,
     recorder: OwnRecorder,
     /// Training-mode forward passes so far: seeds each pass's dropout mask. Evaluations do not
     /// count, so how often a run is evaluated never changes its training numbers.
     passes: u64,
     /// Whether the first conv computes ∂/∂input (only the shattering experiment wants it).
     pub(super) input_grad: bool,
+    /// The folded weights of the forward-only path, refolded when the weights change.
+    pub(super) folded: FoldCache<E>,
 }
 
 impl<E: Float> Network<E> {
@@ -183,6 +186,7 @@ impl<E: Float> Network<E> {
             recorder: OwnRecorder(recorder),
             passes: 0,
             input_grad: false,
+            folded: FoldCache::default(),
         }
     }
 

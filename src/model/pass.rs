@@ -76,14 +76,33 @@ where
         (stats, grads)
     }
 
-    /// Forward with BN in evaluation mode: `(mean loss, correct)` over the batch.
-    pub fn eval_pass(&mut self, x: Vec<E>, y: &[usize]) -> (f64, usize) {
-        let dev = Cpu::default();
-        let x = dev.tensor_from_vec(x, self.input_shape(y.len()));
-        let logits = self.forward(x, Mode::Eval);
-        let correct = self.count_correct(view(&logits), y);
-        let loss = cross_entropy_with_logits_loss(logits, self.one_hot(y));
-        (loss.array().to_f64().unwrap_or(f64::NAN), correct)
+    /// Forward with BN in evaluation mode (the forward-only path, [`Network::infer`]):
+    /// `(mean loss, correct)` over the batch.
+    pub fn eval_pass(&self, x: Vec<E>, y: &[usize]) -> (f64, usize) {
+        self.eval_batch(&x, y)
+    }
+
+    /// [`Network::eval_pass`] on a borrowed batch.
+    pub fn eval_batch(&self, x: &[E], y: &[usize]) -> (f64, usize) {
+        let logits = self.infer(x, y.len());
+        self.loss_and_correct(&logits, y)
+    }
+
+    /// Mean cross-entropy (in f64) and correct predictions of `logits [N, classes]`.
+    pub(super) fn loss_and_correct(&self, logits: &[E], y: &[usize]) -> (f64, usize) {
+        let k = self.opts.classes;
+        let total: f64 = logits
+            .chunks_exact(k)
+            .zip(y)
+            .map(|(row, &t)| {
+                assert!(t < k, "label {t} out of range for {k} classes");
+                let row: Vec<f64> = row.iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).collect();
+                let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let lse = m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+                lse - row[t]
+            })
+            .sum();
+        (total / y.len().max(1) as f64, self.count_correct(logits, y))
     }
 
     pub(super) fn input_shape(&self, n: usize) -> (usize, usize, usize, usize) {

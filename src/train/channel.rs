@@ -1,5 +1,6 @@
 //! The trainer's event channel: never blocks the sender; consecutive step events coalesce into
-//! one (bounded, oldest steps dropped first) while lifecycle events are always delivered in order.
+//! one (bounded, oldest steps dropped first), consecutive evaluation progress events into the
+//! latest, while lifecycle events are always delivered in order.
 
 use super::events::TrainerEvent;
 use super::record::StepRecord;
@@ -76,6 +77,11 @@ fn send(shared: &Shared, ev: TrainerEvent) {
                     st.dropped += excess as u64;
                 }
             }
+            // Progress only matters as of now.
+            (
+                Some(last @ TrainerEvent::Evaluating { .. }),
+                ev @ TrainerEvent::Evaluating { .. },
+            ) => *last = ev,
             (_, ev) => st.events.push_back(ev),
         }
     }

@@ -11,7 +11,8 @@ pub enum TrainerCommand {
     Resume,
     /// Advance every run by exactly one step (while paused).
     Step,
-    /// Finish the current step, emit `Finished`, and end the task.
+    /// Finish the current step, emit `Finished`, and end the task. Abandons an evaluation under
+    /// way (unless the worker evaluates on stop anyway); other commands wait until it is done.
     Stop,
     /// Fresh weights for every run; histories restart.
     Reset,
@@ -39,6 +40,14 @@ pub enum TrainerEvent {
     /// Records of one or more consecutive steps: `records[i]` is `(run index, record)`.
     StepsFinished {
         records: Vec<(usize, StepRecord)>,
+    },
+    /// A test evaluation is under way: run `run` has `done` of its `total` test batches behind
+    /// it. Sent when each run's evaluation starts and then at most every ~100 ms; consecutive
+    /// ones coalesce into the latest.
+    Evaluating {
+        run: usize,
+        done: usize,
+        total: usize,
     },
     Evaluated {
         run: usize,

@@ -6,6 +6,7 @@ use crate::config::ExperimentConfig;
 use crate::data::{Dataset, test_batches};
 use crate::engine;
 use crate::model::Network;
+use crate::model::network::argmax_rows;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -104,7 +105,7 @@ pub fn lesion_trainer(
         .iter_mut()
         .map(|run| {
             let name = run.spec.to_string();
-            lesion_net(&mut run.net, &name, &trainer.ds, &ranges, &mut on_eval)
+            lesion_net(&run.net, &name, &trainer.ds, &ranges, &mut on_eval)
         })
         .collect();
     LesionReport { models, params }
@@ -112,7 +113,7 @@ pub fn lesion_trainer(
 
 /// One network intact and with each block deleted, on the test-split `ranges`.
 pub fn lesion_net(
-    net: &mut Network<f32>,
+    net: &Network<f32>,
     model: &str,
     ds: &Dataset,
     ranges: &[Range<usize>],
@@ -124,7 +125,7 @@ pub fn lesion_net(
 
 /// [`lesion_net`] that gives up (`None`) once `cancel` is set, checked before each evaluation.
 pub fn lesion_net_until(
-    net: &mut Network<f32>,
+    net: &Network<f32>,
     model: &str,
     ds: &Dataset,
     ranges: &[Range<usize>],
@@ -152,30 +153,22 @@ pub fn lesion_net_until(
 }
 
 /// Test accuracy over `ranges` with block `deleted` (or none) deleted; `None` if it cannot be.
+/// On the forward-only path, folded once for all the ranges.
 pub fn accuracy(
-    net: &mut Network<f32>,
+    net: &Network<f32>,
     ds: &Dataset,
     ranges: &[Range<usize>],
     deleted: Option<usize>,
 ) -> Option<f64> {
     let (mut x, mut y) = (Vec::new(), Vec::new());
     let (mut correct, mut n) = (0usize, 0usize);
-    // Statistics nobody reads would only slow the passes down.
-    net.set_probes_enabled(false);
-    let mut run = || {
-        for r in ranges {
-            ds.gather_range(&ds.test, r.clone(), &mut x, &mut y);
-            let xb = std::mem::take(&mut x); // [B, C, H, W]
-            let c = match deleted {
-                None => net.eval_pass(xb, &y).1,
-                Some(b) => net.eval_pass_without(xb, &y, b)?.1,
-            };
-            correct += c;
-            n += y.len();
-        }
-        Some(())
-    };
-    let done = engine::on_pool(&mut run);
-    net.set_probes_enabled(true);
-    done.map(|()| correct as f64 / n.max(1) as f64)
+    let inference = net.inference();
+    for r in ranges {
+        ds.gather_range(&ds.test, r.clone(), &mut x, &mut y);
+        let logits = engine::on_pool(|| inference.logits_without(&x, y.len(), deleted))?;
+        let predicted = argmax_rows(&logits, net.opts.classes);
+        correct += predicted.iter().zip(&y).filter(|(p, t)| p == t).count();
+        n += y.len();
+    }
+    Some(correct as f64 / n.max(1) as f64)
 }

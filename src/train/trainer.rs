@@ -227,28 +227,54 @@ impl Trainer {
     /// Test-split loss and accuracy of every run that is still healthy (BN in evaluation mode),
     /// handing each run's result over as soon as it is known.
     pub fn evaluate_each(&mut self, mut on_run: impl FnMut(usize, EvalRecord)) {
-        let ranges: Vec<_> = test_batches(&self.ds, self.cfg.batch.max(1)).collect();
-        for (i, run) in self.runs.iter_mut().enumerate() {
-            if matches!(run.status, RunStatus::Diverged { .. }) {
-                continue;
+        let mut ev = self.start_evaluation();
+        while ev.position().is_some() {
+            if let Some((run, eval)) = self.evaluate_batch(&mut ev) {
+                on_run(run, eval);
             }
-            let (mut loss, mut correct, mut n) = (0.0, 0usize, 0usize);
-            for r in &ranges {
-                self.ds
-                    .gather_range(&self.ds.test, r.clone(), &mut self.x, &mut self.y);
-                let x = self.x.clone(); // [B, C, H, W]
-                let (l, c) = engine::on_pool(|| run.net.eval_pass(x, &self.y));
-                loss += l * self.y.len() as f64;
-                correct += c;
-                n += self.y.len();
-            }
-            let eval = EvalRecord {
-                step: run.step,
-                loss: (loss / n.max(1) as f64) as f32,
-                acc: correct as f32 / n.max(1) as f32,
-            };
-            on_run(i, eval);
         }
+    }
+
+    /// An evaluation of every run that is still healthy, to be advanced one test batch at a
+    /// time with [`evaluate_batch`](Self::evaluate_batch), so a caller can stop in between.
+    pub fn start_evaluation(&self) -> Evaluation {
+        let runs = (0..self.runs.len())
+            .filter(|&i| !matches!(self.runs[i].status, RunStatus::Diverged { .. }))
+            .collect();
+        Evaluation {
+            ranges: test_batches(&self.ds, EVAL_BATCH).collect(),
+            runs,
+            run: 0,
+            batch: 0,
+            sums: (0.0, 0, 0),
+        }
+    }
+
+    /// One test batch of `ev` on the forward-only path; the run's result once its last batch is
+    /// done. Does nothing once `ev` is complete.
+    pub fn evaluate_batch(&mut self, ev: &mut Evaluation) -> Option<(usize, EvalRecord)> {
+        let i = *ev.runs.get(ev.run)?;
+        if let Some(r) = ev.ranges.get(ev.batch) {
+            self.ds
+                .gather_range(&self.ds.test, r.clone(), &mut self.x, &mut self.y);
+            let (x, y, net) = (&self.x, &self.y, &self.runs[i].net); // x: [B, C, H, W]
+            let (l, c) = engine::on_pool(|| net.eval_batch(x, y));
+            ev.sums.0 += l * y.len() as f64;
+            ev.sums.1 += c;
+            ev.sums.2 += y.len();
+            ev.batch += 1;
+        }
+        if ev.batch < ev.ranges.len() {
+            return None;
+        }
+        let (loss, correct, n) = std::mem::take(&mut ev.sums);
+        (ev.run, ev.batch) = (ev.run + 1, 0);
+        let eval = EvalRecord {
+            step: self.runs[i].step,
+            loss: (loss / n.max(1) as f64) as f32,
+            acc: correct as f32 / n.max(1) as f32,
+        };
+        Some((i, eval))
     }
 
     /// The trainer's position, for [`restore`](Self::restore).
@@ -303,6 +329,31 @@ impl Trainer {
 
     pub fn all_stopped(&self) -> bool {
         self.runs.iter().all(|r| r.status != RunStatus::Running)
+    }
+}
+
+/// Test images per forward-only pass of an evaluation: large enough to keep both cores busy on
+/// a few images each, small enough that a stop between batches is never long in coming.
+pub const EVAL_BATCH: usize = 64;
+
+/// An evaluation under way (see [`Trainer::start_evaluation`]).
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    ranges: Vec<std::ops::Range<usize>>,
+    /// The runs to evaluate, in order, and the position in them.
+    runs: Vec<usize>,
+    run: usize,
+    batch: usize,
+    /// The current run's summed loss, correct predictions and images so far.
+    sums: (f64, usize, usize),
+}
+
+impl Evaluation {
+    /// `(run, test batches done, test batches in all)` of the batch to do next; `None` once
+    /// every run is evaluated.
+    pub fn position(&self) -> Option<(usize, usize, usize)> {
+        let run = *self.runs.get(self.run)?;
+        Some((run, self.batch, self.ranges.len()))
     }
 }
 

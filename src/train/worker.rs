@@ -1,11 +1,14 @@
-//! The trainer on a background task: commands in between steps, events out, never blocking on
-//! the consumer. A closed command channel means shut down.
+//! The trainer on a background task: commands in between steps and between the test batches of
+//! an evaluation, events out, never blocking on the consumer. A closed command channel means shut
+//! down.
 
 use super::channel::{EventReceiver, EventSender, event_channel};
 use super::events::{TrainerCommand, TrainerEvent};
 use super::jobs;
 use super::trainer::Trainer;
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender, error::TryRecvError};
 use tokio::task::JoinHandle;
 
@@ -60,6 +63,21 @@ pub fn run(
     trainer
 }
 
+/// The worker's inputs: commands, and those that arrived during an evaluation and wait for it.
+struct Inbox<'a> {
+    cmds: &'a mut UnboundedReceiver<TrainerCommand>,
+    deferred: VecDeque<TrainerCommand>,
+    opts: WorkerOptions,
+}
+
+/// What an evaluation ended with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EvalEnd {
+    Complete,
+    /// A `Stop` or a closed command channel abandoned it (only when not evaluating on stop).
+    Stopped,
+}
+
 fn drive(
     t: &mut Trainer,
     cmds: &mut UnboundedReceiver<TrainerCommand>,
@@ -71,6 +89,11 @@ fn drive(
         dataset: t.ds.name.clone(),
         runs: t.run_infos(),
     });
+    let mut inbox = Inbox {
+        cmds,
+        deferred: VecDeque::new(),
+        opts,
+    };
     let mut paused = opts.start_paused;
     let mut stopped = false;
     // Dropping a job cancels it: a new one replaces it, and the trainer's end stops it.
@@ -79,8 +102,10 @@ fn drive(
         tx.send(TrainerEvent::Paused { step: t.batches });
     }
     loop {
-        let cmd = if paused {
-            match cmds.blocking_recv() {
+        let cmd = if let Some(c) = inbox.deferred.pop_front() {
+            Some(c)
+        } else if paused {
+            match inbox.cmds.blocking_recv() {
                 Some(c) => Some(c),
                 None => {
                     stopped = true;
@@ -88,7 +113,7 @@ fn drive(
                 }
             }
         } else {
-            match cmds.try_recv() {
+            match inbox.cmds.try_recv() {
                 Ok(c) => Some(c),
                 Err(TryRecvError::Empty) => None,
                 Err(TryRecvError::Disconnected) => {
@@ -97,49 +122,38 @@ fn drive(
                 }
             }
         };
-        match cmd {
+        let end = match cmd {
             Some(TrainerCommand::Pause) if !paused => {
                 paused = true;
                 tx.send(TrainerEvent::Paused { step: t.batches });
+                EvalEnd::Complete
             }
             Some(TrainerCommand::Resume) if paused => {
                 paused = false;
                 tx.send(TrainerEvent::Resumed { step: t.batches });
+                EvalEnd::Complete
             }
-            Some(TrainerCommand::Step) if paused => one_step(t, tx),
-            Some(TrainerCommand::Stop) => {
-                stopped = true;
-                break;
-            }
-            Some(TrainerCommand::Reset) => {
-                t.reset();
-                for (run, info) in t.run_infos().into_iter().enumerate() {
-                    tx.send(TrainerEvent::RunRestarted { run, info });
-                }
-            }
-            Some(TrainerCommand::SetLr(lr)) if lr.is_finite() && lr > 0.0 => {
-                t.base_lr = lr;
-                tx.send(TrainerEvent::LrChanged { lr });
-            }
-            Some(TrainerCommand::ReplaceRun { run, spec }) => match t.replace_run(run, &spec) {
-                Ok(info) => tx.send(TrainerEvent::RunRestarted { run, info }),
-                // A bad spec from the UI must not end training: report it and go on.
-                Err(e) => tx.send(TrainerEvent::Diverged {
-                    run,
-                    step: 0,
-                    reason: format!("cannot swap: {e}"),
-                }),
-            },
+            Some(TrainerCommand::Step) if paused => one_step(t, tx, &mut inbox),
+            Some(TrainerCommand::Stop) => EvalEnd::Stopped,
             Some(TrainerCommand::RunExperiment(kind)) => {
                 job = Some(jobs::start(kind, t, tx.aux()));
+                EvalEnd::Complete
             }
             Some(TrainerCommand::CancelExperiment) => {
                 if let Some(j) = job.take() {
                     j.cancel();
                 }
+                EvalEnd::Complete
             }
-            Some(_) => {}
-            None => one_step(t, tx),
+            Some(cmd) => {
+                apply(t, tx, cmd);
+                EvalEnd::Complete
+            }
+            None => one_step(t, tx, &mut inbox),
+        };
+        if end == EvalEnd::Stopped {
+            stopped = true;
+            break;
         }
         let done = opts.max_steps.is_some_and(|m| t.batches >= m) || t.all_stopped();
         if done {
@@ -148,12 +162,38 @@ fn drive(
     }
     let evaluated = t.cfg.eval_every > 0 && t.batches.is_multiple_of(t.cfg.eval_every);
     if !evaluated && (!stopped || opts.eval_on_stop) {
-        evaluate(t, tx);
+        evaluate(t, tx, &mut inbox);
     }
     tx.send(TrainerEvent::Finished { step: t.batches });
 }
 
-fn one_step(t: &mut Trainer, tx: &EventSender) {
+/// The commands that neither step, stop, pause nor resume.
+fn apply(t: &mut Trainer, tx: &EventSender, cmd: TrainerCommand) {
+    match cmd {
+        TrainerCommand::Reset => {
+            t.reset();
+            for (run, info) in t.run_infos().into_iter().enumerate() {
+                tx.send(TrainerEvent::RunRestarted { run, info });
+            }
+        }
+        TrainerCommand::SetLr(lr) if lr.is_finite() && lr > 0.0 => {
+            t.base_lr = lr;
+            tx.send(TrainerEvent::LrChanged { lr });
+        }
+        TrainerCommand::ReplaceRun { run, spec } => match t.replace_run(run, &spec) {
+            Ok(info) => tx.send(TrainerEvent::RunRestarted { run, info }),
+            // A bad spec from the UI must not end training: report it and go on.
+            Err(e) => tx.send(TrainerEvent::Diverged {
+                run,
+                step: 0,
+                reason: format!("cannot swap: {e}"),
+            }),
+        },
+        _ => {}
+    }
+}
+
+fn one_step(t: &mut Trainer, tx: &EventSender, inbox: &mut Inbox<'_>) -> EvalEnd {
     // One event per run as it finishes: with three deep nets the screen moves three times a step.
     t.step_each(|run, rec, diverged| {
         let step = rec.step;
@@ -163,10 +203,47 @@ fn one_step(t: &mut Trainer, tx: &EventSender) {
         }
     });
     if t.cfg.eval_every > 0 && t.batches.is_multiple_of(t.cfg.eval_every) {
-        evaluate(t, tx);
+        return evaluate(t, tx, inbox);
     }
+    EvalEnd::Complete
 }
 
-fn evaluate(t: &mut Trainer, tx: &EventSender) {
-    t.evaluate_each(|run, eval| tx.send(TrainerEvent::Evaluated { run, eval }));
+/// Progress events at most this often (besides one as each run's evaluation starts).
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// Evaluate every healthy run one test batch at a time, reading commands in between: a `Stop`
+/// or a closed channel abandons the evaluation at once (no `Evaluated` for the unfinished run)
+/// unless the worker evaluates on stop; every other command waits in the inbox until the
+/// evaluation is done.
+fn evaluate(t: &mut Trainer, tx: &EventSender, inbox: &mut Inbox<'_>) -> EvalEnd {
+    let mut ev = t.start_evaluation();
+    let mut shown: Option<(usize, Instant)> = None;
+    while let Some((run, done, total)) = ev.position() {
+        loop {
+            let stop = match inbox.cmds.try_recv() {
+                Ok(TrainerCommand::Stop) => true,
+                Ok(cmd) => {
+                    inbox.deferred.push_back(cmd);
+                    continue;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => true,
+            };
+            if stop && !inbox.opts.eval_on_stop {
+                return EvalEnd::Stopped;
+            }
+            // Evaluating anyway: the stop takes effect after the evaluation.
+            inbox.deferred.push_back(TrainerCommand::Stop);
+            break;
+        }
+        let due = shown.is_none_or(|(r, at)| r != run || at.elapsed() >= PROGRESS_EVERY);
+        if due {
+            tx.send(TrainerEvent::Evaluating { run, done, total });
+            shown = Some((run, Instant::now()));
+        }
+        if let Some((run, eval)) = t.evaluate_batch(&mut ev) {
+            tx.send(TrainerEvent::Evaluated { run, eval });
+        }
+    }
+    EvalEnd::Complete
 }

@@ -146,6 +146,8 @@ pub struct App {
     prompt: Option<String>,
     /// The terminal's size as last reported, for what the layout hides.
     size: Option<(u16, u16)>,
+    /// A test evaluation under way: `(run, test batches done, in all)`.
+    evaluating: Option<(usize, usize, usize)>,
 }
 
 impl App {
@@ -183,6 +185,7 @@ impl App {
             speed: 3,
             prompt: None,
             size: None,
+            evaluating: None,
         }
     }
 
@@ -220,6 +223,7 @@ impl App {
             Msg::Tick => self.play_tick(),
             Msg::Trainer(event) => self.on_event(event),
             Msg::TrainerClosed => {
+                self.evaluating = None;
                 if self.trainer_alive() && !self.is_replay() {
                     self.state = TrainerState::Ended;
                     self.dirty = true;
@@ -246,6 +250,11 @@ impl App {
     pub fn save_failed(&mut self, message: &str) {
         self.before_discard = None;
         self.set_status(format!("save failed: {message}"), true);
+    }
+
+    /// The test evaluation under way, if one is: `(run, test batches done, in all)`.
+    pub fn evaluating(&self) -> Option<(usize, usize, usize)> {
+        self.evaluating
     }
 
     /// Whether anything changed since the last call: the loop draws only then.

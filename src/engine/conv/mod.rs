@@ -16,12 +16,14 @@ mod backward;
 mod forward;
 mod geom;
 mod im2col;
+mod prepared;
 #[cfg(test)]
 mod tests;
 
 pub use backward::backward;
 pub use forward::forward;
 pub use geom::Geom;
+pub use prepared::PreparedConv;
 
 use super::grads::take_grad;
 use super::tensor::{Float, T1, T4, view};

@@ -28,8 +28,17 @@ impl App {
                     self.state = TrainerState::Running;
                 }
             }
-            TrainerEvent::StepsFinished { records } => self.push_steps(records),
+            TrainerEvent::StepsFinished { records } => {
+                self.evaluating = None;
+                self.push_steps(records)
+            }
+            TrainerEvent::Evaluating { run, done, total } => {
+                self.evaluating = Some((run, done, total))
+            }
             TrainerEvent::Evaluated { run, eval } => {
+                if self.evaluating.is_some_and(|(r, ..)| r == run) {
+                    self.evaluating = None;
+                }
                 if let Some(h) = self.runs.get_mut(run) {
                     h.evals.push(eval);
                 }
@@ -60,6 +69,7 @@ impl App {
                 }
             }
             TrainerEvent::Finished { .. } => {
+                self.evaluating = None;
                 self.state = TrainerState::Finished;
                 for h in self
                     .runs
@@ -70,6 +80,7 @@ impl App {
                 }
             }
             TrainerEvent::Failed { message } => {
+                self.evaluating = None;
                 self.set_status(format!("trainer failed: {message}"), true);
                 self.state = TrainerState::Failed(message);
             }

@@ -58,8 +58,22 @@ fn summary(app: &App) -> Line<'static> {
 }
 
 fn state(app: &App) -> Vec<Span<'static>> {
+    let evaluating = app
+        .evaluating()
+        .filter(|_| matches!(app.state(), TrainerState::Running | TrainerState::Paused));
     let (text, color) = match app.state() {
         _ if app.is_replay() => ("◆ replay".to_string(), Color::LightBlue),
+        // Steps stop while the test split is evaluated: say so, and how far it is.
+        _ if let Some((run, done, total)) = evaluating => {
+            let spec = app
+                .histories()
+                .get(run)
+                .map_or("", |h| h.info.spec.as_str());
+            (
+                format!("◐ evaluating {spec} {done}/{total}"),
+                Color::LightCyan,
+            )
+        }
         TrainerState::Starting => ("… starting".into(), Color::Gray),
         TrainerState::Running => ("● running".into(), Color::LightGreen),
         TrainerState::Paused => ("‖ paused".into(), Color::LightYellow),

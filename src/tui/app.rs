@@ -309,10 +309,11 @@ impl App {
                 self.set_status("saving…", false);
                 return vec![Action::Save(SaveKind::Manual)];
             }
-            Intent::NextExperiment => {
-                self.experiments.next();
-                self.side = SidePanel::Experiment;
+            // The first press opens the panel on the kind it showed last; the next ones cycle.
+            Intent::NextExperiment if self.side != SidePanel::Experiment => {
+                self.side = SidePanel::Experiment
             }
+            Intent::NextExperiment => self.experiments.next(),
             Intent::RunExperiment if self.is_replay() => self.set_status(
                 "experiments need live weights: a replay has none (run resviz to train)",
                 false,

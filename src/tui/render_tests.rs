@@ -325,7 +325,8 @@ fn experiment_panel_shattering_and_landscape_120x40() {
     use crate::train::shatter::{ShatterParams, ShatterResult, autocorrelation};
     let mut app = live();
     let key = |c| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
-    app.update(key('e'));
+    app.update(key('e')); // opens the panel (lesion)
+    app.update(key('e')); // shattering
     // A noisy gradient for plain, a smooth one for v1 (fixed, so the snapshot is stable).
     let grad = |smooth: bool| -> Vec<f64> {
         (0..256)

@@ -419,6 +419,9 @@ fn x_runs_the_shown_experiment_and_x_again_stops_it() {
     }));
     assert!(app.experiments().running.is_none());
     assert!(app.status().unwrap().text.contains("stopped"));
+    // `e` again cycles the kind shown.
+    app.update(ch('e'));
+    assert_eq!(app.experiments().shown, K::Shatter);
     // Quitting mid-experiment stops the trainer (which stops the experiment): nothing waits.
     app.update(ch('x'));
     let actions = app.update(ch('q'));

@@ -8,8 +8,8 @@ use super::backprop::with_out_grad;
 use super::grads::{by_fresh, take_grad};
 use super::par::{SharedMut, par_map, written};
 use super::probe::{Moments, Tap};
-use super::reduce::{from_f64, reduce3_planes, sum_squares, to_f64};
-use super::split::{GradSplit, SplitSink};
+use super::reduce::{from_f64, reduce3_planes, to_f64};
+use super::split::SplitSink;
 use super::tensor::{Float, T1, T4, view};
 use dfdx::prelude::*;
 use std::mem::MaybeUninit;
@@ -233,7 +233,10 @@ fn channel_backward_body<E: Float, const RELU: bool>(
         // SAFETY: plane (bi, c) belongs to channel c's task alone.
         let dp = unsafe { gx.slice(off, hw) };
         if join && !fresh {
-            for (s, v) in sums.iter_mut().zip(join_plane(dp, gp, xp, dx)) {
+            for (s, v) in sums
+                .iter_mut()
+                .zip(super::split::join_plane(dp, gp, xp, dx))
+            {
                 *s += v;
             }
             continue;
@@ -250,35 +253,6 @@ fn channel_backward_body<E: Float, const RELU: bool>(
         })
     }
     ((sgx * norm.invstd, sg, sgg), sums)
-}
-
-/// `d += dx(g, x)` over one plane, returning `[Σ d², Σ dx², Σ d·dx]` of the values before the
-/// add: the eq. 5 sums with `d` the shortcut's part and `dx` the branch's. The branch's part goes
-/// through a small buffer so that both loops vectorise.
-#[inline(always)]
-fn join_plane<E: Float>(
-    d: &mut [E],
-    gp: &[E],
-    xp: &[E],
-    dx: impl Fn(E, E) -> E + Copy,
-) -> [f64; 3] {
-    const CHUNK: usize = 256;
-    let mut buf = [E::zero(); CHUNK];
-    let mut sums = [0.0; 3];
-    for ((dc, gc), xc) in d
-        .chunks_mut(CHUNK)
-        .zip(gp.chunks(CHUNK))
-        .zip(xp.chunks(CHUNK))
-    {
-        let br = &mut buf[..dc.len()];
-        for ((o, &g), &xv) in br.iter_mut().zip(gc).zip(xc) {
-            *o = dx(g, xv);
-        }
-        for (s, v) in sums.iter_mut().zip(super::split::add_into(dc, br)) {
-            *s += v;
-        }
-    }
-    sums
 }
 
 /// Forward on plain slices: writes all of `out` (`y = ReLU?(γ·x̂ + β)`), updates the running
@@ -529,7 +503,8 @@ pub fn batch_norm2d_probed<E: Float, T: Tape<E, Cpu> + Merge<T>>(
                 let res = backward_with(xv, &gz, grad_x, dims, &norms, &gamma_f, cfg, probes);
                 let dgb: Vec<_> = res.iter().map(|r| r.0).collect();
                 if let Some(sink) = &join {
-                    record_join(sink, &res, fresh, &gx);
+                    let sums = res.iter().map(|r| r.1);
+                    super::split::record_join(sink, sums, fresh, &gx);
                 }
                 **grads.get_or_alloc_mut(&xg)? = gx;
                 if let Some(t) = &tap {
@@ -548,27 +523,6 @@ pub fn batch_norm2d_probed<E: Float, T: Tape<E, Cpu> + Merge<T>>(
         });
     }
     y.put_tape(tape)
-}
-
-/// The split a joining backward measured: its per-channel sums, or (if the shortcut wrote
-/// nothing, so the branch wrote a new buffer) all of the gradient as the branch's part.
-fn record_join<E: Float>(sink: &SplitSink, res: &[ChanGrad], fresh: bool, gx: &[E]) {
-    let split = if fresh {
-        GradSplit {
-            branch_sq: sum_squares(gx),
-            ..GradSplit::default()
-        }
-    } else {
-        res.iter()
-            .fold(GradSplit::default(), |acc, (_, [ii, bb, ib])| {
-                acc + GradSplit {
-                    shortcut_sq: *ii,
-                    branch_sq: *bb,
-                    dot: *ib,
-                }
-            })
-    };
-    *sink.lock().unwrap_or_else(|e| e.into_inner()) = Some(split);
 }
 
 #[cfg(test)]

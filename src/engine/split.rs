@@ -214,6 +214,60 @@ pub(crate) fn add_into<E: Float>(d: &mut [E], s: &[E]) -> [f64; 3] {
     acc
 }
 
+/// `d += dx(g, x)` over one plane, returning `[Σ d², Σ dx², Σ d·dx]` of the values before the
+/// add: the eq. 5 sums with `d` the shortcut's part and `dx` the branch's. The branch's part goes
+/// through a small buffer so that both loops vectorise.
+#[inline(always)]
+pub(crate) fn join_plane<E: Float>(
+    d: &mut [E],
+    gp: &[E],
+    xp: &[E],
+    dx: impl Fn(E, E) -> E + Copy,
+) -> [f64; 3] {
+    const CHUNK: usize = 256;
+    let mut buf = [E::zero(); CHUNK];
+    let mut sums = [0.0; 3];
+    for ((dc, gc), xc) in d
+        .chunks_mut(CHUNK)
+        .zip(gp.chunks(CHUNK))
+        .zip(xp.chunks(CHUNK))
+    {
+        let br = &mut buf[..dc.len()];
+        for ((o, &g), &xv) in br.iter_mut().zip(gc).zip(xc) {
+            *o = dx(g, xv);
+        }
+        for (s, v) in sums.iter_mut().zip(add_into(dc, br)) {
+            *s += v;
+        }
+    }
+    sums
+}
+
+/// The split a joining backward measured: its per-channel sums, or (if the shortcut wrote
+/// nothing, so the branch wrote a new buffer) all of the gradient as the branch's part.
+pub(crate) fn record_join<E: Float>(
+    sink: &SplitSink,
+    sums: impl Iterator<Item = [f64; 3]>,
+    fresh: bool,
+    gx: &[E],
+) {
+    let split = if fresh {
+        GradSplit {
+            branch_sq: sum_squares(gx),
+            ..GradSplit::default()
+        }
+    } else {
+        sums.fold(GradSplit::default(), |acc, [ii, bb, ib]| {
+            acc + GradSplit {
+                shortcut_sq: ii,
+                branch_sq: bb,
+                dot: ib,
+            }
+        })
+    };
+    *lock(sink) = Some(split);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

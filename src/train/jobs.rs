@@ -61,7 +61,7 @@ impl ExperimentKind {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExperimentResult {
     Lesion {
-        report: LesionReport,
+        report: Box<LesionReport>,
         /// Classes of the dataset: chance accuracy is 1/classes.
         classes: usize,
     },
@@ -180,7 +180,7 @@ fn run_lesion(
         models.push(m);
     }
     Ok(ExperimentResult::Lesion {
-        report: LesionReport { models, params },
+        report: Box::new(LesionReport { models, params }),
         classes: ds.classes,
     })
 }

@@ -587,3 +587,6 @@ mod read;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod background_tests;

@@ -93,7 +93,7 @@ mod tests {
 
     fn lesion() -> ExperimentResult {
         ExperimentResult::Lesion {
-            report: LesionReport {
+            report: Box::new(LesionReport {
                 models: Vec::new(),
                 params: LesionParams {
                     experiment: Default::default(),
@@ -102,7 +102,7 @@ mod tests {
                     test_images: 10,
                     eval_batch: 5,
                 },
-            },
+            }),
             classes: 10,
         }
     }

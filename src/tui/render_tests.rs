@@ -282,7 +282,7 @@ fn lesion_result(app: &App) -> crate::train::jobs::ExperimentResult {
         })
         .collect();
     crate::train::jobs::ExperimentResult::Lesion {
-        report: LesionReport {
+        report: Box::new(LesionReport {
             models,
             params: LesionParams {
                 experiment: fixtures::config(),
@@ -291,7 +291,7 @@ fn lesion_result(app: &App) -> crate::train::jobs::ExperimentResult {
                 test_images: 500,
                 eval_batch: 100,
             },
-        },
+        }),
         classes: 10,
     }
 }

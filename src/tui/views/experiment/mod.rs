@@ -140,7 +140,7 @@ fn lesion(frame: &mut Frame, area: Rect, app: &App, report: &LesionReport, class
         .map(|i| lesion_legend(report, i, app.run_style(i)))
         .collect();
     lines.push(Line::styled(
-        format!("drops in points · grey: chance {:.0}%", chance * 100.0),
+        format!("change in points · grey: chance {:.0}%", chance * 100.0),
         theme::muted(),
     ));
     lines.push(Line::styled(
@@ -157,12 +157,13 @@ fn lesion(frame: &mut Frame, area: Rect, app: &App, report: &LesionReport, class
 fn lesion_legend(report: &LesionReport, i: usize, style: Style) -> Line<'static> {
     let m = &report.models[i];
     let mut text = format!("{} {:<9}{:>4.0}%", i + 1, m.model, m.accuracy * 100.0);
+    // Signed changes in points: a deletion can also help a little.
     if let Some(d) = m.median_drop() {
-        text.push_str(&format!("  median −{:.1}", d * 100.0));
+        text.push_str(&format!("  median {:+.1}", -d * 100.0));
     }
     if let Some((name, d)) = m.max_drop() {
         let name = name.strip_prefix("stages.").unwrap_or(name);
-        text.push_str(&format!(", max −{:.0} @{name}", d * 100.0));
+        text.push_str(&format!(", worst {:+.0} @{name}", -d * 100.0));
     }
     Line::styled(text, style)
 }

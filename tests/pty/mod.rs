@@ -81,7 +81,7 @@ impl Session {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        panic!("screen never showed {needle:?}; it shows:\n{}", self.text());
+        self.fail(&format!("screen never showed {needle:?}"));
     }
 
     /// Wait until the screen text satisfies `ok`.
@@ -93,7 +93,18 @@ impl Session {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        panic!("screen never showed {what}; it shows:\n{}", self.text());
+        self.fail(&format!("screen never showed {what}"));
+    }
+
+    /// Panic with the screen, killing the child first: a failed test must not leave a dashboard
+    /// running (and training) after it.
+    fn fail(&self, message: &str) -> ! {
+        if let Some(pid) = self.child.process_id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+        panic!("{message}; it shows:\n{}", self.text());
     }
 
     /// Distinct screens seen during `period`.

@@ -3,10 +3,10 @@
 //! optionally an SVG.
 
 use super::runs::{self, RunsOrigin};
-use super::{LandscapeArgs, output, plot};
+use super::{LandscapeArgs, plot};
 use crate::train::experiment::PreciseBn;
 use crate::train::landscape::{self, LandscapeParams, LandscapeResult};
-use color_eyre::eyre::{Result, eyre};
+use color_eyre::eyre::Result;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicBool;
 
@@ -59,16 +59,8 @@ pub fn run(args: &LandscapeArgs) -> Result<()> {
         models,
         runs: RunsOrigin::of(&trainer, args.from.as_deref()),
     };
-    if let Some(path) = &args.plot {
-        let svg =
-            plot::landscape_svg(&report.models).map_err(|e| eyre!("cannot draw the plot: {e}"))?;
-        runs::write_svg(path, &svg)?;
-    }
-    if args.json {
-        output::print(&(serde_json::to_string(&report)? + "\n"))
-    } else {
-        output::print(&table(&report))
-    }
+    let svg = || plot::landscape_svg(&report.models);
+    runs::emit(&report, args.json, args.plot.as_deref(), svg, table)
 }
 
 /// Per model: loss at θ, the grid's minimum and where, the non-convex fraction, the slice's range.

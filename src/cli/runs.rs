@@ -8,7 +8,7 @@ use super::train::{self as train_cmd, Start};
 use crate::data::{self, Dataset};
 use crate::snapshot::{self, resume};
 use crate::train::Trainer;
-use color_eyre::eyre::{Result, WrapErr, bail};
+use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -132,6 +132,26 @@ pub fn bar(what: &str, total: u64) -> ProgressBar {
 }
 
 /// Write an SVG atomically to `path`.
+/// The end of every experiment command: the SVG if `plot` names one (drawn by `svg` only then),
+/// then the report as JSON or as `table` on stdout.
+pub fn emit<R: Serialize>(
+    report: &R,
+    json: bool,
+    plot: Option<&Path>,
+    svg: impl FnOnce() -> Result<String, String>,
+    table: impl FnOnce(&R) -> String,
+) -> Result<()> {
+    if let Some(path) = plot {
+        let svg = svg().map_err(|e| eyre!("cannot draw the plot: {e}"))?;
+        write_svg(path, &svg)?;
+    }
+    if json {
+        super::output::print(&(serde_json::to_string(report)? + "\n"))
+    } else {
+        super::output::print(&table(report))
+    }
+}
+
 pub fn write_svg(path: &Path, svg: &str) -> Result<()> {
     let dir = snapshot::atomic::dir_of(path);
     std::fs::create_dir_all(&dir)

@@ -3,10 +3,10 @@
 //! JSON on stdout, optionally an SVG.
 
 use super::runs::{self, RunsOrigin};
-use super::{ShatterArgs, output, plot};
+use super::{ShatterArgs, plot};
 use crate::train::experiment::PreciseBn;
 use crate::train::shatter::{self, ShatterParams, ShatterResult};
-use color_eyre::eyre::{Result, eyre};
+use color_eyre::eyre::Result;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicBool;
 
@@ -54,16 +54,8 @@ pub fn run(args: &ShatterArgs) -> Result<()> {
         models,
         runs: RunsOrigin::of(&trainer, args.from.as_deref()),
     };
-    if let Some(path) = &args.plot {
-        let svg =
-            plot::shatter_svg(&report.models).map_err(|e| eyre!("cannot draw the plot: {e}"))?;
-        runs::write_svg(path, &svg)?;
-    }
-    if args.json {
-        output::print(&(serde_json::to_string(&report)? + "\n"))
-    } else {
-        output::print(&table(&report))
-    }
+    let svg = || plot::shatter_svg(&report.models);
+    runs::emit(&report, args.json, args.plot.as_deref(), svg, table)
 }
 
 /// Per model: the class, lag-1 … lag-4 autocorrelation and the size of g.

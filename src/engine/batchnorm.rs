@@ -9,7 +9,7 @@ use super::grads::{by_fresh, take_grad};
 use super::par::{SharedMut, par_map, written};
 use super::probe::{Moments, Tap};
 use super::reduce::{from_f64, reduce3_planes, to_f64};
-use super::split::SplitSink;
+use super::split::{BnDx, SplitSink, join_plane};
 use super::tensor::{Float, T1, T4, view};
 use dfdx::prelude::*;
 use std::mem::MaybeUninit;
@@ -196,8 +196,14 @@ fn channel_backward_body<E: Float, const RELU: bool>(
         let (_, xp, gp) = planes(bi);
         [gp, xp, xp]
     };
+    let Pass {
+        train,
+        fresh,
+        tapped,
+        join,
+    } = pass;
     // Σ gz² before the mask is ‖∂L/∂y‖² for a fused probe (see `Tap`): a third sum only then.
-    let [sg, sgx, sgg] = if pass.tapped {
+    let [sg, sgx, sgg] = if tapped {
         reduce3_planes(n, pair, move |g, xv, _| {
             let gm = masked::<E, RELU>(g, xv, a, b);
             [gm, gm * (xv - mu), g * g]
@@ -209,9 +215,6 @@ fn channel_backward_body<E: Float, const RELU: bool>(
         });
         [sg, sgx, 0.0]
     };
-    let Pass {
-        train, fresh, join, ..
-    } = pass;
     // train: dx = a·(gy − Σgy/M − x̂·Σ(gy·x̂)/M), x̂ = (x − μ)·invstd, = a·gy + c1 + c2·(x − μ);
     // eval: mean and variance are constants, dx = a·gy.
     let m = (n * hw) as f64;
@@ -223,9 +226,13 @@ fn channel_backward_body<E: Float, const RELU: bool>(
     } else {
         (zero, zero)
     };
-    let dx = move |g: E, xv: E| {
-        let d = a * masked::<E, RELU>(g, xv, a, b);
-        if train { d + c1 + c2 * (xv - mu) } else { d }
+    let k = BnDx {
+        a,
+        b,
+        c1,
+        c2,
+        mu,
+        train,
     };
     let mut sums = [0.0; 3];
     for bi in 0..n {
@@ -233,22 +240,22 @@ fn channel_backward_body<E: Float, const RELU: bool>(
         // SAFETY: plane (bi, c) belongs to channel c's task alone.
         let dp = unsafe { gx.slice(off, hw) };
         if join && !fresh {
-            for (s, v) in sums
-                .iter_mut()
-                .zip(super::split::join_plane(dp, gp, xp, dx))
-            {
+            for (s, v) in sums.iter_mut().zip(join_plane(dp, gp, xp, k, RELU)) {
                 *s += v;
             }
             continue;
         }
         let it = dp.iter_mut().zip(gp).zip(xp);
+        // `train` outside the loop: a branch inside it kept the loop from vectorising.
         by_fresh!(fresh, |put| if train {
+            let k = BnDx { train: true, ..k };
             for ((d, &g), &xv) in it {
-                put(d, a * masked::<E, RELU>(g, xv, a, b) + c1 + c2 * (xv - mu));
+                put(d, k.dx(g, xv, RELU));
             }
         } else {
+            let k = BnDx { train: false, ..k };
             for ((d, &g), &xv) in it {
-                put(d, a * masked::<E, RELU>(g, xv, a, b));
+                put(d, k.dx(g, xv, RELU));
             }
         })
     }

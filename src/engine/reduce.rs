@@ -155,7 +155,7 @@ fn reduce_lanes_body<E: Float, const K: usize>(
 /// pairs the K accumulators of one lane instead of the lanes of one accumulator, and the
 /// reduction loop goes scalar (checked in the generated assembly).
 #[inline(never)]
-fn add_lanes<E: Float>(total: &mut [f64; LANES], acc: &[E; LANES]) {
+pub(crate) fn add_lanes<E: Float>(total: &mut [f64; LANES], acc: &[E; LANES]) {
     for (t, &v) in total.iter_mut().zip(acc) {
         *t += to_f64(v);
     }

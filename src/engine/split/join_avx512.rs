@@ -1,0 +1,115 @@
+//! Batch norm's joining write pass (see `super::join_plane`) for f32 on AVX-512, in intrinsics:
+//! LLVM did not vectorise the three eq. 5 sums beside the masked write from portable code, and
+//! that left the join costing as much as the rest of the backward.
+
+use super::BnDx;
+use std::arch::x86_64::*;
+
+/// Sixteen-lane f32 partial sums are flushed to f64 after this many elements (as the engine's
+/// coarse reductions).
+const BLOCK: usize = 1024;
+
+/// `d[i] += br[i]`, `br = a·gm + c1 + c2·(x − μ)` with `gm = g` masked where `x·a + b ≤ 0`
+/// (if `relu`), evaluated in the order and rounding of batch norm's scalar write pass (no fused
+/// multiply-add), so `d` ends bit for bit as it would there. Returns `[Σ d², Σ br², Σ d·br]` of
+/// the values before the add.
+///
+/// # Safety
+/// AVX-512F available; `g` and `x` at least as long as `d`.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn join_plane_f32(
+    d: &mut [f32],
+    g: &[f32],
+    x: &[f32],
+    k: BnDx<f32>,
+    relu: bool,
+) -> [f64; 3] {
+    // SAFETY (all four): this function's own contract.
+    unsafe {
+        match (relu, k.train) {
+            (true, true) => join::<true, true>(d, g, x, k),
+            (true, false) => join::<true, false>(d, g, x, k),
+            (false, true) => join::<false, true>(d, g, x, k),
+            (false, false) => join::<false, false>(d, g, x, k),
+        }
+    }
+}
+
+/// [`join_plane_f32`] with the ReLU and the mode fixed, so the loop has no branch.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn join<const RELU: bool, const TRAIN: bool>(
+    d: &mut [f32],
+    g: &[f32],
+    x: &[f32],
+    k: BnDx<f32>,
+) -> [f64; 3] {
+    let n = d.len();
+    assert!(g.len() >= n && x.len() >= n, "join_plane_f32: short input");
+    let (dp, gp, xp) = (d.as_mut_ptr(), g.as_ptr(), x.as_ptr());
+    let (va, vb, vc1, vc2, vmu) = (
+        _mm512_set1_ps(k.a),
+        _mm512_set1_ps(k.b),
+        _mm512_set1_ps(k.c1),
+        _mm512_set1_ps(k.c2),
+        _mm512_set1_ps(k.mu),
+    );
+    let zero = _mm512_setzero_ps();
+    let mut total = [0.0f64; 3];
+    let mut i = 0;
+    while i + 16 <= n {
+        let end = (i + BLOCK).min(n - n % 16);
+        let (mut ii, mut bb, mut ib) = (zero, zero, zero);
+        while i < end {
+            // SAFETY: i + 16 ≤ n, and every slice holds at least n elements.
+            let (gv, xv, dv) = unsafe {
+                (
+                    _mm512_loadu_ps(gp.add(i)),
+                    _mm512_loadu_ps(xp.add(i)),
+                    _mm512_loadu_ps(dp.add(i)),
+                )
+            };
+            let gm = if RELU {
+                // Kept where !(x·a + b ≤ 0), NaN included, as the scalar test.
+                let t = _mm512_add_ps(_mm512_mul_ps(xv, va), vb);
+                _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(t, zero), gv)
+            } else {
+                gv
+            };
+            let br = if TRAIN {
+                let t = _mm512_add_ps(_mm512_mul_ps(va, gm), vc1);
+                _mm512_add_ps(t, _mm512_mul_ps(vc2, _mm512_sub_ps(xv, vmu)))
+            } else {
+                _mm512_mul_ps(va, gm)
+            };
+            ii = _mm512_fmadd_ps(dv, dv, ii);
+            bb = _mm512_fmadd_ps(br, br, bb);
+            ib = _mm512_fmadd_ps(dv, br, ib);
+            // SAFETY: as the loads.
+            unsafe { _mm512_storeu_ps(dp.add(i), _mm512_add_ps(dv, br)) };
+            i += 16;
+        }
+        for (t, v) in total.iter_mut().zip([ii, bb, ib]) {
+            *t += sum_f64(v);
+        }
+    }
+    for j in i..n {
+        let br = k.dx(g[j], x[j], RELU);
+        let id = d[j];
+        total[0] += f64::from(id * id);
+        total[1] += f64::from(br * br);
+        total[2] += f64::from(id * br);
+        d[j] = id + br;
+    }
+    total
+}
+
+/// The sixteen lanes of `v`, summed in f64.
+#[target_feature(enable = "avx512f")]
+fn sum_f64(v: __m512) -> f64 {
+    let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+    let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
+        _mm512_castps_pd(v),
+    )));
+    _mm512_reduce_add_pd(_mm512_add_pd(lo, hi))
+}

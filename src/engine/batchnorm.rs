@@ -9,7 +9,7 @@ use super::grads::{by_fresh, take_grad};
 use super::par::{SharedMut, par_map, written};
 use super::probe::{Moments, Tap};
 use super::reduce::{from_f64, reduce3_planes, to_f64};
-use super::split::{BnDx, SplitSink, join_plane};
+use super::split::{BnDx, SplitSink, join_planes};
 use super::tensor::{Float, T1, T4, view};
 use dfdx::prelude::*;
 use std::mem::MaybeUninit;
@@ -234,17 +234,19 @@ fn channel_backward_body<E: Float, const RELU: bool>(
         mu,
         train,
     };
-    let mut sums = [0.0; 3];
+    if join && !fresh {
+        let plane = |bi: usize| {
+            let (off, xp, gp) = planes(bi);
+            // SAFETY: plane (bi, c) belongs to channel c's task alone; each is taken once.
+            (unsafe { gx.slice(off, hw) }, gp, xp)
+        };
+        let sums = join_planes(n, plane, k, RELU);
+        return ((sgx * norm.invstd, sg, sgg), sums);
+    }
     for bi in 0..n {
         let (off, xp, gp) = planes(bi);
         // SAFETY: plane (bi, c) belongs to channel c's task alone.
         let dp = unsafe { gx.slice(off, hw) };
-        if join && !fresh {
-            for (s, v) in sums.iter_mut().zip(join_plane(dp, gp, xp, k, RELU)) {
-                *s += v;
-            }
-            continue;
-        }
         let it = dp.iter_mut().zip(gp).zip(xp);
         // `train` outside the loop: a branch inside it kept the loop from vectorising.
         by_fresh!(fresh, |put| if train {
@@ -259,7 +261,7 @@ fn channel_backward_body<E: Float, const RELU: bool>(
             }
         })
     }
-    ((sgx * norm.invstd, sg, sgg), sums)
+    ((sgx * norm.invstd, sg, sgg), [0.0; 3])
 }
 
 /// Forward on plain slices: writes all of `out` (`y = ReLU?(γ·x̂ + β)`), updates the running

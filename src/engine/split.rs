@@ -271,45 +271,54 @@ impl<E: Float> BnDx<E> {
     }
 }
 
-/// `d += k.dx(g, x)` over one plane, returning [`add_into`]'s sums with `dx` as the branch's part:
-/// batch norm's write pass when it joins a split. f32 on AVX-512 runs one fused loop in
-/// intrinsics; elsewhere the branch's part goes through a small buffer (that loop vectorises on
-/// its own) and [`add_into`] adds it with the sums.
-pub(crate) fn join_plane<E: Float>(
-    d: &mut [E],
-    gp: &[E],
-    xp: &[E],
+/// `d += k.dx(g, x)` over planes `0..planes` (`plane(i)` gives one plane's `(d, g, x)`),
+/// returning [`add_into`]'s sums with `dx` as the branch's part: batch norm's write pass over one
+/// channel when it joins a split. f32 on AVX-512 runs one fused loop in intrinsics; elsewhere
+/// the branch's part goes through a small buffer (that loop vectorises on its own) and
+/// [`add_into`] adds it with the sums.
+pub(crate) fn join_planes<'a, E: Float>(
+    planes: usize,
+    plane: impl Fn(usize) -> (&'a mut [E], &'a [E], &'a [E]),
     k: BnDx<E>,
     relu: bool,
 ) -> [f64; 3] {
     #[cfg(target_arch = "x86_64")]
     if super::simd::avx512()
-        && let (Some(g), Some(x), Some(k)) = (E::as_f32(gp), E::as_f32(xp), k.to_f32())
-        && let Some(d) = E::as_f32_mut(d)
+        && E::as_f32(&[]).is_some()
+        && let Some(k) = k.to_f32()
     {
+        let f32_plane = |i| {
+            let (d, g, x) = plane(i);
+            let f32_of = "E is f32: checked above";
+            let d = E::as_f32_mut(d).expect(f32_of);
+            (d, E::as_f32(g).expect(f32_of), E::as_f32(x).expect(f32_of))
+        };
         // SAFETY: the CPU has AVX-512F (checked at run time); the kernel checks the lengths.
-        return unsafe { join_avx512::join_plane_f32(d, g, x, k, relu) };
+        return unsafe { join_avx512::join_planes_f32(planes, &f32_plane, k, relu) };
     }
     const CHUNK: usize = 512;
     let mut buf = [E::zero(); CHUNK];
     let mut sums = [0.0; 3];
-    for ((dc, gc), xc) in d
-        .chunks_mut(CHUNK)
-        .zip(gp.chunks(CHUNK))
-        .zip(xp.chunks(CHUNK))
-    {
-        let br = &mut buf[..dc.len()];
-        if relu {
-            for ((o, &g), &xv) in br.iter_mut().zip(gc).zip(xc) {
-                *o = k.dx(g, xv, true);
+    for i in 0..planes {
+        let (d, gp, xp) = plane(i);
+        for ((dc, gc), xc) in d
+            .chunks_mut(CHUNK)
+            .zip(gp.chunks(CHUNK))
+            .zip(xp.chunks(CHUNK))
+        {
+            let br = &mut buf[..dc.len()];
+            if relu {
+                for ((o, &g), &xv) in br.iter_mut().zip(gc).zip(xc) {
+                    *o = k.dx(g, xv, true);
+                }
+            } else {
+                for ((o, &g), &xv) in br.iter_mut().zip(gc).zip(xc) {
+                    *o = k.dx(g, xv, false);
+                }
             }
-        } else {
-            for ((o, &g), &xv) in br.iter_mut().zip(gc).zip(xc) {
-                *o = k.dx(g, xv, false);
+            for (s, v) in sums.iter_mut().zip(add_into(dc, br)) {
+                *s += v;
             }
-        }
-        for (s, v) in sums.iter_mut().zip(add_into(dc, br)) {
-            *s += v;
         }
     }
     sums
@@ -528,15 +537,16 @@ mod tests {
     }
 
     /// Batch norm's joining write pass, f32: the AVX-512 kernel and the portable path (the
-    /// process as configured, then with AVX-512 off) leave `d` bit for bit as the plain
-    /// write pass (`d += k.dx(g, x)`), and their sums match an f64 loop, for every ReLU/mode
-    /// pair and lengths with a tail past whole vectors and blocks.
+    /// process as configured, then with AVX-512 off) leave `d` bit for bit as the plain write
+    /// pass (`d += k.dx(g, x)`), and their sums match an f64 loop, for every ReLU/mode pair, over
+    /// planes whose lengths leave tails past whole vectors and blocks.
     #[test]
     fn joining_write_pass_matches_the_plain_one() {
         use crate::engine::simd::test_switch::both_ways;
         let f = |v: Vec<f64>| -> Vec<f32> { v.into_iter().map(|x| x as f32).collect() };
         both_ways(|| {
-            for n in [5, 16, 1024 + 37, 3000] {
+            for (planes, hw) in [(1, 5), (3, 16), (2, 1024 + 37), (40, 64), (5, 3000)] {
+                let n = planes * hw;
                 let (g, x, d0) = (f(rand_vec(n, 11)), f(rand_vec(n, 12)), f(rand_vec(n, 13)));
                 for (relu, train) in [(true, true), (true, false), (false, true), (false, false)] {
                     let k = BnDx {
@@ -548,26 +558,27 @@ mod tests {
                         train,
                     };
                     let mut d = d0.clone();
-                    let got = join_plane(&mut d, &g, &x, k, relu);
+                    let dp = crate::engine::par::SharedMut::new(&mut d);
+                    let plane = |i: usize| {
+                        // SAFETY: planes are disjoint and each is taken once.
+                        let d = unsafe { dp.slice(i * hw, hw) };
+                        (d, &g[i * hw..][..hw], &x[i * hw..][..hw])
+                    };
+                    let got = join_planes(planes, plane, k, relu);
                     let mut want = [0.0f64; 3];
                     for i in 0..n {
                         let br = k.dx(g[i], x[i], relu);
                         let want_d = d0[i] + br;
-                        assert_eq!(
-                            d[i].to_bits(),
-                            want_d.to_bits(),
-                            "n {n} relu {relu} train {train} i {i}"
-                        );
+                        let at = format!("{planes}×{hw} relu {relu} train {train} i {i}");
+                        assert_eq!(d[i].to_bits(), want_d.to_bits(), "{at}");
                         let (id, br) = (f64::from(d0[i]), f64::from(br));
                         want[0] += id * id;
                         want[1] += br * br;
                         want[2] += id * br;
                     }
                     for (g, w) in got.iter().zip(want) {
-                        assert!(
-                            (g - w).abs() <= 1e-5 * w.abs().max(1.0),
-                            "{got:?} vs {want:?}"
-                        );
+                        let tol = 1e-5 * w.abs().max(1.0);
+                        assert!((g - w).abs() <= tol, "{got:?} vs {want:?}");
                     }
                 }
             }

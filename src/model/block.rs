@@ -212,9 +212,10 @@ impl Block {
         // every gradient is the shared one's, summed in another order.
         let proj_on_a = matches!(self.shortcut, Shortcut::Proj { .. }) && !self.proj_on_raw;
         // Where the pre-activation's batch norm is the branch's only reader of x, it joins the
-        // split itself (no `Split` ops, no extra pass): every v2 block but the first unit and
-        // the projection blocks.
-        let joins = T::OWNS_TAPE && v2 && !self.skip_preact && !proj_on_a;
+        // split itself (no `Split` ops, no extra pass): every v2 block but the first unit. In a
+        // projection block the shortcut's copy of the pre-activation writes its part of x's
+        // gradient first (its ops come after the branch's), and the branch's batch norm joins it.
+        let joins = T::OWNS_TAPE && v2 && !self.skip_preact;
         let join = tap.filter(|_| joins).map(|t| t.join_sink());
         let split = tap
             .filter(|_| T::OWNS_TAPE && !joins)
@@ -223,8 +224,9 @@ impl Block {
             Some(sp) => sp.enter(x),
             None => x,
         };
+        let measured = split.is_some() || join.is_some();
         // Branch first, shortcut second (see `forward_post`).
-        let (a, sc_in) = if proj_on_a && split.is_none() {
+        let (a, sc_in) = if proj_on_a && !measured {
             let a = self.preact(ps, x, mode);
             let s = a.with_empty_tape();
             (a, s)
@@ -250,6 +252,7 @@ impl Block {
         let sc_in = match &split {
             Some(sp) if proj_on_a => self.preact_as(ps, sp.shortcut(sc_in), mode, true),
             Some(sp) => sp.shortcut(sc_in),
+            None if proj_on_a && measured => self.preact_as(ps, sc_in, mode, true),
             None => sc_in,
         };
         let s = match &self.shortcut {

@@ -3,8 +3,9 @@
 //! Layers hold indices into one `ParamStore`, so the optimizer, gradient norms and checkpoint
 //! export walk a single list in a stable order.
 
-use crate::engine::{Float, T1, T2, T4, view, view_mut};
+use crate::engine::{Float, T1, T2, T4, sum_squares, view, view_mut};
 use dfdx::prelude::*;
+use rayon::prelude::*;
 
 /// A trainable tensor of its natural rank (conv `[out, in, kh, kw]`, linear `[out, in]`, vectors).
 #[derive(Clone, Debug)]
@@ -58,6 +59,11 @@ impl<E: Float> Param<E> {
 
     /// This parameter's gradient in `grads` (allocated as zeros if backward never reached it).
     pub fn grad<'g>(&self, grads: &'g mut Gradients<E, Cpu>) -> &'g mut [E] {
+        self.grad_vec(grads).as_mut_slice()
+    }
+
+    /// [`Param::grad`] as the buffer itself, so it can be moved out and back.
+    fn grad_vec<'g>(&self, grads: &'g mut Gradients<E, Cpu>) -> &'g mut Vec<E> {
         let g = match &self.tensor {
             ParamTensor::R1(t) => grads.get_or_alloc_mut(t),
             ParamTensor::R2(t) => grads.get_or_alloc_mut(t),
@@ -111,6 +117,20 @@ pub struct ParamStore<E: Float> {
 }
 
 impl<E: Float> ParamStore<E> {
+    /// ‖∂L/∂p‖ of every parameter, in store order. The buffers are moved out of `grads` (no
+    /// copy) and summed on the pool's threads: one after another, most are too small to split
+    /// and ran on one core while the other waited (0.4 % of a 56-layer step).
+    pub fn grad_norms(&self, grads: &mut Gradients<E, Cpu>) -> Vec<f64> {
+        let bufs: Vec<Vec<E>> = (self.params.iter())
+            .map(|p| std::mem::take(p.grad_vec(grads)))
+            .collect();
+        let norms = bufs.par_iter().map(|b| sum_squares(b).sqrt()).collect();
+        for (p, b) in self.params.iter().zip(bufs) {
+            *p.grad_vec(grads) = b;
+        }
+        norms
+    }
+
     pub fn push(&mut self, name: String, kind: ParamKind, tensor: ParamTensor<E>) -> PId {
         self.params.push(Param { name, kind, tensor });
         PId(self.params.len() - 1)

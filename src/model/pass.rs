@@ -3,7 +3,7 @@
 
 use super::layers::Mode;
 use super::network::{Network, argmax_rows};
-use crate::engine::{ActStats, Float, GradSplit, sum_squares, view};
+use crate::engine::{ActStats, Float, GradSplit, view};
 use dfdx::prelude::*;
 
 /// What one training pass measured.
@@ -52,11 +52,7 @@ where
         let loss_value = loss.array().to_f64().unwrap_or(f64::NAN);
         let mut grads = loss.backward();
         let param_grad_norms = if param_norms {
-            self.store
-                .params
-                .iter()
-                .map(|p| sum_squares(p.grad(&mut grads)).sqrt())
-                .collect()
+            self.store.grad_norms(&mut grads)
         } else {
             Vec::new()
         };

@@ -1,41 +1,81 @@
-//! Batch norm's joining write pass (see `super::join_plane`) for f32 on AVX-512, in intrinsics:
+//! Batch norm's joining write pass (see `super::join_planes`) for f32 on AVX-512, in intrinsics:
 //! LLVM did not vectorise the three eq. 5 sums beside the masked write from portable code, and
 //! that left the join costing as much as the rest of the backward.
 
 use super::BnDx;
 use std::arch::x86_64::*;
 
-/// Sixteen-lane f32 partial sums are flushed to f64 after this many elements (as the engine's
-/// coarse reductions).
+/// Sixteen-lane f32 partial sums are flushed to f64 after about this many elements (as the
+/// engine's coarse reductions), across planes: a flush per 64-element plane (8×8 images) cost as
+/// much as the plane.
 const BLOCK: usize = 1024;
 
-/// `d[i] += br[i]`, `br = a·gm + c1 + c2·(x − μ)` with `gm = g` masked where `x·a + b ≤ 0`
-/// (if `relu`), evaluated in the order and rounding of batch norm's scalar write pass (no fused
-/// multiply-add), so `d` ends bit for bit as it would there. Returns `[Σ d², Σ br², Σ d·br]` of
-/// the values before the add.
+/// One plane's `(d, g, x)`.
+pub(super) type Plane<'a> = (&'a mut [f32], &'a [f32], &'a [f32]);
+
+/// Over planes `0..planes`: `d[i] += br[i]`, `br = a·gm + c1 + c2·(x − μ)` with `gm = g` masked
+/// where `x·a + b ≤ 0` (if `relu`), evaluated in the order and rounding of batch norm's scalar
+/// write pass (no fused multiply-add), so `d` ends bit for bit as it would there. Returns
+/// `[Σ d², Σ br², Σ d·br]` of the values before the add.
 ///
 /// # Safety
-/// AVX-512F available; `g` and `x` at least as long as `d`.
+/// AVX-512F available. (Each plane's `g` and `x` must be at least as long as its `d`: checked.)
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn join_plane_f32(
-    d: &mut [f32],
-    g: &[f32],
-    x: &[f32],
+pub(super) unsafe fn join_planes_f32<'a>(
+    planes: usize,
+    plane: &dyn Fn(usize) -> Plane<'a>,
     k: BnDx<f32>,
     relu: bool,
 ) -> [f64; 3] {
-    // SAFETY (all four): this function's own contract.
-    unsafe {
-        match (relu, k.train) {
-            (true, true) => join::<true, true>(d, g, x, k),
-            (true, false) => join::<true, false>(d, g, x, k),
-            (false, true) => join::<false, true>(d, g, x, k),
-            (false, false) => join::<false, false>(d, g, x, k),
+    let mut acc = Acc::new();
+    for i in 0..planes {
+        let (d, g, x) = plane(i);
+        assert!(
+            g.len() >= d.len() && x.len() >= d.len(),
+            "join: short plane"
+        );
+        // SAFETY: AVX-512F (this function's contract); lengths checked above.
+        unsafe {
+            match (relu, k.train) {
+                (true, true) => join::<true, true>(d, g, x, k, &mut acc),
+                (true, false) => join::<true, false>(d, g, x, k, &mut acc),
+                (false, true) => join::<false, true>(d, g, x, k, &mut acc),
+                (false, false) => join::<false, false>(d, g, x, k, &mut acc),
+            }
         }
+    }
+    acc.flush();
+    acc.total
+}
+
+/// Sixteen-lane f32 sums `[Σ d², Σ br², Σ d·br]` and their f64 totals.
+struct Acc {
+    lanes: [__m512; 3],
+    count: usize,
+    total: [f64; 3],
+}
+
+impl Acc {
+    #[target_feature(enable = "avx512f")]
+    fn new() -> Self {
+        Self {
+            lanes: [_mm512_setzero_ps(); 3],
+            count: 0,
+            total: [0.0; 3],
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn flush(&mut self) {
+        for (t, v) in self.total.iter_mut().zip(&mut self.lanes) {
+            *t += sum_f64(*v);
+            *v = _mm512_setzero_ps();
+        }
+        self.count = 0;
     }
 }
 
-/// [`join_plane_f32`] with the ReLU and the mode fixed, so the loop has no branch.
+/// One plane of [`join_planes_f32`] with the ReLU and the mode fixed, so the loop has no branch.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn join<const RELU: bool, const TRAIN: bool>(
@@ -43,9 +83,9 @@ unsafe fn join<const RELU: bool, const TRAIN: bool>(
     g: &[f32],
     x: &[f32],
     k: BnDx<f32>,
-) -> [f64; 3] {
+    acc: &mut Acc,
+) {
     let n = d.len();
-    assert!(g.len() >= n && x.len() >= n, "join_plane_f32: short input");
     let (dp, gp, xp) = (d.as_mut_ptr(), g.as_ptr(), x.as_ptr());
     let (va, vb, vc1, vc2, vmu) = (
         _mm512_set1_ps(k.a),
@@ -55,11 +95,11 @@ unsafe fn join<const RELU: bool, const TRAIN: bool>(
         _mm512_set1_ps(k.mu),
     );
     let zero = _mm512_setzero_ps();
-    let mut total = [0.0f64; 3];
     let mut i = 0;
     while i + 16 <= n {
-        let end = (i + BLOCK).min(n - n % 16);
-        let (mut ii, mut bb, mut ib) = (zero, zero, zero);
+        let end = (i + BLOCK - acc.count).min(n - n % 16);
+        let [mut ii, mut bb, mut ib] = acc.lanes;
+        let start = i;
         while i < end {
             // SAFETY: i + 16 ≤ n, and every slice holds at least n elements.
             let (gv, xv, dv) = unsafe {
@@ -89,19 +129,20 @@ unsafe fn join<const RELU: bool, const TRAIN: bool>(
             unsafe { _mm512_storeu_ps(dp.add(i), _mm512_add_ps(dv, br)) };
             i += 16;
         }
-        for (t, v) in total.iter_mut().zip([ii, bb, ib]) {
-            *t += sum_f64(v);
+        acc.lanes = [ii, bb, ib];
+        acc.count += i - start;
+        if acc.count >= BLOCK {
+            acc.flush();
         }
     }
     for j in i..n {
         let br = k.dx(g[j], x[j], RELU);
         let id = d[j];
-        total[0] += f64::from(id * id);
-        total[1] += f64::from(br * br);
-        total[2] += f64::from(id * br);
+        acc.total[0] += f64::from(id * id);
+        acc.total[1] += f64::from(br * br);
+        acc.total[2] += f64::from(id * br);
         d[j] = id + br;
     }
-    total
 }
 
 /// The sixteen lanes of `v`, summed in f64.

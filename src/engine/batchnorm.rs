@@ -9,10 +9,11 @@ use super::grads::{by_fresh, take_grad};
 use super::par::{SharedMut, par_map, written};
 use super::probe::{Moments, Tap};
 use super::reduce::{from_f64, reduce3_planes, to_f64};
-use super::split::{BnDx, SplitSink, join_planes};
+use super::split::{BnDx, SplitSink, Stash, join_planes};
 use super::tensor::{Float, T1, T4, view};
 use dfdx::prelude::*;
 use std::mem::MaybeUninit;
+use through::through;
 
 /// PyTorch's conventions: eps 1e-5, momentum 0.1, unbiased running variance.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -434,10 +435,20 @@ pub fn batch_norm2d_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     batch_norm2d_probed(x, gamma, beta, stats, cfg, tap, None)
 }
 
-/// [`batch_norm2d_tapped`] as the only branch op reading a residual block's input x, joining
-/// the eq. 5 split there (He 2016): backward adds its part onto the shortcut's, already in x's
-/// gradient, and records ‖shortcut‖², ‖branch‖² and their dot product into `join` in the same
-/// pass, so the block needs no [`super::Split`] ops and no extra pass over the gradient.
+/// How a batch norm reading a residual block's input x measures the eq. 5 split there (He 2016),
+/// recording ‖shortcut part‖², ‖branch part‖² and their dot product into the sink.
+pub enum BnSplit<E> {
+    /// The batch norm is the branch's only reader of x, and x's gradient already holds the
+    /// shortcut's part: backward adds its own onto it with the three sums in the same pass, so
+    /// the block needs no [`super::Split`] ops and no extra pass over the gradient.
+    Onto(SplitSink),
+    /// Both sides read the batch norm's output (a pre-activation shared with a projection
+    /// shortcut), whose shortcut part [`super::Split::shortcut`] moved into the stash: the split
+    /// is of each part through this backward (see `through`).
+    Through(SplitSink, Stash<E>),
+}
+
+/// [`batch_norm2d_tapped`] that also measures the split at its input, if `join` says how.
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm2d_probed<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     x: T4<E, T>,
@@ -446,7 +457,7 @@ pub fn batch_norm2d_probed<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     (running_mean, running_var): (&mut [E], &mut [E]),
     cfg: BnCfg,
     tap: Option<&Tap>,
-    join: Option<SplitSink>,
+    join: Option<BnSplit<E>>,
 ) -> T4<E, T> {
     let (n, c_all, h, w) = *x.shape();
     let hw = h * w;
@@ -507,13 +518,26 @@ pub fn batch_norm2d_probed<E: Float, T: Tape<E, Cpu> + Merge<T>>(
                 let xv = view(&x);
                 let (mut gx, fresh) = take_grad!(grads, xg)?;
                 let dims = (n, c_all, hw);
-                let probes = (tap.is_some(), join.is_some());
+                let (sum, split) = match &join {
+                    Some(BnSplit::Through(_, stash)) => {
+                        let mode = (cfg.relu, cfg.train);
+                        let (sum, split) = through(stash, &gz, xv, dims, &norms, &gamma_f, mode);
+                        (Some(sum), Some(split))
+                    }
+                    _ => (None, None),
+                };
+                let gz = sum.as_deref().unwrap_or(&gz);
+                let probes = (tap.is_some(), matches!(join, Some(BnSplit::Onto(_))));
                 let grad_x = (&mut gx[..], fresh);
-                let res = backward_with(xv, &gz, grad_x, dims, &norms, &gamma_f, cfg, probes);
+                let res = backward_with(xv, gz, grad_x, dims, &norms, &gamma_f, cfg, probes);
                 let dgb: Vec<_> = res.iter().map(|r| r.0).collect();
-                if let Some(sink) = &join {
-                    let sums = res.iter().map(|r| r.1);
-                    super::split::record_join(sink, sums, fresh, &gx);
+                match &join {
+                    Some(BnSplit::Onto(sink)) => {
+                        let sums = res.iter().map(|r| r.1);
+                        super::split::record_join(sink, sums, fresh, &gx);
+                    }
+                    Some(BnSplit::Through(sink, _)) => *super::split::lock(sink) = split,
+                    None => {}
                 }
                 **grads.get_or_alloc_mut(&xg)? = gx;
                 if let Some(t) = &tap {
@@ -533,6 +557,8 @@ pub fn batch_norm2d_probed<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     }
     y.put_tape(tape)
 }
+
+mod through;
 
 #[cfg(test)]
 mod tests;

@@ -29,7 +29,7 @@ pub mod split;
 mod tap_tests;
 pub mod tensor;
 
-pub use batchnorm::{BnCfg, batch_norm2d, batch_norm2d_probed, batch_norm2d_tapped};
+pub use batchnorm::{BnCfg, BnSplit, batch_norm2d, batch_norm2d_probed, batch_norm2d_tapped};
 pub use conv::{ConvCfg, PreparedConv, conv2d};
 pub use elementwise::{
     add, add_relu, add_relu_tapped, add_tapped, dropout, gate_mix, relu, scale, sigmoid,
@@ -38,7 +38,7 @@ pub use pad_shortcut::pad_shortcut;
 pub use pool::{flatten, global_avg_pool};
 pub use probe::{ActStats, ProbeRecorder, Tap, dead_channels, probe};
 pub use reduce::sum_squares;
-pub use split::{GradSplit, Split, SplitSink};
+pub use split::{GradSplit, Split, SplitSink, Stash};
 pub use tensor::{Float, Shape4, T1, T2, T4, view, view_mut};
 
 /// Runs `f` on a thread of rayon's pool and waits for it. Call a whole training step (or any

@@ -63,6 +63,16 @@ pub(crate) fn reduce3_planes<'s, E: Float + 's, const K: usize>(
     reduce_blocks(planes, plane, f, BLOCK)
 }
 
+/// [`reduce3_planes`] with the coarse blocks of [`reduce1_coarse`]: for figures that are only
+/// displayed or compared to ~1e-4.
+pub(crate) fn reduce3_planes_coarse<'s, E: Float + 's, const K: usize>(
+    planes: usize,
+    plane: impl Fn(usize) -> [&'s [E]; 3],
+    f: impl Fn(E, E, E) -> [E; K],
+) -> [f64; K] {
+    reduce_blocks(planes, plane, f, BLOCK_COARSE)
+}
+
 /// [`reduce3_planes`] with f32 blocks of `block` elements.
 #[inline(always)]
 fn reduce_blocks<'s, E: Float + 's, const K: usize>(

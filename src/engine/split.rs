@@ -71,11 +71,14 @@ impl std::ops::Add for GradSplit {
 /// Where a split is recorded: shared by the two ops of one block and read after backward.
 pub type SplitSink = Arc<Mutex<Option<GradSplit>>>;
 
+/// The shortcut's part of a gradient, moved aside by [`Split::shortcut`] until an op adds it back.
+pub type Stash<E> = Arc<Mutex<Option<Vec<E>>>>;
+
 /// The pair of ops around one block's input (see the module docs). Create one per block and
 /// pass, in forward order: `enter(x)` before the branch, `shortcut(x')` before the shortcut.
 pub struct Split<E> {
     sink: SplitSink,
-    stash: Arc<Mutex<Option<Vec<E>>>>,
+    stash: Stash<E>,
 }
 
 impl<E: Float> Split<E> {
@@ -85,6 +88,12 @@ impl<E: Float> Split<E> {
             sink,
             stash: Arc::default(),
         }
+    }
+
+    /// Where the split is recorded, and where [`Split::shortcut`] leaves the shortcut's part:
+    /// for an op that takes the place of [`Split::enter`] (`engine::BnSplit::Through`).
+    pub fn parts(&self) -> (SplitSink, Stash<E>) {
+        (self.sink.clone(), self.stash.clone())
     }
 
     /// Before the branch's ops: records the split once every consumer of x has written.
@@ -126,7 +135,7 @@ impl<E: Float> Split<E> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -470,7 +479,7 @@ mod tests {
                 stats,
                 bn,
                 None,
-                join,
+                join.map(crate::engine::BnSplit::Onto),
             );
             let cfg = ConvCfg {
                 stride: 1,

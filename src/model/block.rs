@@ -4,8 +4,8 @@ use super::layers::{BiasInit, Bn, Conv, Mode, WeightInit};
 use super::params::ParamStore;
 use super::spec::{Knobs, Variant};
 use crate::engine::{
-    Float, T4, Tap, add, add_relu_tapped, add_tapped, dropout, gate_mix, pad_shortcut, relu, scale,
-    sigmoid,
+    BnSplit, Float, T4, Tap, add, add_relu_tapped, add_tapped, dropout, gate_mix, pad_shortcut,
+    relu, scale, sigmoid,
 };
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
@@ -211,29 +211,41 @@ impl Block {
         // own copy of it (same batch statistics and parameters, running statistics untouched):
         // every gradient is the shared one's, summed in another order.
         let proj_on_a = matches!(self.shortcut, Shortcut::Proj { .. }) && !self.proj_on_raw;
-        // Where the pre-activation's batch norm is the branch's only reader of x, it joins the
-        // split itself (no `Split` ops, no extra pass): every v2 block but the first unit. In a
-        // projection block the shortcut's copy of the pre-activation writes its part of x's
-        // gradient first (its ops come after the branch's), and the branch's batch norm joins it.
-        let joins = T::OWNS_TAPE && v2 && !self.skip_preact;
-        let join = tap.filter(|_| joins).map(|t| t.join_sink());
+        // With statistics, a v2 block's pre-activation batch norm measures the split (no extra
+        // pass, see `engine::BnSplit`): where it is the branch's only reader of x it adds its part
+        // onto the shortcut's (`Onto`); where the projection reads its output too, the shortcut's
+        // part of that output's gradient is set aside and both go through it (`Through`). The
+        // first unit, which has no pre-activation, and `reluonly` use `Split`'s pair of ops.
+        let bn_measures = T::OWNS_TAPE && v2 && !self.skip_preact;
+        let through = tap
+            .filter(|_| bn_measures && proj_on_a)
+            .map(|t| t.split::<E>());
+        let onto = tap
+            .filter(|_| bn_measures && !proj_on_a)
+            .map(|t| t.join_sink());
         let split = tap
-            .filter(|_| T::OWNS_TAPE && !joins)
+            .filter(|_| T::OWNS_TAPE && !bn_measures)
             .map(|t| t.split::<E>());
         let x = match &split {
             Some(sp) => sp.enter(x),
             None => x,
         };
-        let measured = split.is_some() || join.is_some();
         // Branch first, shortcut second (see `forward_post`).
-        let (a, sc_in) = if proj_on_a && !measured {
-            let a = self.preact(ps, x, mode);
+        let (a, sc_in) = if proj_on_a && split.is_none() {
+            let a = match &through {
+                Some(sp) => {
+                    let (sink, stash) = sp.parts();
+                    let join = BnSplit::Through(sink, stash);
+                    self.bn1().fwd_joined(ps, x, mode, true, join)
+                }
+                None => self.preact(ps, x, mode),
+            };
             let s = a.with_empty_tape();
             (a, s)
         } else {
             let s = x.with_empty_tape();
-            let a = match join {
-                Some(j) => self.bn1().fwd_joined(ps, x, mode, true, j),
+            let a = match onto {
+                Some(j) => self.bn1().fwd_joined(ps, x, mode, true, BnSplit::Onto(j)),
                 None => self.preact(ps, x, mode),
             };
             (a, s)
@@ -249,11 +261,10 @@ impl Block {
             let h = self.conv2.fwd(ps, h, true);
             bn2.fwd(ps, h, mode, false)
         };
-        let sc_in = match &split {
-            Some(sp) if proj_on_a => self.preact_as(ps, sp.shortcut(sc_in), mode, true),
-            Some(sp) => sp.shortcut(sc_in),
-            None if proj_on_a && measured => self.preact_as(ps, sc_in, mode, true),
-            None => sc_in,
+        let sc_in = match (&split, &through) {
+            (Some(sp), _) if proj_on_a => self.preact_as(ps, sp.shortcut(sc_in), mode, true),
+            (Some(sp), _) | (None, Some(sp)) => sp.shortcut(sc_in),
+            (None, None) => sc_in,
         };
         let s = match &self.shortcut {
             Shortcut::Proj { conv, .. } => conv.fwd(ps, sc_in, true),

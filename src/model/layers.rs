@@ -2,7 +2,7 @@
 
 use super::params::{BId, PId, ParamKind, ParamStore, ParamTensor};
 use crate::engine::{
-    BnCfg, ConvCfg, Float, SplitSink, T4, Tap, batch_norm2d_probed, batch_norm2d_tapped, conv2d,
+    BnCfg, BnSplit, ConvCfg, Float, T4, Tap, batch_norm2d_probed, batch_norm2d_tapped, conv2d,
 };
 use dfdx::prelude::*;
 use rand::Rng;
@@ -223,15 +223,15 @@ impl Bn {
         self.fwd_probed(ps, x, mode, relu, (tap, None))
     }
 
-    /// [`Bn::fwd`] as the only branch op reading a block's input, recording the eq. 5 split
-    /// into `join` in its backward (`engine::batch_norm2d_probed`).
+    /// [`Bn::fwd`] on a block's input, measuring the eq. 5 split there in its backward as `join`
+    /// says (`engine::BnSplit`).
     pub fn fwd_joined<E: Float, T: Tape<E, Cpu> + Merge<T>>(
         &self,
         ps: &mut ParamStore<E>,
         x: T4<E, T>,
         mode: Mode,
         relu: bool,
-        join: SplitSink,
+        join: BnSplit<E>,
     ) -> T4<E, T> {
         self.fwd_probed(ps, x, mode, relu, (None, Some(join)))
     }
@@ -242,7 +242,7 @@ impl Bn {
         x: T4<E, T>,
         mode: Mode,
         relu: bool,
-        (tap, join): (Option<&Tap>, Option<SplitSink>),
+        (tap, join): (Option<&Tap>, Option<BnSplit<E>>),
     ) -> T4<E, T> {
         let (gamma, beta) = (ps.t1(self.gamma), ps.t1(self.beta));
         let train = mode == Mode::Train;

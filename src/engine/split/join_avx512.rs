@@ -95,11 +95,56 @@ unsafe fn join<const RELU: bool, const TRAIN: bool>(
         _mm512_set1_ps(k.mu),
     );
     let zero = _mm512_setzero_ps();
+    // One vector's part: its branch value, and its new `d`.
+    let part = |gv: __m512, xv: __m512| {
+        let gm = if RELU {
+            // Kept where !(x·a + b ≤ 0), NaN included, as the scalar test.
+            let t = _mm512_add_ps(_mm512_mul_ps(xv, va), vb);
+            _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(t, zero), gv)
+        } else {
+            gv
+        };
+        if TRAIN {
+            let t = _mm512_add_ps(_mm512_mul_ps(va, gm), vc1);
+            _mm512_add_ps(t, _mm512_mul_ps(vc2, _mm512_sub_ps(xv, vmu)))
+        } else {
+            _mm512_mul_ps(va, gm)
+        }
+    };
     let mut i = 0;
     while i + 16 <= n {
         let end = (i + BLOCK - acc.count).min(n - n % 16);
+        // Two vectors per step into two sets of sums: one set made the loop wait on the
+        // multiply-add latency where the data is in cache.
         let [mut ii, mut bb, mut ib] = acc.lanes;
+        let [mut ii2, mut bb2, mut ib2] = [zero; 3];
         let start = i;
+        while i + 32 <= end {
+            // SAFETY: i + 32 ≤ n, and every slice holds at least n elements.
+            let (g0, x0, d0, g1, x1, d1) = unsafe {
+                (
+                    _mm512_loadu_ps(gp.add(i)),
+                    _mm512_loadu_ps(xp.add(i)),
+                    _mm512_loadu_ps(dp.add(i)),
+                    _mm512_loadu_ps(gp.add(i + 16)),
+                    _mm512_loadu_ps(xp.add(i + 16)),
+                    _mm512_loadu_ps(dp.add(i + 16)),
+                )
+            };
+            let (b0, b1) = (part(g0, x0), part(g1, x1));
+            ii = _mm512_fmadd_ps(d0, d0, ii);
+            bb = _mm512_fmadd_ps(b0, b0, bb);
+            ib = _mm512_fmadd_ps(d0, b0, ib);
+            ii2 = _mm512_fmadd_ps(d1, d1, ii2);
+            bb2 = _mm512_fmadd_ps(b1, b1, bb2);
+            ib2 = _mm512_fmadd_ps(d1, b1, ib2);
+            // SAFETY: as the loads.
+            unsafe {
+                _mm512_storeu_ps(dp.add(i), _mm512_add_ps(d0, b0));
+                _mm512_storeu_ps(dp.add(i + 16), _mm512_add_ps(d1, b1));
+            }
+            i += 32;
+        }
         while i < end {
             // SAFETY: i + 16 ≤ n, and every slice holds at least n elements.
             let (gv, xv, dv) = unsafe {
@@ -109,19 +154,7 @@ unsafe fn join<const RELU: bool, const TRAIN: bool>(
                     _mm512_loadu_ps(dp.add(i)),
                 )
             };
-            let gm = if RELU {
-                // Kept where !(x·a + b ≤ 0), NaN included, as the scalar test.
-                let t = _mm512_add_ps(_mm512_mul_ps(xv, va), vb);
-                _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(t, zero), gv)
-            } else {
-                gv
-            };
-            let br = if TRAIN {
-                let t = _mm512_add_ps(_mm512_mul_ps(va, gm), vc1);
-                _mm512_add_ps(t, _mm512_mul_ps(vc2, _mm512_sub_ps(xv, vmu)))
-            } else {
-                _mm512_mul_ps(va, gm)
-            };
+            let br = part(gv, xv);
             ii = _mm512_fmadd_ps(dv, dv, ii);
             bb = _mm512_fmadd_ps(br, br, bb);
             ib = _mm512_fmadd_ps(dv, br, ib);
@@ -129,7 +162,11 @@ unsafe fn join<const RELU: bool, const TRAIN: bool>(
             unsafe { _mm512_storeu_ps(dp.add(i), _mm512_add_ps(dv, br)) };
             i += 16;
         }
-        acc.lanes = [ii, bb, ib];
+        acc.lanes = [
+            _mm512_add_ps(ii, ii2),
+            _mm512_add_ps(bb, bb2),
+            _mm512_add_ps(ib, ib2),
+        ];
         acc.count += i - start;
         if acc.count >= BLOCK {
             acc.flush();

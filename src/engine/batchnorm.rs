@@ -462,26 +462,15 @@ pub fn batch_norm2d_probed<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     let (n, c_all, h, w) = *x.shape();
     let hw = h * w;
     let len = n * c_all * hw;
-    assert_eq!(
-        gamma.shape().0,
-        c_all,
-        "batch_norm2d: gamma has the wrong length"
-    );
-    assert_eq!(
-        beta.shape().0,
-        c_all,
-        "batch_norm2d: beta has the wrong length"
-    );
-    assert_eq!(
-        running_mean.len(),
-        c_all,
-        "batch_norm2d: running_mean has the wrong length"
-    );
-    assert_eq!(
-        running_var.len(),
-        c_all,
-        "batch_norm2d: running_var has the wrong length"
-    );
+    let lengths = [
+        ("gamma", gamma.shape().0),
+        ("beta", beta.shape().0),
+        ("running_mean", running_mean.len()),
+        ("running_var", running_var.len()),
+    ];
+    for (what, l) in lengths {
+        assert_eq!(l, c_all, "batch_norm2d: {what} has the wrong length");
+    }
     assert!(len > 0, "batch_norm2d: empty input");
     let (x, xt) = x.split_tape();
     let (gamma, gt) = gamma.split_tape();
@@ -564,55 +553,4 @@ mod through;
 mod tests;
 
 #[cfg(test)]
-mod bench {
-    use super::*;
-    use crate::engine::gradcheck::rand_vec;
-
-    /// `cargo test --release --lib engine::batchnorm::bench -- --ignored --nocapture`
-    #[test]
-    #[ignore]
-    fn bn_speed() {
-        let dev = Cpu::default();
-        println!("threads: {}", rayon::current_num_threads());
-        for s in [(64, 16, 32, 32), (64, 32, 16, 16), (64, 64, 8, 8)] {
-            let len = s.0 * s.1 * s.2 * s.3;
-            let xv: Vec<f32> = rand_vec(len, 1).iter().map(|&v| v as f32).collect();
-            let x: T4<f32> = dev.tensor_from_vec(xv, s);
-            let g: T1<f32> = dev.ones_like(&(s.1,));
-            let b: T1<f32> = dev.zeros_like(&(s.1,));
-            let (mut rm, mut rv) = (vec![0.0f32; s.1], vec![1.0f32; s.1]);
-            let cfg = BnCfg {
-                relu: true,
-                ..BnCfg::default()
-            };
-            let reps = 30;
-            // Minimum over repetitions: robust to other processes sharing the machine.
-            let time = |f: &mut dyn FnMut()| crate::engine::best_ms(reps, f);
-            let tf = time(&mut || {
-                let y = batch_norm2d(x.clone(), g.clone(), b.clone(), &mut rm, &mut rv, cfg);
-                std::hint::black_box(y);
-            });
-            let tsum = time(&mut || {
-                std::hint::black_box(x.leaky_trace().sum().backward());
-            });
-            let tfb = time(&mut || {
-                let y = batch_norm2d(
-                    x.leaky_trace(),
-                    g.retaped(),
-                    b.retaped(),
-                    &mut rm,
-                    &mut rv,
-                    cfg,
-                );
-                std::hint::black_box(y.sum().backward());
-            });
-            let tcopy = time(&mut || {
-                std::hint::black_box(view(&x).to_vec());
-            });
-            println!(
-                "{s:?}: fwd {tf:.3} ms, fwd+bwd {:.3} ms (sum+backward alone {tsum:.3}), memcpy {tcopy:.3} ms",
-                tfb - tsum
-            );
-        }
-    }
-}
+mod bench;

@@ -207,9 +207,7 @@ impl Block {
     ) -> T4<E, T> {
         let v2 = self.variant == Variant::V2;
         // A projection reads the pre-activated input (the seed presets: the raw x), so both paths
-        // share the pre-activation. To split ∂L/∂x_l itself, the shortcut side then applies its
-        // own copy of it (same batch statistics and parameters, running statistics untouched):
-        // every gradient is the shared one's, summed in another order.
+        // share the pre-activation.
         let proj_on_a = matches!(self.shortcut, Shortcut::Proj { .. }) && !self.proj_on_raw;
         // With statistics, a v2 block's pre-activation batch norm measures the split (no extra
         // pass, see `engine::BnSplit`): where it is the branch's only reader of x it adds its part
@@ -262,7 +260,9 @@ impl Block {
             bn2.fwd(ps, h, mode, false)
         };
         let sc_in = match (&split, &through) {
-            (Some(sp), _) if proj_on_a => self.preact_as(ps, sp.shortcut(sc_in), mode, true),
+            // The shortcut's own pre-activation, so that the split is of ∂L/∂x_l: a stateless
+            // ReLU here (`reluonly`; v2's batch norm measures the split instead, or is skipped).
+            (Some(sp), _) if proj_on_a => self.preact(ps, sp.shortcut(sc_in), mode),
             (Some(sp), _) | (None, Some(sp)) => sp.shortcut(sc_in),
             (None, None) => sc_in,
         };
@@ -282,24 +282,10 @@ impl Block {
         x: T4<E, T>,
         mode: Mode,
     ) -> T4<E, T> {
-        self.preact_as(ps, x, mode, false)
-    }
-
-    /// [`Block::preact`]; with `copy`, applied a second time for the shortcut side of a split:
-    /// batch norm with this pass's batch statistics, running statistics untouched.
-    fn preact_as<E: Float, T: Tape<E, Cpu> + Merge<T>>(
-        &self,
-        ps: &mut ParamStore<E>,
-        x: T4<E, T>,
-        mode: Mode,
-        copy: bool,
-    ) -> T4<E, T> {
         if self.skip_preact {
             x
         } else if self.variant != Variant::V2 {
             relu(x)
-        } else if copy {
-            self.bn1().fwd_copy(ps, x, mode, true)
         } else {
             self.bn1().fwd(ps, x, mode, true)
         }

@@ -1,9 +1,7 @@
 //! Conv and batch-norm layers over a `ParamStore`, with PyTorch's initialisation.
 
 use super::params::{BId, PId, ParamKind, ParamStore, ParamTensor};
-use crate::engine::{
-    BnCfg, BnSplit, ConvCfg, Float, T4, Tap, batch_norm2d_probed, batch_norm2d_tapped, conv2d,
-};
+use crate::engine::{BnCfg, BnSplit, ConvCfg, Float, T4, Tap, batch_norm2d_probed, conv2d};
 use dfdx::prelude::*;
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -188,27 +186,6 @@ impl Bn {
         relu: bool,
     ) -> T4<E, T> {
         self.fwd_tapped(ps, x, mode, relu, None)
-    }
-
-    /// [`Bn::fwd`] applied a second time in one pass: the same output and gradients, but the
-    /// running statistics and the batch count are left as the first application set them.
-    pub fn fwd_copy<E: Float, T: Tape<E, Cpu> + Merge<T>>(
-        &self,
-        ps: &mut ParamStore<E>,
-        x: T4<E, T>,
-        mode: Mode,
-        relu: bool,
-    ) -> T4<E, T> {
-        let (gamma, beta) = (ps.t1(self.gamma), ps.t1(self.beta));
-        let buf = &ps.buffers[self.buf.0];
-        let (mut mean, mut var) = (buf.running_mean.clone(), buf.running_var.clone());
-        let cfg = BnCfg {
-            eps: self.eps,
-            momentum: self.momentum,
-            train: mode == Mode::Train,
-            relu,
-        };
-        batch_norm2d_tapped(x, gamma, beta, &mut mean, &mut var, cfg, None)
     }
 
     /// [`Bn::fwd`] whose output is probed by `tap` (fused into the batch norm).

@@ -75,6 +75,36 @@ impl Acc {
     }
 }
 
+/// `k` in vectors.
+#[derive(Clone, Copy)]
+struct Coef {
+    a: __m512,
+    b: __m512,
+    c1: __m512,
+    c2: __m512,
+    mu: __m512,
+}
+
+/// One vector's branch part: `a·gm + c1 + c2·(x − μ)` (`a·gm` in evaluation), `gm = g` where
+/// !(x·a + b ≤ 0) (NaN included, as the scalar test) if `RELU`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn branch<const RELU: bool, const TRAIN: bool>(g: __m512, x: __m512, k: Coef) -> __m512 {
+    let gm = if RELU {
+        let t = _mm512_add_ps(_mm512_mul_ps(x, k.a), k.b);
+        let keep = _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(t, _mm512_setzero_ps());
+        _mm512_maskz_mov_ps(keep, g)
+    } else {
+        g
+    };
+    if TRAIN {
+        let t = _mm512_add_ps(_mm512_mul_ps(k.a, gm), k.c1);
+        _mm512_add_ps(t, _mm512_mul_ps(k.c2, _mm512_sub_ps(x, k.mu)))
+    } else {
+        _mm512_mul_ps(k.a, gm)
+    }
+}
+
 /// One plane of [`join_planes_f32`] with the ReLU and the mode fixed, so the loop has no branch.
 #[target_feature(enable = "avx512f")]
 #[inline]
@@ -87,86 +117,50 @@ unsafe fn join<const RELU: bool, const TRAIN: bool>(
 ) {
     let n = d.len();
     let (dp, gp, xp) = (d.as_mut_ptr(), g.as_ptr(), x.as_ptr());
-    let (va, vb, vc1, vc2, vmu) = (
-        _mm512_set1_ps(k.a),
-        _mm512_set1_ps(k.b),
-        _mm512_set1_ps(k.c1),
-        _mm512_set1_ps(k.c2),
-        _mm512_set1_ps(k.mu),
-    );
-    let zero = _mm512_setzero_ps();
-    // One vector's part: its branch value, and its new `d`.
-    let part = |gv: __m512, xv: __m512| {
-        let gm = if RELU {
-            // Kept where !(x·a + b ≤ 0), NaN included, as the scalar test.
-            let t = _mm512_add_ps(_mm512_mul_ps(xv, va), vb);
-            _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(t, zero), gv)
-        } else {
-            gv
+    let set = _mm512_set1_ps;
+    let kv = Coef {
+        a: set(k.a),
+        b: set(k.b),
+        c1: set(k.c1),
+        c2: set(k.c2),
+        mu: set(k.mu),
+    };
+    // One vector at `o` (o + 16 ≤ n): its sums added to `s`, its `d` written.
+    let one = |o: usize, s: [__m512; 3]| {
+        // SAFETY: o + 16 ≤ n, and every slice holds n elements.
+        let (dv, gv, xv) = unsafe {
+            (
+                _mm512_loadu_ps(dp.add(o)),
+                _mm512_loadu_ps(gp.add(o)),
+                _mm512_loadu_ps(xp.add(o)),
+            )
         };
-        if TRAIN {
-            let t = _mm512_add_ps(_mm512_mul_ps(va, gm), vc1);
-            _mm512_add_ps(t, _mm512_mul_ps(vc2, _mm512_sub_ps(xv, vmu)))
-        } else {
-            _mm512_mul_ps(va, gm)
-        }
+        let br = branch::<RELU, TRAIN>(gv, xv, kv);
+        // SAFETY: as the loads.
+        unsafe { _mm512_storeu_ps(dp.add(o), _mm512_add_ps(dv, br)) };
+        [
+            _mm512_fmadd_ps(dv, dv, s[0]),
+            _mm512_fmadd_ps(br, br, s[1]),
+            _mm512_fmadd_ps(dv, br, s[2]),
+        ]
     };
     let mut i = 0;
     while i + 16 <= n {
         let end = (i + BLOCK - acc.count).min(n - n % 16);
         // Two vectors per step into two sets of sums: one set made the loop wait on the
         // multiply-add latency where the data is in cache.
-        let [mut ii, mut bb, mut ib] = acc.lanes;
-        let [mut ii2, mut bb2, mut ib2] = [zero; 3];
+        let (mut s0, mut s1) = (acc.lanes, [_mm512_setzero_ps(); 3]);
         let start = i;
         while i + 32 <= end {
-            // SAFETY: i + 32 ≤ n, and every slice holds at least n elements.
-            let (g0, x0, d0, g1, x1, d1) = unsafe {
-                (
-                    _mm512_loadu_ps(gp.add(i)),
-                    _mm512_loadu_ps(xp.add(i)),
-                    _mm512_loadu_ps(dp.add(i)),
-                    _mm512_loadu_ps(gp.add(i + 16)),
-                    _mm512_loadu_ps(xp.add(i + 16)),
-                    _mm512_loadu_ps(dp.add(i + 16)),
-                )
-            };
-            let (b0, b1) = (part(g0, x0), part(g1, x1));
-            ii = _mm512_fmadd_ps(d0, d0, ii);
-            bb = _mm512_fmadd_ps(b0, b0, bb);
-            ib = _mm512_fmadd_ps(d0, b0, ib);
-            ii2 = _mm512_fmadd_ps(d1, d1, ii2);
-            bb2 = _mm512_fmadd_ps(b1, b1, bb2);
-            ib2 = _mm512_fmadd_ps(d1, b1, ib2);
-            // SAFETY: as the loads.
-            unsafe {
-                _mm512_storeu_ps(dp.add(i), _mm512_add_ps(d0, b0));
-                _mm512_storeu_ps(dp.add(i + 16), _mm512_add_ps(d1, b1));
-            }
+            s0 = one(i, s0);
+            s1 = one(i + 16, s1);
             i += 32;
         }
-        while i < end {
-            // SAFETY: i + 16 ≤ n, and every slice holds at least n elements.
-            let (gv, xv, dv) = unsafe {
-                (
-                    _mm512_loadu_ps(gp.add(i)),
-                    _mm512_loadu_ps(xp.add(i)),
-                    _mm512_loadu_ps(dp.add(i)),
-                )
-            };
-            let br = part(gv, xv);
-            ii = _mm512_fmadd_ps(dv, dv, ii);
-            bb = _mm512_fmadd_ps(br, br, bb);
-            ib = _mm512_fmadd_ps(dv, br, ib);
-            // SAFETY: as the loads.
-            unsafe { _mm512_storeu_ps(dp.add(i), _mm512_add_ps(dv, br)) };
+        if i < end {
+            s0 = one(i, s0);
             i += 16;
         }
-        acc.lanes = [
-            _mm512_add_ps(ii, ii2),
-            _mm512_add_ps(bb, bb2),
-            _mm512_add_ps(ib, ib2),
-        ];
+        acc.lanes = [0, 1, 2].map(|l| _mm512_add_ps(s0[l], s1[l]));
         acc.count += i - start;
         if acc.count >= BLOCK {
             acc.flush();

@@ -1,0 +1,52 @@
+//! Batch norm's speed alone (ignored: run by hand).
+
+use super::*;
+use crate::engine::gradcheck::rand_vec;
+
+/// `cargo test --release --lib engine::batchnorm::bench -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn bn_speed() {
+    let dev = Cpu::default();
+    println!("threads: {}", rayon::current_num_threads());
+    for s in [(64, 16, 32, 32), (64, 32, 16, 16), (64, 64, 8, 8)] {
+        let len = s.0 * s.1 * s.2 * s.3;
+        let xv: Vec<f32> = rand_vec(len, 1).iter().map(|&v| v as f32).collect();
+        let x: T4<f32> = dev.tensor_from_vec(xv, s);
+        let g: T1<f32> = dev.ones_like(&(s.1,));
+        let b: T1<f32> = dev.zeros_like(&(s.1,));
+        let (mut rm, mut rv) = (vec![0.0f32; s.1], vec![1.0f32; s.1]);
+        let cfg = BnCfg {
+            relu: true,
+            ..BnCfg::default()
+        };
+        let reps = 30;
+        // Minimum over repetitions: robust to other processes sharing the machine.
+        let time = |f: &mut dyn FnMut()| crate::engine::best_ms(reps, f);
+        let tf = time(&mut || {
+            let y = batch_norm2d(x.clone(), g.clone(), b.clone(), &mut rm, &mut rv, cfg);
+            std::hint::black_box(y);
+        });
+        let tsum = time(&mut || {
+            std::hint::black_box(x.leaky_trace().sum().backward());
+        });
+        let tfb = time(&mut || {
+            let y = batch_norm2d(
+                x.leaky_trace(),
+                g.retaped(),
+                b.retaped(),
+                &mut rm,
+                &mut rv,
+                cfg,
+            );
+            std::hint::black_box(y.sum().backward());
+        });
+        let tcopy = time(&mut || {
+            std::hint::black_box(view(&x).to_vec());
+        });
+        println!(
+            "{s:?}: fwd {tf:.3} ms, fwd+bwd {:.3} ms (sum+backward alone {tsum:.3}), memcpy {tcopy:.3} ms",
+            tfb - tsum
+        );
+    }
+}

@@ -358,12 +358,32 @@ pub(crate) fn record_join<E: Float>(
     *lock(sink) = Some(split);
 }
 
+/// Test check: `got` holds ‖gs‖², ‖gb‖² and ⟨gs, gb⟩ of a reference computed on separate inputs
+/// (shortcut's part `gs`, branch's `gb`) to `tol` relative (the dot product relative to
+/// ‖gs‖·‖gb‖), both parts are non-zero, and the gradient actually seen, `total`, is gs + gb.
+#[cfg(test)]
+pub(crate) fn assert_split_is(got: GradSplit, (gs, gb): (&[f64], &[f64]), total: &[f64], tol: f64) {
+    use super::gradcheck::dot;
+    let (ss, bb, sb) = (dot(gs, gs), dot(gb, gb), dot(gs, gb));
+    let close = |a: f64, b: f64| (a - b).abs() <= tol * b.abs().max(1e-30);
+    assert!(close(got.shortcut_sq, ss), "{got:?} vs ‖gs‖² {ss}");
+    assert!(close(got.branch_sq, bb), "{got:?} vs ‖gb‖² {bb}");
+    assert!(
+        (got.dot - sb).abs() <= tol * (ss * bb).sqrt(),
+        "{got:?} vs {sb}"
+    );
+    assert!(got.shortcut_sq > 0.0 && got.branch_sq > 0.0 && got.dot != 0.0);
+    for (t, (b, s)) in total.iter().zip(gb.iter().zip(gs)) {
+        assert!((t - (b + s)).abs() <= 1e-12 * (1.0 + t.abs()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::alloc::without_fresh;
     use crate::engine::gradcheck::rand_vec;
-    use crate::engine::gradcheck::{TT, dot, t4};
+    use crate::engine::gradcheck::{TT, t4};
     use crate::engine::{BnCfg, ConvCfg, add_relu, batch_norm2d, conv2d, scale};
 
     const S: (usize, usize, usize, usize) = (4, 8, 16, 16); // 8192: the parallel paths
@@ -437,17 +457,7 @@ mod tests {
         let y = block(xt.with_empty_tape(), xt, proj, |x| sp.shortcut(x));
         let g = (y * r).sum().backward();
         let got = lock(&sink).expect("backward recorded the split");
-        let close = |a: f64, b: f64| (a - b).abs() <= 1e-10 * b.abs().max(1e-30);
-        assert!(close(got.shortcut_sq, dot(&gs, &gs)), "{got:?}");
-        assert!(close(got.branch_sq, dot(&gb, &gb)), "{got:?}");
-        assert!(
-            (got.dot - dot(&gs, &gb)).abs() <= 1e-10 * dot(&gs, &gs),
-            "{got:?}"
-        );
-        assert!(got.shortcut_sq > 0.0 && got.branch_sq > 0.0 && got.dot != 0.0);
-        for (t, (b, s)) in g.get(&x).as_vec().iter().zip(gb.iter().zip(&gs)) {
-            assert!((t - (b + s)).abs() <= 1e-12 * (1.0 + t.abs()));
-        }
+        assert_split_is(got, (&gs, &gb), &g.get(&x).as_vec(), 1e-10);
     }
 
     #[test]
@@ -505,17 +515,7 @@ mod tests {
         let y = block(xt.with_empty_tape(), xt, Some(sink.clone()));
         let g = (y * r).sum().backward();
         let got = lock(&sink).expect("backward recorded the split");
-        let close = |a: f64, b: f64| (a - b).abs() <= 1e-10 * b.abs().max(1e-30);
-        assert!(close(got.shortcut_sq, dot(&gs, &gs)), "{got:?}");
-        assert!(close(got.branch_sq, dot(&gb, &gb)), "{got:?}");
-        assert!(
-            (got.dot - dot(&gs, &gb)).abs() <= 1e-10 * dot(&gs, &gs),
-            "{got:?}"
-        );
-        assert!(got.shortcut_sq > 0.0 && got.branch_sq > 0.0 && got.dot != 0.0);
-        for (t, (b, s)) in g.get(&x).as_vec().iter().zip(gb.iter().zip(&gs)) {
-            assert!((t - (b + s)).abs() <= 1e-12 * (1.0 + t.abs()));
-        }
+        assert_split_is(got, (&gs, &gb), &g.get(&x).as_vec(), 1e-10);
     }
 
     #[test]

@@ -121,9 +121,8 @@ fn channel_split(s: [f64; 9], gamma: f64, invstd: f64, m: f64, train: bool) -> G
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::gradcheck::{TT, dot, rand_vec, t4};
-    use crate::engine::split::Split;
-    use crate::engine::split::SplitSink;
+    use crate::engine::gradcheck::{TT, rand_vec, t4};
+    use crate::engine::split::{Split, SplitSink, assert_split_is};
     use crate::engine::{BnCfg, BnSplit, ConvCfg, T4, add, batch_norm2d_probed, conv2d};
     use dfdx::prelude::*;
 
@@ -176,23 +175,7 @@ mod tests {
         let s = conv(sp.shortcut(a), 1, 22);
         let g = (add(f, s) * r).sum().backward();
         let got = sink.lock().unwrap().expect("backward recorded the split");
-        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-30);
-        assert!(
-            close(got.shortcut_sq, dot(&gs, &gs)),
-            "{got:?} vs {}",
-            dot(&gs, &gs)
-        );
-        assert!(
-            close(got.branch_sq, dot(&gb, &gb)),
-            "{got:?} vs {}",
-            dot(&gb, &gb)
-        );
-        let scale = dot(&gs, &gs).sqrt() * dot(&gb, &gb).sqrt();
-        assert!((got.dot - dot(&gs, &gb)).abs() <= 1e-9 * scale, "{got:?}");
-        assert!(got.shortcut_sq > 0.0 && got.branch_sq > 0.0);
-        for (t, (b, s)) in g.get(&x).as_vec().iter().zip(gb.iter().zip(&gs)) {
-            assert!((t - (b + s)).abs() <= 1e-12 * (1.0 + t.abs()));
-        }
+        assert_split_is(got, (&gs, &gb), &g.get(&x).as_vec(), 1e-9);
     }
 
     #[test]

@@ -39,22 +39,12 @@ pub fn run(args: &LandscapeArgs) -> Result<()> {
     let bn_batches = params.bn.indices(ds.train.len()).len();
     let image_batches = params.images.div_ceil(params.eval_batch);
     let per_run = landscape::passes_needed(&params, bn_batches, image_batches);
-    let bar = runs::bar("landscape", (per_run * trainer.runs.len()) as u64);
     let never = AtomicBool::new(false);
-    let mut models = Vec::new();
-    for (k, run) in trainer.runs.iter().enumerate() {
-        bar.set_message(run.spec.to_string());
-        let base = (k * per_run) as u64;
-        let mut progress = |done: usize, _| bar.set_position(base + done as u64);
-        models.push(landscape::landscape(
-            &run.net,
-            ds,
-            &params,
-            &mut progress,
-            &never,
-        )?);
-    }
-    bar.finish_and_clear();
+    let models = runs::measure_each(&trainer, "landscape", per_run, |run, progress| {
+        Ok(landscape::landscape(
+            &run.net, ds, &params, progress, &never,
+        )?)
+    })?;
     let report = LandscapeReport {
         models,
         runs: RunsOrigin::of(&trainer, args.from.as_deref()),

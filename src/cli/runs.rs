@@ -8,6 +8,8 @@ use super::train::{self as train_cmd, Start};
 use crate::data::{self, Dataset};
 use crate::snapshot::{self, resume};
 use crate::train::Trainer;
+use crate::train::experiment::Progress;
+use crate::train::trainer::Run;
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -120,8 +122,30 @@ fn loaded(path: &Path) -> Result<Trainer> {
     Ok(trainer)
 }
 
+/// `measure` on each run of `trainer` in turn, with one bar on stderr named `what` over all their
+/// forward passes (`per_run` each), the run's spec as its message. `measure` gets the run and the
+/// progress callback of the experiment functions.
+pub fn measure_each<R>(
+    trainer: &Trainer,
+    what: &str,
+    per_run: usize,
+    mut measure: impl FnMut(&Run, Progress) -> Result<R>,
+) -> Result<Vec<R>> {
+    let bar = bar(what, (per_run * trainer.runs.len()) as u64);
+    let mut out = Vec::with_capacity(trainer.runs.len());
+    for (k, run) in trainer.runs.iter().enumerate() {
+        bar.set_message(run.spec.to_string());
+        let base = (k * per_run) as u64;
+        out.push(measure(run, &mut |done, _| {
+            bar.set_position(base + done as u64)
+        })?);
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
 /// A progress bar on stderr over `total` forward passes, named `what`.
-pub fn bar(what: &str, total: u64) -> ProgressBar {
+fn bar(what: &str, total: u64) -> ProgressBar {
     let template =
         format!("{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} {{msg}} passes  ETA {{eta}}");
     ProgressBar::new(total).with_style(

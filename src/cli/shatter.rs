@@ -39,17 +39,10 @@ pub fn run(args: &ShatterArgs) -> Result<()> {
     let ds = &trainer.ds;
     let bn_batches = params.bn.indices(ds.train.len()).len();
     let per_run = shatter::passes_needed(&params, bn_batches);
-    let bar = runs::bar("shatter", (per_run * trainer.runs.len()) as u64);
     let never = AtomicBool::new(false);
-    let mut models = Vec::new();
-    for (k, run) in trainer.runs.iter().enumerate() {
-        bar.set_message(run.spec.to_string());
-        let base = (k * per_run) as u64;
-        let mut progress = |done: usize, _| bar.set_position(base + done as u64);
-        let r = shatter::shatter(&run.net, ds, &params, &mut progress, &never)?;
-        models.push(r);
-    }
-    bar.finish_and_clear();
+    let models = runs::measure_each(&trainer, "shatter", per_run, |run, progress| {
+        Ok(shatter::shatter(&run.net, ds, &params, progress, &never)?)
+    })?;
     let report = ShatterReport {
         models,
         runs: RunsOrigin::of(&trainer, args.from.as_deref()),

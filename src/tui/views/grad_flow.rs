@@ -8,13 +8,14 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
+use ratatui::widgets::{Block, Chart, Dataset, GraphType, Paragraph};
 
 use crate::train::flow::{MEAN_FIELD_GROWTH, Slope, relative_depth, step_slope};
 use crate::train::record::BlockStat;
 use crate::tui::app::App;
 use crate::tui::series;
 use crate::tui::theme;
+use crate::tui::views::chart::{run_lines, unit_x_chart};
 
 /// `(relative depth, log10 RMS)` of one step's boundaries; zeros and non-finite values left out.
 fn points(blocks: &[BlockStat]) -> Vec<(f64, f64)> {
@@ -94,13 +95,7 @@ fn chart<'a>(app: &App, profiles: &'a [Profile], area: Rect) -> Chart<'a> {
             .style(theme::ghost_style(app.run_color(i)))
             .data(&profiles[i].first)
     });
-    let lines = order.iter().map(|&i| {
-        Dataset::default()
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(app.run_style(i))
-            .data(&profiles[i].now)
-    });
+    let lines = run_lines(app, profiles.len(), |i| &profiles[i].now);
     let datasets = ghosts.chain(lines).collect();
     let ys = profiles
         .iter()
@@ -108,24 +103,13 @@ fn chart<'a>(app: &App, profiles: &'a [Profile], area: Rect) -> Chart<'a> {
     let [lo, hi] = series::range(ys).unwrap_or([-1.0, 1.0]);
     let max_labels = (height.saturating_sub(2) as usize / 2).clamp(2, 6);
     let (y_bounds, decades) = series::decades(lo, hi, max_labels);
-    Chart::new(datasets)
-        .x_axis(
-            Axis::default()
-                .bounds([0.0, 1.0])
-                .labels(if area.width >= 70 {
-                    vec!["input", "relative depth", "output"]
-                } else {
-                    vec!["input", "output"]
-                })
-                .style(theme::muted()),
-        )
-        .y_axis(
-            Axis::default()
-                .bounds(y_bounds)
-                .labels(decades.into_iter().map(theme::pow10))
-                .style(theme::muted()),
-        )
-        .legend_position(None)
+    let x_labels = if area.width >= 70 {
+        vec!["input", "relative depth", "output"]
+    } else {
+        vec!["input", "output"]
+    };
+    let y_labels = decades.into_iter().map(theme::pow10);
+    unit_x_chart(datasets, x_labels, y_bounds, y_labels)
 }
 
 /// `grows ×1.36/block→in (+0.31)`: the fitted factor per block toward the input, with the

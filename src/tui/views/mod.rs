@@ -6,6 +6,7 @@
 //! side panel's `p` cycle (the footer says so); below 80×24 a message saying what size is needed.
 
 mod activations;
+mod chart;
 mod curves;
 mod experiment;
 mod footer;

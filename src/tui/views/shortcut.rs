@@ -6,14 +6,14 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
+use ratatui::widgets::{Block, Paragraph};
 
 use crate::train::flow::{median_share, relative_depth};
 use crate::train::record::BlockStat;
 use crate::tui::app::App;
 use crate::tui::theme;
+use crate::tui::views::chart::{run_lines, unit_x_chart};
 
 /// `(relative depth of the block's input, share)` per measured block.
 fn points(blocks: &[BlockStat]) -> Vec<(f64, f64)> {
@@ -56,31 +56,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             chart_area,
         );
     } else {
-        let datasets = app
-            .draw_order()
-            .into_iter()
-            .map(|i| {
-                Dataset::default()
-                    .marker(Marker::Braille)
-                    .graph_type(GraphType::Line)
-                    .style(app.run_style(i))
-                    .data(&series[i])
-            })
-            .collect();
-        let chart = Chart::new(datasets)
-            .x_axis(
-                Axis::default()
-                    .bounds([0.0, 1.0])
-                    .labels(["input", "output"])
-                    .style(theme::muted()),
-            )
-            .y_axis(
-                Axis::default()
-                    .bounds([0.0, 1.0])
-                    .labels(["0", "50%", "100%"])
-                    .style(theme::muted()),
-            )
-            .legend_position(None);
+        let datasets = run_lines(app, series.len(), |i| &series[i]);
+        let chart = unit_x_chart(
+            datasets,
+            ["input", "output"],
+            [0.0, 1.0],
+            ["0", "50%", "100%"],
+        );
         frame.render_widget(chart, chart_area);
     }
     frame.render_widget(Paragraph::new(legend(app)), legend_area);

@@ -15,13 +15,14 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Chart, Dataset, Gauge, GraphType, Paragraph, Wrap};
+use ratatui::widgets::{Block, Dataset, Gauge, GraphType, Paragraph, Wrap};
 
 use crate::train::flow::relative_depth;
 use crate::train::jobs::{ExperimentKind, ExperimentResult};
 use crate::train::lesion::LesionReport;
 use crate::tui::app::App;
 use crate::tui::theme;
+use crate::tui::views::chart::{run_lines, unit_x_chart};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let ex = app.experiments();
@@ -114,27 +115,13 @@ fn lesion(frame: &mut Frame, area: Rect, app: &App, report: &LesionReport, class
             .style(theme::muted())
             .data(&chance_line),
     ];
-    datasets.extend(app.draw_order().into_iter().filter(|&i| i < runs).map(|i| {
-        Dataset::default()
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(app.run_style(i))
-            .data(&series[i])
-    }));
-    let chart = Chart::new(datasets)
-        .x_axis(
-            Axis::default()
-                .bounds([0.0, 1.0])
-                .labels(["input", "output"])
-                .style(theme::muted()),
-        )
-        .y_axis(
-            Axis::default()
-                .bounds([0.0, 1.0])
-                .labels(["0", "50%", "100%"])
-                .style(theme::muted()),
-        )
-        .legend_position(None);
+    datasets.extend(run_lines(app, runs, |i| &series[i]));
+    let chart = unit_x_chart(
+        datasets,
+        ["input", "output"],
+        [0.0, 1.0],
+        ["0", "50%", "100%"],
+    );
     frame.render_widget(chart, chart_area);
     let mut lines: Vec<Line> = (0..runs)
         .map(|i| lesion_legend(report, i, app.run_style(i)))

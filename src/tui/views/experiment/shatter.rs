@@ -5,13 +5,13 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::symbols::Marker;
 use ratatui::text::Line;
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use crate::train::shatter::ShatterResult;
 use crate::tui::app::App;
 use crate::tui::theme;
+use crate::tui::views::chart::{run_lines, unit_x_chart};
 
 /// `(t, g(t) / max |g|)` of one run.
 fn points(r: &ShatterResult) -> Vec<(f64, f64)> {
@@ -35,32 +35,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, results: &[ShatterResult
     let [chart_area, legend_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(legend_rows)]).areas(area);
     let series: Vec<Vec<(f64, f64)>> = results[..runs].iter().map(points).collect();
-    let datasets = app
-        .draw_order()
-        .into_iter()
-        .filter(|&i| i < runs)
-        .map(|i| {
-            Dataset::default()
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(app.run_style(i))
-                .data(&series[i])
-        })
-        .collect();
-    let chart = Chart::new(datasets)
-        .x_axis(
-            Axis::default()
-                .bounds([0.0, 1.0])
-                .labels(["x₀", "x₁"])
-                .style(theme::muted()),
-        )
-        .y_axis(
-            Axis::default()
-                .bounds([-1.0, 1.0])
-                .labels(["−max", "0", "max"])
-                .style(theme::muted()),
-        )
-        .legend_position(None);
+    let datasets = run_lines(app, runs, |i| &series[i]);
+    let chart = unit_x_chart(datasets, ["x₀", "x₁"], [-1.0, 1.0], ["−max", "0", "max"]);
     frame.render_widget(chart, chart_area);
     let mut lines: Vec<Line> = results[..runs]
         .iter()

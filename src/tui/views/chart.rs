@@ -50,3 +50,13 @@ pub fn unit_x_chart<'a, X: Into<Line<'a>>, Y: Into<Line<'a>>>(
         .y_axis(axis(y, y_labels.into_iter().map(Into::into).collect()))
         .legend_position(None)
 }
+
+/// [`unit_x_chart`] of a fraction (0–100 %) against relative depth, input to output.
+pub fn fraction_by_depth(datasets: Vec<Dataset<'_>>) -> Chart<'_> {
+    unit_x_chart(
+        datasets,
+        ["input", "output"],
+        [0.0, 1.0],
+        ["0", "50%", "100%"],
+    )
+}

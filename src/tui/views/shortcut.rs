@@ -13,7 +13,7 @@ use crate::train::flow::{median_share, relative_depth};
 use crate::train::record::BlockStat;
 use crate::tui::app::App;
 use crate::tui::theme;
-use crate::tui::views::chart::{run_lines, unit_x_chart};
+use crate::tui::views::chart::{fraction_by_depth, run_lines};
 
 /// `(relative depth of the block's input, share)` per measured block.
 fn points(blocks: &[BlockStat]) -> Vec<(f64, f64)> {
@@ -57,12 +57,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         );
     } else {
         let datasets = run_lines(app, series.len(), |i| &series[i]);
-        let chart = unit_x_chart(
-            datasets,
-            ["input", "output"],
-            [0.0, 1.0],
-            ["0", "50%", "100%"],
-        );
+        let chart = fraction_by_depth(datasets);
         frame.render_widget(chart, chart_area);
     }
     frame.render_widget(Paragraph::new(legend(app)), legend_area);

@@ -22,7 +22,7 @@ use crate::train::jobs::{ExperimentKind, ExperimentResult};
 use crate::train::lesion::LesionReport;
 use crate::tui::app::App;
 use crate::tui::theme;
-use crate::tui::views::chart::{run_lines, unit_x_chart};
+use crate::tui::views::chart::{fraction_by_depth, run_lines};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let ex = app.experiments();
@@ -116,12 +116,7 @@ fn lesion(frame: &mut Frame, area: Rect, app: &App, report: &LesionReport, class
             .data(&chance_line),
     ];
     datasets.extend(run_lines(app, runs, |i| &series[i]));
-    let chart = unit_x_chart(
-        datasets,
-        ["input", "output"],
-        [0.0, 1.0],
-        ["0", "50%", "100%"],
-    );
+    let chart = fraction_by_depth(datasets);
     frame.render_widget(chart, chart_area);
     let mut lines: Vec<Line> = (0..runs)
         .map(|i| lesion_legend(report, i, app.run_style(i)))

@@ -342,6 +342,34 @@ pub fn correlate_batch(
         .for_each(|(o, x)| correlate(c, packed, x, o, write));
 }
 
+/// [`correlate_batch`] adding onto `out`, which already holds another part of the same gradient:
+/// the shortcut's part of ∂L/∂x at a residual block whose branch starts with this conv. Returns
+/// `[Σ out², Σ new², Σ out·new]` of the values before the add (He 2016 eq. 5's sums). Each image
+/// is correlated into a buffer that stays in cache and then added by `split::add_into`, so the
+/// split costs no pass over memory beyond the `+=` the conv makes anyway.
+pub fn correlate_batch_measured(
+    c: &Corr,
+    packed: &[f32],
+    x: &[f32],
+    out: &mut [f32],
+    per: usize,
+) -> [f64; 3] {
+    let (per, (oi, xi)) = (per.max(1), (c.out_img(), c.in_img()));
+    out.par_chunks_mut(per * oi)
+        .zip(x.par_chunks(per * xi))
+        .map(|(o, x)| {
+            let mut branch = vec![0.0f32; oi]; // [Cout, Ho, Wo] of one image
+            let mut sums = [0.0; 3];
+            for (o, x) in o.chunks_exact_mut(oi).zip(x.chunks_exact(xi)) {
+                correlate(c, packed, x, &mut branch, Write::Set(None));
+                let s = super::split::add_into(o, &branch);
+                sums = std::array::from_fn(|k| sums[k] + s[k]);
+            }
+            sums
+        })
+        .reduce(|| [0.0; 3], |a, b| std::array::from_fn(|k| a[k] + b[k]))
+}
+
 /// Copies one image `[Cin, H, W]` into the interiors of its padded planes in `xpad`, laid out
 /// for `layout` (the zero borders are left as they are).
 pub(super) fn copy_image(c: &Corr, layout: Layout, xi: &[f32], xpad: &mut [f32]) {

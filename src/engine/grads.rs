@@ -20,8 +20,27 @@ pub(crate) fn elem_bytes<E, D: Storage<E>>(_: &Gradients<E, D>) -> usize {
 /// accumulated into. Put it back with `**grads.get_or_alloc_mut(&ghost)? = buf` (the emptied
 /// entry exists, so that allocates nothing).
 ///
+/// A buffer holding a shortcut's part of ∂L/∂x that waits to be measured (see
+/// `split::Pending`) is declined here: the part is set aside and the op gets a new buffer. An op
+/// that can measure the split takes it with [`take_grad_or_pending!`] instead.
+///
 /// A macro because dfdx's `Tensorlike` bound on `get_or_alloc_mut` cannot be named outside dfdx.
 macro_rules! take_grad {
+    ($grads:ident, $t:expr) => {
+        $crate::engine::grads::take_grad_or_pending!($grads, $t).map(|(buf, fresh, pending)| {
+            match pending {
+                Some(p) => p.decline(buf),
+                None => (buf, fresh),
+            }
+        })
+    };
+}
+pub(crate) use take_grad;
+
+/// [`take_grad!`] that hands a pending split to the op: `Result<(Vec<E>, bool,
+/// Option<split::Pending<E>>), CpuError>`. The op must either measure it
+/// (`Pending::measured`, adding its part onto the buffer) or `Pending::decline` it.
+macro_rules! take_grad_or_pending {
     ($grads:ident, $t:expr) => {{
         let len = dfdx::shapes::HasShape::shape(&$t).num_elements();
         let bytes = len * $crate::engine::grads::elem_bytes(&$grads);
@@ -30,11 +49,16 @@ macro_rules! take_grad {
             let buf = std::mem::take(&mut **slot);
             let ptr = buf.as_ptr() as usize;
             let fresh = addr == Some(ptr) || $crate::engine::grads::take_mark(ptr);
-            (buf, fresh)
+            let pending = if fresh {
+                None
+            } else {
+                $crate::engine::split::take_pending(buf.as_slice())
+            };
+            (buf, fresh, pending)
         })
     }};
 }
-pub(crate) use take_grad;
+pub(crate) use take_grad_or_pending;
 
 thread_local! {
     /// The address of one buffer put into the store unwritten (see [`mark_new`]), or 0.

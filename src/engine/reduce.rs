@@ -7,13 +7,16 @@ use super::tensor::Float;
 
 /// Independent accumulators in reductions, so LLVM can vectorise them.
 const LANES: usize = 8;
+/// The coarse reductions' lanes: one AVX-512 register of f32 per sum. With 8 the three sums of
+/// an activation's moments waited on the add latency (0.14 ns per element in cache, 0.09 at 16).
+const COARSE_LANES: usize = 16;
 /// Reductions accumulate in `E` over blocks of this many elements, then in f64: 8 sequential f32
 /// additions per lane. At 1024 (128 per lane) batch norm's per-channel sums lost enough precision
 /// that deep nets' bias-gradient norms differed from a float64 PyTorch reference by ~1e-3
 /// (`tests/pytorch/check_probe.py`: plain-20 1.6e-3, relubefore-20 1.2e-3; PyTorch's own float32
 /// 1e-4 and 3e-6); at 256 plain-20 still missed by 1.2e-4; at 64 every model agrees to ~1e-6.
 const BLOCK: usize = 64;
-/// See [`reduce1_coarse`]: 64 values per lane, relative rounding ≲ 4e-6 on sums without
+/// See [`reduce1_coarse`]: 64 values per lane (of 16), relative rounding ≲ 4e-6 on sums without
 /// cancellation (squares), and on shifted sums relative to the spread.
 const BLOCK_COARSE: usize = 1024;
 
@@ -49,7 +52,7 @@ pub(crate) fn reduce1_coarse<E: Float, const K: usize>(
     a: &[E],
     f: impl Fn(E) -> [E; K],
 ) -> [f64; K] {
-    reduce_blocks(1, |_| [a, a, a], |x, _, _| f(x), BLOCK_COARSE)
+    reduce_blocks::<E, K, COARSE_LANES>(1, |_| [a, a, a], |x, _, _| f(x), BLOCK_COARSE)
 }
 
 /// [`reduce3`] summed over `planes` triples of slices `plane(i)` (e.g. one channel's planes of a
@@ -60,7 +63,7 @@ pub(crate) fn reduce3_planes<'s, E: Float + 's, const K: usize>(
     plane: impl Fn(usize) -> [&'s [E]; 3],
     f: impl Fn(E, E, E) -> [E; K],
 ) -> [f64; K] {
-    reduce_blocks(planes, plane, f, BLOCK)
+    reduce_blocks::<E, K, LANES>(planes, plane, f, BLOCK)
 }
 
 /// [`reduce3_planes`] with the coarse blocks of [`reduce1_coarse`]: for figures that are only
@@ -70,18 +73,18 @@ pub(crate) fn reduce3_planes_coarse<'s, E: Float + 's, const K: usize>(
     plane: impl Fn(usize) -> [&'s [E]; 3],
     f: impl Fn(E, E, E) -> [E; K],
 ) -> [f64; K] {
-    reduce_blocks(planes, plane, f, BLOCK_COARSE)
+    reduce_blocks::<E, K, COARSE_LANES>(planes, plane, f, BLOCK_COARSE)
 }
 
 /// [`reduce3_planes`] with f32 blocks of `block` elements.
 #[inline(always)]
-fn reduce_blocks<'s, E: Float + 's, const K: usize>(
+fn reduce_blocks<'s, E: Float + 's, const K: usize, const L: usize>(
     planes: usize,
     plane: impl Fn(usize) -> [&'s [E]; 3],
     f: impl Fn(E, E, E) -> [E; K],
     block: usize,
 ) -> [f64; K] {
-    let mut total = [[0.0f64; LANES]; K];
+    let mut total = [[0.0f64; L]; K];
     for i in 0..planes {
         let [a, b, c] = plane(i);
         reduce_lanes(a, b, c, &f, &mut total, block);
@@ -96,12 +99,12 @@ fn reduce_blocks<'s, E: Float + 's, const K: usize>(
 /// On AVX-512 CPUs the same code runs compiled for AVX-512 (the crate's baseline is SSE2);
 /// the lanes are explicit, so the sums are bit-identical either way.
 #[inline(never)]
-fn reduce_lanes<E: Float, const K: usize>(
+fn reduce_lanes<E: Float, const K: usize, const L: usize>(
     a: &[E],
     b: &[E],
     c: &[E],
     f: &impl Fn(E, E, E) -> [E; K],
-    total: &mut [[f64; LANES]; K],
+    total: &mut [[f64; L]; K],
     block: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
@@ -114,35 +117,35 @@ fn reduce_lanes<E: Float, const K: usize>(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn reduce_lanes_avx512<E: Float, const K: usize>(
+unsafe fn reduce_lanes_avx512<E: Float, const K: usize, const L: usize>(
     a: &[E],
     b: &[E],
     c: &[E],
     f: &impl Fn(E, E, E) -> [E; K],
-    total: &mut [[f64; LANES]; K],
+    total: &mut [[f64; L]; K],
     block: usize,
 ) {
     reduce_lanes_body(a, b, c, f, total, block)
 }
 
 #[inline(always)]
-fn reduce_lanes_body<E: Float, const K: usize>(
+fn reduce_lanes_body<E: Float, const K: usize, const L: usize>(
     a: &[E],
     b: &[E],
     c: &[E],
     f: &impl Fn(E, E, E) -> [E; K],
-    total: &mut [[f64; LANES]; K],
+    total: &mut [[f64; L]; K],
     block: usize,
 ) {
     let n = a.len();
     let (b, c) = (&b[..n], &c[..n]);
     for ((ba, bb), bc) in a.chunks(block).zip(b.chunks(block)).zip(c.chunks(block)) {
-        let mut acc = [[E::zero(); LANES]; K];
-        let (ca, ra) = ba.as_chunks::<LANES>();
-        let (cb, rb) = bb.as_chunks::<LANES>();
-        let (cc, rc) = bc.as_chunks::<LANES>();
+        let mut acc = [[E::zero(); L]; K];
+        let (ca, ra) = ba.as_chunks::<L>();
+        let (cb, rb) = bb.as_chunks::<L>();
+        let (cc, rc) = bc.as_chunks::<L>();
         for ((xa, xb), xc) in ca.iter().zip(cb).zip(cc) {
-            for l in 0..LANES {
+            for l in 0..L {
                 let v = f(xa[l], xb[l], xc[l]);
                 for k in 0..K {
                     acc[k][l] += v[k];
@@ -165,7 +168,7 @@ fn reduce_lanes_body<E: Float, const K: usize>(
 /// pairs the K accumulators of one lane instead of the lanes of one accumulator, and the
 /// reduction loop goes scalar (checked in the generated assembly).
 #[inline(never)]
-pub(crate) fn add_lanes<E: Float>(total: &mut [f64; LANES], acc: &[E; LANES]) {
+pub(crate) fn add_lanes<E: Float, const L: usize>(total: &mut [f64; L], acc: &[E; L]) {
     for (t, &v) in total.iter_mut().zip(acc) {
         *t += to_f64(v);
     }

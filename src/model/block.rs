@@ -223,7 +223,7 @@ impl Block {
             .map(|t| t.join_sink());
         let split = tap
             .filter(|_| T::OWNS_TAPE && !bn_measures)
-            .map(|t| t.split::<E>());
+            .map(|t| t.split::<E>().with_one_reader(true));
         let x = match &split {
             Some(sp) => sp.enter(x),
             None => x,
@@ -302,9 +302,10 @@ impl Block {
         // The branch's ops (gate included) are recorded before the shortcut's: backward runs in
         // reverse, so the shortcut's gradient reaches x first and the branch's after it, and
         // `Split` can tell them apart (He 2016 eq. 5).
+        // The gate reads x too: then the split waits until both have written (`Split::enter`).
         let split = tap
             .filter(|_| !matches!(self.shortcut, Shortcut::None))
-            .map(|t| t.split::<E>());
+            .map(|t| t.split::<E>().with_one_reader(self.gate.is_none()));
         let x = match &split {
             Some(sp) => sp.enter(x),
             None => x,

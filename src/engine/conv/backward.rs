@@ -42,7 +42,8 @@ pub fn backward<E: Float>(
     // dX by the direct kernel when it applies; the pass below then computes dW (and db) only,
     // or just db when the direct dW kernel applies too.
     let gx = gx.and_then(|(gx, fresh)| {
-        if direct_dx(g, w, gy, gx, fresh) {
+        let how = if fresh { DxWrite::Set } else { DxWrite::Add };
+        if direct_dx(g, w, gy, gx, how).is_some() {
             return None;
         }
         if fresh {
@@ -431,18 +432,33 @@ fn implicit_dw(g: &Geom) -> bool {
     g.cin <= 16
 }
 
-/// dX by the direct kernel (see `engine::direct`): `gx += corr(pad(gy, K−1−p), flipped wᵀ)`, or
-/// `gx =` when `fresh`.
-/// Returns false (and does nothing) where the kernel does not apply.
-fn direct_dx<E: Float>(g: &Geom, w: &[E], gy: &[E], gx: &mut [E], fresh: bool) -> bool {
-    let (Some(c), Some(w32), Some(gy32), Some(gx32)) = (
-        direct_corr(g),
-        E::as_f32(w),
-        E::as_f32(gy),
-        E::as_f32_mut(gx),
-    ) else {
-        return false;
-    };
+/// How [`direct_dx`] writes dX.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum DxWrite {
+    /// `gx =` (a new buffer).
+    Set,
+    /// `gx +=`.
+    Add,
+    /// `gx +=`, with the eq. 5 sums of the two parts (`direct::correlate_batch_measured`).
+    Measured,
+}
+
+/// dX by the direct kernel (see `engine::direct`): `gx (=|+=) corr(pad(gy, K−1−p), flipped
+/// wᵀ)`. `None` (and nothing done) where the kernel does not apply; otherwise the sums
+/// `[Σ gx², Σ dX², Σ gx·dX]` when `Measured` (zeros else).
+pub(super) fn direct_dx<E: Float>(
+    g: &Geom,
+    w: &[E],
+    gy: &[E],
+    gx: &mut [E],
+    how: DxWrite,
+) -> Option<[f64; 3]> {
+    let (c, w32, gy32, gx32) = (
+        direct_corr(g)?,
+        E::as_f32(w)?,
+        E::as_f32(gy)?,
+        E::as_f32_mut(gx)?,
+    );
     let adj = direct::Corr {
         cin: c.cout,
         cout: c.cin,
@@ -453,19 +469,18 @@ fn direct_dx<E: Float>(g: &Geom, w: &[E], gy: &[E], gx: &mut [E], fresh: bool) -
     };
     debug_assert_eq!((adj.ho(), adj.wo()), (g.h, g.w));
     let packed = direct::pack_adjoint(w32, &adj);
-    direct::correlate_batch(
-        &adj,
-        &packed,
-        gy32,
-        gx32,
-        imgs_per_task(g.n),
-        if fresh {
-            direct::Write::Set(None)
-        } else {
-            direct::Write::Add
-        },
-    );
-    true
+    let per = imgs_per_task(g.n);
+    let write = match how {
+        DxWrite::Set => direct::Write::Set(None),
+        DxWrite::Add => direct::Write::Add,
+        DxWrite::Measured => {
+            return Some(direct::correlate_batch_measured(
+                &adj, &packed, gy32, gx32, per,
+            ));
+        }
+    };
+    direct::correlate_batch(&adj, &packed, gy32, gx32, per, write);
+    Some([0.0; 3])
 }
 
 /// dW by the direct kernel (see `engine::dw`): stride-1 3×3 f32 convs on AVX-512. Returns false

@@ -25,8 +25,9 @@ pub use forward::forward;
 pub use geom::Geom;
 pub use prepared::PreparedConv;
 
-use super::grads::take_grad;
+use super::grads::take_grad_or_pending;
 use super::tensor::{Float, T1, T4, view};
+use backward::DxWrite;
 use dfdx::prelude::*;
 
 /// Stride and zero padding of a convolution, and whether the input needs a gradient
@@ -97,20 +98,25 @@ pub fn conv2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
                 None => None,
             };
             let mut gx = if cfg.input_grad {
-                Some(take_grad!(grads, xg)?)
+                Some(take_grad_or_pending!(grads, xg)?)
             } else {
                 None
             };
+            let measured = gx
+                .as_mut()
+                .is_some_and(|(buf, fresh, pending)| measure_dx(&g, &w, &gy, buf, fresh, pending));
             backward(
                 &g,
                 view(&x),
                 view(&w),
                 &gy,
-                gx.as_mut().map(|(gx, fresh)| (&mut gx[..], *fresh)),
+                gx.as_mut()
+                    .filter(|_| !measured)
+                    .map(|(gx, fresh, _)| (&mut gx[..], *fresh)),
                 &mut gw,
                 gb.as_deref_mut(),
             );
-            if let Some((gx, _)) = gx {
+            if let Some((gx, _, _)) = gx {
                 **grads.get_or_alloc_mut(&xg)? = gx;
             }
             if let (Some(bg), Some(gb)) = (&bg, gb) {
@@ -123,4 +129,38 @@ pub fn conv2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
         });
     }
     y.put_tape(tape)
+}
+
+/// A residual branch starting with this conv: the shortcut's part of ∂L/∂x waits in `gx`
+/// (`pending`), and the direct kernel adds dX onto it while summing eq. 5's terms. True if it
+/// did (dX done); otherwise the part is declined and `gx` is the conv's own buffer to write.
+fn measure_dx<E: Float>(
+    g: &Geom,
+    w: &T4<E, NoneTape>,
+    gy: &[E],
+    gx: &mut Vec<E>,
+    fresh: &mut bool,
+    pending: &mut Option<super::split::Pending<E>>,
+) -> bool {
+    let Some(p) = pending.take() else {
+        return false;
+    };
+    match backward::direct_dx(g, view(w), gy, gx, DxWrite::Measured) {
+        Some(sums) => {
+            #[cfg(test)]
+            DX_MEASURED.with(|c| c.set(c.get() + 1));
+            p.measured(sums);
+            true
+        }
+        None => {
+            (*gx, *fresh) = p.decline(std::mem::take(gx));
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Splits this thread's conv backward ops measured as they wrote dX (for the split tests).
+    pub(crate) static DX_MEASURED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }

@@ -73,7 +73,10 @@ fn table(r: &LesionReport, classes: usize) -> String {
                 None => format!("{:<14}{:>10}{:>10}\n", b.name, "-", "(shape)"),
             };
         }
-        if let (Some(med), Some((name, max))) = (m.median_drop(), m.max_drop()) {
+        if m.at_chance(classes) {
+            out += "intact accuracy is at chance: nothing to lose yet, so these drops say \
+                    nothing about the blocks (train longer)\n";
+        } else if let (Some(med), Some((name, max))) = (m.median_drop(), m.max_drop()) {
             out += &format!(
                 "median drop {:.2} points, max {:.2} ({name})\n",
                 100.0 * med,

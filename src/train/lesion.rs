@@ -73,7 +73,18 @@ impl ModelLesion {
     pub fn max_drop(&self) -> Option<(&str, f64)> {
         self.drops().into_iter().max_by(|a, b| a.1.total_cmp(&b.1))
     }
+
+    /// Whether the intact net is within [`CHANCE_MARGIN`] of chance (1 / `classes`): it has
+    /// learned nothing a deletion could remove, so its drops say nothing about its blocks: the
+    /// usual case in the first few dozen steps.
+    pub fn at_chance(&self, classes: usize) -> bool {
+        self.accuracy < 1.0 / classes.max(1) as f64 + CHANCE_MARGIN
+    }
 }
+
+/// How far above chance an intact net must be for its lesion study to mean something: about
+/// four standard errors of a chance-level accuracy on the dashboard's 500 test images.
+pub const CHANCE_MARGIN: f64 = 0.05;
 
 /// Test-split ranges of `batch` images covering the first `images` (all if larger).
 pub fn ranges(ds: &Dataset, images: usize, batch: usize) -> Vec<Range<usize>> {
@@ -171,4 +182,29 @@ pub fn accuracy(
         n += y.len();
     }
     Some(correct as f64 / n.max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(accuracy: f64) -> ModelLesion {
+        ModelLesion {
+            model: "v1-20".into(),
+            accuracy,
+            blocks: vec![BlockLesion {
+                name: "stages.0.1".into(),
+                accuracy: Some(0.1),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_net_near_chance_is_flagged() {
+        assert!(model(0.102).at_chance(10));
+        assert!(model(0.149).at_chance(10));
+        assert!(!model(0.16).at_chance(10));
+        assert!(!model(0.736).at_chance(10));
+        assert!(model(0.52).at_chance(2), "two classes: chance is 50 %");
+    }
 }

@@ -318,6 +318,44 @@ fn experiment_panel_running_then_lesion_result() {
     insta::assert_debug_snapshot!("experiment_lesion_80x24", render(&app, 80, 24).backend());
 }
 
+/// A study started a few steps in: every run at chance, which the panel must say rather than
+/// show three flat lines as a finding.
+#[test]
+fn an_early_lesion_study_says_the_runs_are_at_chance() {
+    let mut app = live();
+    let mut result = lesion_result(&app);
+    let crate::train::jobs::ExperimentResult::Lesion { report, .. } = &mut result else {
+        unreachable!()
+    };
+    for m in &mut report.models {
+        m.accuracy = 0.1;
+        m.blocks.iter_mut().for_each(|b| b.accuracy = Some(0.1));
+    }
+    report.params.steps = vec![20, 20];
+    app.update(Msg::Trainer(TrainerEvent::ExperimentFinished {
+        result: Box::new(result),
+    }));
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('e'),
+        KeyModifiers::NONE,
+    )));
+    for (w, h) in [(120, 40), (80, 24)] {
+        let text = format!("{}", render(&app, w, h).backend());
+        assert!(
+            text.contains("at chance: train on, then x"),
+            "{w}×{h}:\n{text}"
+        );
+        assert!(
+            text.contains("step 20 · 500 test images"),
+            "{w}×{h}:\n{text}"
+        );
+        assert!(
+            !text.contains("median"),
+            "no drops shown for runs at chance:\n{text}"
+        );
+    }
+}
+
 #[test]
 fn experiment_panel_shattering_and_landscape_120x40() {
     use crate::train::jobs::ExperimentResult;

@@ -102,7 +102,8 @@ fn lesion_points(report: &LesionReport, run: usize) -> Vec<(f64, f64)> {
 
 fn lesion(frame: &mut Frame, area: Rect, app: &App, report: &LesionReport, classes: usize) {
     let runs = report.models.len().min(app.histories().len());
-    let legend_rows = (runs as u16 + 2).min(area.height / 2);
+    let early = report.models[..runs].iter().any(|m| m.at_chance(classes));
+    let legend_rows = (runs as u16 + 2 + u16::from(early)).min(area.height / 2);
     let [chart_area, legend_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(legend_rows)]).areas(area);
     let chance = 1.0 / classes.max(1) as f64;
@@ -119,26 +120,35 @@ fn lesion(frame: &mut Frame, area: Rect, app: &App, report: &LesionReport, class
     let chart = fraction_by_depth(datasets);
     frame.render_widget(chart, chart_area);
     let mut lines: Vec<Line> = (0..runs)
-        .map(|i| lesion_legend(report, i, app.run_style(i)))
+        .map(|i| lesion_legend(report, i, classes, app.run_style(i)))
         .collect();
+    if early {
+        // Pressed early, every run can sit at chance: then its flat line is no finding.
+        lines.push(Line::styled("at chance: train on, then x", theme::alarm()));
+    }
+    // Short lines: the panel is 33 columns wide at 80×24.
     lines.push(Line::styled(
-        format!("change in points · grey: chance {:.0}%", chance * 100.0),
+        format!("Δ in points · grey: chance {:.0}%", chance * 100.0),
         theme::muted(),
     ));
     lines.push(Line::styled(
         format!(
-            "{} test images · weights of step {}",
-            report.params.test_images,
-            steps(&report.params.steps)
+            "step {} · {} test images",
+            steps(&report.params.steps),
+            report.params.test_images
         ),
         theme::muted(),
     ));
     frame.render_widget(Paragraph::new(lines), legend_area);
 }
 
-fn lesion_legend(report: &LesionReport, i: usize, style: Style) -> Line<'static> {
+fn lesion_legend(report: &LesionReport, i: usize, classes: usize, style: Style) -> Line<'static> {
     let m = &report.models[i];
     let mut text = format!("{} {:<9}{:>4.0}%", i + 1, m.model, m.accuracy * 100.0);
+    if m.at_chance(classes) {
+        text.push_str("  at chance");
+        return Line::styled(text, style);
+    }
     // Signed changes in points: a deletion can also help a little.
     if let Some(d) = m.median_drop() {
         text.push_str(&format!("  median {:+.1}", -d * 100.0));

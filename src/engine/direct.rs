@@ -240,7 +240,7 @@ pub enum Write<'a> {
 ///
 /// Panics if [`simd::direct_conv`] is false or a buffer has the wrong size (programmer errors).
 pub fn correlate(c: &Corr, packed: &[f32], x: &[f32], out: &mut [f32], write: Write<'_>) {
-    correlate_in(c, c.layout(), packed, x, out, write);
+    correlate_in(c, c.layout(), packed, x, out, write, None);
 }
 
 /// [`correlate`] with the pixel layout chosen by the caller (the tests run both on every shape).
@@ -251,6 +251,7 @@ fn correlate_in(
     x: &[f32],
     out: &mut [f32],
     write: Write<'_>,
+    sums: Option<&mut [f64; 3]>,
 ) {
     assert!(simd::direct_conv(), "direct conv needs AVX-512F");
     assert!(c.cin >= 1 && c.k >= 1 && c.pad < c.k, "direct conv: {c:?}");
@@ -290,13 +291,21 @@ fn correlate_in(
     } else {
         0
     };
-    with_scratch::<f32, _>(c.xpad_len(layout) + grid_len, |buf| {
-        let (xpad, grid) = buf.split_at_mut(c.xpad_len(layout));
+    // With `sums`, each image goes to `branch` (in cache) and is then added onto `out`.
+    let branch_len = if sums.is_some() { c.out_img() } else { 0 };
+    with_scratch::<f32, _>(c.xpad_len(layout) + grid_len + branch_len, |buf| {
+        let (xpad, rest) = buf.split_at_mut(c.xpad_len(layout));
+        let (grid, branch) = rest.split_at_mut(grid_len);
         xpad.fill(0.0); // borders and slack stay zero; interiors are rewritten per image
-        for (xi, oi) in x
+        let mut sums = sums;
+        for (xi, out_i) in x
             .chunks_exact(c.in_img())
             .zip(out.chunks_exact_mut(c.out_img()))
         {
+            let (oi, write) = match sums {
+                Some(_) => (&mut *branch, Write::Set(None)),
+                None => (&mut *out_i, write),
+            };
             copy_image(c, layout, xi, xpad);
             // SAFETY: AVX-512F checked above; `xpad` covers every offset + vector read
             // (xpad_len ≥ max offs + reach), every vector's lanes lie in its channel plane of
@@ -323,6 +332,10 @@ fn correlate_in(
                     }
                 }
             }
+            if let Some(sums) = sums.as_deref_mut() {
+                let s = super::split::add_into(out_i, branch);
+                *sums = std::array::from_fn(|k| sums[k] + s[k]);
+            }
         }
     });
 }
@@ -346,7 +359,8 @@ pub fn correlate_batch(
 /// the shortcut's part of ∂L/∂x at a residual block whose branch starts with this conv. Returns
 /// `[Σ out², Σ new², Σ out·new]` of the values before the add (He 2016 eq. 5's sums). Each image
 /// is correlated into a buffer that stays in cache and then added by `split::add_into`, so the
-/// split costs no pass over memory beyond the `+=` the conv makes anyway.
+/// split costs no pass over memory beyond the `+=` the conv makes anyway. On 64 images of
+/// 16×32×32 this dX took 15–19 % longer than a plain `+=` (8×8 images: 5 %): the in-cache add.
 pub fn correlate_batch_measured(
     c: &Corr,
     packed: &[f32],
@@ -358,13 +372,8 @@ pub fn correlate_batch_measured(
     out.par_chunks_mut(per * oi)
         .zip(x.par_chunks(per * xi))
         .map(|(o, x)| {
-            let mut branch = vec![0.0f32; oi]; // [Cout, Ho, Wo] of one image
             let mut sums = [0.0; 3];
-            for (o, x) in o.chunks_exact_mut(oi).zip(x.chunks_exact(xi)) {
-                correlate(c, packed, x, &mut branch, Write::Set(None));
-                let s = super::split::add_into(o, &branch);
-                sums = std::array::from_fn(|k| sums[k] + s[k]);
-            }
+            correlate_in(c, c.layout(), packed, x, o, Write::Add, Some(&mut sums));
             sums
         })
         .reduce(|| [0.0; 3], |a, b| std::array::from_fn(|k| a[k] + b[k]))

@@ -274,13 +274,18 @@ fn merge<E: Float>(g: &mut [E], untouched: bool, id: Option<&[E]>) -> GradSplit 
 /// `d += s` over two equally long slices, returning `[Σ d², Σ s², Σ d·s]` of the values before
 /// the add: the eq. 5 sums with `d` the shortcut's part and `s` the branch's.
 ///
-/// Out of line, with an AVX-512 build, as `reduce::reduce_lanes`: the crate's SSE2 baseline
-/// made the merge pass of every v1 block cost about 2 % of a 56-layer step. The lanes are
-/// explicit, so both builds give the same sums in the same order.
+/// Out of line, with AVX-512 builds: the crate's SSE2 baseline made the merge pass of every v1
+/// block cost about 2 % of a 56-layer step. f32 runs the join's intrinsics loop (multiply-adds:
+/// its sums differ from the portable ones in rounding, not in `d`); f64 the portable body
+/// compiled for AVX-512, whose explicit lanes give the same sums as the SSE2 build.
 #[inline(never)]
 pub(crate) fn add_into<E: Float>(d: &mut [E], s: &[E]) -> [f64; 3] {
     #[cfg(target_arch = "x86_64")]
     if super::simd::avx512() {
+        if let (Some(d), Some(s)) = (E::as_f32_mut(d), E::as_f32(s)) {
+            // SAFETY: the CPU has AVX-512F (checked at run time).
+            return unsafe { join_avx512::add_into_f32(d, s) };
+        }
         #[target_feature(enable = "avx512f")]
         unsafe fn wide<E: Float>(d: &mut [E], s: &[E]) -> [f64; 3] {
             add_into_body(d, s)

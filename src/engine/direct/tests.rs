@@ -103,17 +103,45 @@ fn matches_naive_correlation() {
                     }
                     let mut out = vec![f32::NAN; want.len()];
                     let set = Write::Set(Some(&b));
-                    correlate_in(&c, layout, &packed, &f32s(&xv), &mut out, set);
+                    correlate_in(&c, layout, &packed, &f32s(&xv), &mut out, set, None);
                     let err = max_rel(&out, &with_bias);
                     assert!(err < 1e-5, "{c:?} {layout:?}: set err {err}");
                     // Add accumulates onto what is there.
                     let mut acc = vec![1.0f32; want.len()];
-                    correlate_in(&c, layout, &packed, &f32s(&xv), &mut acc, Write::Add);
+                    correlate_in(&c, layout, &packed, &f32s(&xv), &mut acc, Write::Add, None);
                     let err = max_rel(&acc, &plus_one);
                     assert!(err < 1e-5, "{c:?} {layout:?}: add err {err}");
+                    check_measured(&c, layout, &packed, &f32s(&xv), &want);
                 }
             }
         }
+    }
+}
+
+/// Measuring while adding (the eq. 5 split at a block whose branch starts with this conv):
+/// `out` ends as `old + conv`, and the sums `[Σ old², Σ conv², Σ old·conv]` match f64.
+fn check_measured(c: &Corr, layout: Layout, packed: &[f32], x: &[f32], want: &[f64]) {
+    let old = f32s(&rand_vec(want.len(), 4));
+    let mut out = old.clone();
+    let mut sums = [0.0; 3];
+    correlate_in(c, layout, packed, x, &mut out, Write::Add, Some(&mut sums));
+    let total: Vec<f64> = want
+        .iter()
+        .zip(&old)
+        .map(|(w, &o)| w + f64::from(o))
+        .collect();
+    let err = max_rel(&out, &total);
+    assert!(err < 1e-5, "{c:?} {layout:?}: measured add err {err}");
+    let o: Vec<f64> = old.iter().map(|&v| f64::from(v)).collect();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let expect = [dot(&o, &o), dot(want, want), dot(&o, want)];
+    let scale = (expect[0] * expect[1]).sqrt();
+    for (k, (got, e)) in sums.iter().zip(expect).enumerate() {
+        let tol = 1e-4 * if k == 2 { scale } else { e };
+        assert!(
+            (got - e).abs() <= tol,
+            "{c:?} {layout:?}: sum {k} {got} vs {e}"
+        );
     }
 }
 

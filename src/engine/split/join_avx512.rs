@@ -1,6 +1,7 @@
-//! Batch norm's joining write pass (see `super::join_planes`) for f32 on AVX-512, in intrinsics:
-//! LLVM did not vectorise the three eq. 5 sums beside the masked write from portable code, and
-//! that left the join costing as much as the rest of the backward.
+//! The fused write passes of the eq. 5 split for f32 on AVX-512, in intrinsics: batch norm's
+//! joining write pass (see `super::join_planes`) and `super::add_into`. LLVM did not vectorise
+//! the three sums beside the masked write from portable code, which left the join costing as
+//! much as the rest of the backward; `add_into` waited on the add latency of one set of sums.
 
 use super::BnDx;
 use std::arch::x86_64::*;
@@ -115,8 +116,7 @@ unsafe fn join<const RELU: bool, const TRAIN: bool>(
     k: BnDx<f32>,
     acc: &mut Acc,
 ) {
-    let n = d.len();
-    let (dp, gp, xp) = (d.as_mut_ptr(), g.as_ptr(), x.as_ptr());
+    let (gp, xp) = (g.as_ptr(), x.as_ptr());
     let set = _mm512_set1_ps;
     let kv = Coef {
         a: set(k.a),
@@ -125,23 +125,58 @@ unsafe fn join<const RELU: bool, const TRAIN: bool>(
         c2: set(k.c2),
         mu: set(k.mu),
     };
+    let vector = |o: usize| {
+        // SAFETY: o + 16 ≤ d.len() (`fused`'s contract), and g and x are as long (checked).
+        let (gv, xv) = unsafe { (_mm512_loadu_ps(gp.add(o)), _mm512_loadu_ps(xp.add(o))) };
+        branch::<RELU, TRAIN>(gv, xv, kv)
+    };
+    // SAFETY: as `vector`.
+    unsafe { fused(d, acc, vector, |j| k.dx(g[j], x[j], RELU)) }
+}
+
+/// `d += s` with `[Σ d², Σ s², Σ d·s]` of the values before the add: `split::add_into` for f32,
+/// in the loop of the join (two sets of sixteen-lane sums, multiply-adds).
+///
+/// # Safety
+/// AVX-512F available. (`s` must be at least as long as `d`: checked.)
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn add_into_f32(d: &mut [f32], s: &[f32]) -> [f64; 3] {
+    assert!(s.len() >= d.len(), "add_into: short source");
+    let sp = s.as_ptr();
+    let mut acc = Acc::new();
+    // SAFETY: o + 16 ≤ d.len() ≤ s.len().
+    let vector = |o: usize| unsafe { _mm512_loadu_ps(sp.add(o)) };
+    // SAFETY: as `vector`.
+    unsafe { fused(d, &mut acc, vector, |j| s[j]) };
+    acc.flush();
+    acc.total
+}
+
+/// `d[i] += br(i)` over `d`, adding `d²`, `br²` and `d·br` (values before the add) into `acc`:
+/// `br(o)` gives the 16 values at `o`, `br_at(j)` one value of the tail, in the same arithmetic.
+///
+/// # Safety
+/// AVX-512F available; `br(o)` must be safe to call for every `o` with `o + 16 ≤ d.len()`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn fused(
+    d: &mut [f32],
+    acc: &mut Acc,
+    br: impl Fn(usize) -> __m512,
+    br_at: impl Fn(usize) -> f32,
+) {
+    let (n, dp) = (d.len(), d.as_mut_ptr());
     // One vector at `o` (o + 16 ≤ n): its sums added to `s`, its `d` written.
     let one = |o: usize, s: [__m512; 3]| {
-        // SAFETY: o + 16 ≤ n, and every slice holds n elements.
-        let (dv, gv, xv) = unsafe {
-            (
-                _mm512_loadu_ps(dp.add(o)),
-                _mm512_loadu_ps(gp.add(o)),
-                _mm512_loadu_ps(xp.add(o)),
-            )
-        };
-        let br = branch::<RELU, TRAIN>(gv, xv, kv);
-        // SAFETY: as the loads.
-        unsafe { _mm512_storeu_ps(dp.add(o), _mm512_add_ps(dv, br)) };
+        // SAFETY: o + 16 ≤ n.
+        let dv = unsafe { _mm512_loadu_ps(dp.add(o)) };
+        let b = br(o);
+        // SAFETY: as the load.
+        unsafe { _mm512_storeu_ps(dp.add(o), _mm512_add_ps(dv, b)) };
         [
             _mm512_fmadd_ps(dv, dv, s[0]),
-            _mm512_fmadd_ps(br, br, s[1]),
-            _mm512_fmadd_ps(dv, br, s[2]),
+            _mm512_fmadd_ps(b, b, s[1]),
+            _mm512_fmadd_ps(dv, b, s[2]),
         ]
     };
     let mut i = 0;
@@ -166,13 +201,12 @@ unsafe fn join<const RELU: bool, const TRAIN: bool>(
             acc.flush();
         }
     }
-    for j in i..n {
-        let br = k.dx(g[j], x[j], RELU);
-        let id = d[j];
+    for (j, d) in d.iter_mut().enumerate().skip(i) {
+        let (id, b) = (*d, br_at(j));
         acc.total[0] += f64::from(id * id);
-        acc.total[1] += f64::from(br * br);
-        acc.total[2] += f64::from(id * br);
-        d[j] = id + br;
+        acc.total[1] += f64::from(b * b);
+        acc.total[2] += f64::from(id * b);
+        *d = id + b;
     }
 }
 

@@ -291,22 +291,30 @@ fn correlate_in(
     } else {
         0
     };
-    // With `sums`, each image goes to `branch` (in cache) and is then added onto `out`.
-    let branch_len = if sums.is_some() { c.out_img() } else { 0 };
+    // With `sums` on the grid layout, each image goes to `branch` (in cache) and is then added
+    // onto `out`; the other layouts measure in the tiles' own `+=`.
+    let branch_len = if sums.is_some() && layout == Layout::Grid {
+        c.out_img()
+    } else {
+        0
+    };
     with_scratch::<f32, _>(c.xpad_len(layout) + grid_len + branch_len, |buf| {
         let (xpad, rest) = buf.split_at_mut(c.xpad_len(layout));
         let (grid, branch) = rest.split_at_mut(grid_len);
         xpad.fill(0.0); // borders and slack stay zero; interiors are rewritten per image
         let mut sums = sums;
-        for (xi, out_i) in x
+        let taps = Taps {
+            offs: &offs,
+            masks: &masks,
+            vecs: &vecs,
+            packed,
+        };
+        for (xi, oi) in x
             .chunks_exact(c.in_img())
             .zip(out.chunks_exact_mut(c.out_img()))
         {
-            let (oi, write) = match sums {
-                Some(_) => (&mut *branch, Write::Set(None)),
-                None => (&mut *out_i, write),
-            };
             copy_image(c, layout, xi, xpad);
+            let sums = sums.as_deref_mut();
             // SAFETY: AVX-512F checked above; `xpad` covers every offset + vector read
             // (xpad_len ≥ max offs + reach), every vector's lanes lie in its channel plane of
             // `grid` ([Cout, pgr]) or `oi` ([Cout, Ho·Wo]), and `packed` is [Cin·K·K, Cout].
@@ -314,30 +322,31 @@ fn correlate_in(
                 match layout {
                     Layout::Rows | Layout::Packed => {
                         let cs = c.ho() * c.wo();
-                        tiles(c, &offs, &masks, &vecs, xpad, packed, oi, cs, write)
+                        tiles(c, &taps, xpad, oi, cs, write, sums)
                     }
                     Layout::Grid => {
-                        tiles(
-                            c,
-                            &offs,
-                            &masks,
-                            &vecs,
-                            xpad,
-                            packed,
-                            grid,
-                            c.pgr(),
-                            Write::Set(None),
-                        );
-                        copy_out(c, grid, oi, write);
+                        tiles(c, &taps, xpad, grid, c.pgr(), Write::Set(None), None);
+                        if let Some(sums) = sums {
+                            copy_out(c, grid, branch, Write::Set(None));
+                            let s = super::split::add_into(oi, branch);
+                            *sums = std::array::from_fn(|k| sums[k] + s[k]);
+                        } else {
+                            copy_out(c, grid, oi, write);
+                        }
                     }
                 }
             }
-            if let Some(sums) = sums.as_deref_mut() {
-                let s = super::split::add_into(out_i, branch);
-                *sums = std::array::from_fn(|k| sums[k] + s[k]);
-            }
         }
     });
+}
+
+/// What every tile of one correlation reads besides the image: tap offsets (and lane masks),
+/// the output vectors, the packed weights.
+struct Taps<'a> {
+    offs: &'a [isize],
+    masks: &'a [u16],
+    vecs: &'a [Vec16],
+    packed: &'a [f32],
 }
 
 /// [`correlate`] over a batch in parallel: `per` images per rayon task.
@@ -357,10 +366,11 @@ pub fn correlate_batch(
 
 /// [`correlate_batch`] adding onto `out`, which already holds another part of the same gradient:
 /// the shortcut's part of ∂L/∂x at a residual block whose branch starts with this conv. Returns
-/// `[Σ out², Σ new², Σ out·new]` of the values before the add (He 2016 eq. 5's sums). Each image
-/// is correlated into a buffer that stays in cache and then added by `split::add_into`, so the
-/// split costs no pass over memory beyond the `+=` the conv makes anyway. On 64 images of
-/// 16×32×32 this dX took 15–19 % longer than a plain `+=` (8×8 images: 5 %): the in-cache add.
+/// `[Σ out², Σ new², Σ out·new]` of the values before the add (He 2016 eq. 5's sums). The tiles
+/// sum them in the `+=` they make anyway (`kernel::Store::Measure`), so the split costs no pass
+/// over memory; the grid layout adds each image from a buffer in cache (`split::add_into`). On
+/// 64 images of 16×32×32 this dX takes 5 % longer than a plain `+=` (8×8: 1 %); adding each
+/// image from a buffer had cost 15–19 %, the separate merge pass more.
 pub fn correlate_batch_measured(
     c: &Corr,
     packed: &[f32],
@@ -439,49 +449,53 @@ fn copy_out(c: &Corr, grid: &[f32], out: &mut [f32], write: Write<'_>) {
 }
 
 /// Every tile of one image: `dst[co·dst_cs + v.dst + l] (=|+=) Σ_j xpad[offs[j] + v.x + l] ·
-/// packed[j, co]` (+ bias) for every vector `v` of `vecs` and each of its stored lanes `l`.
+/// packed[j, co]` (+ bias) for every vector `v` of `vecs` and each of its stored lanes `l`;
+/// with `sums` (and `Write::Add`), `[Σ dst², Σ new², Σ dst·new]` of the values before the add
+/// are added to it.
 ///
 /// # Safety
 /// AVX-512F must be available; `xpad.len() >= max(offs) + v.x + 16` and
 /// `dst.len() >= (cout − 1)·dst_cs + v.dst + lanes(v)` for every vector `v`,
 /// `packed.len() == offs.len()·cout`.
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
 unsafe fn tiles(
     c: &Corr,
-    offs: &[isize],
-    masks: &[u16],
-    vecs: &[Vec16],
+    t: &Taps<'_>,
     xpad: &[f32],
-    packed: &[f32],
     dst: &mut [f32],
     dst_cs: usize,
     write: Write<'_>,
+    mut sums: Option<&mut [f64; 3]>,
 ) {
     let cout = c.cout;
-    debug_assert!(packed.len() == offs.len() * cout);
-    debug_assert!(masks.is_empty() || masks.len() == offs.len());
-    let (bias, add) = match write {
-        Write::Set(b) => (b, false),
-        Write::Add => (None, true),
+    debug_assert!(t.packed.len() == t.offs.len() * cout);
+    debug_assert!(t.masks.is_empty() || t.masks.len() == t.offs.len());
+    let bias = match write {
+        Write::Set(b) => b,
+        Write::Add => None,
     };
-    for tile in vecs.chunks(MR) {
+    for tile in t.vecs.chunks(MR) {
         let mut c0 = 0;
         while c0 < cout {
             let nr = (cout - c0).min(NR);
+            let store = match (write, sums.as_deref_mut()) {
+                (Write::Add, Some(s)) => kernel::Store::Measure(s),
+                (Write::Add, None) => kernel::Store::Add,
+                (Write::Set(_), _) => kernel::Store::Set,
+            };
             // SAFETY: the tile reads xpad[offs[j] + v.x .. + 16] (in bounds by the caller's
             // contract), packed[j·cout + c0 .. + nr] and bias[c0 .. + nr]; it writes the stored
             // lanes of dst[(c0 + jj)·dst_cs + v.dst ..].
             unsafe {
                 let src = kernel::Src {
                     x: xpad.as_ptr(),
-                    offs,
-                    masks,
+                    offs: t.offs,
+                    masks: t.masks,
                 };
                 let b = bias.map_or(std::ptr::null(), |b| b.as_ptr().add(c0));
-                let w = packed.as_ptr().add(c0);
+                let w = t.packed.as_ptr().add(c0);
                 let d = dst.as_mut_ptr().add(c0 * dst_cs);
-                kernel::tile_any(tile, nr, &src, w, cout, d, dst_cs, b, add);
+                kernel::tile_any(tile, nr, &src, w, cout, d, dst_cs, b, store);
             }
             c0 += nr;
         }
@@ -489,17 +503,14 @@ unsafe fn tiles(
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-#[allow(clippy::too_many_arguments)]
 unsafe fn tiles(
     _: &Corr,
-    _: &[isize],
-    _: &[u16],
-    _: &[Vec16],
-    _: &[f32],
+    _: &Taps<'_>,
     _: &[f32],
     _: &mut [f32],
     _: usize,
     _: Write<'_>,
+    _: Option<&mut [f64; 3]>,
 ) {
     unreachable!("direct conv needs AVX-512F (checked by `correlate`)")
 }

@@ -12,9 +12,21 @@ pub(super) struct Src<'a> {
     pub masks: &'a [u16],
 }
 
+/// How a tile's results reach `dst`.
+pub(super) enum Store<'a> {
+    /// `=` (plus the bias, if any).
+    Set,
+    /// `+=`.
+    Add,
+    /// `+=`, adding `[Σ dst², Σ new², Σ dst·new]` of the values before the add (the eq. 5
+    /// sums where `dst` holds a shortcut's part of a gradient and the tile a branch's).
+    Measure(&'a mut [f64; 3]),
+}
+
 /// `dst[j·dst_cs + v[i].dst + l] (=|+=) Σ_k x[offs[k] + v[i].x + l] · w[k·ws + j] + bias[j]`
 /// for `j < N` and the lanes `l` of `v[i].mask` (with `x` read as 0 outside `masks[k]` when
-/// `MASKED`). `bias` may be null (no bias); `add` adds onto `dst` instead (and ignores `bias`).
+/// `MASKED`). `bias` may be null (no bias); `Add` and `Measure` add onto `dst` instead (and
+/// ignore `bias`).
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile<const M: usize, const N: usize, const MASKED: bool>(
@@ -25,8 +37,10 @@ unsafe fn tile<const M: usize, const N: usize, const MASKED: bool>(
     dst: *mut f32,
     dst_cs: usize,
     bias: *const f32,
-    add: bool,
+    store: Store<'_>,
 ) {
+    let add = !matches!(store, Store::Set);
+    let measure = matches!(store, Store::Measure(_));
     // SAFETY (whole body): the caller guarantees every address below is in bounds.
     unsafe {
         let mut acc = [[_mm512_setzero_ps(); M]; N];
@@ -52,6 +66,7 @@ unsafe fn tile<const M: usize, const N: usize, const MASKED: bool>(
             }
             wk = wk.add(ws);
         }
+        let mut m = [_mm512_setzero_ps(); 3];
         for (j, acc) in acc.iter().enumerate() {
             let b = if bias.is_null() || add {
                 _mm512_setzero_ps()
@@ -66,6 +81,20 @@ unsafe fn tile<const M: usize, const N: usize, const MASKED: bool>(
                     b
                 };
                 _mm512_mask_storeu_ps(d, v.mask, _mm512_add_ps(s, old));
+                if measure {
+                    // Lanes past the image hold sums of padding: not part of dst.
+                    let s = _mm512_maskz_mov_ps(v.mask, s);
+                    m = [
+                        _mm512_fmadd_ps(old, old, m[0]),
+                        _mm512_fmadd_ps(s, s, m[1]),
+                        _mm512_fmadd_ps(old, s, m[2]),
+                    ];
+                }
+            }
+        }
+        if let Store::Measure(total) = store {
+            for (t, m) in total.iter_mut().zip(m) {
+                *t += crate::engine::split::sum_f64(m);
             }
         }
     }
@@ -137,7 +166,7 @@ pub(super) unsafe fn tile_any(
     dst: *mut f32,
     dst_cs: usize,
     bias: *const f32,
-    add: bool,
+    store: Store<'_>,
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
@@ -155,7 +184,7 @@ pub(super) unsafe fn tile_any(
                         dst,
                         dst_cs,
                         bias,
-                        add
+                        store
                     ),
                     2 => by_n!(
                         2,
@@ -168,7 +197,7 @@ pub(super) unsafe fn tile_any(
                         dst,
                         dst_cs,
                         bias,
-                        add
+                        store
                     ),
                     3 => by_n!(
                         3,
@@ -181,7 +210,7 @@ pub(super) unsafe fn tile_any(
                         dst,
                         dst_cs,
                         bias,
-                        add
+                        store
                     ),
                     m => unreachable!("tile height {m}"),
                 }

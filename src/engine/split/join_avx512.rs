@@ -212,7 +212,7 @@ unsafe fn fused(
 
 /// The sixteen lanes of `v`, summed in f64.
 #[target_feature(enable = "avx512f")]
-fn sum_f64(v: __m512) -> f64 {
+pub(crate) fn sum_f64(v: __m512) -> f64 {
     let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
     let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
         _mm512_castps_pd(v),

@@ -339,10 +339,9 @@ fn plane_moments<E: Float>(
     y: SharedMut<MaybeUninit<E>>,
     (n, c_all, hw, c): (usize, usize, usize, usize),
 ) -> Moments {
-    (0..n).fold(Moments::default(), |acc, bi| {
-        // SAFETY: plane (bi, c) belongs to channel c's task alone, and channel_affine wrote it.
-        let plane = unsafe { written(y.slice((bi * c_all + c) * hw, hw)) };
-        acc + Moments::of(plane)
+    // SAFETY: plane (bi, c) belongs to channel c's task alone, and channel_affine wrote it.
+    Moments::of_planes(n, |bi| unsafe {
+        written(y.slice((bi * c_all + c) * hw, hw))
     })
 }
 

@@ -52,7 +52,7 @@ pub(crate) fn reduce1_coarse<E: Float, const K: usize>(
     a: &[E],
     f: impl Fn(E) -> [E; K],
 ) -> [f64; K] {
-    reduce_blocks::<E, K, COARSE_LANES>(1, |_| [a, a, a], |x, _, _| f(x), BLOCK_COARSE)
+    reduce_blocks::<E, K, COARSE_LANES, true>(1, |_| [a, a, a], |x, _, _| f(x), BLOCK_COARSE)
 }
 
 /// [`reduce3`] summed over `planes` triples of slices `plane(i)` (e.g. one channel's planes of a
@@ -63,7 +63,7 @@ pub(crate) fn reduce3_planes<'s, E: Float + 's, const K: usize>(
     plane: impl Fn(usize) -> [&'s [E]; 3],
     f: impl Fn(E, E, E) -> [E; K],
 ) -> [f64; K] {
-    reduce_blocks::<E, K, LANES>(planes, plane, f, BLOCK)
+    reduce_blocks::<E, K, LANES, false>(planes, plane, f, BLOCK)
 }
 
 /// [`reduce3_planes`] with the coarse blocks of [`reduce1_coarse`]: for figures that are only
@@ -73,23 +73,41 @@ pub(crate) fn reduce3_planes_coarse<'s, E: Float + 's, const K: usize>(
     plane: impl Fn(usize) -> [&'s [E]; 3],
     f: impl Fn(E, E, E) -> [E; K],
 ) -> [f64; K] {
-    reduce_blocks::<E, K, COARSE_LANES>(planes, plane, f, BLOCK_COARSE)
+    reduce_blocks::<E, K, COARSE_LANES, true>(planes, plane, f, BLOCK_COARSE)
 }
 
-/// [`reduce3_planes`] with f32 blocks of `block` elements.
+/// [`reduce3_planes`] with f32 blocks of `block` elements. `CARRY`: the blocks run on across
+/// planes (a block may span several small planes), so an 8×8 plane is not a block of its own
+/// with its own flush to f64; without it every plane starts a block (the fine sums batch norm's
+/// numbers rest on, kept as they were).
 #[inline(always)]
-fn reduce_blocks<'s, E: Float + 's, const K: usize, const L: usize>(
+fn reduce_blocks<'s, E: Float + 's, const K: usize, const L: usize, const CARRY: bool>(
     planes: usize,
     plane: impl Fn(usize) -> [&'s [E]; 3],
     f: impl Fn(E, E, E) -> [E; K],
     block: usize,
 ) -> [f64; K] {
     let mut total = [[0.0f64; L]; K];
+    let mut part = Part {
+        acc: [[E::zero(); L]; K],
+        count: 0,
+    };
     for i in 0..planes {
         let [a, b, c] = plane(i);
-        reduce_lanes(a, b, c, &f, &mut total, block);
+        reduce_lanes::<E, K, L, CARRY>(a, b, c, &f, &mut total, &mut part, block);
+    }
+    if CARRY {
+        for (t, a) in total.iter_mut().zip(&part.acc) {
+            add_lanes(t, a);
+        }
     }
     total.map(|t| t.iter().sum())
+}
+
+/// The block being summed in `E`: its lane sums and how many elements it holds.
+struct Part<E, const K: usize, const L: usize> {
+    acc: [[E; L]; K],
+    count: usize,
 }
 
 /// The body of [`reduce3_planes`] for one triple of slices, adding into f64 lane totals.
@@ -99,48 +117,56 @@ fn reduce_blocks<'s, E: Float + 's, const K: usize, const L: usize>(
 /// On AVX-512 CPUs the same code runs compiled for AVX-512 (the crate's baseline is SSE2);
 /// the lanes are explicit, so the sums are bit-identical either way.
 #[inline(never)]
-fn reduce_lanes<E: Float, const K: usize, const L: usize>(
+fn reduce_lanes<E: Float, const K: usize, const L: usize, const CARRY: bool>(
     a: &[E],
     b: &[E],
     c: &[E],
     f: &impl Fn(E, E, E) -> [E; K],
     total: &mut [[f64; L]; K],
+    part: &mut Part<E, K, L>,
     block: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
     if super::simd::avx512() {
         // SAFETY: the CPU has AVX-512F (checked at run time by `avx512`).
-        return unsafe { reduce_lanes_avx512(a, b, c, f, total, block) };
+        return unsafe { reduce_lanes_avx512::<E, K, L, CARRY>(a, b, c, f, total, part, block) };
     }
-    reduce_lanes_body(a, b, c, f, total, block)
+    reduce_lanes_body::<E, K, L, CARRY>(a, b, c, f, total, part, block)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn reduce_lanes_avx512<E: Float, const K: usize, const L: usize>(
+unsafe fn reduce_lanes_avx512<E: Float, const K: usize, const L: usize, const CARRY: bool>(
     a: &[E],
     b: &[E],
     c: &[E],
     f: &impl Fn(E, E, E) -> [E; K],
     total: &mut [[f64; L]; K],
+    part: &mut Part<E, K, L>,
     block: usize,
 ) {
-    reduce_lanes_body(a, b, c, f, total, block)
+    reduce_lanes_body::<E, K, L, CARRY>(a, b, c, f, total, part, block)
 }
 
 #[inline(always)]
-fn reduce_lanes_body<E: Float, const K: usize, const L: usize>(
+fn reduce_lanes_body<E: Float, const K: usize, const L: usize, const CARRY: bool>(
     a: &[E],
     b: &[E],
     c: &[E],
     f: &impl Fn(E, E, E) -> [E; K],
     total: &mut [[f64; L]; K],
+    part: &mut Part<E, K, L>,
     block: usize,
 ) {
     let n = a.len();
     let (b, c) = (&b[..n], &c[..n]);
-    for ((ba, bb), bc) in a.chunks(block).zip(b.chunks(block)).zip(c.chunks(block)) {
-        let mut acc = [[E::zero(); L]; K];
+    let mut i = 0;
+    while i < n {
+        // Without CARRY `count` stays 0: blocks of `block` from the plane's start, as always.
+        let len = (block - part.count).min(n - i);
+        let (ba, bb, bc) = (&a[i..i + len], &b[i..i + len], &c[i..i + len]);
+        i += len;
+        let acc = &mut part.acc;
         let (ca, ra) = ba.as_chunks::<L>();
         let (cb, rb) = bb.as_chunks::<L>();
         let (cc, rc) = bc.as_chunks::<L>();
@@ -158,9 +184,17 @@ fn reduce_lanes_body<E: Float, const K: usize, const L: usize>(
                 acc[k][0] += v[k];
             }
         }
+        if CARRY {
+            part.count += len;
+            if part.count < block {
+                continue;
+            }
+        }
         for k in 0..K {
             add_lanes(&mut total[k], &acc[k]);
         }
+        *acc = [[E::zero(); L]; K];
+        part.count = 0;
     }
 }
 

@@ -201,17 +201,7 @@ impl<E: Float> Pending<E> {
     pub(crate) fn decline(self, id: Vec<E>) -> (Vec<E>, bool) {
         let len = id.len();
         *lock(&self.stash) = Some(id);
-        if !super::alloc::fresh_enabled() {
-            return (vec![E::zero(); len], false);
-        }
-        let mut v = Vec::with_capacity(len);
-        // SAFETY: f32/f64 have no invalid bit patterns, and the buffer is reported new, so the
-        // op that takes it writes every element before anything reads it.
-        #[allow(clippy::uninit_vec)]
-        unsafe {
-            v.set_len(len)
-        };
-        (v, true)
+        own_buffer(len)
     }
 }
 
@@ -228,19 +218,28 @@ pub(crate) fn take_pending<E: Float>(buf: &[E]) -> Option<Pending<E>> {
 /// A buffer the next `take_grad!` of it reports new (to be written, not read): unwritten when
 /// new-buffer writes are on, zeroed otherwise (then ops accumulate into it as usual).
 fn new_buffer<E: Float>(len: usize) -> Vec<E> {
+    let (v, new) = own_buffer(len);
+    if new {
+        // `take_grad!` reports it new; `merge` treats a buffer still marked as never written.
+        mark_new(v.as_ptr() as usize);
+    }
+    v
+}
+
+/// `(buffer, new)` for an op to write: unwritten and new when new-buffer writes are on, zeroed
+/// and not new otherwise. A new buffer's op must write every element before anything reads it.
+fn own_buffer<E: Float>(len: usize) -> (Vec<E>, bool) {
     if !super::alloc::fresh_enabled() {
-        return vec![E::zero(); len];
+        return (vec![E::zero(); len], false);
     }
     let mut v = Vec::with_capacity(len);
-    // SAFETY: f32/f64 have no invalid bit patterns, and the buffer is marked new, so the op
-    // that takes it writes every element before anything reads it (`take_grad!`'s contract);
-    // `merge` treats a buffer still marked as never written.
+    // SAFETY: f32/f64 have no invalid bit patterns, and the caller hands the buffer on as new
+    // (marked, or reported so by `Pending::decline`): its op writes it before anything reads it.
     #[allow(clippy::uninit_vec)]
     unsafe {
         v.set_len(len)
     };
-    mark_new(v.as_ptr() as usize);
-    v
+    (v, true)
 }
 
 /// `g = br + id` in place, with the split's three sums. `untouched`: the branch wrote nothing

@@ -450,9 +450,15 @@ pub(crate) fn record_join<E: Float>(
 
 /// Test check: `got` holds ‖gs‖², ‖gb‖² and ⟨gs, gb⟩ of a reference computed on separate inputs
 /// (shortcut's part `gs`, branch's `gb`) to `tol` relative (the dot product relative to
-/// ‖gs‖·‖gb‖), both parts are non-zero, and the gradient actually seen, `total`, is gs + gb.
+/// ‖gs‖·‖gb‖), both parts are non-zero, and the gradient actually seen, `total`, is gs + gb to
+/// `add_tol` relative (1e-12 for f64; the rounding of one add for f32).
 #[cfg(test)]
-pub(crate) fn assert_split_is(got: GradSplit, (gs, gb): (&[f64], &[f64]), total: &[f64], tol: f64) {
+pub(crate) fn assert_split_is(
+    got: GradSplit,
+    (gs, gb): (&[f64], &[f64]),
+    total: &[f64],
+    (tol, add_tol): (f64, f64),
+) {
     use super::gradcheck::dot;
     let (ss, bb, sb) = (dot(gs, gs), dot(gb, gb), dot(gs, gb));
     let close = |a: f64, b: f64| (a - b).abs() <= tol * b.abs().max(1e-30);
@@ -463,9 +469,8 @@ pub(crate) fn assert_split_is(got: GradSplit, (gs, gb): (&[f64], &[f64]), total:
         "{got:?} vs {sb}"
     );
     assert!(got.shortcut_sq > 0.0 && got.branch_sq > 0.0 && got.dot != 0.0);
-    // f64: 1e-12; f32 (tol ~1e-4): the rounding of the one f32 add.
     for (t, (b, s)) in total.iter().zip(gb.iter().zip(gs)) {
-        assert!((t - (b + s)).abs() <= 1e-2 * tol * (1.0 + t.abs()));
+        assert!((t - (b + s)).abs() <= add_tol * (1.0 + t.abs()));
     }
 }
 

@@ -175,7 +175,7 @@ mod tests {
         let s = conv(sp.shortcut(a), 1, 22);
         let g = (add(f, s) * r).sum().backward();
         let got = sink.lock().unwrap().expect("backward recorded the split");
-        assert_split_is(got, (&gs, &gb), &g.get(&x).as_vec(), 1e-9);
+        assert_split_is(got, (&gs, &gb), &g.get(&x).as_vec(), (1e-9, 1e-12));
     }
 
     #[test]

@@ -9,12 +9,13 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use crate::tui::app::App;
 use crate::tui::{keys, theme};
 
+/// Lines of at most 94 columns: the overlay's inside at 100 columns and wider, so none wraps.
 const READING: [&str; 8] = [
     "Gradient flow: RMS per element of each example's ∂ℓ/∂x at every block boundary (free of",
     "tensor size and batch), input left, output right; dots: the first step. At initialisation a",
     "plain BN stack's gradient grows ×1.3-1.4 per block toward the input (mean-field: ×1.47),",
-    "a residual net's ×1.1; batch norm flattens the plain profile within ~10 steps, yet it barely learns.",
-    "Shortcut share (He 2016 eq. 5): the part of ∂L/∂xₗ that arrives through the shortcut. Plain: 0,",
+    "a residual net's ×1.1. Batch norm flattens the plain profile in ~10 steps; it barely learns.",
+    "Shortcut share (He 2016 eq. 5): the part of ∂L/∂xₗ arriving through the shortcut. Plain: 0,",
     "every gradient passes through the layers. Residual: about half at init, rising with training.",
     "Activations: zeros = sparsity (about half is a healthy ReLU); dead = channels zero in every",
     "example. Flagged: dead > 10 %, std < 1e-3 or > 1e3, NaN/inf.",
@@ -58,4 +59,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             .block(block),
         popup,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every reading line fits the overlay's inside at 100 columns (94), so none wraps mid-phrase.
+    #[test]
+    fn reading_lines_fit_the_overlay() {
+        for line in super::READING {
+            assert!(
+                line.chars().count() <= 94,
+                "{} columns: {line}",
+                line.chars().count()
+            );
+        }
+    }
 }

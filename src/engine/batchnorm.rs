@@ -515,7 +515,8 @@ pub fn batch_norm2d_probed<E: Float, T: Tape<E, Cpu> + Merge<T>>(
                     _ => (None, None),
                 };
                 let gz = sum.as_deref().unwrap_or(&gz);
-                let probes = (tap.is_some(), matches!(join, Some(BnSplit::Onto(_))));
+                let sums_grad = tap.as_ref().is_some_and(Tap::sums_grad);
+                let probes = (sums_grad, matches!(join, Some(BnSplit::Onto(_))));
                 let grad_x = (&mut gx[..], fresh);
                 let res = backward_with(xv, gz, grad_x, dims, &norms, &gamma_f, cfg, probes);
                 let dgb: Vec<_> = res.iter().map(|r| r.0).collect();

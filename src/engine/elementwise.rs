@@ -85,7 +85,7 @@ pub fn add_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     let y = a.device().tensor_from_vec(out, *a.shape());
     if T::OWNS_TAPE {
         let (ag, bg, yg, tap) = (a.ghost(), b.ghost(), y.ghost(), tap.cloned());
-        let tapped = tap.is_some();
+        let tapped = tap.as_ref().is_some_and(Tap::sums_grad);
         drop((a, b));
         tape.add_backward_op(move |grads| {
             let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&yg)?);
@@ -142,7 +142,7 @@ pub fn add_relu_tapped<E: Float, T: Tape<E, Cpu> + Merge<T>>(
     if T::OWNS_TAPE {
         let (ag, bg, yg, ys) = (a.ghost(), b.ghost(), y.ghost(), y.clone());
         let tap = tap.cloned();
-        let tapped = tap.is_some();
+        let tapped = tap.as_ref().is_some_and(Tap::sums_grad);
         drop((a, b));
         tape.add_backward_op(move |grads| {
             with_out_grad!(grads, yg, |gy| {

@@ -71,9 +71,18 @@ impl ProbeRecorder {
         }
         sinks[slot].clone()
     }
-    /// `(activation stats, ‖∂L/∂x‖ if backward reached the slot)` per slot.
+    /// `(activation stats, ‖∂L/∂x‖ if backward reached the slot)` per slot. Where the slot's
+    /// tap left the norm to the next block ([`Tap::norm_from_next_split`]), it is that block's
+    /// split total, ‖shortcut part + branch part‖.
     pub fn read(&self) -> Vec<(ActStats, Option<f64>)> {
-        self.lock().clone()
+        let splits = self.read_splits();
+        let mut slots = self.lock().clone();
+        for (i, s) in slots.iter_mut().enumerate() {
+            if s.1.is_none() {
+                s.1 = splits.get(i + 1).copied().flatten().map(|sp| sp.total());
+            }
+        }
+        slots
     }
     /// Number of slots.
     pub fn len(&self) -> usize {
@@ -232,6 +241,8 @@ pub fn dead_channels<E: Float>((n, c, h, w): (usize, usize, usize, usize), v: &[
 pub struct Tap {
     rec: ProbeRecorder,
     slot: usize,
+    /// Whether the producing op sums ‖∂L/∂x‖² in backward (see [`Tap::norm_from_next_split`]).
+    sums_grad: bool,
 }
 
 impl ProbeRecorder {
@@ -240,6 +251,7 @@ impl ProbeRecorder {
         self.is_enabled().then(|| Tap {
             rec: self.clone(),
             slot,
+            sums_grad: true,
         })
     }
 }
@@ -249,10 +261,26 @@ impl Tap {
     pub(crate) fn forward(&self, m: Moments) {
         self.rec.with_slot(self.slot, |s| *s = (m.stats(), None));
     }
-    /// Backward: Σ g² over the output's gradient.
+    /// When `next_splits`, the block reading this output measures the eq. 5 split of its
+    /// gradient, whose parts sum to the whole: ‖∂L/∂x‖² = ‖id‖² + ‖br‖² + 2⟨id, br⟩. The norm is
+    /// then read from that split ([`ProbeRecorder::read`]) and the producing op skips its own
+    /// pass of Σ g² ([`Tap::sums_grad`]).
+    pub fn norm_from_next_split(self, next_splits: bool) -> Self {
+        Self {
+            sums_grad: !next_splits,
+            ..self
+        }
+    }
+    /// Whether the producing op is to sum Σ g² over the output's gradient in backward.
+    pub(crate) fn sums_grad(&self) -> bool {
+        self.sums_grad
+    }
+    /// Backward: Σ g² over the output's gradient (ignored where the next split gives it).
     pub(crate) fn backward(&self, sum_squares: f64) {
-        self.rec
-            .with_slot(self.slot, |s| s.1 = Some(sum_squares.sqrt()));
+        if self.sums_grad {
+            self.rec
+                .with_slot(self.slot, |s| s.1 = Some(sum_squares.sqrt()));
+        }
     }
     /// The eq. 5 split of the gradient at the input of the block whose output this tap probes.
     pub fn split<E: Float>(&self) -> Split<E> {

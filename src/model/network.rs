@@ -285,8 +285,18 @@ where
         let ps = &mut self.store;
         // The input is data: the first conv skips its input gradient unless asked for it.
         let mut h = self.stem.conv.fwd(ps, x, self.input_grad);
-        // Each block boundary is probed by the op that produces it (see `engine::Tap`).
-        let tap = self.recorder.tap(0);
+        // Each block boundary is probed by the op that produces it (see `engine::Tap`); where
+        // the next block measures the split of its input's gradient, that gives the norm.
+        let blocks = &self.blocks;
+        let next_splits = |b: usize| {
+            blocks.get(b).is_some_and(Block::has_shortcut)
+                && deleted != Some(b)
+                && !sum_every_norm()
+        };
+        let tap_of = |slot: usize| {
+            (self.recorder.tap(slot)).map(|t| t.norm_from_next_split(next_splits(slot)))
+        };
+        let tap = tap_of(0);
         if let Some(bn) = &self.stem.bn {
             h = bn.fwd_tapped(ps, h, mode, self.stem.relu, tap.as_ref());
         } else {
@@ -296,12 +306,12 @@ where
             h = probe(h, &self.recorder, 0);
         }
         record_dead(&self.recorder, 0, &h);
-        for (i, block) in self.blocks.iter().enumerate() {
+        for (i, block) in blocks.iter().enumerate() {
             let seed = self.passes.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64;
             h = if deleted == Some(i) {
                 block.shortcut_only(ps, h, mode)?
             } else {
-                block.forward(ps, h, mode, seed, self.recorder.tap(i + 1).as_ref())
+                block.forward(ps, h, mode, seed, tap_of(i + 1).as_ref())
             };
             record_dead(&self.recorder, i + 1, &h);
         }
@@ -339,6 +349,20 @@ impl std::ops::Deref for OwnRecorder {
     fn deref(&self) -> &ProbeRecorder {
         &self.0
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Makes every tap sum its own ‖∂L/∂x‖ on this thread (the tests compare that with the norms
+    /// read from the next block's split).
+    pub(crate) static SUM_EVERY_NORM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn sum_every_norm() -> bool {
+    #[cfg(test)]
+    return SUM_EVERY_NORM.with(|s| s.get());
+    #[cfg(not(test))]
+    false
 }
 
 /// Dead units of a block boundary, when statistics are on.

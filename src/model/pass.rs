@@ -131,3 +131,71 @@ pub fn l2<E: Float>(v: &[E]) -> f64 {
         .sum::<f64>()
         .sqrt()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::network::SUM_EVERY_NORM;
+    use super::super::{ModelSpec, NetOptions, Network};
+    use crate::engine::Float;
+    use crate::engine::gradcheck::rand_vec;
+    use crate::engine::simd::test_switch::without_avx512;
+    use dfdx::prelude::*;
+
+    /// ‖∂L/∂x‖ per boundary as the taps record it: read from the next block's split where it
+    /// measures one, else summed by the producing op; and with every op summing its own.
+    fn norms<E: Float>(spec: &str) -> [Vec<f64>; 2]
+    where
+        Cpu: Device<E>,
+    {
+        let opts = NetOptions {
+            in_channels: 3,
+            height: 16,
+            width: 16,
+            classes: 5,
+            base_width: 4,
+        };
+        let spec: ModelSpec = spec.parse().expect("spec");
+        let x: Vec<E> = rand_vec(6 * 3 * 16 * 16, 7)
+            .into_iter()
+            .map(|v| E::from_f64(v).unwrap())
+            .collect();
+        let y = [0, 1, 2, 3, 4, 0];
+        [false, true].map(|every| {
+            SUM_EVERY_NORM.with(|s| s.set(every));
+            let mut net = Network::<E>::new(spec, opts, 3);
+            let (stats, _) = net.train_pass(x.clone(), &y);
+            SUM_EVERY_NORM.with(|s| s.set(false));
+            stats.blocks.iter().map(|b| b.1).collect()
+        })
+    }
+
+    #[test]
+    fn norms_read_from_the_next_split_equal_the_summed_ones() {
+        let specs = [
+            "plain-8",
+            "v1-8",
+            "v1a-8",
+            "v2-8",
+            "scaled-8",
+            "gated-8",
+            "convsc-8",
+            "dropsc-8",
+            "reluonly-8",
+            "seed-v2",
+        ];
+        let check = |spec: &str, [read, summed]: [Vec<f64>; 2], tol: f64| {
+            assert_eq!(read.len(), summed.len());
+            for (i, (r, s)) in read.iter().zip(&summed).enumerate() {
+                assert!(
+                    *s > 0.0 && (r - s).abs() <= tol * s,
+                    "{spec} boundary {i}: read {r} vs summed {s}"
+                );
+            }
+        };
+        for spec in specs {
+            check(spec, norms::<f64>(spec), 1e-12);
+            check(spec, norms::<f32>(spec), 1e-5);
+            check(spec, without_avx512(|| norms::<f32>(spec)), 1e-5);
+        }
+    }
+}

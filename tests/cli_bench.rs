@@ -42,6 +42,7 @@ fn models_report_speed_statistics_cost_and_memory() {
             "batch",
             "img_per_s",
             "stats_overhead_pct",
+            "stats_overhead_ci_pct",
             "fwd_img_per_s",
             "fwd_ratio",
             "eval_batch",
@@ -61,7 +62,15 @@ fn models_report_speed_statistics_cost_and_memory() {
         );
         assert_eq!(m["eval_batch"].as_u64(), Some(64));
         assert!(m["fwd_eval_img_per_s"].as_f64().unwrap() > 0.0, "{m}");
-        assert!(m["stats_overhead_pct"].as_f64().unwrap().is_finite(), "{m}");
+        let pct = m["stats_overhead_pct"].as_f64().unwrap();
+        let ci: Vec<f64> = (m["stats_overhead_ci_pct"].as_array().unwrap().iter())
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert!(pct.is_finite() && ci.len() == 2, "{m}");
+        assert!(
+            ci[0] <= pct && pct <= ci[1],
+            "the interval brackets the median: {m}"
+        );
         // A process that trained a network holds at least its batch and weights.
         let rss = m["peak_rss_mb"].as_f64().unwrap();
         assert!(rss > 10.0 && rss < 4096.0, "{m}");

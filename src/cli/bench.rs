@@ -27,6 +27,9 @@ struct ModelBench {
     batch: usize,
     img_per_s: f64,
     stats_overhead_pct: f64,
+    /// A 95 % interval of `stats_overhead_pct` from the spread of the paired differences
+    /// ([`median_interval`]); it narrows as √steps. Drift between runs comes on top.
+    stats_overhead_ci_pct: [f64; 2],
     /// Forward-only passes (`Network::infer`, BN folded) on the same batch.
     fwd_img_per_s: f64,
     /// `fwd_img_per_s / img_per_s`.
@@ -82,6 +85,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             diff.push(w - wo);
         }
         net.set_probes_enabled(true);
+        let interval = median_interval(&diff);
         let (with, without, diff) = (median(with), median(without), median(diff));
         let img_per_s = y.len() as f64 / with;
         let fwd_img_per_s = forward_rate(&net, x, y.len(), args.steps);
@@ -92,6 +96,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             batch: y.len(),
             img_per_s,
             stats_overhead_pct: 100.0 * diff / without,
+            stats_overhead_ci_pct: interval.map(|d| 100.0 * d / without),
             fwd_img_per_s,
             fwd_ratio: fwd_img_per_s / img_per_s,
             eval_batch: EVAL_BATCH,
@@ -100,12 +105,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         };
         if !args.json {
             eprintln!(
-                "{:<12} batch {:>4}  {:>8.1} img/s  stats {:>+5.1} %  forward {:>8.1} img/s \
-                 (×{:.2}; batch {}: {:.1})  peak RSS {:>7.1} MB",
+                "{:<12} batch {:>4}  {:>8.1} img/s  stats {:>+5.1} % (95 %: {:+.1}…{:+.1})  \
+                 forward {:>8.1} img/s (×{:.2}; batch {}: {:.1})  peak RSS {:>7.1} MB",
                 m.model,
                 m.batch,
                 m.img_per_s,
                 m.stats_overhead_pct,
+                m.stats_overhead_ci_pct[0],
+                m.stats_overhead_ci_pct[1],
                 m.fwd_img_per_s,
                 m.fwd_ratio,
                 m.eval_batch,
@@ -131,6 +138,22 @@ fn forward_rate(net: &Network<f32>, x: &[f32], n: usize, steps: usize) -> f64 {
     };
     pass();
     n as f64 / median((0..steps.max(1)).map(|_| pass()).collect())
+}
+
+/// A distribution-free 95 % interval for the median of `v`: the order statistics n/2 ∓ 0.98·√n
+/// (the binomial count of values below the median, in its normal approximation). Ten steps give
+/// about ±2 points on this 2-core machine, a hundred about ±0.5: `--steps` sets the precision.
+fn median_interval(v: &[f64]) -> [f64; 2] {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return [f64::NAN; 2];
+    }
+    let half = 0.98 * (n as f64).sqrt();
+    let lo = (n as f64 / 2.0 - half).floor().max(0.0) as usize;
+    let hi = ((n as f64 / 2.0 + half).ceil() as usize).min(n - 1);
+    [v[lo.min(n - 1)], v[hi]]
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -276,4 +299,21 @@ pub fn peak_rss_mb() -> f64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{median, median_interval};
+
+    #[test]
+    fn the_median_interval_brackets_the_median_and_narrows_with_n() {
+        // 0..100 shuffled: the median is 49.5; ranks 50 ∓ 9.8 give [40, 60].
+        let v: Vec<f64> = (0..100).map(|i| ((i * 37) % 100) as f64).collect();
+        assert_eq!(median_interval(&v), [40.0, 60.0]);
+        let small: Vec<f64> = (0..10).map(f64::from).collect();
+        let [lo, hi] = median_interval(&small);
+        assert!(lo < median(small.clone()) && median(small) < hi && (lo, hi) == (1.0, 9.0));
+        assert_eq!(median_interval(&[3.0]), [3.0, 3.0]);
+        assert!(median_interval(&[]).iter().all(|x| x.is_nan()));
+    }
 }

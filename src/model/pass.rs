@@ -178,9 +178,15 @@ mod tests {
             "v2-8",
             "scaled-8",
             "gated-8",
+            "sgated-8:bg=-1",
             "convsc-8",
+            "convbnsc-8",
             "dropsc-8",
+            "invdropsc-8",
+            "bnafter-8",
+            "relubefore-8",
             "reluonly-8",
+            "seed-v1",
             "seed-v2",
         ];
         let check = |spec: &str, [read, summed]: [Vec<f64>; 2], tol: f64| {

@@ -393,7 +393,7 @@ pub(crate) fn join_planes<'a, E: Float>(
             (d, E::as_f32(g).expect(f32_of), E::as_f32(x).expect(f32_of))
         };
         // SAFETY: the CPU has AVX-512F (checked at run time); the kernel checks the lengths.
-        return unsafe { join_avx512::join_planes_f32(planes, &f32_plane, k, relu) };
+        return unsafe { join_avx512::join_planes_f32(planes, f32_plane, k, relu) };
     }
     const CHUNK: usize = 512;
     let mut buf = [E::zero(); CHUNK];

@@ -50,3 +50,58 @@ fn bn_speed() {
         );
     }
 }
+
+/// The joining write pass (eq. 5's sums beside `gx +=`) against the plain one, on the planes of
+/// the dashboard's nets (28×28, 14×14, 7×7 at batch 32) and of 3×32×32 at batch 64.
+/// `cargo test --release --lib engine::batchnorm::bench::join_speed -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn join_speed() {
+    for s in [
+        (32, 16, 28, 28),
+        (32, 32, 14, 14),
+        (32, 64, 7, 7),
+        (64, 16, 32, 32),
+    ] {
+        let (n, c, hw) = (s.0, s.1, s.2 * s.3);
+        let len = n * c * hw;
+        let vec = |seed, scale| -> Vec<f32> {
+            rand_vec(len, seed)
+                .iter()
+                .map(|&v| (v * scale) as f32)
+                .collect()
+        };
+        let (xv, gz, mut gx) = (vec(1, 1.0), vec(2, 1e-3), vec(3, 1e-3));
+        let (gamma, beta) = (vec![1.0f64; c], vec![0.0f32; c]);
+        let (mut rm, mut rv) = (vec![0.0f32; c], vec![1.0f32; c]);
+        let cfg = BnCfg {
+            relu: true,
+            ..BnCfg::default()
+        };
+        let mut out: Vec<f32> = Vec::with_capacity(len);
+        let y = &mut out.spare_capacity_mut()[..len];
+        let (norms, _) = forward(
+            &xv,
+            (n, c, hw),
+            &gamma,
+            &beta,
+            &mut rm,
+            &mut rv,
+            cfg,
+            y,
+            false,
+        );
+        let mut pass = |join| {
+            let grad_x = (&mut gx[..], false);
+            let probes = (false, join);
+            let r = backward_with(&xv, &gz, grad_x, (n, c, hw), &norms, &gamma, cfg, probes);
+            std::hint::black_box(r);
+        };
+        let plain = crate::engine::best_ms(40, &mut || crate::engine::on_pool(|| pass(false)));
+        let join = crate::engine::best_ms(40, &mut || crate::engine::on_pool(|| pass(true)));
+        println!(
+            "{s:?}: plain {plain:.3} ms, joining {join:.3} ms ({:+.1} %)",
+            100.0 * (join / plain - 1.0)
+        );
+    }
+}

@@ -335,4 +335,4 @@ fn add<E: Float>(f: &mut [E], s: &[E], k: E, relu: bool) {
 
 #[cfg(test)]
 #[path = "infer_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -7,7 +7,8 @@ use crate::engine::gradcheck::rand_vec;
 use crate::engine::simd::test_switch::without_avx512;
 use dfdx::prelude::*;
 
-const SPECS: &[&str] = &[
+/// Every design (several knob settings among them), at two depths; the seed presets.
+pub(crate) const SPECS: &[&str] = &[
     "plain-8",
     "v1-8",
     "v1a-8",

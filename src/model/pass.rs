@@ -134,6 +134,7 @@ pub fn l2<E: Float>(v: &[E]) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::infer::tests::SPECS;
     use super::super::network::SUM_EVERY_NORM;
     use super::super::{ModelSpec, NetOptions, Network};
     use crate::engine::Float;
@@ -171,24 +172,6 @@ mod tests {
 
     #[test]
     fn norms_read_from_the_next_split_equal_the_summed_ones() {
-        let specs = [
-            "plain-8",
-            "v1-8",
-            "v1a-8",
-            "v2-8",
-            "scaled-8",
-            "gated-8",
-            "sgated-8:bg=-1",
-            "convsc-8",
-            "convbnsc-8",
-            "dropsc-8",
-            "invdropsc-8",
-            "bnafter-8",
-            "relubefore-8",
-            "reluonly-8",
-            "seed-v1",
-            "seed-v2",
-        ];
         let check = |spec: &str, [read, summed]: [Vec<f64>; 2], tol: f64| {
             assert_eq!(read.len(), summed.len());
             for (i, (r, s)) in read.iter().zip(&summed).enumerate() {
@@ -198,7 +181,7 @@ mod tests {
                 );
             }
         };
-        for spec in specs {
+        for &spec in SPECS {
             check(spec, norms::<f64>(spec), 1e-12);
             check(spec, norms::<f32>(spec), 1e-5);
             check(spec, without_avx512(|| norms::<f32>(spec)), 1e-5);

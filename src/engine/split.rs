@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 #[cfg(target_arch = "x86_64")]
 mod join_avx512;
 #[cfg(target_arch = "x86_64")]
-pub(crate) use join_avx512::sum_f64;
+pub(crate) use join_avx512::{split_sums, sum_f64};
 
 /// The two parts of ∂L/∂x at one block input, as sums over the whole tensor (batch included).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

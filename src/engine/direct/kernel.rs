@@ -84,11 +84,7 @@ unsafe fn tile<const M: usize, const N: usize, const MASKED: bool>(
                 if measure {
                     // Lanes past the image hold sums of padding: not part of dst.
                     let s = _mm512_maskz_mov_ps(v.mask, s);
-                    m = [
-                        _mm512_fmadd_ps(old, old, m[0]),
-                        _mm512_fmadd_ps(s, s, m[1]),
-                        _mm512_fmadd_ps(old, s, m[2]),
-                    ];
+                    m = crate::engine::split::split_sums(old, s, m);
                 }
             }
         }

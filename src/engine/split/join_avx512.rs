@@ -64,6 +64,15 @@ impl Acc {
         }
         self.count = 0;
     }
+
+    /// `n` more elements are in the lanes: flush them once a block is full.
+    #[target_feature(enable = "avx512f")]
+    fn counted(&mut self, n: usize) {
+        self.count += n;
+        if self.count >= BLOCK {
+            self.flush();
+        }
+    }
 }
 
 /// `k` in vectors.
@@ -175,11 +184,7 @@ unsafe fn fused(d: &mut [f32], acc: &mut Acc, br: impl Fn(usize, __mmask16) -> _
         let b = br(o, m);
         // SAFETY: as the load.
         unsafe { _mm512_mask_storeu_ps(dp.add(o), m, _mm512_add_ps(dv, b)) };
-        [
-            _mm512_fmadd_ps(dv, dv, s[0]),
-            _mm512_fmadd_ps(b, b, s[1]),
-            _mm512_fmadd_ps(dv, b, s[2]),
-        ]
+        split_sums(dv, b, s)
     };
     // One whole vector at `o` (o + 16 ≤ n); the constant mask folds into plain loads.
     let one = |o: usize, s: [__m512; 3]| masked(o, u16::MAX, s);
@@ -200,19 +205,25 @@ unsafe fn fused(d: &mut [f32], acc: &mut Acc, br: impl Fn(usize, __mmask16) -> _
             i += 16;
         }
         acc.lanes = [0, 1, 2].map(|l| _mm512_add_ps(s0[l], s1[l]));
-        acc.count += i - start;
-        if acc.count >= BLOCK {
-            acc.flush();
-        }
+        acc.counted(i - start);
     }
     if i < n {
         let m: __mmask16 = (1u16 << (n - i)) - 1; // 1 ≤ n − i ≤ 15
         acc.lanes = masked(i, m, acc.lanes);
-        acc.count += n - i;
-        if acc.count >= BLOCK {
-            acc.flush();
-        }
+        acc.counted(n - i);
     }
+}
+
+/// `s + [d², b², d·b]` lane by lane: one vector's eq. 5 terms, `d` the shortcut's part and `b`
+/// the branch's (zero in lanes that are not part of the gradient).
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) fn split_sums(d: __m512, b: __m512, s: [__m512; 3]) -> [__m512; 3] {
+    [
+        _mm512_fmadd_ps(d, d, s[0]),
+        _mm512_fmadd_ps(b, b, s[1]),
+        _mm512_fmadd_ps(d, b, s[2]),
+    ]
 }
 
 /// The sixteen lanes of `v`, summed in f64.

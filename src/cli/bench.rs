@@ -60,7 +60,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let t0 = Instant::now();
             engine::on_pool(|| {
                 let (_, mut grads) = net.train_pass_with(x.clone(), y, stats);
-                opt.step(&mut net.store, &mut grads, 1e-3);
+                opt.step_with(&mut net.store, &mut grads, 1e-3, stats);
                 drop(grads);
             });
             t0.elapsed().as_secs_f64()

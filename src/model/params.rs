@@ -117,18 +117,30 @@ pub struct ParamStore<E: Float> {
 }
 
 impl<E: Float> ParamStore<E> {
-    /// ‖∂L/∂p‖ of every parameter, in store order. The buffers are moved out of `grads` (no
-    /// copy) and summed on the pool's threads: one after another, most are too small to split
-    /// and ran on one core while the other waited (0.4 % of a 56-layer step).
+    /// ‖∂L/∂p‖ of every parameter, in store order, summed on the pool's threads: one after
+    /// another, most are too small to split and ran on one core while the other waited (0.4 % of
+    /// a 56-layer step).
     pub fn grad_norms(&self, grads: &mut Gradients<E, Cpu>) -> Vec<f64> {
-        let bufs: Vec<Vec<E>> = (self.params.iter())
-            .map(|p| std::mem::take(p.grad_vec(grads)))
-            .collect();
+        let bufs = self.take_grads(grads);
         let norms = bufs.par_iter().map(|b| sum_squares(b).sqrt()).collect();
+        self.put_grads(grads, bufs);
+        norms
+    }
+
+    /// Every parameter's gradient buffer in store order, moved out of `grads` (no copy; zeros
+    /// where backward never reached it), so that they can be read in parallel beside the
+    /// parameters; [`ParamStore::put_grads`] moves them back.
+    pub fn take_grads(&self, grads: &mut Gradients<E, Cpu>) -> Vec<Vec<E>> {
+        (self.params.iter())
+            .map(|p| std::mem::take(p.grad_vec(grads)))
+            .collect()
+    }
+
+    /// Return the buffers of [`ParamStore::take_grads`] to `grads`.
+    pub fn put_grads(&self, grads: &mut Gradients<E, Cpu>, bufs: Vec<Vec<E>>) {
         for (p, b) in self.params.iter().zip(bufs) {
             *p.grad_vec(grads) = b;
         }
-        norms
     }
 
     pub fn push(&mut self, name: String, kind: ParamKind, tensor: ParamTensor<E>) -> PId {

@@ -13,6 +13,7 @@ pub mod record;
 pub mod schedule;
 pub mod shatter;
 pub mod trainer;
+mod update;
 pub mod worker;
 
 pub use channel::{EventReceiver, EventSender, event_channel};

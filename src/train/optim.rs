@@ -7,10 +7,12 @@
 //! kind and hyper-parameters in the file's metadata (`optimizer`: e.g. `sgd momentum=0.9
 //! weight_decay=0.0001`).
 
+use super::update::Rule;
 use crate::config::OptimizerKind;
 use crate::model::checkpoint::{self, CheckpointError, Entry};
 use crate::model::params::{ParamKind, ParamStore};
 use dfdx::prelude::*;
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -49,6 +51,19 @@ impl Optimizer {
         grads: &mut Gradients<f32, Cpu>,
         lr: f64,
     ) -> Vec<f64> {
+        self.step_with(store, grads, lr, true)
+    }
+
+    /// [`Optimizer::step`]; with `ratios` false they are not summed and the result is empty
+    /// (the statistics-free baseline of `resviz bench`). The parameters update in parallel, each
+    /// on one thread, so the result does not depend on the scheduling.
+    pub fn step_with(
+        &mut self,
+        store: &mut ParamStore<f32>,
+        grads: &mut Gradients<f32, Cpu>,
+        lr: f64,
+        ratios: bool,
+    ) -> Vec<f64> {
         if self.m.len() != store.params.len() {
             self.m = store
                 .params
@@ -63,30 +78,46 @@ impl Optimizer {
             self.t = 0;
         }
         self.t += 1;
-        let mut ratios = Vec::with_capacity(store.params.len());
-        for (i, p) in store.params.iter_mut().enumerate() {
-            let wd = if p.kind == ParamKind::Weight {
-                self.weight_decay as f32
-            } else {
-                0.0
-            };
-            let g: &[f32] = p.grad(grads);
-            let w = p.data_mut();
-            let [dw, ww] = match self.kind {
-                OptimizerKind::Sgd => sgd(
-                    w,
-                    g,
-                    &mut self.m[i],
-                    lr as f32,
-                    self.momentum as f32,
-                    wd,
-                    self.t == 1,
-                ),
-                OptimizerKind::Adam => adam(w, g, &mut self.m[i], &mut self.v[i], lr, wd, self.t),
-            };
-            ratios.push(if ww > 0.0 { (dw / ww).sqrt() } else { 0.0 });
+        let rule = self.rule(lr);
+        let wd = self.weight_decay as f32;
+        let gs = store.take_grads(grads);
+        // SGD has no second buffer: each parameter gets an empty one.
+        let vs = (self.v.iter_mut().map(Vec::as_mut_slice))
+            .chain(std::iter::repeat_with(|| -> &mut [f32] { &mut [] }));
+        let work: Vec<_> = (store.params.iter_mut().zip(&gs))
+            .zip(self.m.iter_mut().zip(vs))
+            .collect();
+        let out: Vec<f64> = work
+            .into_par_iter()
+            .map(|((p, g), (m, v))| {
+                let wd = if p.kind == ParamKind::Weight { wd } else { 0.0 };
+                rule.update(p.data_mut(), g, m, v, wd, ratios)
+            })
+            .collect();
+        store.put_grads(grads, gs);
+        if ratios { out } else { Vec::new() }
+    }
+
+    /// This step's update rule (`t` already counts it).
+    fn rule(&self, lr: f64) -> Rule {
+        match self.kind {
+            OptimizerKind::Sgd => Rule::Sgd {
+                lr: lr as f32,
+                mu: self.momentum as f32,
+                first: self.t == 1,
+            },
+            OptimizerKind::Adam => {
+                let (b1, b2) = ADAM_BETAS;
+                let t = self.t as i32;
+                Rule::Adam {
+                    step: (lr / (1.0 - b1.powi(t))) as f32,
+                    b1: b1 as f32,
+                    b2: b2 as f32,
+                    c2: (1.0 - b2.powi(t)) as f32,
+                    eps: ADAM_EPS as f32,
+                }
+            }
         }
-        ratios
     }
 }
 
@@ -202,105 +233,34 @@ impl Optimizer {
     }
 }
 
-/// PyTorch SGD: d = g + wd·w; b = μ·b + d (b = d on the first step); w -= lr·b. Returns
-/// [Σ Δw², Σ w²] (w after the update).
-fn sgd(
-    w: &mut [f32],
-    g: &[f32],
-    b: &mut [f32],
-    lr: f32,
-    mu: f32,
-    wd: f32,
-    first: bool,
-) -> [f64; 2] {
-    let mut s = UpdateSums::default();
-    for ((w, &g), b) in w.iter_mut().zip(g).zip(b.iter_mut()) {
-        let d = g + wd * *w;
-        *b = if first || mu == 0.0 { d } else { mu * *b + d };
-        let step = lr * *b;
-        *w -= step;
-        s.add(step, *w);
-    }
-    s.total()
-}
-
-/// Σ Δw² and Σ w² of an update, in f32 blocks summed in f64.
-#[derive(Default)]
-struct UpdateSums {
-    block: [f32; 2],
-    n: usize,
-    total: [f64; 2],
-}
-
-impl UpdateSums {
-    #[inline]
-    fn add(&mut self, dw: f32, w: f32) {
-        self.block[0] += dw * dw;
-        self.block[1] += w * w;
-        self.n += 1;
-        if self.n == 256 {
-            self.flush();
-        }
-    }
-    fn flush(&mut self) {
-        self.total[0] += self.block[0] as f64;
-        self.total[1] += self.block[1] as f64;
-        (self.block, self.n) = ([0.0; 2], 0);
-    }
-    fn total(mut self) -> [f64; 2] {
-        self.flush();
-        self.total
-    }
-}
-
-/// PyTorch Adam (L2 weight decay folded into the gradient), with bias correction.
-fn adam(
-    w: &mut [f32],
-    g: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    lr: f64,
-    wd: f32,
-    t: u64,
-) -> [f64; 2] {
-    let (b1, b2) = ADAM_BETAS;
-    let c1 = 1.0 - b1.powi(t as i32);
-    let c2 = 1.0 - b2.powi(t as i32);
-    let step = (lr / c1) as f32;
-    let (b1, b2, c2) = (b1 as f32, b2 as f32, c2 as f32);
-    let mut s = UpdateSums::default();
-    for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-        let d = g + wd * *w;
-        *m = b1 * *m + (1.0 - b1) * d;
-        *v = b2 * *v + (1.0 - b2) * d * d;
-        let dw = step * *m / ((*v / c2).sqrt() + ADAM_EPS as f32);
-        *w -= dw;
-        s.add(dw, *w);
-    }
-    s.total()
-}
-
 #[cfg(test)]
-mod tests {
+mod bench {
     use super::*;
+    use crate::model::{ModelSpec, NetOptions, Network};
 
+    /// `cargo test --release --lib train::optim::bench -- --ignored --nocapture`
     #[test]
-    fn sgd_matches_hand_computation() {
-        let (mut w, mut b) = (vec![1.0f32], vec![0.0f32]);
-        sgd(&mut w, &[0.5], &mut b, 0.1, 0.9, 0.01, true);
-        // d = 0.5 + 0.01·1 = 0.51; b = 0.51; w = 1 − 0.051
-        assert!((w[0] - 0.949).abs() < 1e-6 && (b[0] - 0.51).abs() < 1e-6);
-        sgd(&mut w, &[0.5], &mut b, 0.1, 0.9, 0.01, false);
-        let d = 0.5 + 0.01 * 0.949;
-        let b2 = 0.9 * 0.51 + d;
-        assert!((w[0] - (0.949 - 0.1 * b2)).abs() < 1e-6);
-    }
-
-    #[test]
-    fn adam_first_step_moves_by_lr() {
-        let (mut w, mut m, mut v) = (vec![1.0f32], vec![0.0f32], vec![0.0f32]);
-        adam(&mut w, &[0.3], &mut m, &mut v, 0.01, 0.0, 1);
-        // With bias correction the first step is lr·sign(g).
-        assert!((w[0] - 0.99).abs() < 1e-5, "{}", w[0]);
+    #[ignore]
+    fn step_speed() {
+        let spec = ModelSpec::parse_list("v2-56").unwrap()[0];
+        let mut net = Network::<f32>::new(spec, NetOptions::default(), 0);
+        let n = 8;
+        let x: Vec<f32> = (0..n * 3 * 32 * 32).map(|i| (i % 7) as f32 * 0.1).collect();
+        let y: Vec<usize> = (0..n).map(|i| i % 10).collect();
+        let (_, mut grads) = net.train_pass(x, &y);
+        for kind in [OptimizerKind::Sgd, OptimizerKind::Adam] {
+            let mut opt = Optimizer::new(kind, 0.9, 1e-4);
+            let mut time = |ratios| {
+                crate::engine::best_ms(30, &mut || {
+                    let (store, grads) = (&mut net.store, &mut grads);
+                    crate::engine::on_pool(|| opt.step_with(store, grads, 1e-3, ratios));
+                })
+            };
+            let (with, without) = (time(true), time(false));
+            let n = net.num_params();
+            println!(
+                "{kind:?}: {with:.3} ms per step of v2-56 ({n} parameters), {without:.3} without ratios"
+            );
+        }
     }
 }

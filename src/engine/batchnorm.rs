@@ -7,12 +7,13 @@
 use super::backprop::with_out_grad;
 use super::grads::{by_fresh, take_grad};
 use super::par::{SharedMut, par_map, written};
-use super::probe::{Moments, Tap};
+use super::probe::{L1_PIECE, Moments, Tap};
 use super::reduce::{from_f64, reduce3_planes, to_f64};
 use super::split::{BnDx, SplitSink, Stash, join_planes};
 use super::tensor::{Float, T1, T4, view};
 use dfdx::prelude::*;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 use through::through;
 
 /// PyTorch's conventions: eps 1e-5, momentum 0.1, unbiased running variance.
@@ -63,13 +64,13 @@ fn channel_moments<E: Float>(x: &[E], n: usize, c_all: usize, hw: usize, c: usiz
     (to_f64(k) + d, (s2 / m - d * d).max(0.0))
 }
 
-/// Writes `y = max?(a·x + b)` for channel `c`.
+/// Writes `y = max?(a·x + b)` for channel `c`, in the planes of examples `batch`.
 fn channel_affine<E: Float, const RELU: bool>(
     x: &[E],
     y: SharedMut<MaybeUninit<E>>,
     dims: (usize, usize, usize, usize),
-    a: E,
-    b: E,
+    batch: Range<usize>,
+    (a, b): (E, E),
 ) {
     #[cfg(target_arch = "x86_64")]
     if super::simd::avx512() {
@@ -78,15 +79,15 @@ fn channel_affine<E: Float, const RELU: bool>(
             x: &[E],
             y: SharedMut<MaybeUninit<E>>,
             dims: (usize, usize, usize, usize),
-            a: E,
-            b: E,
+            batch: Range<usize>,
+            ab: (E, E),
         ) {
-            channel_affine_body::<E, RELU>(x, y, dims, a, b)
+            channel_affine_body::<E, RELU>(x, y, dims, batch, ab)
         }
         // SAFETY: the CPU has AVX-512F (checked at run time).
-        return unsafe { wide::<E, RELU>(x, y, dims, a, b) };
+        return unsafe { wide::<E, RELU>(x, y, dims, batch, (a, b)) };
     }
-    channel_affine_body::<E, RELU>(x, y, dims, a, b)
+    channel_affine_body::<E, RELU>(x, y, dims, batch, (a, b))
 }
 
 /// [`channel_affine`]'s body, compiled for AVX-512 or the SSE2 baseline by its caller; the
@@ -95,12 +96,12 @@ fn channel_affine<E: Float, const RELU: bool>(
 fn channel_affine_body<E: Float, const RELU: bool>(
     x: &[E],
     y: SharedMut<MaybeUninit<E>>,
-    (n, c_all, hw, c): (usize, usize, usize, usize),
-    a: E,
-    b: E,
+    (_, c_all, hw, c): (usize, usize, usize, usize),
+    batch: Range<usize>,
+    (a, b): (E, E),
 ) {
     let zero = E::zero();
-    for bi in 0..n {
+    for bi in batch {
         let off = (bi * c_all + c) * hw;
         // SAFETY: plane (bi, c) belongs to channel c's task alone.
         let yp = unsafe { y.slice(off, hw) };
@@ -296,25 +297,13 @@ pub fn forward<E: Float>(
         let a = gamma_f[c] * invstd;
         let b = to_f64(bv[c]) - mean * a;
         let dims = (n, c_all, hw, c);
-        if cfg.relu {
-            channel_affine::<E, true>(xv, yp, dims, from_f64(a), from_f64(b));
-        } else {
-            channel_affine::<E, false>(xv, yp, dims, from_f64(a), from_f64(b));
-        }
+        let ab = (from_f64(a), from_f64(b));
         let norm = ChanNorm {
             mean,
             invstd,
             shift: b,
         };
-        (
-            norm,
-            var,
-            if tapped {
-                plane_moments(yp, dims)
-            } else {
-                Moments::default()
-            },
-        )
+        (norm, var, channel_write(xv, yp, dims, ab, cfg.relu, tapped))
     });
     if cfg.train {
         let m = n * hw;
@@ -334,15 +323,37 @@ pub fn forward<E: Float>(
     (per_chan.into_iter().map(|(c, ..)| c).collect(), moments)
 }
 
-/// The moments of channel `c`'s output planes, just written by [`channel_affine`] (in cache).
-fn plane_moments<E: Float>(
+/// Writes channel `c`'s output planes ([`channel_affine`]) and, if `tapped`, returns their
+/// moments: summed a few planes at a time, right after those are written, so that they are
+/// read back from L1 (a whole channel of a batch, 100–250 KB, came back from L2).
+fn channel_write<E: Float>(
+    x: &[E],
     y: SharedMut<MaybeUninit<E>>,
-    (n, c_all, hw, c): (usize, usize, usize, usize),
+    dims: (usize, usize, usize, usize),
+    ab: (E, E),
+    relu: bool,
+    tapped: bool,
 ) -> Moments {
-    // SAFETY: plane (bi, c) belongs to channel c's task alone, and channel_affine wrote it.
-    Moments::of_planes(n, |bi| unsafe {
-        written(y.slice((bi * c_all + c) * hw, hw))
-    })
+    let (n, c_all, hw, c) = dims;
+    let write = |batch: Range<usize>| match relu {
+        true => channel_affine::<E, true>(x, y, dims, batch, ab),
+        false => channel_affine::<E, false>(x, y, dims, batch, ab),
+    };
+    if !tapped {
+        write(0..n);
+        return Moments::default();
+    }
+    let group = (L1_PIECE / hw.max(1)).max(1);
+    let mut m = Moments::default();
+    for start in (0..n).step_by(group) {
+        let end = (start + group).min(n);
+        write(start..end);
+        // SAFETY: plane (bi, c) belongs to channel c's task alone, and `write` just wrote it.
+        m = m + Moments::of_planes(end - start, |i| unsafe {
+            written(y.slice(((start + i) * c_all + c) * hw, hw))
+        });
+    }
+    m
 }
 
 /// Backward on plain slices: accumulates into `gx` (overwrites it when given as new) and returns

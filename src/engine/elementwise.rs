@@ -5,7 +5,7 @@
 use super::backprop::{with_input_grads, with_out_grad};
 use super::grads::{by_fresh, take_grad};
 use super::par::{SharedMut, par_build, par_build_sum, par_chunks, par_chunks_sum, written};
-use super::probe::{Moments, Tap, chunk_sum_squares};
+use super::probe::{L1_PIECE, Moments, Tap, chunk_sum_squares};
 use super::reduce::from_f64;
 use super::tensor::{Float, T4, view};
 use dfdx::prelude::*;
@@ -34,11 +34,16 @@ fn zip_build<E: Float>(
 ) -> Vec<E> {
     let tapped = tap.is_some();
     let (out, m) = par_build_sum(a.len(), |o, c| {
-        for ((y, &p), &q) in c.iter_mut().zip(&a[o..]).zip(&b[o..]) {
-            y.write(f(p, q));
+        let mut m = Moments::default();
+        for (k, c) in c.chunks_mut(L1_PIECE).enumerate() {
+            let o = o + k * L1_PIECE;
+            for ((y, &p), &q) in c.iter_mut().zip(&a[o..]).zip(&b[o..]) {
+                y.write(f(p, q));
+            }
+            // SAFETY: the loop wrote all of c (a and b are at least as long as the output).
+            m = m + unsafe { chunk_moments(tapped, c) };
         }
-        // SAFETY: the loop wrote all of c (a and b are at least as long as the output).
-        unsafe { chunk_moments(tapped, c) }
+        m
     });
     if let Some(t) = tap {
         t.forward(m);
@@ -478,5 +483,21 @@ mod bench {
             crate::engine::probe(a.leaky_trace(), &crate::engine::ProbeRecorder::new(1), 0)
         });
         println!("(sum+backward baseline {base:.3} ms subtracted)");
+        let rec = crate::engine::ProbeRecorder::new(1);
+        let tap = rec.tap(0);
+        for t in [None, tap.as_ref()] {
+            let ms = time(&mut || {
+                std::hint::black_box(add_relu_tapped(a.clone(), b.clone(), t));
+            });
+            let one = time(&mut || {
+                crate::engine::on_pool(|| {
+                    std::hint::black_box(add_relu_tapped(a.clone(), b.clone(), t))
+                });
+            });
+            println!(
+                "add_relu_tapped fwd, tap {}: {ms:.3} ms ({one:.3} on pool)",
+                t.is_some()
+            );
+        }
     }
 }

@@ -238,10 +238,12 @@ pub fn landscape_svg(results: &[LandscapeResult]) -> Result<String, String> {
 }
 
 /// Accuracy drop (points) per deleted block, one group of bars per run; a dashed line per group
-/// at the drop that would leave the net at chance. Blocks that cannot be deleted have no bar.
+/// at the drop that would leave the net at chance. Blocks that cannot be deleted have no bar. A
+/// run whose intact net is at chance ([`crate::train::lesion::ModelLesion::at_chance`]) has faded bars and says so in
+/// the legend: it has learned nothing a deletion could remove.
 pub fn lesion_svg(report: &LesionReport, classes: usize) -> Result<String, String> {
     let chance = 100.0 / classes.max(1) as f64;
-    let groups: Vec<(String, f64, Vec<Option<f64>>)> = report
+    let groups: Vec<(String, f64, Vec<Option<f64>>, bool)> = report
         .models
         .iter()
         .map(|m| {
@@ -249,10 +251,16 @@ pub fn lesion_svg(report: &LesionReport, classes: usize) -> Result<String, Strin
                 .blocks
                 .iter()
                 .map(|b| b.accuracy.map(|a| 100.0 * (m.accuracy - a)));
+            let at_chance = m.at_chance(classes);
+            let label = match at_chance {
+                true => format!("{} (at chance: its drops say nothing)", m.model),
+                false => m.model.clone(),
+            };
             (
-                m.model.clone(),
+                label,
                 100.0 * m.accuracy - chance,
                 drops.collect(),
+                at_chance,
             )
         })
         .collect();
@@ -279,18 +287,19 @@ pub fn lesion_svg(report: &LesionReport, classes: usize) -> Result<String, Strin
             .y_desc("drop (points)")
             .draw()?;
         let mut x = 0.5;
-        for (k, (model, to_chance, drops)) in groups.iter().enumerate() {
+        for (k, (model, to_chance, drops, at_chance)) in groups.iter().enumerate() {
             let c = colour(k);
+            let bar = if *at_chance { c.mix(0.3) } else { c.mix(1.0) };
             let start = x;
             chart
                 .draw_series(drops.iter().enumerate().filter_map(|(i, d)| {
                     d.map(|d| {
                         let x0 = start + i as f64 + 0.1;
-                        Rectangle::new([(x0, 0.0), (x0 + 0.8, d)], c.filled())
+                        Rectangle::new([(x0, 0.0), (x0 + 0.8, d)], bar.filled())
                     })
                 }))?
                 .label(model.clone())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], bar.filled()));
             x += drops.len() as f64;
             chart.draw_series(DashedLineSeries::new(
                 [(start, *to_chance), (x, *to_chance)],
@@ -307,4 +316,38 @@ pub fn lesion_svg(report: &LesionReport, classes: usize) -> Result<String, Strin
             .draw()?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::lesion::{BlockLesion, LesionParams, ModelLesion};
+
+    #[test]
+    fn the_lesion_plot_marks_a_run_at_chance() {
+        let model = |name: &str, accuracy| ModelLesion {
+            model: name.into(),
+            accuracy,
+            blocks: vec![BlockLesion {
+                name: "stages.0.1".into(),
+                accuracy: Some(0.1),
+            }],
+        };
+        let report = LesionReport {
+            models: vec![model("plain-8", 0.11), model("v1-8", 0.9)],
+            params: LesionParams {
+                experiment: Default::default(),
+                steps: vec![1, 1],
+                from: None,
+                test_images: 32,
+                eval_batch: 32,
+            },
+        };
+        let svg = lesion_svg(&report, 10).unwrap();
+        assert!(
+            svg.contains("plain-8 (at chance: its drops say nothing)"),
+            "{svg}"
+        );
+        assert!(svg.contains("v1-8") && !svg.contains("v1-8 (at chance"));
+    }
 }

@@ -58,7 +58,7 @@ fn every_experiment_subcommand_shows_the_same_defaults() {
         line(&train, "--eval-every").contains("[default: 500"),
         "{train}"
     );
-    assert!(line(&help(&["bench"]), "--steps").contains("[default: 10]"));
+    assert!(line(&help(&["bench"]), "--steps").contains("[default: 40; with --kernels: 10]"));
 }
 
 #[test]

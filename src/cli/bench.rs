@@ -13,6 +13,7 @@ use crate::model::Network;
 use crate::train::optim::Optimizer;
 use crate::train::trainer::{EVAL_BATCH, net_options};
 use color_eyre::eyre::{Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -42,13 +43,19 @@ struct ModelBench {
 
 const WARMUP: usize = 2;
 
+/// Paired steps per model by default: enough for the statistics' cost to about ±1 point.
+const STEPS: usize = 40;
+/// Runs per kernel by default with `--kernels` (the minimum is reported).
+const KERNEL_RUNS: usize = 10;
+
 pub fn run(args: &BenchArgs) -> Result<()> {
-    if args.steps == 0 {
+    if args.steps == Some(0) {
         bail!("--steps must be at least 1");
     }
     if args.kernels {
-        return kernels(args);
+        return kernels(args, args.steps.unwrap_or(KERNEL_RUNS));
     }
+    let steps = args.steps.unwrap_or(STEPS);
     let fb = first_batch(&args.exp, ExperimentConfig::default())?;
     let (cfg, ds, x, y) = (&fb.cfg, &fb.ds, &fb.x, &fb.y);
     let mut report = BenchReport { models: Vec::new() };
@@ -72,7 +79,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         // drift (thermal, other load) hits both alike; the cost is the median paired difference.
         let (mut with, mut diff) = (Vec::new(), Vec::new());
         let mut without = Vec::new();
-        for i in 0..args.steps {
+        let bar = progress(&spec.to_string(), steps, args.json);
+        for i in 0..steps {
             let (w, wo) = if i % 2 == 0 {
                 let w = step(&mut net, true);
                 (w, step(&mut net, false))
@@ -83,12 +91,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             with.push(w);
             without.push(wo);
             diff.push(w - wo);
+            bar.inc(1);
         }
+        bar.set_message(format!("{spec}: forward-only path"));
         net.set_probes_enabled(true);
         let interval = median_interval(&diff);
         let (with, without, diff) = (median(with), median(without), median(diff));
         let img_per_s = y.len() as f64 / with;
-        let fwd_img_per_s = forward_rate(&net, x, y.len(), args.steps);
+        let fwd_img_per_s = forward_rate(&net, x, y.len(), steps);
         let eval_x = x.repeat(EVAL_BATCH.div_ceil(y.len().max(1)));
         let eval_x = &eval_x[..EVAL_BATCH * (x.len() / y.len().max(1))];
         let m = ModelBench {
@@ -100,9 +110,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             fwd_img_per_s,
             fwd_ratio: fwd_img_per_s / img_per_s,
             eval_batch: EVAL_BATCH,
-            fwd_eval_img_per_s: forward_rate(&net, eval_x, EVAL_BATCH, args.steps),
+            fwd_eval_img_per_s: forward_rate(&net, eval_x, EVAL_BATCH, steps),
             peak_rss_mb: peak_rss_mb(),
         };
+        bar.finish_and_clear();
         if !args.json {
             eprintln!(
                 "{:<12} batch {:>4}  {:>8.1} img/s  stats {:>+5.1} % (95 %: {:+.1}…{:+.1})  \
@@ -126,6 +137,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         super::output::print(&(serde_json::to_string(&report)? + "\n"))?;
     }
     Ok(())
+}
+
+/// A bar of paired steps on stderr (hidden where stderr is not a terminal).
+fn progress(model: &str, steps: usize, json: bool) -> ProgressBar {
+    let bar = ProgressBar::new(steps as u64).with_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} pairs  ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("{model}: timing steps with and without statistics"));
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
 }
 
 /// Images per second of the forward-only path on `x` (`n` images): the median of `steps` timed
@@ -182,12 +207,12 @@ struct KernelBench {
 
 /// `resviz bench --kernels`: 3×3 stride-1 convs at 16/32/64 channels on 32/16/8 pixels, and the
 /// fused BN+ReLU at the same shapes, batch `--batch` (default 64). Minimum over `--steps` runs.
-fn kernels(args: &BenchArgs) -> Result<()> {
+fn kernels(args: &BenchArgs, runs: usize) -> Result<()> {
     let n = args.exp.batch.unwrap_or(64);
     if n == 0 {
         bail!("--batch must be at least 1");
     }
-    let reps = args.steps.max(3);
+    let reps = runs.max(3);
     // Minimum over repetitions: robust to other processes sharing the machine.
     let time = |f: &mut dyn FnMut()| engine::best_ms(reps, f);
     let fill = |len: usize, seed: u32| -> Vec<f32> {

@@ -195,9 +195,10 @@ pub struct BenchArgs {
     pub exp: ExperimentArgs,
     /// Timed steps per model (after warm-up), each paired with one without statistics; the
     /// medians are reported, the statistics' cost with a 95 % interval that narrows as √N (10
-    /// steps: about ±2 points; 100 for a figure to ±0.5). With --kernels: runs per kernel (the minimum is reported).
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    pub steps: usize,
+    /// steps: about ±2 points, 40 about ±1, 100 about ±0.5). With --kernels: runs per kernel
+    /// (the minimum is reported). [default: 40; with --kernels: 10]
+    #[arg(long, value_name = "N")]
+    pub steps: Option<usize>,
     /// Print one JSON object instead of a table (fields in ARCHITECTURE.md).
     #[arg(long)]
     pub json: bool,

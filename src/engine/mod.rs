@@ -36,7 +36,7 @@ pub use elementwise::{
 };
 pub use pad_shortcut::pad_shortcut;
 pub use pool::{flatten, global_avg_pool};
-pub use probe::{ActStats, ProbeRecorder, Tap, dead_channels, probe};
+pub use probe::{ActStats, ProbeRecorder, Slots, Tap, dead_channels, probe};
 pub use reduce::sum_squares;
 pub use split::{GradSplit, Split, SplitSink, Stash};
 pub use tensor::{Float, Shape4, T1, T2, T4, view, view_mut};

@@ -24,8 +24,8 @@ pub struct ActStats {
     pub dead_frac: f32,
 }
 
-/// Per slot: activation statistics and, once backward has run, ‖∂L/∂x‖.
-type Slots = Vec<(ActStats, Option<f64>)>;
+/// Per slot (block boundary): activation statistics and, once backward has run, ‖∂L/∂x‖.
+pub type Slots = Vec<(ActStats, Option<f64>)>;
 
 /// Shared, cheaply clonable store of per-slot statistics for one forward/backward pass.
 #[derive(Clone, Debug, Default)]
@@ -75,6 +75,10 @@ impl ProbeRecorder {
     /// tap left the norm to the next block ([`Tap::norm_from_next_split`]), it is that block's
     /// split total, ‖shortcut part + branch part‖.
     pub fn read(&self) -> Vec<(ActStats, Option<f64>)> {
+        self.read_all().0
+    }
+    /// [`ProbeRecorder::read`] and [`ProbeRecorder::read_splits`] from one read of the splits.
+    pub fn read_all(&self) -> (Slots, Vec<Option<GradSplit>>) {
         let splits = self.read_splits();
         let mut slots = self.lock().clone();
         for (i, s) in slots.iter_mut().enumerate() {
@@ -82,7 +86,7 @@ impl ProbeRecorder {
                 s.1 = splits.get(i + 1).copied().flatten().map(|sp| sp.total());
             }
         }
-        slots
+        (slots, splits)
     }
     /// Number of slots.
     pub fn len(&self) -> usize {

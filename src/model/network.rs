@@ -8,8 +8,8 @@ use super::spec::{
     Knobs, ModelSpec, SeedPreset, Variant, block_name, blocks_per_stage, boundary_names,
 };
 use crate::engine::{
-    ActStats, Float, GradSplit, ProbeRecorder, T2, T4, dead_channels, flatten, global_avg_pool,
-    probe, relu, view,
+    ActStats, Float, GradSplit, ProbeRecorder, Slots, T2, T4, dead_channels, flatten,
+    global_avg_pool, probe, relu, view,
 };
 use dfdx::prelude::*;
 use rand::SeedableRng;
@@ -239,12 +239,13 @@ impl<E: Float> Network<E> {
         self.recorder.read()
     }
 
-    /// Per block boundary, the eq. 5 split of the gradient at the input of the block producing
-    /// it, from the last backward pass (`None` for the stem and before backward). A plain block
-    /// has no shortcut: all of its input's gradient comes through the branch.
-    pub fn probe_splits(&self) -> Vec<Option<GradSplit>> {
-        let (splits, stats) = (self.recorder.read_splits(), self.recorder.read());
-        splits
+    /// [`Network::probe_stats`] and, per block boundary, the eq. 5 split of the gradient at the
+    /// input of the block producing it, from the last backward pass (`None` for the stem and
+    /// before backward). A plain block has no shortcut: all of its input's gradient comes through
+    /// the branch.
+    pub fn probe_stats_and_splits(&self) -> (Slots, Vec<Option<GradSplit>>) {
+        let (stats, splits) = self.recorder.read_all();
+        let splits = splits
             .into_iter()
             .enumerate()
             .map(
@@ -256,7 +257,8 @@ impl<E: Float> Network<E> {
                     (_, s) => s,
                 },
             )
-            .collect()
+            .collect();
+        (stats, splits)
     }
 }
 

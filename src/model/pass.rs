@@ -56,9 +56,8 @@ where
         } else {
             Vec::new()
         };
-        let blocks = self
-            .probe_stats()
-            .into_iter()
+        let (stats, splits) = self.probe_stats_and_splits();
+        let blocks = (stats.into_iter())
             .map(|(a, g)| (a, g.unwrap_or(f64::NAN)))
             .collect();
         let stats = PassStats {
@@ -66,7 +65,7 @@ where
             correct,
             batch: n,
             blocks,
-            splits: self.probe_splits(),
+            splits,
             param_grad_norms,
         };
         (stats, grads)

@@ -7,7 +7,7 @@
 //! kind and hyper-parameters in the file's metadata (`optimizer`: e.g. `sgd momentum=0.9
 //! weight_decay=0.0001`).
 
-use super::update::Rule;
+use super::update::{Adam, Rule, Sgd};
 use crate::config::OptimizerKind;
 use crate::model::checkpoint::{self, CheckpointError, Entry};
 use crate::model::params::{ParamKind, ParamStore};
@@ -101,21 +101,21 @@ impl Optimizer {
     /// This step's update rule (`t` already counts it).
     fn rule(&self, lr: f64) -> Rule {
         match self.kind {
-            OptimizerKind::Sgd => Rule::Sgd {
+            OptimizerKind::Sgd => Rule::Sgd(Sgd {
                 lr: lr as f32,
                 mu: self.momentum as f32,
                 first: self.t == 1,
-            },
+            }),
             OptimizerKind::Adam => {
                 let (b1, b2) = ADAM_BETAS;
                 let t = self.t as i32;
-                Rule::Adam {
+                Rule::Adam(Adam {
                     step: (lr / (1.0 - b1.powi(t))) as f32,
                     b1: b1 as f32,
                     b2: b2 as f32,
                     c2: (1.0 - b2.powi(t)) as f32,
                     eps: ADAM_EPS as f32,
-                }
+                })
             }
         }
     }

@@ -14,17 +14,27 @@ const PIECE: usize = 1024;
 /// One step's update rule, with its hyper-parameters resolved for this step.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Rule {
-    /// d = g + wd·w; b = μ·b + d (b = d on the first step); w -= lr·b.
-    Sgd { lr: f32, mu: f32, first: bool },
-    /// Adam with L2 weight decay folded into the gradient and bias correction: `step` is
-    /// lr / (1 − β₁ᵗ), `c2` is 1 − β₂ᵗ.
-    Adam {
-        step: f32,
-        b1: f32,
-        b2: f32,
-        c2: f32,
-        eps: f32,
-    },
+    Sgd(Sgd),
+    Adam(Adam),
+}
+
+/// d = g + wd·w; b = μ·b + d (b = d on the first step); w -= lr·b.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sgd {
+    pub lr: f32,
+    pub mu: f32,
+    pub first: bool,
+}
+
+/// Adam with L2 weight decay folded into the gradient and bias correction: `step` is
+/// lr / (1 − β₁ᵗ), `c2` is 1 − β₂ᵗ.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Adam {
+    pub step: f32,
+    pub b1: f32,
+    pub b2: f32,
+    pub c2: f32,
+    pub eps: f32,
 }
 
 impl Rule {
@@ -46,8 +56,8 @@ impl Rule {
             let (at, len) = (k * PIECE, w.len());
             let (g, m, dw) = (&g[at..][..len], &mut m[at..][..len], &mut dw[..len]);
             match self {
-                Rule::Sgd { lr, mu, first } => sgd(w, g, m, dw, lr, mu, wd, first),
-                Rule::Adam { .. } => self.adam(w, g, m, &mut v[at..][..len], dw, wd),
+                Rule::Sgd(h) => h.piece(w, g, m, dw, wd),
+                Rule::Adam(h) => h.piece(w, g, (m, &mut v[at..][..len]), dw, wd),
             }
             if ratio {
                 sum_dw += sum_squares(dw);
@@ -60,18 +70,49 @@ impl Rule {
             0.0
         }
     }
+}
 
-    fn adam(self, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], dw: &mut [f32], wd: f32) {
-        let Rule::Adam {
+impl Sgd {
+    /// One piece, its update also written to `dw`. The first step (or μ = 0) has its own loop
+    /// rather than a branch per element, so both vectorise.
+    fn piece(self, w: &mut [f32], g: &[f32], b: &mut [f32], dw: &mut [f32], wd: f32) {
+        let Sgd { lr, mu, first } = self;
+        let it = w.iter_mut().zip(g).zip(b).zip(dw);
+        if first || mu == 0.0 {
+            for (((w, &g), b), dw) in it {
+                let d = g + wd * *w;
+                *b = d;
+                *dw = lr * d;
+                *w -= *dw;
+            }
+        } else {
+            for (((w, &g), b), dw) in it {
+                let d = g + wd * *w;
+                *b = mu * *b + d;
+                *dw = lr * *b;
+                *w -= *dw;
+            }
+        }
+    }
+}
+
+impl Adam {
+    /// One piece with its moments `(m, v)`, its update also written to `dw`.
+    fn piece(
+        self,
+        w: &mut [f32],
+        g: &[f32],
+        (m, v): (&mut [f32], &mut [f32]),
+        dw: &mut [f32],
+        wd: f32,
+    ) {
+        let Adam {
             step,
             b1,
             b2,
             c2,
             eps,
-        } = self
-        else {
-            unreachable!("adam is only called for Rule::Adam")
-        };
+        } = self;
         let it = w.iter_mut().zip(g).zip(m).zip(v).zip(dw);
         for ((((w, &g), m), v), dw) in it {
             let d = g + wd * *w;
@@ -83,46 +124,15 @@ impl Rule {
     }
 }
 
-/// One piece of [`Rule::Sgd`]; the first step (or μ = 0) has its own loop rather than a branch
-/// per element, so both vectorise.
-#[allow(clippy::too_many_arguments)]
-fn sgd(
-    w: &mut [f32],
-    g: &[f32],
-    b: &mut [f32],
-    dw: &mut [f32],
-    lr: f32,
-    mu: f32,
-    wd: f32,
-    first: bool,
-) {
-    let it = w.iter_mut().zip(g).zip(b).zip(dw);
-    if first || mu == 0.0 {
-        for (((w, &g), b), dw) in it {
-            let d = g + wd * *w;
-            *b = d;
-            *dw = lr * d;
-            *w -= *dw;
-        }
-    } else {
-        for (((w, &g), b), dw) in it {
-            let d = g + wd * *w;
-            *b = mu * *b + d;
-            *dw = lr * *b;
-            *w -= *dw;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const SGD: Rule = Rule::Sgd {
+    const SGD: Rule = Rule::Sgd(Sgd {
         lr: 0.1,
         mu: 0.9,
         first: true,
-    };
+    });
 
     #[test]
     fn sgd_matches_hand_computation() {
@@ -130,11 +140,11 @@ mod tests {
         SGD.update(&mut w, &[0.5], &mut b, &mut [], 0.01, false);
         // d = 0.5 + 0.01·1 = 0.51; b = 0.51; w = 1 − 0.051
         assert!((w[0] - 0.949).abs() < 1e-6 && (b[0] - 0.51).abs() < 1e-6);
-        let later = Rule::Sgd {
+        let later = Rule::Sgd(Sgd {
             lr: 0.1,
             mu: 0.9,
             first: false,
-        };
+        });
         later.update(&mut w, &[0.5], &mut b, &mut [], 0.01, false);
         let d = 0.5 + 0.01 * 0.949;
         let b2 = 0.9 * 0.51 + d;
@@ -145,13 +155,13 @@ mod tests {
     fn adam_first_step_moves_by_lr() {
         let (mut w, mut m, mut v) = (vec![1.0f32], vec![0.0f32], vec![0.0f32]);
         let (b1, b2) = (0.9f32, 0.999f32);
-        let rule = Rule::Adam {
+        let rule = Rule::Adam(Adam {
             step: 0.01 / (1.0 - b1),
             b1,
             b2,
             c2: 1.0 - b2,
             eps: 1e-8,
-        };
+        });
         rule.update(&mut w, &[0.3], &mut m, &mut v, 0.0, false);
         // With bias correction the first step is lr·sign(g).
         assert!((w[0] - 0.99).abs() < 1e-5, "{}", w[0]);
@@ -169,11 +179,11 @@ mod tests {
             .map(|i| ((i * 53 % 97) as f32 - 48.0) * 0.003)
             .collect();
         let (mut w, mut b) = (w0.clone(), vec![0.25f32; n]);
-        let later = Rule::Sgd {
+        let later = Rule::Sgd(Sgd {
             lr: 0.05,
             mu: 0.9,
             first: false,
-        };
+        });
         let ratio = later.update(&mut w, &g, &mut b, &mut [], 1e-4, true);
         let (mut sum_dw, mut sum_w) = (0.0f64, 0.0f64);
         for i in 0..n {

@@ -173,14 +173,7 @@ fn reduce_lanes_body<E: Float, const K: usize, const L: usize, const CARRY: bool
         if CARRY {
             coarse_lanes(acc, [ca, cb, cc], f);
         } else {
-            for ((xa, xb), xc) in ca.iter().zip(cb).zip(cc) {
-                for l in 0..L {
-                    let v = f(xa[l], xb[l], xc[l]);
-                    for k in 0..K {
-                        acc[k][l] += v[k];
-                    }
-                }
-            }
+            lanes(acc, [ca, cb, cc], f);
         }
         for ((&xa, &xb), &xc) in ra.iter().zip(rb).zip(rc) {
             let v = f(xa, xb, xc);
@@ -199,6 +192,23 @@ fn reduce_lanes_body<E: Float, const K: usize, const L: usize, const CARRY: bool
         }
         *acc = [[E::zero(); L]; K];
         part.count = 0;
+    }
+}
+
+/// `acc[k][l] += f(a, b, c)[k]` over whole chunks of `L` lanes: one set of lane sums.
+#[inline(always)]
+fn lanes<E: Float, const K: usize, const L: usize>(
+    acc: &mut [[E; L]; K],
+    [ca, cb, cc]: [&[[E; L]]; 3],
+    f: &impl Fn(E, E, E) -> [E; K],
+) {
+    for ((xa, xb), xc) in ca.iter().zip(cb).zip(cc) {
+        for l in 0..L {
+            let v = f(xa[l], xb[l], xc[l]);
+            for k in 0..K {
+                acc[k][l] += v[k];
+            }
+        }
     }
 }
 
@@ -224,14 +234,7 @@ fn coarse_lanes<E: Float, const K: usize, const L: usize>(
             }
         }
     }
-    for ((xa, xb), xc) in qa.iter().zip(qb).zip(qc) {
-        for l in 0..L {
-            let v = f(xa[l], xb[l], xc[l]);
-            for k in 0..K {
-                acc[k][l] += v[k];
-            }
-        }
-    }
+    lanes(acc, [qa, qb, qc], f);
     for (a, b) in acc.iter_mut().zip(&acc2) {
         for (x, &y) in a.iter_mut().zip(b) {
             *x += y;

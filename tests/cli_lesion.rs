@@ -59,6 +59,48 @@ fn json_has_every_block_with_null_where_a_plain_block_cannot_be_deleted() {
     );
     assert_eq!(p["experiment"]["width"], 4);
     assert!(p["from"].is_null());
+    // Batch norm re-estimated by default, said so, and each run's accuracies checked.
+    assert_eq!(v["bn"]["batches"], 8);
+    assert_eq!(v["bn"]["batch"], 32);
+    assert_eq!(v["drop_convention"], "intact - lesioned");
+    let checks = v["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 2);
+    for (c, m) in checks.iter().zip(models) {
+        assert_eq!(c["model"], m["model"]);
+        assert_eq!(c["eval_accuracy"], m["accuracy"]);
+        assert!(c["train_accuracy"].as_f64().is_some(), "{c}");
+        assert!(c["eval_below_train"].is_boolean(), "{c}");
+    }
+}
+
+#[test]
+fn the_table_says_how_batch_norm_was_set_and_what_a_drop_is() {
+    let out = resviz(&[
+        "lesion",
+        "--models",
+        "v1-8",
+        "--dataset",
+        "synthetic",
+        "--width",
+        "4",
+        "--steps",
+        "2",
+        "--test-images",
+        "32",
+        "--bn-batches",
+        "3",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("running statistics re-estimated on 3 × 32 training images"),
+        "{text}"
+    );
+    assert!(text.contains("drop = intact - lesioned"), "{text}");
 }
 
 #[test]
@@ -82,8 +124,10 @@ fn from_a_saved_run_the_intact_accuracy_is_the_runs_test_accuracy() {
         "--json",
     ]);
     let trained = json_of(&train);
-    let out = resviz(&["lesion", "--from", ron, "--json"]);
+    // With the run's own statistics (no re-estimation): exactly train's evaluation.
+    let out = resviz(&["lesion", "--from", ron, "--json", "--bn-batches", "0"]);
     let v = json_of(&out);
+    assert_eq!(v["bn"]["batches"], 0);
     let m = &v["models"][0];
     assert_eq!(m["model"], "v2-8");
     // Same weights, same test split, same batches: the same evaluation (train reports f32).

@@ -119,6 +119,28 @@ fn plain_56_gradient_grows_and_takes_no_shortcut() {
             .iter()
             .any(|p| p["name"] == "stem.conv.weight")
     );
+    // eq. 5 across each stage: the ratio of the stage's end and start boundary norms, exact
+    // only for v2; none for plain.
+    assert_eq!(m[0]["stage_direct_share"], serde_json::json!([]));
+    for (r, exact) in [(&m[1], false), (&m[2], true)] {
+        let st = r["stage_direct_share"].as_array().unwrap();
+        assert_eq!(st.len(), 3, "{st:?}");
+        let blocks = r["blocks"].as_array().unwrap();
+        let norm = |name: &serde_json::Value| {
+            blocks.iter().find(|b| &b["name"] == name).unwrap()["grad_norm"]
+                .as_f64()
+                .unwrap()
+        };
+        for (k, d) in st.iter().enumerate() {
+            let want = norm(&d["to"]) / norm(&d["from"]);
+            assert!(
+                (d["ratio"].as_f64().unwrap() - want).abs() <= 1e-12 * want,
+                "{d}"
+            );
+            assert_eq!(d["exact"], exact);
+            assert_eq!(d["units"], if k == 0 { 9 } else { 8 });
+        }
+    }
 }
 
 #[test]

@@ -58,3 +58,37 @@ fn bad_configs_give_one_line_naming_the_file() {
         "cause repeated: {err}"
     );
 }
+
+/// `--until-plateau` stops once every run's windowed loss stops falling by the tolerance: with
+/// a tolerance of 99 % every window after the first two counts as levelled off, so training
+/// stops right after step 2 × window, long before the cap, and the summary says where.
+#[test]
+fn until_plateau_stops_before_the_cap_and_says_where() {
+    let out = train(&[
+        "--width",
+        "4",
+        "--until-plateau",
+        "--plateau-window",
+        "3",
+        "--plateau-tol",
+        "0.99",
+        "--steps",
+        "300",
+        "--json",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["plateau"]["rule"]["window"], 3);
+    assert_eq!(v["plateau"]["rule"]["max_steps"], 300);
+    assert_eq!(v["plateau"]["reached_at"], serde_json::json!([6]));
+    for m in v["models"].as_array().unwrap() {
+        let steps = m["steps"].as_u64().unwrap();
+        assert!((6..100).contains(&steps), "stopped at {steps}");
+    }
+    assert_one_line_error(
+        &["--until-plateau", "--plateau-window", "0"],
+        "--plateau-window",
+    );
+    assert_one_line_error(&["--until-plateau", "--epochs", "1"], "--until-plateau");
+}

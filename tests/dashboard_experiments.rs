@@ -88,7 +88,8 @@ async fn lesion_from_the_dashboard_matches_the_headless_study() {
     let ds = t.ds.clone();
     for (run, m) in t.runs.iter_mut().zip(&report.models) {
         let name = run.spec.to_string();
-        let headless = lesion::lesion_net(&run.net, &name, &ds, &ranges, || {});
+        let bn = lesion::default_bn(t.cfg.batch).gather(&ds);
+        let headless = lesion::lesion_net(&run.net, &name, &ds, &ranges, &bn, || {});
         assert_eq!(&headless, m);
     }
 }

@@ -162,7 +162,8 @@ fn plain_20_loses_more_than_v1_20_when_a_block_is_deleted() {
         test_images: 600,
         eval_batch: 100,
     };
-    let report = lesion::lesion_trainer(&mut trainer, params, || {});
+    let bn = lesion::default_bn(32);
+    let report = lesion::lesion_trainer(&mut trainer, params, bn, &[], || {}).report;
     let (plain, v1) = (&report.models[0], &report.models[1]);
     let figures = format!("{report:#?}");
     for m in [plain, v1] {
@@ -173,4 +174,42 @@ fn plain_20_loses_more_than_v1_20_when_a_block_is_deleted() {
     assert_eq!(v1.drops().len(), 9);
     let (p, v) = (plain.median_drop().unwrap(), v1.median_drop().unwrap());
     assert!(p > v, "median drop plain {p} ≤ v1 {v}: {figures}");
+}
+
+/// The study re-estimates batch norm on a copy before measuring: its intact accuracy is exactly
+/// that of a copy re-estimated by hand with the same batches, and the run's own net is unchanged.
+#[test]
+fn lesion_measures_after_precise_bn_on_a_copy() {
+    let ds = mnist();
+    let net = small_net("v1-8", &ds);
+    let before: Vec<Vec<f32>> = net
+        .store
+        .buffers
+        .iter()
+        .map(|b| b.running_var.clone())
+        .collect();
+    let bn = lesion::default_bn(16);
+    let batches = bn.gather(&ds);
+    let ranges = lesion::ranges(&ds, 200, 50);
+    let m = lesion::lesion_net(&net, "v1-8", &ds, &ranges, &batches, || {});
+    let mut by_hand = net.clone();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let mut quiet = |_, _| {};
+    let mut passes = resviz::train::experiment::Passes::new(batches.len(), &mut quiet, &never);
+    resviz::train::experiment::precise_bn(&mut by_hand, &batches, &mut passes).unwrap();
+    let expected = lesion::accuracy(&by_hand, &ds, &ranges, None).unwrap();
+    assert_eq!(m.accuracy, expected);
+    let own = lesion::accuracy(&net, &ds, &ranges, None).unwrap();
+    let after: Vec<Vec<f32>> = net
+        .store
+        .buffers
+        .iter()
+        .map(|b| b.running_var.clone())
+        .collect();
+    assert_eq!(before, after, "the run's net is not touched");
+    let unchanged = lesion::lesion_net(&net, "v1-8", &ds, &ranges, &[], || {});
+    assert_eq!(
+        unchanged.accuracy, own,
+        "no batches: the run's own statistics"
+    );
 }

@@ -31,9 +31,12 @@ pub fn run(args: &LandscapeArgs) -> Result<()> {
         ..LandscapeParams::default()
     };
     params.validate(None)?;
-    let trainer = runs::trainer_for(&args.exp, (args.steps, 0), args.from.as_deref(), |ds| {
-        Ok(params.validate(Some(ds))?)
-    })?;
+    let trainer = runs::trainer_for(
+        (&args.exp, &args.plateau),
+        (args.steps, 0),
+        args.from.as_deref(),
+        |ds| Ok(params.validate(Some(ds))?),
+    )?;
     params.bn.batch = trainer.cfg.batch.max(1);
     let ds = &trainer.ds;
     let bn_batches = params.bn.indices(ds.train.len()).len();

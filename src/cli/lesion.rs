@@ -3,7 +3,8 @@
 
 use super::LesionArgs;
 use super::{plot, runs};
-use crate::train::lesion::{self, LesionParams, LesionReport};
+use crate::train::experiment::PreciseBn;
+use crate::train::lesion::{self, LesionParams, LesionStudy};
 use color_eyre::eyre::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -11,8 +12,12 @@ pub fn run(args: &LesionArgs) -> Result<()> {
     if args.test_images == Some(0) {
         bail!("--test-images must be at least 1");
     }
-    let mut trainer =
-        runs::trainer_for(&args.exp, (args.steps, 1), args.from.as_deref(), |_| Ok(()))?;
+    let (mut trainer, histories) = runs::trainer_and_histories(
+        (&args.exp, &args.plateau),
+        (args.steps, 1),
+        args.from.as_deref(),
+        |_| Ok(()),
+    )?;
     let images = args
         .test_images
         .unwrap_or(usize::MAX)
@@ -31,29 +36,47 @@ pub fn run(args: &LesionArgs) -> Result<()> {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let report = lesion::lesion_trainer(&mut trainer, params, || bar.inc(1));
+    let bn = PreciseBn {
+        batches: args.bn_batches,
+        ..lesion::default_bn(trainer.cfg.batch)
+    };
+    let train_acc: Vec<Option<f64>> = histories.iter().map(|h| h.final_mean(|s| s.acc)).collect();
+    let study = lesion::lesion_trainer(&mut trainer, params, bn, &train_acc, || bar.inc(1));
     bar.finish_and_clear();
     if let Some(path) = &args.plot {
-        let svg = plot::lesion_svg(&report, trainer.ds.classes)
+        let svg = plot::lesion_svg(&study.report, trainer.ds.classes)
             .map_err(|e| color_eyre::eyre::eyre!("cannot draw the plot: {e}"))?;
         runs::write_svg(path, &svg)?;
     }
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print!("{}", table(&report, trainer.ds.classes));
+    let text = match args.json {
+        true => serde_json::to_string(&study)? + "\n",
+        false => table(&study, trainer.ds.classes),
+    };
+    super::output::print(&text)
+}
+
+/// How the batch-norm statistics were set, in words.
+pub fn bn_note(bn: &PreciseBn) -> String {
+    match bn.batches {
+        0 => "batch norm: the runs' own running statistics (not re-estimated)".into(),
+        b => format!(
+            "batch norm: running statistics re-estimated on {b} × {} training images first",
+            bn.batch
+        ),
     }
-    Ok(())
 }
 
 /// Per model: the intact accuracy, then per block its accuracy and drop, with the chance level.
-fn table(r: &LesionReport, classes: usize) -> String {
+fn table(study: &LesionStudy, classes: usize) -> String {
+    let r = &study.report;
     let chance = 100.0 / classes.max(1) as f64;
     let mut out = format!(
-        "lesion study on {} test images (chance level {chance:.1} %)\n",
-        r.params.test_images
+        "lesion study on {} test images (chance level {chance:.1} %)\n{}\n\
+         drop = intact - lesioned accuracy: positive means the deletion hurt\n",
+        r.params.test_images,
+        bn_note(&study.bn)
     );
-    for m in &r.models {
+    for (m, check) in r.models.iter().zip(&study.checks) {
         out += &format!(
             "\n{}: intact {:.2} %\n{:<14}{:>10}{:>10}\n",
             m.model,
@@ -62,6 +85,15 @@ fn table(r: &LesionReport, classes: usize) -> String {
             "accuracy",
             "drop"
         );
+        if check.eval_below_train {
+            out += &format!(
+                "WARNING: evaluation accuracy {:.1} % is more than {:.0} points below training \
+                 accuracy {:.1} %: the drops below are suspect\n",
+                100.0 * check.eval_accuracy,
+                100.0 * lesion::EVAL_GAP,
+                100.0 * check.train_accuracy.unwrap_or(f64::NAN)
+            );
+        }
         for b in &m.blocks {
             out += &match b.accuracy {
                 Some(a) => format!(

@@ -146,6 +146,51 @@ impl ExperimentArgs {
     }
 }
 
+/// `--until-plateau` and its rule (`train::plateau`), shared by `train` and the experiments that
+/// train first.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PlateauArgs {
+    /// Train until every run's training loss levels off: stop when the mean loss over the last
+    /// --plateau-window steps fell by less than --plateau-tol (a fraction) from the window
+    /// before, or at --steps (the cap) [default cap: 4000].
+    #[arg(long)]
+    pub until_plateau: bool,
+    /// Steps per window of the plateau rule [default: 200].
+    #[arg(long, value_name = "N", requires = "until_plateau")]
+    pub plateau_window: Option<u64>,
+    /// Least relative improvement per window that counts as still learning [default: 0.05].
+    #[arg(long, value_name = "X", requires = "until_plateau")]
+    pub plateau_tol: Option<f64>,
+}
+
+impl PlateauArgs {
+    /// The rule, with `cap` (the command's --steps, if given) as its step cap.
+    pub fn rule(
+        &self,
+        cap: Option<u64>,
+    ) -> Result<Option<crate::train::plateau::PlateauRule>, String> {
+        if !self.until_plateau {
+            return Ok(None);
+        }
+        let d = crate::train::plateau::PlateauRule::default();
+        let rule = crate::train::plateau::PlateauRule {
+            window: self.plateau_window.unwrap_or(d.window),
+            tol: self.plateau_tol.unwrap_or(d.tol),
+            max_steps: cap.unwrap_or(d.max_steps),
+        };
+        if rule.window == 0 {
+            return Err("--plateau-window must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&rule.tol) {
+            return Err(format!(
+                "--plateau-tol must be in [0, 1) (got {})",
+                rule.tol
+            ));
+        }
+        Ok(Some(rule))
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
     #[command(flatten)]
@@ -162,6 +207,8 @@ pub struct ProbeArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pub exp: ExperimentArgs,
+    #[command(flatten)]
+    pub plateau: PlateauArgs,
     /// Optimizer steps to train (with --resume: steps to add to those already taken)
     /// [default: 500].
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
@@ -211,6 +258,8 @@ pub struct BenchArgs {
 pub struct LesionArgs {
     #[command(flatten)]
     pub exp: ExperimentArgs,
+    #[command(flatten)]
+    pub plateau: PlateauArgs,
     /// Optimizer steps to train before lesioning (as `resviz train --steps N`); required
     /// unless --from is given.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
@@ -221,6 +270,10 @@ pub struct LesionArgs {
     /// Evaluate on the first N test images only [default: the whole test split].
     #[arg(long, value_name = "N")]
     pub test_images: Option<usize>,
+    /// Training batches (of the experiment's batch size) that re-estimate batch-norm running
+    /// statistics before measuring; 0 keeps the runs' own (which lag the weights in training).
+    #[arg(long, default_value_t = 8)]
+    pub bn_batches: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -234,6 +287,8 @@ pub struct LesionArgs {
 pub struct ShatterArgs {
     #[command(flatten)]
     pub exp: ExperimentArgs,
+    #[command(flatten)]
+    pub plateau: PlateauArgs,
     /// Optimizer steps to train first (as `resviz train --steps N`); 0: the fresh weights.
     #[arg(long, allow_negative_numbers = true)]
     pub steps: Option<i64>,
@@ -272,6 +327,8 @@ pub struct ShatterArgs {
 pub struct LandscapeArgs {
     #[command(flatten)]
     pub exp: ExperimentArgs,
+    #[command(flatten)]
+    pub plateau: PlateauArgs,
     /// Optimizer steps to train first (as `resviz train --steps N`); 0: the fresh weights.
     #[arg(long, allow_negative_numbers = true)]
     pub steps: Option<i64>,

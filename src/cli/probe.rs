@@ -3,8 +3,10 @@
 use super::ProbeArgs;
 use super::common::first_batch;
 use crate::config::ExperimentConfig;
+use crate::model::spec::blocks_per_stage;
 use crate::model::{ModelSpec, Network, PassStats};
 use crate::train::flow::log_slope;
+use crate::train::stage::{StageDirect, stage_direct};
 use crate::train::trainer::{block_stats, net_options};
 use color_eyre::eyre::{Result, WrapErr};
 use serde::Serialize;
@@ -23,6 +25,10 @@ pub struct ModelProbe {
     pub loss: f64,
     pub blocks: Vec<BlockProbe>,
     pub params: Vec<ParamProbe>,
+    /// He 2016 eq. 5's direct term across each stage, ‖∂L/∂x_L‖/‖∂L/∂x_l‖ (`train::stage`;
+    /// `exact: false` where a ReLU or BN follows the addition, as in v1); empty for designs
+    /// without identity shortcuts.
+    pub stage_direct_share: Vec<StageDirect>,
 }
 
 #[derive(Debug, Serialize)]
@@ -122,12 +128,23 @@ fn model_probe(net: &Network<f32>, spec: ModelSpec, s: &PassStats) -> ModelProbe
             grad_norm: *g,
         })
         .collect();
+    let names: Vec<String> = net.block_names().to_vec();
+    let stage_direct_share = match spec {
+        ModelSpec::Resnet { variant, depth, .. } => stage_direct(
+            variant,
+            blocks_per_stage(depth),
+            &names,
+            &s.blocks.iter().map(|b| b.1).collect::<Vec<f64>>(),
+        ),
+        ModelSpec::Seed(_) => Vec::new(),
+    };
     ModelProbe {
         model: spec.to_string(),
         num_params: net.num_params(),
         loss: s.loss,
         blocks,
         params,
+        stage_direct_share,
     }
 }
 
@@ -179,7 +196,28 @@ pub fn table(r: &ProbeReport) -> String {
         let med = v.get(v.len() / 2).map_or("—".into(), |s| format!("{s:.3}"));
         out += &format!("{med:>14}");
     }
+    out += &format!("\n{:<14}", "stage direct");
+    for m in &r.models {
+        let v: Vec<String> = m
+            .stage_direct_share
+            .iter()
+            .map(|d| format!("{:.2}{}", d.ratio, if d.exact { "" } else { "*" }))
+            .collect();
+        let text = if v.is_empty() {
+            "—".into()
+        } else {
+            v.join("/")
+        };
+        out += &format!("{text:>14}");
+    }
     out.push('\n');
+    if r.models
+        .iter()
+        .any(|m| !m.stage_direct_share.iter().all(|d| d.exact))
+    {
+        out += "stage direct: ‖∂L/∂x_L‖/‖∂L/∂x_l‖ per stage (He 2016 eq. 5's direct term); \
+                * a ReLU or BN follows the addition, so eq. 5 does not hold exactly\n";
+    }
     if r.models.iter().any(|m| m.blocks.len() != rows) {
         out += "(models with fewer blocks are shown in the spread row only)\n";
     }

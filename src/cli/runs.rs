@@ -2,14 +2,14 @@
 //! `--steps N` through `resviz train`'s own code path, or a run saved with `--save-weights`
 //! (`--from FILE.ron`); and the bar that shows an experiment's forward passes.
 
-use super::ExperimentArgs;
 use super::TrainArgs;
 use super::train::{self as train_cmd, Start};
+use super::{ExperimentArgs, PlateauArgs};
 use crate::data::{self, Dataset};
 use crate::snapshot::{self, resume};
-use crate::train::Trainer;
 use crate::train::experiment::Progress;
 use crate::train::trainer::Run;
+use crate::train::{RunHistory, Trainer};
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -41,23 +41,33 @@ impl RunsOrigin {
 /// (at least `min_steps`; 0 measures the fresh weights). `check` sees the dataset before any
 /// training, so bad experiment options fail at once.
 pub fn trainer_for(
-    exp: &ExperimentArgs,
+    (exp, plateau): (&ExperimentArgs, &PlateauArgs),
     (steps, min_steps): (Option<i64>, i64),
     from: Option<&Path>,
     check: impl FnOnce(&Dataset) -> Result<()>,
 ) -> Result<Trainer> {
+    Ok(trainer_and_histories((exp, plateau), (steps, min_steps), from, check)?.0)
+}
+
+/// [`trainer_for`] with each run's history (its step records; empty for fresh weights).
+pub fn trainer_and_histories(
+    (exp, plateau): (&ExperimentArgs, &PlateauArgs),
+    (steps, min_steps): (Option<i64>, i64),
+    from: Option<&Path>,
+    check: impl FnOnce(&Dataset) -> Result<()>,
+) -> Result<(Trainer, Vec<RunHistory>)> {
     match from {
         Some(path) => {
-            if steps.is_some() || experiment_given(exp) {
+            if steps.is_some() || experiment_given(exp) || plateau.until_plateau {
                 bail!(
                     "--from takes the experiment and weights from the snapshot: drop --steps and the experiment options"
                 );
             }
-            let trainer = loaded(path)?;
-            check(&trainer.ds)?;
-            Ok(trainer)
+            let loaded = loaded(path)?;
+            check(&loaded.0.ds)?;
+            Ok(loaded)
         }
-        None => trained(exp, (steps, min_steps), check),
+        None => trained((exp, plateau), (steps, min_steps), check),
     }
 }
 
@@ -74,17 +84,26 @@ fn experiment_given(e: &ExperimentArgs) -> bool {
 
 /// A fresh trainer driven `steps` steps through `resviz train`'s own code path.
 fn trained(
-    exp: &ExperimentArgs,
+    (exp, plateau): (&ExperimentArgs, &PlateauArgs),
     (steps, min_steps): (Option<i64>, i64),
     check: impl FnOnce(&Dataset) -> Result<()>,
-) -> Result<Trainer> {
-    let steps = match steps {
-        None => bail!("give --steps N to train first, or --from FILE.ron"),
-        Some(s) if s < min_steps => bail!("--steps must be at least {min_steps} (got {s})"),
-        Some(s) => s as u64,
+) -> Result<(Trainer, Vec<RunHistory>)> {
+    let rule = plateau
+        .rule(steps.filter(|s| *s > 0).map(|s| s as u64))
+        .map_err(|e| eyre!(e))?;
+    let steps = match (steps, rule) {
+        (_, Some(r)) => r.max_steps,
+        (None, None) => {
+            bail!("give --steps N (or --until-plateau) to train first, or --from FILE.ron")
+        }
+        (Some(s), None) if s < min_steps => {
+            bail!("--steps must be at least {min_steps} (got {s})")
+        }
+        (Some(s), None) => s as u64,
     };
     let targs = TrainArgs {
         exp: exp.clone(),
+        plateau: plateau.clone(),
         steps: Some(steps as i64),
         epochs: None,
         eval_every: Some(0), // the experiment measures; no periodic evaluations
@@ -98,28 +117,32 @@ fn trained(
     } = train_cmd::fresh(&targs)?;
     check(&trainer.ds)?;
     if steps == 0 {
-        return Ok(trainer);
+        return Ok((trainer, histories));
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let (_, trainer, signal) = rt.block_on(train_cmd::drive(trainer, histories, steps))?;
+    let (histories, trainer, signal, outcome) =
+        rt.block_on(train_cmd::drive(trainer, histories, steps, rule))?;
+    if let Some(o) = outcome {
+        eprintln!("{}", train_cmd::plateau_report(&o, &histories));
+    }
     if let Some(sig) = signal {
         bail!("interrupted by signal {sig} while training");
     }
-    Ok(trainer)
+    Ok((trainer, histories))
 }
 
 /// The trainer of a run saved with `train --out FILE.ron --save-weights`, weights loaded.
-fn loaded(path: &Path) -> Result<Trainer> {
+fn loaded(path: &Path) -> Result<(Trainer, Vec<RunHistory>)> {
     let snap = snapshot::load(path)?;
     let point = resume::point_of(&snap, path)?;
     let ds = Arc::new(data::load(&snap.config.dataset, snap.config.seed)?);
     let mut trainer = Trainer::new(snap.config.clone(), ds)
         .wrap_err_with(|| format!("cannot rebuild the runs of {}", path.display()))?;
     resume::restore(&mut trainer, point, path, &snap.runs)?;
-    Ok(trainer)
+    Ok((trainer, snap.runs))
 }
 
 /// `measure` on each run of `trainer` in turn, with one bar on stderr named `what` over all their

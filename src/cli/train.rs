@@ -6,6 +6,7 @@ use crate::config::ExperimentConfig;
 use crate::data::{self, Sampler};
 use crate::signals::{Interrupted, Signals};
 use crate::snapshot::{self, RunSnapshot, resume};
+use crate::train::plateau::{PlateauRule, PlateauTracker, all_done};
 use crate::train::{
     self, RunHistory, RunStatus, Trainer, TrainerCommand, TrainerEvent, WorkerOptions,
 };
@@ -18,6 +19,18 @@ use std::sync::Arc;
 #[derive(Debug, Serialize)]
 struct Summary {
     models: Vec<ModelSummary>,
+    /// With --until-plateau: the rule and, per run, the step at which it held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plateau: Option<PlateauOutcome>,
+}
+
+/// How a `--until-plateau` training ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(super) struct PlateauOutcome {
+    pub(super) rule: PlateauRule,
+    /// Per run: the step (within this training) at which its loss levelled off; `None`: it
+    /// did not before the cap (or diverged).
+    pub(super) reached_at: Vec<Option<u64>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,7 +60,18 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         Some(path) => resumed(args, path)?,
         None => fresh(args)?,
     };
-    let steps = total_steps(args, start.ds.train.len(), start.cfg.batch)?;
+    let rule = args
+        .plateau
+        .rule(args.steps.filter(|s| *s > 0).map(|s| s as u64))
+        .map_err(|e| color_eyre::eyre::eyre!(e))?;
+    let steps = match rule {
+        Some(r) if args.epochs.is_some() => bail!(
+            "--until-plateau caps training with --steps, not --epochs (cap {})",
+            r.max_steps
+        ),
+        Some(r) => r.max_steps,
+        None => total_steps(args, start.ds.train.len(), start.cfg.batch)?,
+    };
     if start.trainer.batches.checked_add(steps).is_none() {
         bail!(
             "--steps {steps} after step {} is more than a step counter holds",
@@ -67,7 +91,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         trainer,
         histories,
     } = start;
-    let (histories, trainer, signal) = rt.block_on(drive(trainer, histories, steps))?;
+    let (histories, trainer, signal, plateau) =
+        rt.block_on(drive(trainer, histories, steps, rule))?;
     // Save before printing: a closed or full stdout must not lose the run.
     let saved = match &args.out {
         Some(out) => {
@@ -77,7 +102,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
         None => String::new(),
     };
-    let summary = summarise(&histories);
+    let mut summary = summarise(&histories);
+    summary.plateau = plateau;
     let text = match args.json {
         true => serde_json::to_string(&summary)? + "\n",
         false => summary_table(&summary),
@@ -195,11 +221,13 @@ fn save(args: &TrainArgs, mut snap: RunSnapshot, trainer: &Trainer, out: &Path) 
 /// Run the background trainer to `steps`, drawing progress; Ctrl-C stops it cleanly.
 /// `steps` more batches from where `trainer` stands, appending to `histories`.
 /// Returns the histories, the trainer, and the signal that stopped it early, if one did.
+/// With a plateau `rule`, training stops once every run's loss has levelled off.
 pub(super) async fn drive(
     trainer: Trainer,
     mut histories: Vec<RunHistory>,
     steps: u64,
-) -> Result<(Vec<RunHistory>, Trainer, Option<i32>)> {
+    rule: Option<PlateauRule>,
+) -> Result<Driven> {
     let mut signals = Signals::install().wrap_err("installing signal handlers")?;
     let first = trainer.batches;
     let batch = trainer.cfg.batch;
@@ -225,11 +253,20 @@ pub(super) async fn drive(
         signal
     });
     let mut failed = None;
+    let mut trackers = vec![PlateauTracker::default(); histories.len()];
+    let mut stopping = false;
     while let Some(ev) = h.events.recv().await {
         match ev {
             TrainerEvent::StepsFinished { records } => {
                 for (i, rec) in records {
+                    if let Some(r) = &rule {
+                        trackers[i].push(r, rec.step.saturating_sub(first), rec.loss as f64);
+                    }
                     histories[i].push(rec);
+                }
+                if rule.is_some() && !stopping && all_done(&trackers) {
+                    stopping = true;
+                    let _ = h.commands.send(TrainerCommand::Stop);
                 }
                 bar.set_position(
                     histories
@@ -250,6 +287,7 @@ pub(super) async fn drive(
                     histories[run].info.spec
                 ));
                 histories[run].status = RunStatus::Diverged { step, reason };
+                trackers[run].gave_up = true;
             }
             TrainerEvent::Failed { message } => failed = Some(message),
             _ => {}
@@ -281,8 +319,21 @@ pub(super) async fn drive(
             r.status = end.clone();
         }
     }
-    Ok((histories, trainer, signal))
+    let plateau = rule.map(|rule| PlateauOutcome {
+        rule,
+        reached_at: trackers.iter().map(|t| t.reached_at).collect(),
+    });
+    Ok((histories, trainer, signal, plateau))
 }
+
+/// What [`drive`] returns: the histories, the trainer, the signal that stopped it early (if
+/// one did) and, with a plateau rule, how that ended.
+pub(super) type Driven = (
+    Vec<RunHistory>,
+    Trainer,
+    Option<i32>,
+    Option<PlateauOutcome>,
+);
 
 fn loss_message(h: &[RunHistory]) -> String {
     h.iter()
@@ -314,7 +365,10 @@ fn summarise(h: &[RunHistory]) -> Summary {
             }
         })
         .collect();
-    Summary { models }
+    Summary {
+        models,
+        plateau: None,
+    }
 }
 
 fn summary_table(s: &Summary) -> String {
@@ -336,5 +390,38 @@ fn summary_table(s: &Summary) -> String {
             m.status
         );
     }
+    if let Some(p) = &s.plateau {
+        out += &plateau_line(p, &s.models);
+    }
     out + "train loss/acc: mean over the last 10 % of steps (as `resviz compare` shows them)\n"
+}
+
+/// One line: the plateau rule and where each run met it.
+fn plateau_line(p: &PlateauOutcome, models: &[ModelSummary]) -> String {
+    let names: Vec<&str> = models.iter().map(|m| m.model.as_str()).collect();
+    plateau_text(p, &names)
+}
+
+/// [`plateau_line`] for runs known by their histories (the experiment commands' stderr).
+pub(super) fn plateau_report(p: &PlateauOutcome, h: &[RunHistory]) -> String {
+    let names: Vec<&str> = h.iter().map(|r| r.info.spec.as_str()).collect();
+    plateau_text(p, &names).trim_end().to_string()
+}
+
+fn plateau_text(p: &PlateauOutcome, names: &[&str]) -> String {
+    let each: Vec<String> = names
+        .iter()
+        .zip(&p.reached_at)
+        .map(|(m, r)| match r {
+            Some(s) => format!("{m} at step {s}"),
+            None => format!("{m} not reached"),
+        })
+        .collect();
+    format!(
+        "plateau (mean loss of {}-step windows fell < {:.0} %, cap {}): {}\n",
+        p.rule.window,
+        100.0 * p.rule.tol,
+        p.rule.max_steps,
+        each.join(", ")
+    )
 }

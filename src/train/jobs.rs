@@ -171,11 +171,13 @@ fn run_lesion(
     tx: &AuxSender,
 ) -> Outcome {
     let ranges = lesion::ranges(ds, params.test_images, params.eval_batch);
+    // As headless: the running statistics re-estimated on training batches first.
+    let bn = lesion::default_bn(params.experiment.batch).gather(ds);
     let total: usize = nets.iter().map(|(_, n)| n.num_blocks() + 1).sum();
     let mut progress = Progress::new(ExperimentKind::Lesion, total, tx);
     let mut models = Vec::with_capacity(nets.len());
     for (name, net) in &mut nets {
-        let m = lesion::lesion_net_until(net, name, ds, &ranges, || progress.tick(), cancel)
+        let m = lesion::lesion_net_until(net, name, ds, (&ranges, &bn), || progress.tick(), cancel)
             .ok_or(ExperimentError::Cancelled)?;
         models.push(m);
     }

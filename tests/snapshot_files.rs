@@ -67,14 +67,17 @@ fn save_then_load_gives_an_equal_snapshot() {
     assert_eq!(fs::read(&path).unwrap(), first);
     assert_eq!(snapshot::load(&path2).unwrap(), other);
 
-    // save_to replaces a file; no temporary files are left behind.
+    // save_to replaces a file; no temporary files are left behind (only the hidden lock file
+    // of the name, which stays by design: snapshot::lock).
     snapshot::save_to(&other, &path).unwrap();
     assert_eq!(snapshot::load(&path).unwrap(), other);
     let names: Vec<_> = fs::read_dir(&saves)
         .unwrap()
-        .map(|e| e.unwrap().file_name())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
+    assert!(saves.join(".2026-11-29T04-50-12_plain-20_v1-20_v2-20.lock").is_file());
 }
 
 #[test]

@@ -193,13 +193,16 @@ fn resumed(args: &TrainArgs, path: &Path) -> Result<Start> {
 }
 
 /// Write the snapshot to `out`, with weights and resume state if asked. If the weights cannot
-/// be written the snapshot is still saved (without resume state) and the error is returned.
+/// be written, a previous save at `out` is left as it was (a snapshot without weights over it
+/// would orphan the files it names); with no previous save, the snapshot is still saved without
+/// weights. Either way the error says which.
 fn save(args: &TrainArgs, mut snap: RunSnapshot, trainer: &Trainer, out: &Path) -> Result<()> {
     if !args.save_weights {
         snapshot::save_to(&snap, out)?;
         eprintln!("saved {}", out.display());
         return Ok(());
     }
+    let previous = std::fs::symlink_metadata(out).is_ok();
     match resume::save_with_weights(&mut snap, trainer, out) {
         Ok(files) => {
             eprintln!("saved {}", out.display());
@@ -210,8 +213,11 @@ fn save(args: &TrainArgs, mut snap: RunSnapshot, trainer: &Trainer, out: &Path) 
             }
             Ok(())
         }
+        Err(e) if previous => bail!(
+            "{e}; nothing was saved: {} and the files it names are as the previous save left them",
+            out.display()
+        ),
         Err(e) => {
-            snap.resume = None;
             snapshot::save_to(&snap, out)?;
             bail!("{e} (the snapshot was saved without weights and resume state)")
         }

@@ -11,6 +11,9 @@
 //! such rather than by ron's complaint about the last partial token (see [`scan`]). Strings read
 //! from a file are made printable, so a crafted file cannot send escape codes to the terminal.
 //!
+//! Saves to one name take turns ([`lock`]); a save with weights never deletes files of a sibling
+//! snapshot, and one that fails leaves the previous save as it was ([`set`], [`tidy`]).
+//!
 //! Format history: version 1 is the first format (kept as `tests/fixtures/snapshot_v1.ron`).
 //! Version 2 (`tests/fixtures/snapshot_v2.ron`) adds the optional `resume` section written with
 //! weights ([`resume`]); a version 1 file reads as one without it. Version 3 adds, per run of the
@@ -22,9 +25,12 @@ pub mod atomic;
 pub mod compare;
 mod error;
 mod format;
+pub mod lock;
 pub mod resume;
 pub mod scan;
+mod set;
 pub mod synthetic;
+mod tidy;
 mod validate;
 pub mod weights;
 
@@ -187,8 +193,19 @@ pub fn save(snap: &RunSnapshot, dir: &Path) -> Result<PathBuf, SnapshotError> {
 }
 
 /// Save `snap` to exactly `path` (its directory is created if missing), atomically replacing
-/// any regular file there only once the new one is completely on disk.
+/// any regular file there only once the new one is completely on disk. Holds the name's lock
+/// ([`lock`]) while it writes, as a save with weights does.
 pub fn save_to(snap: &RunSnapshot, path: &Path) -> Result<(), SnapshotError> {
+    let dir = atomic::dir_of(path);
+    fs::create_dir_all(&dir).map_err(|e| SnapshotError::io("create directory", &dir, e))?;
+    let stem = resume::stem_of(path);
+    let _lock = lock::acquire(&dir, &stem)
+        .map_err(|e| SnapshotError::io("lock", &lock::lock_path(&dir, &stem), e))?;
+    write_snapshot(snap, path)
+}
+
+/// [`save_to`] without taking the lock (the caller holds it).
+fn write_snapshot(snap: &RunSnapshot, path: &Path) -> Result<(), SnapshotError> {
     let text = to_ron(snap).map_err(|e| SnapshotError::Other {
         path: path.to_path_buf(),
         message: e.to_string(),

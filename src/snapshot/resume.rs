@@ -9,14 +9,15 @@
 //! the new files. [`restore`] refuses a set that does not check out: a file changed since it was
 //! saved, weights of another model, an optimizer that took a different number of steps.
 
-use super::weights::{self, Encoded};
+use super::weights;
 use super::{RunSnapshot, SnapshotError, atomic};
-use crate::model::ModelSpec;
 use crate::model::checkpoint::CheckpointError;
 use crate::train::optim::Optimizer;
 use crate::train::record::{RunHistory, RunStatus};
 use crate::train::trainer::{TrainError, Trainer, TrainerState};
 use std::path::{Path, PathBuf};
+
+pub use super::set::save_with_weights;
 
 /// What a resumed trainer continues from.
 #[derive(Clone, Debug, PartialEq)]
@@ -106,92 +107,10 @@ pub fn run_bases(out: &Path, specs: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn stem_of(out: &Path) -> String {
+/// The stem `STEM` of a snapshot path `DIR/STEM.ron`, which its weight files' names start with.
+pub(super) fn stem_of(out: &Path) -> String {
     out.file_stem()
         .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned())
-}
-
-/// Test hook: with `RESVIZ_FAULT_AT=N` in the environment, the process aborts (as if killed) at
-/// the Nth point of a save with weights: after each file, after the snapshot, after clean-up.
-/// `tests/save_set.rs` kills a save at every point this way.
-fn fault_point(counter: &mut u32) {
-    *counter += 1;
-    if std::env::var("RESVIZ_FAULT_AT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        == Some(*counter)
-    {
-        std::process::abort();
-    }
-}
-
-/// Write every run's weights and optimizer state beside `out` (its directory must exist), then
-/// `snap` with a resume section naming them, then remove the files of earlier saves to `out`
-/// that the new snapshot no longer names.
-pub fn save_with_weights(
-    snap: &mut RunSnapshot,
-    trainer: &Trainer,
-    out: &Path,
-) -> Result<Vec<RunFiles>, ResumeError> {
-    let dir = atomic::dir_of(out);
-    let write_err = |path: &Path, message: String| ResumeError::Write {
-        path: path.to_path_buf(),
-        message,
-    };
-    atomic::remove_stale_temps(&dir, &format!("{}.", stem_of(out)));
-    let specs: Vec<String> = trainer.runs.iter().map(|r| r.spec.to_string()).collect();
-    let mut files = Vec::new();
-    let mut faults = 0;
-    for ((run, base), spec) in trainer.runs.iter().zip(run_bases(out, &specs)).zip(&specs) {
-        let w = weights::encode(&run.net.state_dict(), weights::WEIGHTS_KEY, None, spec);
-        let about = run.opt.about();
-        let dict = run.opt.state_dict(&run.net.store);
-        let o = weights::encode(&dict, Optimizer::METADATA_KEY, Some(&about), spec);
-        let mut write = |e: Result<Encoded, String>, suffix| {
-            let e = e.map_err(|m| write_err(out, m))?;
-            let name = e.name(&base, suffix);
-            let path = dir.join(&name);
-            atomic::write(&path, &e.bytes).map_err(|err| write_err(&path, err.to_string()))?;
-            fault_point(&mut faults);
-            Ok::<_, ResumeError>((name, e.sha256))
-        };
-        let (weights, w_sum) = write(w, "safetensors")?;
-        let (optimizer, o_sum) = write(o, "optim.safetensors")?;
-        files.push(RunFiles {
-            weights,
-            optimizer,
-            weights_sha256: Some(w_sum),
-            optimizer_sha256: Some(o_sum),
-        });
-    }
-    snap.resume = Some(ResumePoint {
-        trainer: trainer.state(),
-        files: files.clone(),
-    });
-    super::save_to(snap, out)?;
-    fault_point(&mut faults);
-    remove_unnamed(&dir, out, &files);
-    fault_point(&mut faults);
-    Ok(files)
-}
-
-/// Delete the weight and optimizer files of earlier saves to `out` (named as
-/// [`super::weights`] names them) that `keep` does not name. Errors are ignored: this only tidies.
-fn remove_unnamed(dir: &Path, out: &Path, keep: &[RunFiles]) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let stem = stem_of(out);
-    let is_spec = |s: &str| s.parse::<ModelSpec>().is_ok();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let kept = keep
-            .iter()
-            .any(|f| f.weights == name || f.optimizer == name);
-        if !kept && weights::is_set_file(&name, &stem, is_spec) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 /// The resume point of the snapshot loaded from `path`, or why there is none.

@@ -292,9 +292,11 @@ fn an_optimizer_state_of_another_step_is_refused() {
             fb[1].optimizer_sha256.as_deref().unwrap(),
         )
     });
+    // The file's own stamp says the step it was saved at (since issue 31); the optimizer's step
+    // count is checked again once loaded.
     let e = resume_fails(d.path(), "a.ron");
     assert!(
-        e.contains("is the optimizer state after 3 steps, but the run is at step 2"),
+        e.contains("it was saved at step 3, but the run is at step 2"),
         "{e}"
     );
 }

@@ -140,4 +140,14 @@ pub enum Inconsistency {
     /// Format 3 records a checksum of every weight and optimizer file.
     #[error("{run}: the resume state has no checksum for its {what} file")]
     MissingChecksum { run: String, what: &'static str },
+    /// Weight and optimizer files are bare names in the snapshot's own folder.
+    #[error(
+        "{run}: the resume state names the {what} file \"{name}\", which is not a bare file name \
+         in the snapshot's folder"
+    )]
+    ResumeFileName {
+        run: String,
+        what: &'static str,
+        name: String,
+    },
 }

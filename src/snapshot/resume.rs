@@ -139,44 +139,89 @@ pub fn check_files(point: &ResumePoint, path: &Path) -> Result<(), ResumeError> 
     Ok(())
 }
 
+/// What a run's file must be: the file saved for `spec` at `step`, with at most `max_data` bytes
+/// of tensors (what the trainer's model of that spec holds).
+struct Expected<'a> {
+    spec: &'a str,
+    step: u64,
+    max_data: u64,
+}
+
 /// Check the file `name` beside the snapshot at `path` against the checksum the snapshot recorded
-/// and the stamp in its own metadata (under `key`): it must be the file saved for `spec`.
+/// and the stamp in its own metadata (under `key`). Its size is checked against its header
+/// before it is read ([`weights::read_checked`]). Without a recorded checksum (formats 1 and 2),
+/// a file that carries a stamp was written by a format 3 save, so the snapshot was edited down
+/// to drop its checksums: refused; a stamp's model and step must match in every format.
 fn verify_file(
     path: &Path,
     name: &str,
     sha256: Option<&str>,
     key: &str,
-    spec: &str,
+    want: &Expected,
 ) -> Result<(), ResumeError> {
     let snapshot = path.to_path_buf();
     let file = PathBuf::from(name);
-    let bytes = std::fs::read(atomic::dir_of(path).join(name)).map_err(|e| {
-        let message = format!("cannot read it: {e}");
-        ResumeError::Damaged {
-            snapshot: snapshot.clone(),
-            file: file.clone(),
-            message,
-        }
-    })?;
-    if let Some(want) = sha256
-        && weights::sha256_hex(&bytes) != want
-    {
-        return Err(ResumeError::Checksum { snapshot, file });
-    }
-    let stamp = weights::check_stamp(&bytes, key).map_err(|message| ResumeError::Damaged {
+    let damaged = |message: String| ResumeError::Damaged {
         snapshot: snapshot.clone(),
         file: file.clone(),
         message,
-    })?;
-    match stamp.model {
-        Some(found) if found != spec => Err(ResumeError::WrongModel {
+    };
+    let bytes = weights::read_checked(&atomic::dir_of(path).join(name), want.max_data)
+        .map_err(damaged)?;
+    if let Some(sum) = sha256
+        && weights::sha256_hex(&bytes) != sum
+    {
+        return Err(ResumeError::Checksum { snapshot, file });
+    }
+    let stamp = weights::check_stamp(&bytes, key).map_err(damaged)?;
+    if sha256.is_none() && stamp.tensors_sha256.is_some() {
+        return Err(damaged(
+            "it was saved with a checksum, but the snapshot records none (a format 3 snapshot \
+             edited to an older format?)"
+                .into(),
+        ));
+    }
+    if let Some(found) = stamp.model.filter(|m| m != want.spec) {
+        return Err(ResumeError::WrongModel {
             snapshot,
             file,
             found: super::printable(&found),
-            expected: super::printable(spec),
-        }),
-        _ => Ok(()),
+            expected: super::printable(want.spec),
+        });
     }
+    match stamp.step.filter(|&s| s != want.step) {
+        Some(found) => Err(damaged(format!(
+            "it was saved at step {found}, but the run is at step {}",
+            want.step
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Check every file of `point` before anything is loaded: present, of the size its header
+/// declares and no larger than the model needs, matching its checksum and stamp.
+fn verify_files(trainer: &Trainer, point: &ResumePoint, path: &Path) -> Result<(), ResumeError> {
+    check_files(point, path)?;
+    for (i, ((spec, step), f)) in point.trainer.runs.iter().zip(&point.files).enumerate() {
+        // The optimizer holds at most two buffers per parameter (Adam) and its step count; a
+        // fresh one has no buffers yet, so it is bounded by the weights.
+        let w_max = trainer
+            .runs
+            .get(i)
+            .map_or(0, |r| weights::data_bytes(&r.net.state_dict()));
+        let o_max = 2 * w_max + 8;
+        let mut want = Expected {
+            spec,
+            step: *step,
+            max_data: w_max,
+        };
+        let w_sum = f.weights_sha256.as_deref();
+        verify_file(path, &f.weights, w_sum, weights::WEIGHTS_KEY, &want)?;
+        want.max_data = o_max;
+        let o_sum = f.optimizer_sha256.as_deref();
+        verify_file(path, &f.optimizer, o_sum, Optimizer::METADATA_KEY, &want)?;
+    }
+    Ok(())
 }
 
 /// Put `trainer` (built from the snapshot's config) where the snapshot at `path` left off: its
@@ -188,13 +233,7 @@ pub fn restore(
     path: &Path,
     histories: &[RunHistory],
 ) -> Result<(), ResumeError> {
-    check_files(point, path)?;
-    for ((spec, _), f) in point.trainer.runs.iter().zip(&point.files) {
-        let w_sum = f.weights_sha256.as_deref();
-        verify_file(path, &f.weights, w_sum, weights::WEIGHTS_KEY, spec)?;
-        let o_sum = f.optimizer_sha256.as_deref();
-        verify_file(path, &f.optimizer, o_sum, Optimizer::METADATA_KEY, spec)?;
-    }
+    verify_files(trainer, point, path)?;
     let snapshot = path.to_path_buf();
     let dir = atomic::dir_of(path);
     trainer

@@ -105,10 +105,10 @@ fn write_set(
     let specs: Vec<String> = trainer.runs.iter().map(|r| r.spec.to_string()).collect();
     let mut files = Vec::new();
     for ((run, base), spec) in trainer.runs.iter().zip(run_bases(out, &specs)).zip(&specs) {
-        let w = weights::encode(&run.net.state_dict(), weights::WEIGHTS_KEY, None, spec);
+        let w = weights::encode(&run.net.state_dict(), weights::WEIGHTS_KEY, None, spec, run.step);
         let about = run.opt.about();
         let dict = run.opt.state_dict(&run.net.store);
-        let o = weights::encode(&dict, Optimizer::METADATA_KEY, Some(&about), spec);
+        let o = weights::encode(&dict, Optimizer::METADATA_KEY, Some(&about), spec, run.step);
         let mut write = |e: Result<Encoded, String>, suffix| {
             let e = e.map_err(|m| write_err(out, m))?;
             let name = e.name(&base, suffix);

@@ -193,6 +193,23 @@ fn loss_ok(v: f32) -> bool {
 
 /// The resume section agrees with the runs it belongs to: one entry per run with the same spec,
 /// at the step the run's history ends at, a usable base rate, and (from format 3) checksums.
+/// Whether `name` is a plain file name: not empty, not `.` or `..`, no path separator or NUL.
+pub fn is_bare_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && name.len() <= 255
+}
+
+/// At most `max` characters of `s`, with `…` and the length when cut.
+pub fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}… ({} bytes)", &s[..at], s.len()),
+        None => s.to_string(),
+    }
+}
+
 fn check_resume(p: &ResumePoint, runs: &[RunHistory], version: u32) -> Result<(), Inconsistency> {
     let t = &p.trainer;
     let n = t.runs.len();
@@ -229,6 +246,12 @@ fn check_resume(p: &ResumePoint, runs: &[RunHistory], version: u32) -> Result<()
                 step: *step,
                 batches: t.batches,
             });
+        }
+        for (what, name) in [("weights", &f.weights), ("optimizer", &f.optimizer)] {
+            if !is_bare_name(name) {
+                let name = printable(&cut(name, 80));
+                return Err(Inconsistency::ResumeFileName { run, what, name });
+            }
         }
         if version >= 3 {
             let missing = [

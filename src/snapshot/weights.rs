@@ -9,10 +9,11 @@
 //! an older snapshot names: the snapshot, renamed into place last, switches from one complete set
 //! to the other ([`super::resume::save_with_weights`]).
 //!
-//! Each file's metadata holds the model spec and the SHA-256 of its tensor data (everything
-//! after the header), under the key `resviz` for weights and appended to the `optimizer` entry for
+//! Each file's metadata holds the model spec, the run's step (since issue 31) and the SHA-256 of
+//! its tensor data (everything after the header), under the key `resviz` for weights and appended to the `optimizer` entry for
 //! optimizer state (safetensors writes metadata keys in hash order, so a file has one key to stay
-//! byte-identical for equal states).
+//! byte-identical for equal states). A file is read only after its size has been checked against
+//! its header and the model's ([`read_checked`]).
 
 use crate::model::checkpoint::{self, Entry};
 use safetensors::SafeTensors;
@@ -45,18 +46,19 @@ impl Encoded {
     }
 }
 
-/// Serialize `dict` with one metadata entry `key` = `about` followed by the model and the hash of
-/// the tensor data, e.g. `model=v1-8 tensors_sha256=…`.
+/// Serialize `dict` with one metadata entry `key` = `about` followed by the model, the run's step
+/// and the hash of the tensor data, e.g. `model=v1-8 step=30 tensors_sha256=…`.
 pub fn encode(
     dict: &BTreeMap<String, Entry>,
     key: &str,
     about: Option<&str>,
     spec: &str,
+    step: u64,
 ) -> Result<Encoded, String> {
     // The data section does not depend on the metadata, so hash it from a first serialization.
     let plain = checkpoint::serialize_entries(dict, None)?;
     let data_hash = sha256_hex(data_section(&plain).ok_or("safetensors header")?);
-    let stamp = format!("model={spec} tensors_sha256={data_hash}");
+    let stamp = format!("model={spec} step={step} tensors_sha256={data_hash}");
     let value = match about {
         Some(a) => format!("{a} {stamp}"),
         None => stamp,
@@ -77,6 +79,8 @@ fn data_section(bytes: &[u8]) -> Option<&[u8]> {
 #[derive(Debug, Default, PartialEq)]
 pub struct Stamp {
     pub model: Option<String>,
+    /// The run's step when saved (files written since issue 31; absent before).
+    pub step: Option<u64>,
     pub tensors_sha256: Option<String>,
 }
 
@@ -97,6 +101,7 @@ pub fn check_stamp(bytes: &[u8], key: &str) -> Result<Stamp, String> {
     };
     let stamp = Stamp {
         model: field("model"),
+        step: field("step").and_then(|s| s.parse().ok()),
         tensors_sha256: field("tensors_sha256"),
     };
     if let Some(want) = &stamp.tensors_sha256 {
@@ -108,6 +113,76 @@ pub fn check_stamp(bytes: &[u8], key: &str) -> Result<Stamp, String> {
         }
     }
     Ok(stamp)
+}
+
+/// Largest safetensors header read (the safetensors crate's own limit).
+const MAX_HEADER: u64 = 100_000_000;
+
+/// Read the safetensors file at `path` whole, but only after checking from its first bytes that
+/// its size is the one its header declares and that it declares at most `max_data` bytes of
+/// tensors (what the run's model can need), so a huge or endless file is never read.
+pub fn read_checked(path: &std::path::Path, max_data: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let len = f.metadata().map_err(|e| format!("cannot read it: {e}"))?.len();
+    let mut head = [0u8; 8];
+    if len < 8 || f.read_exact(&mut head).is_err() {
+        return Err(format!("it is {len} bytes, too short for a safetensors file"));
+    }
+    let n = u64::from_le_bytes(head);
+    if n > MAX_HEADER || n > len - 8 {
+        return Err(format!("its header claims {n} bytes, beyond the file's {len}"));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header)
+        .map_err(|e| format!("cannot read its header: {e}"))?;
+    let data = declared_data(&header).ok_or("its header is not a safetensors header")?;
+    if data > max_data {
+        return Err(format!(
+            "its header declares {data} bytes of tensors, more than the run's model holds \
+             ({max_data})"
+        ));
+    }
+    if 8 + n + data != len {
+        return Err(format!(
+            "it is {len} bytes, but its header declares {} (damaged or edited)",
+            8 + n + data
+        ));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    bytes.extend_from_slice(&head);
+    bytes.extend_from_slice(&header);
+    f.take(data)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    match bytes.len() as u64 == len {
+        true => Ok(bytes),
+        false => Err("it changed while being read".to_string()),
+    }
+}
+
+/// The end of the tensor data a safetensors JSON header declares (its largest data offset).
+fn declared_data(header: &[u8]) -> Option<u64> {
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(header).ok()?;
+    let mut end = 0u64;
+    for (name, v) in &map {
+        if name == "__metadata__" {
+            continue;
+        }
+        let offsets = v.get("data_offsets")?.as_array()?;
+        end = end.max(offsets.get(1)?.as_u64()?);
+    }
+    Some(end)
+}
+
+/// Bytes of tensor data of `dict` as [`encode`] writes it.
+pub fn data_bytes(dict: &BTreeMap<String, Entry>) -> u64 {
+    dict.values()
+        .map(|e| match e {
+            Entry::F32 { data, .. } => 4 * data.len() as u64,
+            Entry::I64(_) => 8,
+        })
+        .sum()
 }
 
 /// Whether `name` looks like a file of this module's naming for the snapshot stem `stem`:
@@ -155,9 +230,10 @@ mod tests {
 
     #[test]
     fn stamp_round_trips_and_catches_a_flipped_byte() {
-        let e = encode(&dict(), "k", Some("sgd momentum=0.9"), "v1-8").unwrap();
+        let e = encode(&dict(), "k", Some("sgd momentum=0.9"), "v1-8", 30).unwrap();
         let stamp = check_stamp(&e.bytes, "k").unwrap();
         assert_eq!(stamp.model.as_deref(), Some("v1-8"));
+        assert_eq!(stamp.step, Some(30));
         assert_eq!(
             e.name("x.v1-8", "safetensors").len(),
             "x.v1-8..safetensors".len() + 12
@@ -171,11 +247,39 @@ mod tests {
         );
         // Deterministic: equal states give equal files.
         assert_eq!(
-            encode(&dict(), "k", Some("sgd momentum=0.9"), "v1-8")
+            encode(&dict(), "k", Some("sgd momentum=0.9"), "v1-8", 30)
                 .unwrap()
                 .bytes,
             e.bytes
         );
+    }
+
+    #[test]
+    fn a_file_is_read_only_if_its_size_is_what_its_header_declares() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("w.safetensors");
+        let e = encode(&dict(), "k", None, "v1-8", 1).unwrap();
+        assert_eq!(data_bytes(&dict()), 16);
+        std::fs::write(&p, &e.bytes).unwrap();
+        assert_eq!(read_checked(&p, 16).unwrap(), e.bytes);
+        assert!(read_checked(&p, 15).unwrap_err().contains("more than the run's model"));
+        let mut longer = e.bytes.clone();
+        longer.extend_from_slice(&[0; 100]);
+        std::fs::write(&p, &longer).unwrap();
+        assert!(read_checked(&p, 16).unwrap_err().contains("but its header declares"));
+        std::fs::write(&p, &e.bytes[..e.bytes.len() - 1]).unwrap();
+        assert!(read_checked(&p, 16).unwrap_err().contains("but its header declares"));
+        let mut huge = e.bytes.clone();
+        huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        std::fs::write(&p, &huge).unwrap();
+        assert!(read_checked(&p, 16).unwrap_err().contains("beyond the file's"));
+        std::fs::write(&p, b"abc").unwrap();
+        assert!(read_checked(&p, 16).unwrap_err().contains("too short"));
+        // A file whose size is 0 by its metadata (as /proc files are).
+        let proc = std::path::Path::new("/proc/self/environ");
+        if proc.exists() {
+            assert!(read_checked(proc, 16).is_err());
+        }
     }
 
     #[test]

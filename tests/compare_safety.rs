@@ -31,7 +31,7 @@ fn escape_codes_in_a_snapshot_never_reach_the_terminal() {
     let evil = "v1\u{1b}[2J\u{1b}]0;pwned\u{7}-20";
     write_snapshot(d.path(), "evil.ron", |s| {
         s.runs[1].info.spec = evil.into();
-        s.runs[0].status = resviz::train::RunStatus::Diverged {
+        s.runs[0].status = resviz::records::RunStatus::Diverged {
             step: 3,
             reason: "boom\u{1b}[31m\r".into(),
         };

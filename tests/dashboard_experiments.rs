@@ -3,9 +3,10 @@
 //! exactly what the headless study gives on the same weights.
 
 use resviz::config::ExperimentConfig;
-use resviz::train::jobs::{ExperimentKind, ExperimentResult};
-use resviz::train::lesion;
-use resviz::train::{self, EventReceiver, Trainer, TrainerCommand as C, TrainerEvent as E};
+use resviz::experiments::lesion;
+use resviz::records::{ExperimentKind, ExperimentResult};
+use resviz::records::{TrainerCommand as C, TrainerEvent as E};
+use resviz::train::{self, EventReceiver, Trainer};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,7 +89,7 @@ async fn lesion_from_the_dashboard_matches_the_headless_study() {
     let ds = t.ds.clone();
     for (run, m) in t.runs.iter_mut().zip(&report.models) {
         let name = run.spec.to_string();
-        let bn = lesion::default_bn(t.cfg.batch).gather(&ds);
+        let bn = resviz::records::default_bn(t.cfg.batch).gather(&ds);
         let headless = lesion::lesion_net(&run.net, &name, &ds, &ranges, &bn, || {});
         assert_eq!(&headless, m);
     }

@@ -4,8 +4,9 @@
 //! toward the input much faster than the residual runs' (near the mean-field prediction).
 
 use resviz::config::ExperimentConfig;
-use resviz::train::flow::{MEAN_FIELD_GROWTH, median_share, step_slope};
-use resviz::train::{StepRecord, Trainer};
+use resviz::records::StepRecord;
+use resviz::records::flow::{MEAN_FIELD_GROWTH, median_share, step_slope};
+use resviz::train::Trainer;
 use std::sync::Arc;
 
 /// Per run, the records of `steps` steps of `cfg`.

@@ -87,7 +87,7 @@ fn signals_stop_training_save_it_as_interrupted_and_exit_128_plus_signal() {
         assert!(
             snap.runs
                 .iter()
-                .all(|r| r.status == resviz::train::RunStatus::Interrupted)
+                .all(|r| r.status == resviz::records::RunStatus::Interrupted)
         );
         let steps = snap.runs[0].steps.last().unwrap().step;
         assert!((1..1_000_000).contains(&steps), "{steps}");

@@ -3,12 +3,12 @@
 //! filter-normalised, and the non-convexity figure on surfaces whose answer is known.
 
 use resviz::data;
+use resviz::experiments::ExperimentError;
+use resviz::experiments::landscape::{self, axis, directions, landscape_images, nonconvexity};
 use resviz::model::params::ParamTensor;
 use resviz::model::{ModelSpec, NetOptions, Network};
-use resviz::train::experiment::{ExperimentError, PreciseBn};
-use resviz::train::landscape::{
-    self, LandscapeParams, axis, directions, landscape_images, nonconvexity,
-};
+use resviz::records::LandscapeParams;
+use resviz::records::PreciseBn;
 use std::sync::atomic::AtomicBool;
 
 fn small(model: &str, seed: u64) -> Network<f64> {
@@ -190,7 +190,7 @@ fn landscape_on_a_dataset_validates_reports_and_cancels() {
     assert!((0.0..=1.0).contains(&r.nonconvex_frac));
     let text = ron::to_string(&r).unwrap();
     assert_eq!(
-        ron::from_str::<landscape::LandscapeResult>(&text).unwrap(),
+        ron::from_str::<resviz::records::LandscapeResult>(&text).unwrap(),
         r,
         "round trip"
     );

@@ -3,9 +3,11 @@
 
 use resviz::config::ExperimentConfig;
 use resviz::data::{self, Dataset};
+use resviz::experiments::lesion;
 use resviz::model::{ModelSpec, NetOptions, Network};
+use resviz::records::LesionParams;
 use resviz::train::Trainer;
-use resviz::train::lesion::{self, LesionParams};
+use resviz::train::jobs;
 use std::sync::Arc;
 
 fn mnist() -> Dataset {
@@ -162,8 +164,8 @@ fn plain_20_loses_more_than_v1_20_when_a_block_is_deleted() {
         test_images: 600,
         eval_batch: 100,
     };
-    let bn = lesion::default_bn(32);
-    let report = lesion::lesion_trainer(&mut trainer, params, bn, &[], || {}).report;
+    let bn = resviz::records::default_bn(32);
+    let report = jobs::lesion_trainer(&mut trainer, params, bn, &[], || {}).report;
     let (plain, v1) = (&report.models[0], &report.models[1]);
     let figures = format!("{report:#?}");
     for m in [plain, v1] {
@@ -188,15 +190,15 @@ fn lesion_measures_after_precise_bn_on_a_copy() {
         .iter()
         .map(|b| b.running_var.clone())
         .collect();
-    let bn = lesion::default_bn(16);
+    let bn = resviz::records::default_bn(16);
     let batches = bn.gather(&ds);
     let ranges = lesion::ranges(&ds, 200, 50);
     let m = lesion::lesion_net(&net, "v1-8", &ds, &ranges, &batches, || {});
     let mut by_hand = net.clone();
     let never = std::sync::atomic::AtomicBool::new(false);
     let mut quiet = |_, _| {};
-    let mut passes = resviz::train::experiment::Passes::new(batches.len(), &mut quiet, &never);
-    resviz::train::experiment::precise_bn(&mut by_hand, &batches, &mut passes).unwrap();
+    let mut passes = resviz::experiments::Passes::new(batches.len(), &mut quiet, &never);
+    resviz::experiments::precise_bn(&mut by_hand, &batches, &mut passes).unwrap();
     let expected = lesion::accuracy(&by_hand, &ds, &ranges, None).unwrap();
     assert_eq!(m.accuracy, expected);
     let own = lesion::accuracy(&net, &ds, &ranges, None).unwrap();

@@ -75,7 +75,7 @@ fn steps_of(path: &Path) -> Vec<Vec<(u64, u32, u32, u32)>> {
     snap.runs
         .iter()
         .map(|r| {
-            let f = |s: &resviz::train::StepRecord| {
+            let f = |s: &resviz::records::StepRecord| {
                 (s.step, s.loss.to_bits(), s.acc.to_bits(), s.lr.to_bits())
             };
             r.steps.iter().map(f).collect()

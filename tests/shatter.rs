@@ -3,11 +3,11 @@
 //! f64 one, the autocorrelation against a naive one, and its two limits (white noise, a sine).
 
 use resviz::data;
+use resviz::experiments::shatter::{self, along_line, autocorrelation, line, shatter_images};
+use resviz::experiments::{ExperimentError, Passes, precise_bn};
 use resviz::model::{ModelSpec, NetOptions, Network};
-use resviz::train::experiment::{ExperimentError, Passes, PreciseBn, precise_bn};
-use resviz::train::shatter::{
-    self, ShatterParams, along_line, autocorrelation, line, shatter_images,
-};
+use resviz::records::PreciseBn;
+use resviz::records::ShatterParams;
 use std::sync::atomic::AtomicBool;
 
 fn opts(c: usize, hw: usize) -> NetOptions {
@@ -199,7 +199,7 @@ fn shatter_on_a_dataset_validates_reports_and_cancels() {
     assert_eq!(r, again, "deterministic");
     let text = ron::to_string(&r).unwrap();
     assert_eq!(
-        ron::from_str::<shatter::ShatterResult>(&text).unwrap(),
+        ron::from_str::<resviz::records::ShatterResult>(&text).unwrap(),
         r,
         "round trip"
     );

@@ -5,8 +5,8 @@
 //! keeps the old ones loading. Write the current version's fixture (when it is new) with
 //! `RESVIZ_BLESS=1 cargo test --release --test snapshot_files fixture`.
 
+use resviz::records::record::{HISTORY_MAX, RunStatus};
 use resviz::snapshot::{self, ResumePoint, RunFiles, RunSnapshot, SnapshotError, synthetic};
-use resviz::train::record::{HISTORY_MAX, RunStatus};
 use resviz::train::trainer::TrainerState;
 use std::fs;
 use std::path::{Path, PathBuf};

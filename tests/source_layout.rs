@@ -157,8 +157,9 @@ fn strip_test_items(code: &str) -> (String, Vec<String>) {
 }
 
 /// The module path of an engine file below `src/engine` (`conv/mod.rs` → `["conv"]`).
-fn module_of(path: &Path) -> Vec<String> {
-    let rel = path.strip_prefix(root().join("src/engine")).unwrap();
+/// `path`'s module below the source folder `base` (`src/conv/mod.rs` below `src`: `["conv"]`).
+fn module_below(path: &Path, base: &str) -> Vec<String> {
+    let rel = path.strip_prefix(root().join(base)).unwrap();
     let mut parts: Vec<String> = rel
         .iter()
         .map(|s| s.to_string_lossy().trim_end_matches(".rs").to_string())
@@ -173,23 +174,28 @@ fn module_of(path: &Path) -> Vec<String> {
 /// `crate::engine::…` (grouped imports `{a, b::c}` expanded), as absolute paths below the engine;
 /// the caller cuts them to the known modules.
 fn referenced_paths(code: &str, here: &[String]) -> Vec<Vec<String>> {
+    referenced_paths_below(code, here, "crate::engine::")
+}
+
+/// [`referenced_paths`] for the modules below `root` (`"crate::"`: the whole crate).
+fn referenced_paths_below(code: &str, here: &[String], root: &str) -> Vec<Vec<String>> {
     let mut found = Vec::new();
     let b = code.as_bytes();
     let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     let mut i = 0;
     while i < b.len() {
         let boundary = i == 0 || !(ident(b[i - 1]) || b[i - 1] == b':' || b[i - 1] == b'$');
-        let start = ["crate::engine::", "super::", "self::"]
+        let start = [root, "super::", "self::"]
             .into_iter()
-            .find(|p| boundary && code[i..].starts_with(p));
+            .find(|p| boundary && b[i..].starts_with(p.as_bytes()));
         let Some(prefix) = start else {
             i += 1;
             continue;
         };
         let mut base: Vec<String> = match prefix {
-            "crate::engine::" => vec![],
             "self::" => here.to_vec(),
-            _ => here[..here.len().saturating_sub(1)].to_vec(),
+            "super::" => here[..here.len().saturating_sub(1)].to_vec(),
+            _ => vec![],
         };
         let mut j = i + prefix.len();
         while code[j..].starts_with("super::") {
@@ -301,16 +307,23 @@ fn no_engine_function_is_over_the_limit() {
     );
 }
 
-/// Edges count between sibling modules (where two paths part): `conv::backward` naming `dw`
-/// is `conv → dw`; naming `conv::geom` is `backward → geom`; naming an ancestor (`super::X` for
-/// an item of the parent) is no edge, since a module and its children are one unit.
-#[test]
-fn engine_modules_have_no_cycle() {
-    let files = rust_files_in("src/engine");
-    let mut test_only: BTreeSet<Vec<String>> = BTreeSet::new();
+type Module = Vec<String>;
+type Edges = BTreeSet<(Module, Module)>;
+
+/// The modules below the source folder `base` (test-only modules left out) and the edges between
+/// them. Edges count between sibling modules (where two paths part): `conv::backward` naming
+/// `dw` is `conv → dw`; naming `conv::geom` is `backward → geom`; naming an ancestor
+/// (`super::X` for an item of the parent) is no edge, since a module and its children are one
+/// unit. `root` is how the code names `base` (`"crate::engine::"`, `"crate::"`).
+fn module_graph(base: &str, root: &str) -> (BTreeSet<Module>, Edges) {
+    let files = rust_files_in(base);
+    let mut test_only: BTreeSet<Module> = BTreeSet::new();
     let mut sources = BTreeMap::new();
     for p in &files {
-        let m = module_of(p);
+        let m = module_below(p, base);
+        if m == ["lib"] || m == ["main"] {
+            continue; // the crate root declares the modules; the binary is another crate
+        }
         let (code, test_mods) = strip_test_items(&code_only(&fs::read_to_string(p).unwrap()));
         for t in test_mods {
             let mut c = m.clone();
@@ -319,19 +332,14 @@ fn engine_modules_have_no_cycle() {
         }
         sources.insert(m, code);
     }
-    let modules: BTreeSet<Vec<String>> = sources
+    let modules: BTreeSet<Module> = sources
         .keys()
         .filter(|m| !test_only.iter().any(|t| m.starts_with(t)))
         .cloned()
         .collect();
-    assert!(
-        modules.len() > 15,
-        "only {} engine modules found",
-        modules.len()
-    );
-    let mut edges: BTreeSet<(Vec<String>, Vec<String>)> = BTreeSet::new();
+    let mut edges = Edges::new();
     for m in &modules {
-        for path in referenced_paths(&sources[m], m) {
+        for path in referenced_paths_below(&sources[m], m, root) {
             // The longest known module the path names.
             let Some(target) = (0..=path.len())
                 .rev()
@@ -347,19 +355,17 @@ fn engine_modules_have_no_cycle() {
             edges.insert((m[..=common].to_vec(), target[..=common].to_vec()));
         }
     }
-    assert!(
-        edges
-            .iter()
-            .any(|(a, b)| a == &["conv"] && b == &["direct"]),
-        "the scan should see conv use direct: {edges:?}"
-    );
-    // Depth-first search for a back edge.
+    (modules, edges)
+}
+
+/// A cycle of `edges`, shown as `a → b → a`, if there is one (depth-first search for a back edge).
+fn find_cycle(edges: &Edges) -> Option<String> {
     fn visit(
-        n: &Vec<String>,
-        edges: &BTreeSet<(Vec<String>, Vec<String>)>,
-        state: &mut BTreeMap<Vec<String>, u8>,
-        stack: &mut Vec<Vec<String>>,
-    ) -> Option<Vec<Vec<String>>> {
+        n: &Module,
+        edges: &Edges,
+        state: &mut BTreeMap<Module, u8>,
+        stack: &mut Vec<Module>,
+    ) -> Option<Vec<Module>> {
         state.insert(n.clone(), 1);
         stack.push(n.clone());
         for (_, to) in edges.iter().filter(|(from, _)| from == n) {
@@ -383,18 +389,89 @@ fn engine_modules_have_no_cycle() {
         None
     }
     let mut state = BTreeMap::new();
-    for (from, _) in &edges {
+    for (from, _) in edges {
         if !state.contains_key(from) {
-            let cycle = visit(from, &edges, &mut state, &mut Vec::new());
-            let shown = cycle.map(|c| {
-                c.iter()
-                    .map(|m| m.join("::"))
-                    .collect::<Vec<_>>()
-                    .join(" → ")
-            });
-            assert!(shown.is_none(), "engine module cycle: {}", shown.unwrap());
+            if let Some(c) = visit(from, edges, &mut state, &mut Vec::new()) {
+                let names: Vec<String> = c.iter().map(|m| m.join("::")).collect();
+                return Some(names.join(" → "));
+            }
         }
     }
+    None
+}
+
+#[test]
+fn engine_modules_have_no_cycle() {
+    let (modules, edges) = module_graph("src/engine", "crate::engine::");
+    assert!(
+        modules.len() > 15,
+        "only {} engine modules found",
+        modules.len()
+    );
+    assert!(
+        edges
+            .iter()
+            .any(|(a, b)| a == &["conv"] && b == &["direct"]),
+        "the scan should see conv use direct: {edges:?}"
+    );
+    if let Some(c) = find_cycle(&edges) {
+        panic!("engine module cycle: {c}");
+    }
+}
+
+/// No two modules anywhere in the crate name each other, directly or round a loop.
+#[test]
+fn crate_modules_have_no_cycle() {
+    let (modules, edges) = module_graph("src", "crate::");
+    assert!(modules.len() > 100, "only {} modules found", modules.len());
+    if let Some(c) = find_cycle(&edges) {
+        panic!("module cycle: {c}");
+    }
+}
+
+/// The crate's layers, lowest first (ARCHITECTURE.md, *Layers*): a top-level module may name
+/// only modules of a lower layer. Every top-level module must be listed, so a new one is placed
+/// on purpose.
+const LAYERS: &[&[&str]] = &[
+    &["numfmt", "signals"],
+    &["engine", "plotting"],
+    &["model", "data"],
+    &["config"],
+    &["records"],
+    &["experiments"],
+    &["train"],
+    &["snapshot"],
+    &["tui"],
+    &["cli"],
+];
+
+#[test]
+fn layers_point_down() {
+    let (modules, edges) = module_graph("src", "crate::");
+    let layer = |m: &str| LAYERS.iter().position(|l| l.contains(&m));
+    for m in modules.iter().filter(|m| m.len() == 1) {
+        assert!(
+            layer(&m[0]).is_some(),
+            "top-level module `{}` is in no layer of LAYERS",
+            m[0]
+        );
+    }
+    let up: Vec<String> = edges
+        .iter()
+        .filter(|(a, _)| a.len() == 1)
+        .filter(|(a, b)| layer(&a[0]) <= layer(&b[0]))
+        .map(|(a, b)| format!("{} → {}", a[0], b[0]))
+        .collect();
+    assert!(
+        edges
+            .iter()
+            .any(|(a, b)| a == &["tui"] && b == &["records"]),
+        "the scan should see tui use records"
+    );
+    assert!(
+        up.is_empty(),
+        "imports that do not point down a layer: {up:?}"
+    );
 }
 
 /// The scanner itself, on snippets whose answers are known.

@@ -1,9 +1,9 @@
 //! The background trainer under command: pause, single step, swap, reset, divergence, stop.
 
 use resviz::config::ExperimentConfig;
-use resviz::train::{
-    self, EventReceiver, StepRecord, Trainer, TrainerCommand as C, TrainerEvent as E, WorkerOptions,
-};
+use resviz::records::StepRecord;
+use resviz::records::{TrainerCommand as C, TrainerEvent as E};
+use resviz::train::{self, EventReceiver, Trainer, WorkerOptions};
 use std::sync::Arc;
 use std::time::Duration;
 

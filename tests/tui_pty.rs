@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use portable_pty::CommandBuilder;
 use pty::{Session, saved_files};
 use resviz::config::ExperimentConfig;
-use resviz::train::events::{TrainerCommand, TrainerEvent};
-use resviz::train::record::{BlockStat, RunInfo, StepRecord};
+use resviz::records::events::{TrainerCommand, TrainerEvent};
+use resviz::records::record::{BlockStat, RunInfo, StepRecord};
 use resviz::tui::{App, run_dashboard};
 use tokio::sync::mpsc;
 

@@ -3,9 +3,10 @@
 use super::ExperimentArgs;
 use crate::config::ExperimentConfig;
 use crate::data;
+use crate::records::TrainerCommand;
 use crate::signals::Interrupted;
 use crate::snapshot::{self, RunSnapshot};
-use crate::train::{self, Trainer, TrainerCommand, WorkerOptions};
+use crate::train::{self, Trainer, WorkerOptions};
 use crate::tui::app::{App, SaveKind};
 use crate::tui::run::{run_dashboard, run_replay};
 use color_eyre::eyre::{Result, WrapErr, bail};

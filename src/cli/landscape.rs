@@ -4,8 +4,9 @@
 
 use super::runs::{self, RunsOrigin};
 use super::{LandscapeArgs, plot};
-use crate::train::experiment::PreciseBn;
-use crate::train::landscape::{self, LandscapeParams, LandscapeResult};
+use crate::experiments::landscape;
+use crate::records::PreciseBn;
+use crate::records::{LandscapeParams, LandscapeResult};
 use color_eyre::eyre::Result;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicBool;

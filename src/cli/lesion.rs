@@ -3,8 +3,8 @@
 
 use super::LesionArgs;
 use super::{plot, runs};
-use crate::train::experiment::PreciseBn;
-use crate::train::lesion::{self, LesionParams, LesionStudy};
+use crate::records::{LesionParams, LesionStudy, PreciseBn, default_bn};
+use crate::train::jobs;
 use color_eyre::eyre::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -29,7 +29,7 @@ pub fn run(args: &LesionArgs) -> Result<()> {
         test_images: images,
         eval_batch: trainer.cfg.batch.max(1),
     };
-    let bar = ProgressBar::new(lesion::evaluations(&trainer)).with_style(
+    let bar = ProgressBar::new(jobs::lesion_evaluations(&trainer)).with_style(
         ProgressStyle::with_template(
             "{spinner} lesion [{bar:30}] {pos}/{len} evaluations  ETA {eta}",
         )
@@ -38,10 +38,10 @@ pub fn run(args: &LesionArgs) -> Result<()> {
     );
     let bn = PreciseBn {
         batches: args.bn_batches,
-        ..lesion::default_bn(trainer.cfg.batch)
+        ..default_bn(trainer.cfg.batch)
     };
     let train_acc: Vec<Option<f64>> = histories.iter().map(|h| h.final_mean(|s| s.acc)).collect();
-    let study = lesion::lesion_trainer(&mut trainer, params, bn, &train_acc, || bar.inc(1));
+    let study = jobs::lesion_trainer(&mut trainer, params, bn, &train_acc, || bar.inc(1));
     bar.finish_and_clear();
     if let Some(path) = &args.plot {
         let svg = plot::lesion_svg(&study.report, trainer.ds.classes)
@@ -90,7 +90,7 @@ fn table(study: &LesionStudy, classes: usize) -> String {
                 "WARNING: evaluation accuracy {:.1} % is more than {:.0} points below training \
                  accuracy {:.1} %: the drops below are suspect\n",
                 100.0 * check.eval_accuracy,
-                100.0 * lesion::EVAL_GAP,
+                100.0 * crate::records::EVAL_GAP,
                 100.0 * check.train_accuracy.unwrap_or(f64::NAN)
             );
         }

@@ -146,7 +146,7 @@ impl ExperimentArgs {
     }
 }
 
-/// `--until-plateau` and its rule (`train::plateau`), shared by `train` and the experiments that
+/// `--until-plateau` and its rule (`records::plateau`), shared by `train` and the experiments that
 /// train first.
 #[derive(Debug, Args, Clone, Default)]
 pub struct PlateauArgs {
@@ -168,12 +168,12 @@ impl PlateauArgs {
     pub fn rule(
         &self,
         cap: Option<u64>,
-    ) -> Result<Option<crate::train::plateau::PlateauRule>, String> {
+    ) -> Result<Option<crate::records::plateau::PlateauRule>, String> {
         if !self.until_plateau {
             return Ok(None);
         }
-        let d = crate::train::plateau::PlateauRule::default();
-        let rule = crate::train::plateau::PlateauRule {
+        let d = crate::records::plateau::PlateauRule::default();
+        let rule = crate::records::plateau::PlateauRule {
             window: self.plateau_window.unwrap_or(d.window),
             tol: self.plateau_tol.unwrap_or(d.tol),
             max_steps: cap.unwrap_or(d.max_steps),

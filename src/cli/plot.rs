@@ -3,9 +3,10 @@
 //! with its legend, and the 1-D slices), and lesion (accuracy drop per block, one group per run,
 //! the drop to chance marked).
 
-use crate::train::landscape::LandscapeResult;
-use crate::train::lesion::LesionReport;
-use crate::train::shatter::{ShatterResult, line};
+use crate::experiments::shatter::line;
+use crate::records::LandscapeResult;
+use crate::records::LesionReport;
+use crate::records::ShatterResult;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
@@ -239,7 +240,7 @@ pub fn landscape_svg(results: &[LandscapeResult]) -> Result<String, String> {
 
 /// Accuracy drop (points) per deleted block, one group of bars per run; a dashed line per group
 /// at the drop that would leave the net at chance. Blocks that cannot be deleted have no bar. A
-/// run whose intact net is at chance ([`crate::train::lesion::ModelLesion::at_chance`]) has faded bars and says so in
+/// run whose intact net is at chance ([`crate::experiments::lesion::ModelLesion::at_chance`]) has faded bars and says so in
 /// the legend: it has learned nothing a deletion could remove.
 pub fn lesion_svg(report: &LesionReport, classes: usize) -> Result<String, String> {
     let chance = 100.0 / classes.max(1) as f64;
@@ -321,7 +322,7 @@ pub fn lesion_svg(report: &LesionReport, classes: usize) -> Result<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::lesion::{BlockLesion, LesionParams, ModelLesion};
+    use crate::records::{BlockLesion, LesionParams, ModelLesion};
 
     #[test]
     fn the_lesion_plot_marks_a_run_at_chance() {

@@ -5,8 +5,8 @@ use super::common::first_batch;
 use crate::config::ExperimentConfig;
 use crate::model::spec::blocks_per_stage;
 use crate::model::{ModelSpec, Network, PassStats};
-use crate::train::flow::log_slope;
-use crate::train::stage::{StageDirect, stage_direct};
+use crate::records::flow::log_slope;
+use crate::records::stage::{StageDirect, stage_direct};
 use crate::train::trainer::{block_stats, net_options};
 use color_eyre::eyre::{Result, WrapErr};
 use serde::Serialize;
@@ -25,7 +25,7 @@ pub struct ModelProbe {
     pub loss: f64,
     pub blocks: Vec<BlockProbe>,
     pub params: Vec<ParamProbe>,
-    /// He 2016 eq. 5's direct term across each stage, ‖∂L/∂x_L‖/‖∂L/∂x_l‖ (`train::stage`;
+    /// He 2016 eq. 5's direct term across each stage, ‖∂L/∂x_L‖/‖∂L/∂x_l‖ (`records::stage`;
     /// `exact: false` where a ReLU or BN follows the addition, as in v1); empty for designs
     /// without identity shortcuts.
     pub stage_direct_share: Vec<StageDirect>,

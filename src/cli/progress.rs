@@ -2,7 +2,7 @@
 //! indicatif draws nothing there, so a log (`resviz train 2>log`) gets one plain line every few
 //! seconds instead — step, each run's latest loss, images per second and the time left.
 
-use crate::train::RunHistory;
+use crate::records::RunHistory;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 

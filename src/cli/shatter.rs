@@ -4,8 +4,9 @@
 
 use super::runs::{self, RunsOrigin};
 use super::{ShatterArgs, plot};
-use crate::train::experiment::PreciseBn;
-use crate::train::shatter::{self, ShatterParams, ShatterResult};
+use crate::experiments::shatter;
+use crate::records::PreciseBn;
+use crate::records::{ShatterParams, ShatterResult};
 use color_eyre::eyre::Result;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicBool;

@@ -4,12 +4,11 @@ use super::TrainArgs;
 use super::output;
 use crate::config::ExperimentConfig;
 use crate::data::{self, Sampler};
+use crate::records::plateau::{PlateauRule, PlateauTracker, all_done};
+use crate::records::{RunHistory, RunStatus, TrainerCommand, TrainerEvent};
 use crate::signals::{Interrupted, Signals};
 use crate::snapshot::{self, RunSnapshot, resume};
-use crate::train::plateau::{PlateauRule, PlateauTracker, all_done};
-use crate::train::{
-    self, RunHistory, RunStatus, Trainer, TrainerCommand, TrainerEvent, WorkerOptions,
-};
+use crate::train::{self, Trainer, WorkerOptions};
 use color_eyre::eyre::{Result, WrapErr, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;

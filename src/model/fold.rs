@@ -16,7 +16,6 @@
 
 use super::block::{Block, Shortcut};
 use super::layers::{Bn, Conv};
-use super::network::Network;
 use super::params::ParamStore;
 use super::spec::Variant;
 use crate::engine::{Float, PreparedConv};
@@ -84,7 +83,7 @@ pub(super) struct FBlock<E> {
 #[derive(Debug)]
 pub(super) struct Folded<E> {
     /// Every parameter, then every running mean and variance, as folded.
-    source: Vec<E>,
+    pub(super) source: Vec<E>,
     /// Followed by ReLU in every design.
     pub stem: PreparedConv<E>,
     pub blocks: Vec<FBlock<E>>,
@@ -124,15 +123,20 @@ impl<E> std::fmt::Debug for FoldCache<E> {
 }
 
 impl<E: Float> FoldCache<E> {
-    /// The folded weights of `net` as its parameters and statistics are now.
-    pub(super) fn get(&self, net: &Network<E>) -> Arc<Folded<E>> {
+    /// The folded weights of the network whose parameters and statistics `store` holds, as they
+    /// are now; `fold` folds them when the cached ones are stale.
+    pub(super) fn get(
+        &self,
+        store: &ParamStore<E>,
+        fold: impl FnOnce() -> Folded<E>,
+    ) -> Arc<Folded<E>> {
         let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(f) = slot.as_ref().filter(|f| same_source(&net.store, &f.source)) {
+        if let Some(f) = slot.as_ref().filter(|f| same_source(store, &f.source)) {
             return f.clone();
         }
         self.folds
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let f = Arc::new(fold(net));
+        let f = Arc::new(fold());
         *slot = Some(f.clone());
         f
     }
@@ -144,7 +148,7 @@ impl<E: Float> FoldCache<E> {
 }
 
 /// Every value the folded weights depend on, in store order.
-fn sources<E: Float>(ps: &ParamStore<E>) -> impl Iterator<Item = &[E]> {
+pub(super) fn sources<E: Float>(ps: &ParamStore<E>) -> impl Iterator<Item = &[E]> {
     let params = ps.params.iter().map(|p| p.data());
     let stats = ps
         .buffers
@@ -194,7 +198,7 @@ fn bn_coeffs<E: Float>(ps: &ParamStore<E>, bn: &Bn) -> (Vec<f64>, Vec<f64>) {
     (a, b)
 }
 
-fn affine<E: Float>(ps: &ParamStore<E>, bn: &Bn, relu: bool) -> Affine<E> {
+pub(super) fn affine<E: Float>(ps: &ParamStore<E>, bn: &Bn, relu: bool) -> Affine<E> {
     let (a, b) = bn_coeffs(ps, bn);
     Affine {
         a: a.into_iter().map(from_f64).collect(),
@@ -204,7 +208,7 @@ fn affine<E: Float>(ps: &ParamStore<E>, bn: &Bn, relu: bool) -> Affine<E> {
 }
 
 /// `conv`, then `bn` (if any), then a factor `k`, as one conv.
-fn fold_conv<E: Float>(
+pub(super) fn fold_conv<E: Float>(
     ps: &ParamStore<E>,
     conv: &Conv,
     bn: Option<&Bn>,
@@ -240,20 +244,7 @@ fn fold_conv<E: Float>(
     PreparedConv::new(w, (cout, cin, ks), conv.stride, conv.pad, bias)
 }
 
-fn fold<E: Float>(net: &Network<E>) -> Folded<E> {
-    let ps = &net.store;
-    Folded {
-        source: sources(ps).flatten().copied().collect(),
-        stem: fold_conv(ps, &net.stem.conv, net.stem.bn.as_ref(), 1.0),
-        blocks: net.blocks.iter().map(|b| fold_block(ps, b)).collect(),
-        head_bn: net.head.bn.as_ref().map(|bn| affine(ps, bn, net.head.relu)),
-        flatten: net.head.flatten,
-        fc_w: ps.params[net.head.fc_w.0].data().to_vec(),
-        fc_b: ps.params[net.head.fc_b.0].data().to_vec(),
-    }
-}
-
-fn fold_block<E: Float>(ps: &ParamStore<E>, b: &Block) -> FBlock<E> {
+pub(super) fn fold_block<E: Float>(ps: &ParamStore<E>, b: &Block) -> FBlock<E> {
     let shortcut = match &b.shortcut {
         Shortcut::Identity => FShortcut::Identity,
         Shortcut::Pad { cout, stride } => FShortcut::Pad {

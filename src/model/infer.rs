@@ -7,7 +7,9 @@
 //! stay in its own cache. The convolutions split their part again, so a thread that finishes
 //! early helps the other.
 
-use super::fold::{FBlock, FShortcut, Folded, Join, Preact};
+use super::fold::{
+    FBlock, FShortcut, Folded, Join, Preact, affine, fold_block, fold_conv, sources,
+};
 use super::network::Network;
 use crate::engine::Float;
 use rayon::prelude::*;
@@ -34,7 +36,7 @@ impl<E: Float> Network<E> {
     pub fn inference(&self) -> Inference<'_, E> {
         Inference {
             net: self,
-            folded: self.folded.get(self),
+            folded: self.folded.get(&self.store, || fold(self)),
         }
     }
 
@@ -52,6 +54,20 @@ impl<E: Float> Network<E> {
     /// How many times the forward-only weights were folded (refolded after any change).
     pub fn fold_count(&self) -> u64 {
         self.folded.folds()
+    }
+}
+
+/// `net`'s weights with batch norm folded into the convolutions, as they are now.
+fn fold<E: Float>(net: &Network<E>) -> Folded<E> {
+    let ps = &net.store;
+    Folded {
+        source: sources(ps).flatten().copied().collect(),
+        stem: fold_conv(ps, &net.stem.conv, net.stem.bn.as_ref(), 1.0),
+        blocks: net.blocks.iter().map(|b| fold_block(ps, b)).collect(),
+        head_bn: net.head.bn.as_ref().map(|bn| affine(ps, bn, net.head.relu)),
+        flatten: net.head.flatten,
+        fc_w: ps.params[net.head.fc_w.0].data().to_vec(),
+        fc_b: ps.params[net.head.fc_b.0].data().to_vec(),
     }
 }
 

@@ -2,8 +2,8 @@
 
 use super::{RunSnapshot, SnapshotError};
 use crate::numfmt::{duration, pct};
-use crate::train::flow;
-use crate::train::record::{RunHistory, RunStatus};
+use crate::records::flow;
+use crate::records::record::{RunHistory, RunStatus};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
@@ -41,7 +41,7 @@ impl RunSummary {
     pub fn of(run: &RunHistory) -> Self {
         let steps = run.last().map_or(0, |s| s.step);
         let mean =
-            |f: fn(&crate::train::record::StepRecord) -> f32| run.final_mean(f).map(|m| m as f32);
+            |f: fn(&crate::records::record::StepRecord) -> f32| run.final_mean(f).map(|m| m as f32);
         let last_blocks = run
             .last()
             .map(|s| s.blocks.as_slice())

@@ -15,7 +15,7 @@
 
 use super::resume::{ResumePoint, RunFiles};
 use crate::config::ExperimentConfig;
-use crate::train::record::{
+use crate::records::record::{
     BlockStat, Eq5, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord,
 };
 use crate::train::trainer::TrainerState;

@@ -40,7 +40,7 @@ pub use resume::{ResumePoint, RunFiles};
 pub use validate::printable;
 
 use crate::config::ExperimentConfig;
-use crate::train::record::RunHistory;
+use crate::records::record::RunHistory;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -305,7 +305,7 @@ fn not_snapshot_why(text: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::record::{RunInfo, RunStatus};
+    use crate::records::record::{RunInfo, RunStatus};
 
     fn snap() -> RunSnapshot {
         synthetic::snapshot(&["plain-20", "v1-20"], 30, 7)

@@ -12,8 +12,8 @@
 use super::weights;
 use super::{RunSnapshot, SnapshotError, atomic};
 use crate::model::checkpoint::CheckpointError;
+use crate::records::record::{RunHistory, RunStatus};
 use crate::train::optim::Optimizer;
-use crate::train::record::{RunHistory, RunStatus};
 use crate::train::trainer::{TrainError, Trainer, TrainerState};
 use std::path::{Path, PathBuf};
 

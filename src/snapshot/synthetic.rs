@@ -4,7 +4,7 @@
 use super::{FORMAT_VERSION, RunSnapshot};
 use crate::config::ExperimentConfig;
 use crate::model::spec::{block_name, blocks_per_stage, boundary_names};
-use crate::train::record::{BlockStat, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord};
+use crate::records::record::{BlockStat, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord};
 
 /// Block-boundary and trainable-parameter names for a `VARIANT-DEPTH` CIFAR-style spec
 /// (`DEPTH = 6n + 2`, stages of n blocks, projection shortcuts where stages 2 and 3 start).

@@ -5,7 +5,7 @@
 
 use super::error::Inconsistency;
 use super::{ResumePoint, RunSnapshot};
-use crate::train::record::{RunHistory, RunStatus};
+use crate::records::record::{RunHistory, RunStatus};
 
 /// `s` with every control character (`char::is_control`: ESC, CSI, BEL, CR, newlines, …)
 /// replaced by its `\u{…}` escape, so that it cannot move the cursor or talk to the terminal.

@@ -2,8 +2,8 @@
 //! one (bounded, oldest steps dropped first), consecutive evaluation progress events into the
 //! latest, while lifecycle events are always delivered in order.
 
-use super::events::TrainerEvent;
-use super::record::StepRecord;
+use crate::records::events::TrainerEvent;
+use crate::records::record::StepRecord;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;

@@ -4,81 +4,24 @@
 //! forward pass and reports nothing but that it stopped.
 
 use super::channel::AuxSender;
-use super::events::TrainerEvent;
-use super::experiment::ExperimentError;
-use super::landscape::{self, LandscapeParams, LandscapeResult};
-use super::lesion::{self, LesionParams, LesionReport};
-use super::shatter::{self, ShatterParams, ShatterResult};
 use super::trainer::Trainer;
 use crate::data::Dataset;
+use crate::experiments::{ExperimentError, landscape, lesion, shatter};
 use crate::model::Network;
-use serde::{Deserialize, Serialize};
+use crate::records::{
+    AccuracyCheck, DASHBOARD_LESION_IMAGES, ExperimentKind, ExperimentResult, LandscapeParams,
+    LesionParams, LesionReport, LesionStudy, ModelLesion, PreciseBn, ShatterParams, TrainerEvent,
+};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Test images a dashboard lesion study evaluates: the first 500 keep a 56-layer study of three
-/// runs under a minute while resolving drops of a few percent.
-pub const DASHBOARD_LESION_IMAGES: usize = 500;
 /// Evaluation batch of dashboard experiments (batch norm is in evaluation mode, so the batch
 /// size changes nothing but speed).
 const EVAL_BATCH: usize = 100;
 /// Progress events at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
-
-/// Which experiment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ExperimentKind {
-    /// Veit, Wilber, Belongie 2016, §4: test accuracy with each block deleted.
-    #[default]
-    Lesion,
-    /// Balduzzi et al. 2017: the input gradient along a line between two test images.
-    Shatter,
-    /// Li et al. 2018: the training loss around the weights, on an 11×11 grid.
-    Landscape,
-}
-
-impl ExperimentKind {
-    pub const ALL: [ExperimentKind; 3] = [Self::Lesion, Self::Shatter, Self::Landscape];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Lesion => "lesion study",
-            Self::Shatter => "gradient shattering",
-            Self::Landscape => "loss landscape",
-        }
-    }
-
-    /// The next kind, for the dashboard's cycling key.
-    pub fn next(self) -> Self {
-        let i = Self::ALL.iter().position(|&k| k == self).unwrap_or(0);
-        Self::ALL[(i + 1) % Self::ALL.len()]
-    }
-}
-
-/// A finished experiment, for every run in run order.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ExperimentResult {
-    Lesion {
-        report: Box<LesionReport>,
-        /// Classes of the dataset: chance accuracy is 1/classes.
-        classes: usize,
-    },
-    /// One result per run, in run order.
-    Shatter(Vec<ShatterResult>),
-    Landscape(Vec<LandscapeResult>),
-}
-
-impl ExperimentResult {
-    pub fn kind(&self) -> ExperimentKind {
-        match self {
-            Self::Lesion { .. } => ExperimentKind::Lesion,
-            Self::Shatter(_) => ExperimentKind::Shatter,
-            Self::Landscape(_) => ExperimentKind::Landscape,
-        }
-    }
-}
 
 /// A running experiment. Dropping it cancels it.
 pub struct Job {
@@ -172,7 +115,7 @@ fn run_lesion(
 ) -> Outcome {
     let ranges = lesion::ranges(ds, params.test_images, params.eval_batch);
     // As headless: the running statistics re-estimated on training batches first.
-    let bn = lesion::default_bn(params.experiment.batch).gather(ds);
+    let bn = crate::records::default_bn(params.experiment.batch).gather(ds);
     let total: usize = nets.iter().map(|(_, n)| n.num_blocks() + 1).sum();
     let mut progress = Progress::new(ExperimentKind::Lesion, total, tx);
     let mut models = Vec::with_capacity(nets.len());
@@ -272,5 +215,54 @@ impl<'a> Progress<'a> {
                 total: self.total,
             });
         }
+    }
+}
+
+/// Evaluations [`lesion_trainer`] makes: per run, intact plus one per block.
+pub fn lesion_evaluations(trainer: &Trainer) -> u64 {
+    trainer
+        .runs
+        .iter()
+        .map(|r| r.net.num_blocks() as u64 + 1)
+        .sum()
+}
+
+/// Lesion every run of `trainer` on the test images `params` names, each on a copy whose
+/// running statistics were re-estimated by `bn`; `train_acc` holds each run's training accuracy
+/// if known; `on_eval` is called after each evaluation (for progress).
+pub fn lesion_trainer(
+    trainer: &mut Trainer,
+    params: LesionParams,
+    bn: PreciseBn,
+    train_acc: &[Option<f64>],
+    mut on_eval: impl FnMut(),
+) -> LesionStudy {
+    let ranges = lesion::ranges(&trainer.ds, params.test_images, params.eval_batch);
+    let bn_batches = bn.gather(&trainer.ds);
+    let models: Vec<ModelLesion> = trainer
+        .runs
+        .iter_mut()
+        .map(|run| {
+            let name = run.spec.to_string();
+            lesion::lesion_net(
+                &run.net,
+                &name,
+                &trainer.ds,
+                &ranges,
+                &bn_batches,
+                &mut on_eval,
+            )
+        })
+        .collect();
+    let checks = models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| AccuracyCheck::new(m, train_acc.get(i).copied().flatten()))
+        .collect();
+    LesionStudy {
+        report: LesionReport { models, params },
+        bn,
+        drop_convention: "intact - lesioned".into(),
+        checks,
     }
 }

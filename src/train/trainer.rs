@@ -1,12 +1,12 @@
 //! `Trainer`: N runs (one per model spec) fed the identical batch each step, stepped in turn.
 
 use super::optim::Optimizer;
-use super::record::{BlockStat, Eq5, EvalRecord, RunInfo, RunStatus, StepRecord};
 use super::schedule::lr_at;
 use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Sampler, test_batches};
 use crate::engine;
 use crate::model::{ModelSpec, NetOptions, Network, PassStats, SpecError};
+use crate::records::record::{BlockStat, Eq5, EvalRecord, RunInfo, RunStatus, StepRecord};
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -3,9 +3,9 @@
 //! down.
 
 use super::channel::{EventReceiver, EventSender, event_channel};
-use super::events::{TrainerCommand, TrainerEvent};
 use super::jobs;
 use super::trainer::Trainer;
+use crate::records::events::{TrainerCommand, TrainerEvent};
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};

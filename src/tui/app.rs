@@ -14,8 +14,8 @@ use super::keys::{self, Intent};
 use super::spec::Spec;
 use crate::config::ExperimentConfig;
 use crate::model::spec::{MAX_DEPTH, MIN_DEPTH};
-use crate::train::events::{TrainerCommand, TrainerEvent};
-use crate::train::record::{RunHistory, RunInfo};
+use crate::records::events::{TrainerCommand, TrainerEvent};
+use crate::records::record::{RunHistory, RunInfo};
 
 /// Everything that can happen to the dashboard.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,7 +56,7 @@ pub enum SaveKind {
 
 /// The trainer as the dashboard last knew it.
 #[derive(Clone, Debug, PartialEq)]
-pub enum TrainerState {
+pub enum TrainerPhase {
     /// Waiting for `Started`.
     Starting,
     Running,
@@ -121,7 +121,7 @@ pub struct App {
     dataset: String,
     runs: Vec<RunHistory>,
     focus: usize,
-    state: TrainerState,
+    state: TrainerPhase,
     /// Base learning rate: what `[`/`]` scale and the header shows.
     lr: f64,
     /// `Some` in replay mode: the moment every panel shows.
@@ -169,7 +169,7 @@ impl App {
             config,
             runs,
             focus: 0,
-            state: TrainerState::Starting,
+            state: TrainerPhase::Starting,
             cursor: None,
             help: false,
             status: None,
@@ -201,7 +201,7 @@ impl App {
         }
         app.runs = histories;
         app.dataset = dataset;
-        app.state = TrainerState::Finished;
+        app.state = TrainerPhase::Finished;
         app.cursor = Some(cursor);
         app
     }
@@ -225,7 +225,7 @@ impl App {
             Msg::TrainerClosed => {
                 self.evaluating = None;
                 if self.trainer_alive() && !self.is_replay() {
-                    self.state = TrainerState::Ended;
+                    self.state = TrainerPhase::Ended;
                     self.dirty = true;
                 }
             }
@@ -354,15 +354,15 @@ impl App {
     fn command(&mut self, intent: Intent) -> Option<Action> {
         self.dirty = true;
         let command = match intent {
-            Intent::TogglePause if self.state == TrainerState::Paused => {
-                self.state = TrainerState::Running;
+            Intent::TogglePause if self.state == TrainerPhase::Paused => {
+                self.state = TrainerPhase::Running;
                 TrainerCommand::Resume
             }
             Intent::TogglePause => {
-                self.state = TrainerState::Paused;
+                self.state = TrainerPhase::Paused;
                 TrainerCommand::Pause
             }
-            Intent::Step if self.state == TrainerState::Paused => TrainerCommand::Step,
+            Intent::Step if self.state == TrainerPhase::Paused => TrainerCommand::Step,
             Intent::Step => {
                 self.set_status("n steps only while paused (space pauses)", false);
                 return None;
@@ -493,7 +493,7 @@ impl App {
     /// Whether the layout at the last reported size leaves the heatmap out.
     fn heatmap_hidden(&self) -> bool {
         self.size
-            .is_some_and(|(w, h)| !crate::tui::views::shows_every_panel(w, h))
+            .is_some_and(|(w, h)| !crate::tui::layout::shows_every_panel(w, h))
     }
 
     /// Space, `<` and `>` in a replay.
@@ -577,7 +577,7 @@ impl App {
     fn trainer_alive(&self) -> bool {
         matches!(
             self.state,
-            TrainerState::Starting | TrainerState::Running | TrainerState::Paused
+            TrainerPhase::Starting | TrainerPhase::Running | TrainerPhase::Paused
         )
     }
 }

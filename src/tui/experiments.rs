@@ -1,8 +1,8 @@
 //! What the dashboard knows of the experiments run on the live weights: which one the panel
 //! shows, the one running (with its progress), and the last result of each kind.
 
-use crate::train::events::TrainerEvent;
-use crate::train::jobs::{ExperimentKind, ExperimentResult};
+use crate::records::events::TrainerEvent;
+use crate::records::{ExperimentKind, ExperimentResult};
 
 /// An experiment the trainer is computing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,7 +89,7 @@ impl Experiments {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::lesion::{LesionParams, LesionReport};
+    use crate::records::{LesionParams, LesionReport};
 
     fn lesion() -> ExperimentResult {
         ExperimentResult::Lesion {

@@ -4,7 +4,7 @@
 
 use crate::config::ExperimentConfig;
 use crate::model::block_names;
-use crate::train::record::{BlockStat, Eq5, EvalRecord, RunHistory, RunInfo, StepRecord};
+use crate::records::record::{BlockStat, Eq5, EvalRecord, RunHistory, RunInfo, StepRecord};
 
 struct Lcg(u64);
 

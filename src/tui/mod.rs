@@ -5,6 +5,7 @@ pub mod app;
 pub mod cursor;
 pub mod experiments;
 pub mod keys;
+pub mod layout;
 pub mod run;
 pub mod scale;
 pub mod screenshot;
@@ -20,6 +21,6 @@ mod fixtures;
 #[cfg(test)]
 mod render_tests;
 
-pub use app::{Action, App, Msg, SaveKind, Status, TrainerState};
+pub use app::{Action, App, Msg, SaveKind, Status, TrainerPhase};
 pub use run::{EventSource, Exit, run_dashboard, run_replay};
 pub use views::draw;

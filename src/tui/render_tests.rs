@@ -8,8 +8,8 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::app::{App, Msg};
 use super::fixtures;
 use super::views::draw;
-use crate::train::events::TrainerEvent;
-use crate::train::record::{BlockStat, RunInfo, StepRecord};
+use crate::records::events::TrainerEvent;
+use crate::records::record::{BlockStat, RunInfo, StepRecord};
 
 fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
@@ -144,7 +144,7 @@ fn no_size_or_data_panics() {
             act_zero_frac: v,
             grad_rms: v,
             dead_frac: v,
-            split: Some(crate::train::Eq5 {
+            split: Some(crate::records::Eq5 {
                 shortcut: v,
                 branch: v,
                 cos: v,
@@ -255,8 +255,8 @@ fn loss_on_a_log_axis_120x40() {
 
 /// A lesion result shaped like Veit et al.'s: deleting any plain block drops to chance; deleting
 /// a residual block costs little except at the two downsampling blocks.
-fn lesion_result(app: &App) -> crate::train::jobs::ExperimentResult {
-    use crate::train::lesion::{BlockLesion, LesionParams, LesionReport, ModelLesion};
+fn lesion_result(app: &App) -> crate::records::ExperimentResult {
+    use crate::records::{BlockLesion, LesionParams, LesionReport, ModelLesion};
     let models = app
         .histories()
         .iter()
@@ -281,7 +281,7 @@ fn lesion_result(app: &App) -> crate::train::jobs::ExperimentResult {
             }
         })
         .collect();
-    crate::train::jobs::ExperimentResult::Lesion {
+    crate::records::ExperimentResult::Lesion {
         report: Box::new(LesionReport {
             models,
             params: LesionParams {
@@ -298,7 +298,7 @@ fn lesion_result(app: &App) -> crate::train::jobs::ExperimentResult {
 
 #[test]
 fn experiment_panel_running_then_lesion_result() {
-    use crate::train::jobs::ExperimentKind;
+    use crate::records::ExperimentKind;
     let mut app = live();
     app.update(Msg::Key(KeyEvent::new(
         KeyCode::Char('x'),
@@ -324,7 +324,7 @@ fn experiment_panel_running_then_lesion_result() {
 fn an_early_lesion_study_says_the_runs_are_at_chance() {
     let mut app = live();
     let mut result = lesion_result(&app);
-    let crate::train::jobs::ExperimentResult::Lesion { report, .. } = &mut result else {
+    let crate::records::ExperimentResult::Lesion { report, .. } = &mut result else {
         unreachable!()
     };
     for m in &mut report.models {
@@ -358,9 +358,11 @@ fn an_early_lesion_study_says_the_runs_are_at_chance() {
 
 #[test]
 fn experiment_panel_shattering_and_landscape_120x40() {
-    use crate::train::jobs::ExperimentResult;
-    use crate::train::landscape::{LandscapeParams, LandscapeResult, axis};
-    use crate::train::shatter::{ShatterParams, ShatterResult, autocorrelation};
+    use crate::experiments::landscape::axis;
+    use crate::experiments::shatter::autocorrelation;
+    use crate::records::ExperimentResult;
+    use crate::records::{LandscapeParams, LandscapeResult};
+    use crate::records::{ShatterParams, ShatterResult};
     let mut app = live();
     let key = |c| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
     app.update(key('e')); // opens the panel (lesion)

@@ -19,9 +19,9 @@ use tokio::sync::mpsc;
 
 use super::app::{Action, App, Msg, SaveKind};
 use super::views;
+use crate::records::events::{TrainerCommand, TrainerEvent};
 use crate::signals::Signals;
 use crate::train::channel::EventReceiver;
-use crate::train::events::{TrainerCommand, TrainerEvent};
 
 /// 30 frames a second at most.
 const TICK: Duration = Duration::from_millis(33);

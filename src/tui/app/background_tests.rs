@@ -6,7 +6,7 @@ use super::*;
 
 #[test]
 fn x_runs_the_shown_experiment_and_x_again_stops_it() {
-    use crate::train::jobs::ExperimentKind as K;
+    use crate::records::ExperimentKind as K;
     let mut app = started();
     assert_eq!(app.update(ch('e')), vec![]);
     assert_eq!(app.side_panel(), SidePanel::Experiment);
@@ -72,7 +72,7 @@ fn evaluation_progress_shows_in_the_header_until_the_run_is_evaluated() {
     assert!(header.contains("evaluating v1-56 3/16"), "{header}");
     assert!(!header.contains("running"), "{header}");
     // Another run's result does not end this run's evaluation.
-    let eval = crate::train::record::EvalRecord {
+    let eval = crate::records::record::EvalRecord {
         step: 1,
         loss: 0.5,
         acc: 0.9,

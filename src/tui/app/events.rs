@@ -1,8 +1,8 @@
 //! How trainer events change the dashboard state.
 
-use super::{App, TrainerState};
-use crate::train::events::TrainerEvent;
-use crate::train::record::{RunHistory, RunStatus, StepRecord};
+use super::{App, TrainerPhase};
+use crate::records::events::TrainerEvent;
+use crate::records::record::{RunHistory, RunStatus, StepRecord};
 
 impl App {
     pub(super) fn on_event(&mut self, event: TrainerEvent) {
@@ -24,8 +24,8 @@ impl App {
                 self.dataset = dataset;
                 self.runs = runs.into_iter().map(RunHistory::new).collect();
                 self.set_focus(self.focus);
-                if self.state == TrainerState::Starting {
-                    self.state = TrainerState::Running;
+                if self.state == TrainerPhase::Starting {
+                    self.state = TrainerPhase::Running;
                 }
             }
             TrainerEvent::StepsFinished { records } => {
@@ -44,10 +44,10 @@ impl App {
                 }
             }
             TrainerEvent::Paused { .. } if self.trainer_alive() => {
-                self.state = TrainerState::Paused
+                self.state = TrainerPhase::Paused
             }
             TrainerEvent::Resumed { .. } if self.trainer_alive() => {
-                self.state = TrainerState::Running
+                self.state = TrainerPhase::Running
             }
             TrainerEvent::Paused { .. } | TrainerEvent::Resumed { .. } => {}
             TrainerEvent::LrChanged { lr } => self.lr = lr,
@@ -70,7 +70,7 @@ impl App {
             }
             TrainerEvent::Finished { .. } => {
                 self.evaluating = None;
-                self.state = TrainerState::Finished;
+                self.state = TrainerPhase::Finished;
                 for h in self
                     .runs
                     .iter_mut()
@@ -82,7 +82,7 @@ impl App {
             TrainerEvent::Failed { message } => {
                 self.evaluating = None;
                 self.set_status(format!("trainer failed: {message}"), true);
-                self.state = TrainerState::Failed(message);
+                self.state = TrainerPhase::Failed(message);
             }
             // Taken by `Experiments::update` above.
             TrainerEvent::ExperimentProgress { .. }

@@ -1,8 +1,8 @@
 //! Read access to the dashboard state, for views and for building snapshots.
 
-use super::{App, HeatMode, SaveKind, SidePanel, Status, TrainerState};
+use super::{App, HeatMode, SaveKind, SidePanel, Status, TrainerPhase};
 use crate::config::ExperimentConfig;
-use crate::train::record::{EvalRecord, RunHistory, StepRecord};
+use crate::records::record::{EvalRecord, RunHistory, StepRecord};
 use crate::tui::cursor::TimeCursor;
 use crate::tui::theme;
 
@@ -30,7 +30,7 @@ impl App {
     pub fn focus(&self) -> usize {
         self.focus
     }
-    pub fn state(&self) -> &TrainerState {
+    pub fn state(&self) -> &TrainerPhase {
         &self.state
     }
     pub fn lr(&self) -> f64 {

@@ -3,7 +3,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
-use crate::train::record::{RunStatus, StepRecord};
+use crate::records::record::{RunStatus, StepRecord};
 use crate::tui::fixtures;
 
 pub(super) fn key(code: KeyCode) -> Msg {
@@ -61,7 +61,7 @@ pub(super) fn step(step: u64, runs: usize) -> Msg {
 #[test]
 fn started_replaces_the_placeholder_runs() {
     let app = started();
-    assert_eq!(app.state(), &TrainerState::Running);
+    assert_eq!(app.state(), &TrainerPhase::Running);
     assert_eq!(app.dataset(), "mnist (10000)");
     assert_eq!(app.histories().len(), 3);
 }
@@ -70,9 +70,9 @@ fn started_replaces_the_placeholder_runs() {
 fn space_toggles_pause_and_resume() {
     let mut app = started();
     assert_eq!(app.update(ch(' ')), send(TrainerCommand::Pause));
-    assert_eq!(app.state(), &TrainerState::Paused);
+    assert_eq!(app.state(), &TrainerPhase::Paused);
     assert_eq!(app.update(ch(' ')), send(TrainerCommand::Resume));
-    assert_eq!(app.state(), &TrainerState::Running);
+    assert_eq!(app.state(), &TrainerPhase::Running);
 }
 
 #[test]
@@ -82,7 +82,7 @@ fn n_steps_only_while_paused() {
     assert!(app.status().unwrap().text.contains("only while paused"));
     app.update(ch(' '));
     assert_eq!(app.update(ch('n')), send(TrainerCommand::Step));
-    assert_eq!(app.state(), &TrainerState::Paused);
+    assert_eq!(app.state(), &TrainerPhase::Paused);
 }
 
 #[test]
@@ -245,7 +245,7 @@ fn help_closes_on_any_key_which_then_does_nothing() {
     assert!(app.help_open());
     assert_eq!(app.update(ch(' ')), vec![]);
     assert!(!app.help_open());
-    assert_eq!(app.state(), &TrainerState::Running);
+    assert_eq!(app.state(), &TrainerPhase::Running);
     app.update(ch('?'));
     let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
     assert_eq!(app.update(ctrl_c).last(), Some(&Action::Quit));
@@ -289,7 +289,7 @@ fn divergence_failure_and_end_of_training() {
     ));
     assert!(app.status().unwrap().error);
     app.update(Msg::Trainer(TrainerEvent::Finished { step: 9 }));
-    assert_eq!(app.state(), &TrainerState::Finished);
+    assert_eq!(app.state(), &TrainerPhase::Finished);
     assert_eq!(app.histories()[1].status, RunStatus::Finished);
     assert!(matches!(
         app.histories()[0].status,
@@ -303,7 +303,7 @@ fn divergence_failure_and_end_of_training() {
 fn closed_channel_means_the_trainer_ended() {
     let mut app = started();
     app.update(Msg::TrainerClosed);
-    assert_eq!(app.state(), &TrainerState::Ended);
+    assert_eq!(app.state(), &TrainerPhase::Ended);
     assert_eq!(app.update(ch('r')), vec![]);
     assert!(app.status().unwrap().text.contains("ended"));
     let mut app = started();
@@ -311,7 +311,7 @@ fn closed_channel_means_the_trainer_ended() {
         message: "out of memory".into(),
     }));
     app.update(Msg::TrainerClosed);
-    assert_eq!(app.state(), &TrainerState::Failed("out of memory".into()));
+    assert_eq!(app.state(), &TrainerPhase::Failed("out of memory".into()));
 }
 
 #[test]
@@ -370,7 +370,7 @@ fn replay_has_no_trainer_and_nothing_to_save() {
     assert_eq!(app.update(ch('q')), vec![Action::Quit]);
     // Messages from nowhere do not change a replay's state.
     app.update(Msg::TrainerClosed);
-    assert_eq!(app.state(), &TrainerState::Finished);
+    assert_eq!(app.state(), &TrainerPhase::Finished);
     let empty = App::replay(vec![], fixtures::config(), "mnist".into());
     assert_eq!(empty.cursor().unwrap().at, 0);
 }

@@ -10,7 +10,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Cell, Row, Table};
 
-use crate::train::record::BlockStat;
+use crate::records::record::BlockStat;
 use crate::tui::app::App;
 use crate::tui::theme;
 

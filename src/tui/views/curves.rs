@@ -15,8 +15,8 @@ use crate::tui::{series, theme};
 /// What one chart plots.
 struct Metric {
     title: &'static str,
-    train: fn(&crate::train::record::StepRecord) -> f32,
-    test: fn(&crate::train::record::EvalRecord) -> f32,
+    train: fn(&crate::records::record::StepRecord) -> f32,
+    test: fn(&crate::records::record::EvalRecord) -> f32,
     /// Fixed y bounds (accuracy), or `None` to fit the data (loss).
     fixed: Option<[f64; 2]>,
     /// Draw the training series faint with its EMA over it.

@@ -10,8 +10,8 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Chart, Dataset, GraphType, Paragraph};
 
-use crate::train::flow::{MEAN_FIELD_GROWTH, Slope, relative_depth, step_slope};
-use crate::train::record::BlockStat;
+use crate::records::flow::{MEAN_FIELD_GROWTH, Slope, relative_depth, step_slope};
+use crate::records::record::BlockStat;
 use crate::tui::app::App;
 use crate::tui::series;
 use crate::tui::theme;

@@ -7,8 +7,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::train::record::RunStatus;
-use crate::tui::app::{App, TrainerState};
+use crate::records::record::RunStatus;
+use crate::tui::app::{App, TrainerPhase};
 use crate::tui::theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -60,7 +60,7 @@ fn summary(app: &App) -> Line<'static> {
 fn state(app: &App) -> Vec<Span<'static>> {
     let evaluating = app
         .evaluating()
-        .filter(|_| matches!(app.state(), TrainerState::Running | TrainerState::Paused));
+        .filter(|_| matches!(app.state(), TrainerPhase::Running | TrainerPhase::Paused));
     let (text, color) = match app.state() {
         _ if app.is_replay() => ("◆ replay".to_string(), Color::LightBlue),
         // Steps stop while the test split is evaluated: say so, and how far it is.
@@ -74,12 +74,12 @@ fn state(app: &App) -> Vec<Span<'static>> {
                 Color::LightCyan,
             )
         }
-        TrainerState::Starting => ("… starting".into(), Color::Gray),
-        TrainerState::Running => ("● running".into(), Color::LightGreen),
-        TrainerState::Paused => ("‖ paused".into(), Color::LightYellow),
-        TrainerState::Finished => ("■ finished".into(), Color::Gray),
-        TrainerState::Ended => ("■ trainer ended".into(), Color::Gray),
-        TrainerState::Failed(_) => ("✗ failed".into(), Color::Red),
+        TrainerPhase::Starting => ("… starting".into(), Color::Gray),
+        TrainerPhase::Running => ("● running".into(), Color::LightGreen),
+        TrainerPhase::Paused => ("‖ paused".into(), Color::LightYellow),
+        TrainerPhase::Finished => ("■ finished".into(), Color::Gray),
+        TrainerPhase::Ended => ("■ trainer ended".into(), Color::Gray),
+        TrainerPhase::Failed(_) => ("✗ failed".into(), Color::Red),
     };
     let mut spans = vec![Span::styled(
         text,

@@ -8,7 +8,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use crate::train::record::{BlockStat, StepRecord};
+use crate::records::record::{BlockStat, StepRecord};
 use crate::tui::app::{App, HeatMode};
 use crate::tui::widgets::{Heatmap, heatmap};
 use crate::tui::{series, theme};

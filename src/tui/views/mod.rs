@@ -25,16 +25,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::app::{App, SidePanel};
 use super::theme;
 
-pub const MIN_WIDTH: u16 = 80;
-pub const MIN_HEIGHT: u16 = 24;
-const FULL_WIDTH: u16 = 110;
-const FULL_HEIGHT: u16 = 34;
-
-/// Whether a `width`×`height` terminal shows every panel at once (else the heatmap is hidden
-/// and `p` brings it into the side panel's place).
-pub fn shows_every_panel(width: u16, height: u16) -> bool {
-    width >= FULL_WIDTH && height >= FULL_HEIGHT
-}
+pub use super::layout::{MIN_HEIGHT, MIN_WIDTH, shows_every_panel};
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();

@@ -9,8 +9,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use crate::train::flow::{median_share, relative_depth};
-use crate::train::record::BlockStat;
+use crate::records::flow::{median_share, relative_depth};
+use crate::records::record::BlockStat;
 use crate::tui::app::App;
 use crate::tui::theme;
 use crate::tui::views::chart::{fraction_by_depth, run_lines};

@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use crate::train::landscape::LandscapeResult;
+use crate::records::LandscapeResult;
 use crate::tui::app::App;
 use crate::tui::theme;
 use crate::tui::widgets::Heatmap;

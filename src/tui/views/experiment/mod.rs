@@ -17,9 +17,9 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Dataset, Gauge, GraphType, Paragraph, Wrap};
 
-use crate::train::flow::relative_depth;
-use crate::train::jobs::{ExperimentKind, ExperimentResult};
-use crate::train::lesion::LesionReport;
+use crate::records::LesionReport;
+use crate::records::flow::relative_depth;
+use crate::records::{ExperimentKind, ExperimentResult};
 use crate::tui::app::App;
 use crate::tui::theme;
 use crate::tui::views::chart::{fraction_by_depth, run_lines};
@@ -82,7 +82,7 @@ fn intro(kind: ExperimentKind) -> String {
         ExperimentKind::Lesion => format!(
             "Press x to delete each block in turn from a copy of every run and measure test \
              accuracy on {} test images (Veit et al. 2016). Training goes on meanwhile.",
-            crate::train::jobs::DASHBOARD_LESION_IMAGES
+            crate::records::DASHBOARD_LESION_IMAGES
         ),
     }
 }

@@ -8,7 +8,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
-use crate::train::shatter::ShatterResult;
+use crate::records::ShatterResult;
 use crate::tui::app::App;
 use crate::tui::theme;
 use crate::tui::views::chart::{run_lines, unit_x_chart};

@@ -94,7 +94,7 @@ pub fn median_share(blocks: &[BlockStat]) -> Option<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::record::Eq5;
+    use crate::records::record::Eq5;
 
     #[test]
     fn slope_reads_growth_toward_the_input() {

@@ -9,47 +9,17 @@
 //! statistics are not perturbed and the loss is evaluated in evaluation mode with θ's running
 //! statistics (`net.eval()`).
 
-use super::experiment::{ExperimentError, Passes, PreciseBn, Progress, precise_bn, require};
+use super::{ExperimentError, Passes, Progress, precise_bn, require};
 use crate::data::Dataset;
 use crate::engine::{self, Float};
 use crate::model::Network;
 use crate::model::params::ParamTensor;
+use crate::records::{LandscapeParams, LandscapeResult};
 use dfdx::prelude::{Cpu, Device};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
-use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicBool;
-
-/// What a landscape was computed with: enough to compute it again on the same weights.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LandscapeParams {
-    /// Grid points per axis (G×G over [−1, 1]²), at least 3.
-    pub grid: usize,
-    /// Points of the 1-D slice β = 0 over α ∈ [−1, 1], at least 2.
-    pub slice_points: usize,
-    /// The loss is over the first `images` images of the training split.
-    pub images: usize,
-    /// Seeds d₁ and d₂ (drawn one after the other from one generator).
-    pub seed: u64,
-    /// Images per forward pass.
-    pub eval_batch: usize,
-    /// Running statistics re-estimated at θ first ([`PreciseBn::OFF`]: θ's own, as Li et al.).
-    pub bn: PreciseBn,
-}
-
-impl Default for LandscapeParams {
-    fn default() -> Self {
-        Self {
-            grid: 11,
-            slice_points: 21,
-            images: 256,
-            seed: 0,
-            eval_batch: 128,
-            bn: PreciseBn::OFF,
-        }
-    }
-}
 
 impl LandscapeParams {
     /// Whether these parameters can run (on `ds`'s training split, if given).
@@ -74,27 +44,6 @@ impl LandscapeParams {
             )
         })
     }
-}
-
-/// One network's landscape.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LandscapeResult {
-    pub model: String,
-    pub params: LandscapeParams,
-    /// The grid's coordinates on either axis, −1 to 1.
-    pub coords: Vec<f64>,
-    /// `losses[j][i]`: the loss at α = coords[i], β = coords[j].
-    pub losses: Vec<Vec<f64>>,
-    /// α of the slice and its losses (β = 0).
-    pub slice_coords: Vec<f64>,
-    pub slice: Vec<f64>,
-    /// The loss at θ itself, the lowest on the grid and where it is (α, β).
-    pub centre_loss: f64,
-    pub min_loss: f64,
-    pub min_at: [f64; 2],
-    /// Fraction of interior grid points where the surface is locally non-convex
-    /// ([`nonconvexity`]).
-    pub nonconvex_frac: f64,
 }
 
 /// A direction: one vector per parameter of the store, zero where not perturbed.

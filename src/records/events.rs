@@ -1,6 +1,6 @@
 //! The trainer's two channel directions: commands in (imperatives), events out (facts).
 
-use super::jobs::{ExperimentKind, ExperimentResult};
+use super::experiments::{ExperimentKind, ExperimentResult};
 use super::record::{EvalRecord, RunInfo, StepRecord};
 use crate::config::ExperimentConfig;
 

@@ -3,13 +3,16 @@
 //! re-estimated from training images ("precise BN") where a net's running statistics do not
 //! describe it (at initialisation they are the defaults, mean 0 and variance 1).
 
+pub mod landscape;
+pub mod lesion;
+pub mod shatter;
+
 use crate::data::Dataset;
 use crate::engine::{self, Float};
 use crate::model::Network;
+use crate::records::PreciseBn;
 use dfdx::prelude::{Cpu, Device};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -60,35 +63,7 @@ impl<'a> Passes<'a> {
     }
 }
 
-/// Batch-norm running statistics re-estimated before an experiment: `batches` training-mode
-/// forward passes (no backward) of `batch` training images each, drawn without replacement by
-/// `seed`, averaged with equal weights (cumulative average). `batches: 0` keeps the net's own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PreciseBn {
-    pub batches: usize,
-    pub batch: usize,
-    pub seed: u64,
-}
-
 impl PreciseBn {
-    /// The net's own running statistics.
-    pub const OFF: PreciseBn = PreciseBn {
-        batches: 0,
-        batch: 0,
-        seed: 0,
-    };
-
-    /// The training images of each batch (fewer batches if the split is too small).
-    pub fn indices(&self, train_len: usize) -> Vec<Vec<usize>> {
-        if self.batch == 0 {
-            return Vec::new();
-        }
-        let amount = (self.batches * self.batch).min(train_len / self.batch * self.batch);
-        let mut rng = StdRng::seed_from_u64(self.seed);
-        let picked = rand::seq::index::sample(&mut rng, train_len, amount).into_vec();
-        picked.chunks(self.batch).map(<[usize]>::to_vec).collect()
-    }
-
     /// Gather [`PreciseBn::indices`] from `ds`'s training split: one `[batch, C, H, W]` each.
     pub fn gather(&self, ds: &Dataset) -> Vec<Vec<f32>> {
         let (mut x, mut y) = (Vec::new(), Vec::new());

@@ -7,49 +7,14 @@
 //! batch statistics; the running statistics are first re-estimated from training images
 //! ([`PreciseBn`]), because at initialisation they are the defaults and describe nothing.
 
-use super::experiment::{ExperimentError, Passes, PreciseBn, Progress, precise_bn, require};
+use super::{ExperimentError, Passes, Progress, precise_bn, require};
 use crate::data::Dataset;
 use crate::engine::{self, Float};
 use crate::model::Network;
+use crate::records::{ShatterParams, ShatterResult};
 use dfdx::prelude::{Cpu, Device};
 use rand::rngs::StdRng;
-use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicBool;
-
-/// What a shattering measurement runs on: enough to run it again on the same weights.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ShatterParams {
-    /// Test-split index of x0 (t = 0) and of x1 (t = 1).
-    pub from_image: usize,
-    pub to_image: usize,
-    /// The logit differentiated; `None`: x1's label.
-    pub class: Option<usize>,
-    /// Points on the line (t = i / (points − 1)).
-    pub points: usize,
-    /// Autocorrelation lags 1..=lags.
-    pub lags: usize,
-    /// Points per forward/backward pass.
-    pub eval_batch: usize,
-    pub bn: PreciseBn,
-}
-
-impl Default for ShatterParams {
-    fn default() -> Self {
-        Self {
-            from_image: 0,
-            to_image: 1,
-            class: None,
-            points: 256,
-            lags: 16,
-            eval_batch: 32,
-            bn: PreciseBn {
-                batches: 8,
-                batch: 64,
-                seed: 0,
-            },
-        }
-    }
-}
 
 impl ShatterParams {
     /// Whether these parameters can run (on `ds`'s test split and classes, if given).
@@ -81,22 +46,6 @@ impl ShatterParams {
             None => Ok(()),
         }
     }
-}
-
-/// One network's measurement.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ShatterResult {
-    pub model: String,
-    pub params: ShatterParams,
-    /// The class whose logit was differentiated (resolved from `params.class`).
-    pub class: usize,
-    /// logit_class(x(t)) and g(t) at t = i / (points − 1).
-    pub logit: Vec<f64>,
-    pub grad: Vec<f64>,
-    /// Autocorrelation of `grad` at lags 1..=lags (mean removed, normalised by lag 0).
-    pub autocorr: Vec<f64>,
-    /// `autocorr[0]`: the headline figure.
-    pub lag1: f64,
 }
 
 /// Autocorrelation of `g` at lags 1..=`lags`: Σₜ (gₜ − ḡ)(gₜ₊ₗ − ḡ) / Σₜ (gₜ − ḡ)², the sums

@@ -202,7 +202,7 @@ fn save(args: &TrainArgs, mut snap: RunSnapshot, trainer: &Trainer, out: &Path) 
         return Ok(());
     }
     let previous = std::fs::symlink_metadata(out).is_ok();
-    match resume::save_with_weights(&mut snap, trainer, out) {
+    match snapshot::set::save_with_weights(&mut snap, trainer, out) {
         Ok(files) => {
             eprintln!("saved {}", out.display());
             let dir = out.parent().unwrap_or(Path::new(""));

@@ -28,7 +28,7 @@ mod format;
 pub mod lock;
 pub mod resume;
 pub mod scan;
-mod set;
+pub mod set;
 pub mod synthetic;
 mod tidy;
 mod validate;

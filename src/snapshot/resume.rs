@@ -1,7 +1,7 @@
 //! Resuming a run: each run's weights and optimizer state saved beside a snapshot as one set, and
 //! a trainer restored from them that continues with the same numbers as one that never stopped.
 //!
-//! [`save_with_weights`] writes the set ([`super::weights`] names the files after their content),
+//! [`super::set::save_with_weights`] writes the set ([`super::weights`] names the files after their content),
 //! then the snapshot, whose `resume` section records the file names (relative to its
 //! directory), their SHA-256, and the trainer's position: batches drawn, sampler epoch and
 //! offset, base learning rate, restart counter and each run's step count. A process killed at
@@ -17,7 +17,6 @@ use crate::train::optim::Optimizer;
 use crate::train::trainer::{TrainError, Trainer, TrainerState};
 use std::path::{Path, PathBuf};
 
-pub use super::set::save_with_weights;
 
 /// What a resumed trainer continues from.
 #[derive(Clone, Debug, PartialEq)]

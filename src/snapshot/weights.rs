@@ -7,7 +7,7 @@
 //! `HASH` being the first 12 hex digits of the file's SHA-256; a spec that appears more than once
 //! gets `NAME.runI.SPEC…` from its second run on. A new save therefore never overwrites the files
 //! an older snapshot names: the snapshot, renamed into place last, switches from one complete set
-//! to the other ([`super::resume::save_with_weights`]).
+//! to the other ([`super::set::save_with_weights`]).
 //!
 //! Each file's metadata holds the model spec, the run's step (since issue 31) and the SHA-256 of
 //! its tensor data (everything after the header), under the key `resviz` for weights and appended to the `optimizer` entry for

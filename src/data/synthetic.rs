@@ -11,7 +11,7 @@
 //! It is meant to be learnable in a few hundred steps by a 20-layer plain net and a 56-layer
 //! residual net, while the 56-layer plain net stalls (the degradation problem): at batch 32, lr 0.02
 //! and seed 3, 150 steps give final losses ≈ 0.90 / 2.31 / 1.29 for plain-20 / plain-56 / v1-56
-//! (`tests/degradation.rs`). A first version with ten orientations 18° apart and more noise was too
+//! (`tests/suite/degradation.rs`). A first version with ten orientations 18° apart and more noise was too
 //! hard: v1-56 did not learn it in 150 steps.
 //!
 //! The data are fixed: generated from [`SYNTHETIC_SEED`], independent of the training seed, so runs

@@ -8,7 +8,7 @@
 //!
 //! The loops with an AVX-512 build compute the same sums in the same order either way (their
 //! lanes are explicit), so `RESVIZ_AVX512=0` changes their speed, not their results. The direct
-//! conv kernels round differently from im2col + gemm (`tests/cli_probe.rs` compares the two).
+//! conv kernels round differently from im2col + gemm (`tests/suite/cli_probe.rs` compares the two).
 
 use std::sync::OnceLock;
 

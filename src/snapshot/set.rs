@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 /// Test hooks, read from the environment at the points of a save: `RESVIZ_FAULT_AT=N` aborts the
 /// process (as if killed) at the Nth point (after each file, after the snapshot, after clean-up;
-/// `tests/save_set.rs` kills a save at every point); `RESVIZ_FAIL_WRITE_AT=N` makes the Nth
+/// `tests/suite/save_set.rs` kills a save at every point); `RESVIZ_FAIL_WRITE_AT=N` makes the Nth
 /// write (the files, then the snapshot) fail as a full disk would; `RESVIZ_SAVE_PAUSE_MS=T`
 /// sleeps T ms before the snapshot is renamed, so tests can overlap two saves.
 #[derive(Default)]

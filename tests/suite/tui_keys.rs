@@ -1,7 +1,7 @@
 //! The real dashboard on a pseudo-terminal (issue 18): progress is kept before a key throws it
 //! away.
 
-mod pty;
+use crate::pty;
 
 use portable_pty::CommandBuilder;
 use pty::{Session, saved_files};

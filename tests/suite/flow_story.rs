@@ -81,7 +81,7 @@ fn default_experiment_shows_the_shortcut_carrying_the_gradient() {
     }
 }
 
-/// `cargo test --release --test flow_story -- --ignored --nocapture candidates`: the figures the
+/// `cargo test --release --test suite -- --ignored --nocapture flow_story::candidates`: the figures the
 /// README quotes for the default and the other candidate experiments (`STEPS=N`, `CANDIDATES=N`).
 #[test]
 #[ignore]

@@ -4,7 +4,7 @@
 //! is tested before the real binary wires it up. A second child panics in its trainer: the
 //! terminal must be restored, the message shown, progress autosaved and the exit non-zero.
 
-mod pty;
+use crate::pty;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -132,7 +132,7 @@ impl Session {
     fn start_child(dir: &std::path::Path, panic: bool) -> Session {
         let mut cmd = CommandBuilder::new(std::env::current_exe().unwrap());
         cmd.args([
-            "dashboard_child",
+            "tui_pty::dashboard_child",
             "--exact",
             "--test-threads=1",
             "--nocapture",
@@ -375,7 +375,7 @@ fn real_redraw_rate(args: &[&str], secs: u64) -> f64 {
 
 /// How the default depth was chosen (issue 5): the greatest depth at which the default experiment
 /// (plain, v1 and v2 on the MNIST subset) still redraws at least twice a second. A measurement,
-/// not a check: `cargo test --release --test tui_pty -- --ignored --nocapture depth_sweep`.
+/// not a check: `cargo test --release --test suite -- --ignored --nocapture tui_pty::depth_sweep`.
 #[test]
 #[ignore = "a measurement of about a minute; run it by hand"]
 fn depth_sweep() {

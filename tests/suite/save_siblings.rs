@@ -3,7 +3,7 @@
 //! one complete set, and a save that fails (an injected full disk) leaves the previous save as
 //! it was and says so.
 
-mod common;
+use crate::common;
 use common::failure;
 
 use resviz::snapshot;

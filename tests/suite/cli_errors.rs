@@ -1,7 +1,7 @@
 //! Errors in the user's terms (issue 18): a file that is not a snapshot, and the dashboard
 //! without a terminal. One line, exit 1, no parser or OS internals.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 

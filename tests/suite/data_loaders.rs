@@ -324,7 +324,7 @@ fn synthetic_is_fixed_balanced_and_samplable_from_another_thread() {
     assert_eq!((batches.len(), batches[6].clone()), (7, 1800..2000));
 }
 
-/// `cargo test --release --test data_loaders -- --ignored --nocapture`
+/// `cargo test --release --test suite data_loaders:: -- --ignored --nocapture`
 #[test]
 #[ignore = "timing; run in release"]
 fn full_size_mnist_loads_under_a_second() {

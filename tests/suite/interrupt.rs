@@ -2,7 +2,7 @@
 //! stdout (issue 19: S6, lost work, P4): progress is saved as "interrupted" with exit 128 + the
 //! signal, a bad output is refused before the first step, and nothing panics.
 
-mod common;
+use crate::common;
 use common::failure;
 
 use std::fs;

@@ -2,7 +2,7 @@
 //! an MNIST header whose sizes overflow are refused with one line before anything large is
 //! allocated; nothing panics.
 
-mod common;
+use crate::common;
 use common::failure;
 
 use std::fs;

@@ -2,7 +2,7 @@
 //! snapshot's folder, files whose size is not what their header declares (checked before they
 //! are read whole), and a format 3 snapshot edited down to format 2 to drop its checksums.
 
-mod common;
+use crate::common;
 use common::failure;
 
 use resviz::snapshot;

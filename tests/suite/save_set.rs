@@ -3,7 +3,7 @@
 //! consistent state or refuses with one line; an edited model, base rate or step count, or a
 //! damaged tensor file, is refused; stale temporary files of dead processes are removed.
 
-mod common;
+use crate::common;
 use common::failure;
 
 use resviz::snapshot;

@@ -3,7 +3,7 @@
 //!
 //! Fixtures are never regenerated once committed: a new format version adds a new fixture and
 //! keeps the old ones loading. Write the current version's fixture (when it is new) with
-//! `RESVIZ_BLESS=1 cargo test --release --test snapshot_files fixture`.
+//! `RESVIZ_BLESS=1 cargo test --release --test suite snapshot_files::fixture`.
 
 use resviz::records::record::{HISTORY_MAX, RunStatus};
 use resviz::snapshot::{self, ResumePoint, RunFiles, RunSnapshot, SnapshotError, synthetic};

@@ -4,6 +4,8 @@ use super::TrainArgs;
 use super::output;
 use crate::config::ExperimentConfig;
 use crate::data::{self, Sampler};
+use crate::numfmt;
+use crate::records::learning;
 use crate::records::plateau::{PlateauRule, PlateauTracker, all_done};
 use crate::records::{RunHistory, RunStatus, TrainerCommand, TrainerEvent};
 use crate::signals::{Interrupted, Signals};
@@ -40,6 +42,11 @@ struct ModelSummary {
     final_train_acc: f64,
     test_acc: Option<f64>,
     status: String,
+    /// `[input, middle, output]` third of depth: median over the blocks of each one's mean
+    /// ‖ΔW‖/‖W‖ (convolution weights) over the last 10 % of steps.
+    update_ratio_by_third: Option<[f64; 3]>,
+    /// The same thirds: median over the blocks of ‖W_final‖/‖W_0‖.
+    weight_growth_by_third: Option<[f64; 3]>,
 }
 
 /// Number of steps from `--steps` / `--epochs`, validated.
@@ -367,6 +374,8 @@ fn summarise(h: &[RunHistory]) -> Summary {
                     RunStatus::Finished => "finished".into(),
                     RunStatus::Interrupted => "interrupted".into(),
                 },
+                update_ratio_by_third: learning::update_ratio_by_third(r),
+                weight_growth_by_third: learning::weight_growth_by_third(r),
             }
         })
         .collect();
@@ -398,7 +407,30 @@ fn summary_table(s: &Summary) -> String {
     if let Some(p) = &s.plateau {
         out += &plateau_line(p, &s.models);
     }
-    out + "train loss/acc: mean over the last 10 % of steps (as `resviz compare` shows them)\n"
+    out += "train loss/acc: mean over the last 10 % of steps (as `resviz compare` shows them)\n";
+    out + &thirds_table(&s.models)
+}
+
+/// Per model, the update ratio and the weight growth of the input, middle and output third.
+fn thirds_table(models: &[ModelSummary]) -> String {
+    let thirds = |t: Option<[f64; 3]>| match t {
+        Some(t) => t.map(numfmt::num).join(" / "),
+        None => "-".into(),
+    };
+    let mut out = format!(
+        "\n{:<14}{:>30}   {}\n",
+        "model", "update ratio in / mid / out", "weight growth in / mid / out"
+    );
+    for m in models {
+        out += &format!(
+            "{:<14}{:>30}   {}\n",
+            m.model,
+            thirds(m.update_ratio_by_third),
+            thirds(m.weight_growth_by_third)
+        );
+    }
+    out + "update ratio: ‖ΔW‖/‖W‖ of each block's convolution weights, mean over the last 10 % of \
+           steps; weight growth: ‖W‖/‖W at init‖; medians over the blocks in each third of depth\n"
 }
 
 /// One line: the plateau rule and where each run met it.

@@ -24,6 +24,14 @@ pub struct BlockStat {
     /// stem, for blocks without a shortcut, and for records older than the measurement).
     #[serde(default)]
     pub split: Option<Eq5>,
+    /// ‖ΔW‖/‖W‖ of this step's update over the convolution weights of the block that produces
+    /// this boundary (the stem's for `stem`; the branch's, not a projection shortcut's): how fast
+    /// the block is learning relative to its size. 0 if unknown.
+    #[serde(default)]
+    pub update_ratio: f32,
+    /// ‖W‖ of the same weights after the update. 0 if unknown.
+    #[serde(default)]
+    pub weight_norm: f32,
 }
 
 /// ∂L/∂x_l of a residual block's input as the sum of what arrives through the shortcut and what
@@ -65,6 +73,9 @@ pub struct StepRecord {
     /// One per parameter: ‖Δw‖/‖w‖ of this step's update (empty where not kept, as above).
     #[serde(default)]
     pub update_ratios: Vec<f32>,
+    /// One per parameter: ‖w‖ after this step's update (empty where not kept, as above).
+    #[serde(default)]
+    pub weight_norms: Vec<f32>,
 }
 
 /// An evaluation on the test split (batch norm in evaluation mode).
@@ -83,6 +94,10 @@ pub struct RunInfo {
     pub block_names: Vec<String>,
     pub param_names: Vec<String>,
     pub num_params: usize,
+    /// One per parameter: ‖w‖ at initialisation, before the first step (empty if unknown, as
+    /// in records older than the measurement).
+    #[serde(default)]
+    pub init_weight_norms: Vec<f32>,
 }
 
 /// Where a run stands.
@@ -155,9 +170,9 @@ impl RunHistory {
     ///   step span of the middle, divided by `s`, is below [`HISTORY_MIDDLE`]; as the run grows
     ///   `s` doubles and the middle thins to every 2nd, 4th, 8th … step.
     ///
-    /// Per-parameter gradient norms (~170 floats a step for a 56-layer net, more than the block
-    /// statistics) are kept only in the tail: a record leaving the tail, head or middle, has its
-    /// `param_grad_norms` emptied. Loss, accuracy, learning rate and block statistics are kept
+    /// Per-parameter gradient norms, update ratios and weight norms (~170 floats each a step for
+    /// a 56-layer net, more than the block statistics) are kept only in the tail: a record leaving the tail, head or middle, has its
+    /// per-parameter vectors emptied. Loss, accuracy, learning rate and block statistics are kept
     /// for every retained record.
     ///
     /// The rule depends only on the records themselves (no hidden state), so it is deterministic
@@ -174,6 +189,7 @@ impl RunHistory {
         let i = n - HISTORY_TAIL - 1;
         self.steps[i].param_grad_norms = Vec::new();
         self.steps[i].update_ratios = Vec::new();
+        self.steps[i].weight_norms = Vec::new();
         if i < HISTORY_HEAD {
             return;
         }

@@ -80,8 +80,8 @@ pub enum Inconsistency {
         expected: usize,
     },
     #[error(
-        "{run}: step {step} has {found} parameter gradient norms but the run has {expected} \
-         parameter names"
+        "{run}: step {step} has {found} per-parameter figures (gradient norms, update ratios or \
+         weight norms) but the run has {expected} parameter names"
     )]
     ParamCount {
         run: String,

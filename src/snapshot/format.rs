@@ -139,6 +139,9 @@ pub struct RunV1 {
     pub param_names: Vec<String>,
     pub evals: Vec<(u64, f32, f32)>,
     pub steps: Vec<StepV1>,
+    /// Since version 4, per parameter: ‖w‖ at initialisation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_weights: Vec<f32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -174,6 +177,12 @@ pub struct StepV1 {
     /// Since version 3, per block: He 2016 eq. 5 (‖shortcut part‖, ‖branch part‖, cosine).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub eq5: Vec<Option<(f32, f32, f32)>>,
+    /// Since version 4, per parameter: ‖w‖ after the step's update (beside `params`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<f32>,
+    /// Since version 4, per block: (‖ΔW‖/‖W‖, ‖W‖) of its convolution weights.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learn: Vec<(f32, f32)>,
 }
 
 impl File {
@@ -221,6 +230,7 @@ impl RunV1 {
             wall_secs: h.wall_secs,
             block_names: h.info.block_names.clone(),
             param_names: h.info.param_names.clone(),
+            init_weights: h.info.init_weight_norms.clone(),
             evals: h.evals.iter().map(|e| (e.step, e.loss, e.acc)).collect(),
             steps: h
                 .steps
@@ -239,6 +249,19 @@ impl RunV1 {
                         .collect(),
                     params: s.param_grad_norms.clone(),
                     updates: s.update_ratios.clone(),
+                    weights: s.weight_norms.clone(),
+                    learn: if s
+                        .blocks
+                        .iter()
+                        .all(|b| b.update_ratio == 0.0 && b.weight_norm == 0.0)
+                    {
+                        Vec::new()
+                    } else {
+                        s.blocks
+                            .iter()
+                            .map(|b| (b.update_ratio, b.weight_norm))
+                            .collect()
+                    },
                     // Left out when not measured, so older records save as they loaded.
                     flow: if s
                         .blocks
@@ -269,6 +292,7 @@ impl RunV1 {
                 block_names: self.block_names,
                 param_names: self.param_names,
                 num_params: self.num_params,
+                init_weight_norms: self.init_weights,
             },
             status: match self.status {
                 StatusV1::Running => RunStatus::Running,
@@ -292,6 +316,8 @@ impl RunV1 {
                         .enumerate()
                         .map(|(i, (grad_norm, act_mean, act_std, act_zero_frac))| {
                             let (grad_rms, dead_frac) = s.flow.get(i).copied().unwrap_or_default();
+                            let (update_ratio, weight_norm) =
+                                s.learn.get(i).copied().unwrap_or_default();
                             BlockStat {
                                 grad_norm,
                                 grad_rms,
@@ -299,6 +325,8 @@ impl RunV1 {
                                 act_std,
                                 act_zero_frac,
                                 dead_frac,
+                                update_ratio,
+                                weight_norm,
                                 split: s.eq5.get(i).copied().flatten().map(
                                     |(shortcut, branch, cos)| Eq5 {
                                         shortcut,
@@ -311,6 +339,7 @@ impl RunV1 {
                         .collect(),
                     param_grad_norms: s.params,
                     update_ratios: s.updates,
+                    weight_norms: s.weights,
                 })
                 .collect(),
             evals: self

@@ -45,7 +45,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The snapshot format this code writes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Oldest format version [`load`] still reads.
 pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Where the dashboard's `s` and autosaves write, relative to the working directory.
@@ -379,7 +379,7 @@ mod tests {
         assert!(msg(&s).contains("run 2 (v1-20): step 3 has"), "{}", msg(&s));
         let mut s = snap();
         s.runs[0].steps[5].param_grad_norms.push(1.0);
-        assert!(msg(&s).contains("parameter gradient norms"));
+        assert!(msg(&s).contains("per-parameter figures"));
         let mut s = snap();
         s.runs[0].steps[5].param_grad_norms.clear(); // allowed: downsampled record
         assert!(s.validate().is_ok());

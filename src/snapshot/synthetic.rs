@@ -76,6 +76,7 @@ pub fn run(spec: &str, steps: u64, seed: u64) -> RunHistory {
         num_params: 270_000 + 1_000 * param_names.len(),
         block_names,
         param_names,
+        init_weight_norms: Vec::new(),
     };
     let mut rng = Rng(seed
         ^ spec
@@ -114,6 +115,7 @@ pub fn run(spec: &str, steps: u64, seed: u64) -> RunHistory {
             blocks,
             param_grad_norms,
             update_ratios: Vec::new(),
+            weight_norms: Vec::new(),
         });
         if step % eval_every == 0 {
             h.evals.push(EvalRecord {

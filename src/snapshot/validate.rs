@@ -83,8 +83,9 @@ fn check_run(who: &str, run: &RunHistory) -> Result<(), Inconsistency> {
                 expected,
             });
         }
-        if !s.param_grad_norms.is_empty() && s.param_grad_norms.len() != np {
-            let (step, found, expected) = (s.step, s.param_grad_norms.len(), np);
+        let per_param = [&s.param_grad_norms, &s.update_ratios, &s.weight_norms];
+        if let Some(v) = per_param.iter().find(|v| !v.is_empty() && v.len() != np) {
+            let (step, found, expected) = (s.step, v.len(), np);
             return Err(Inconsistency::ParamCount {
                 run: run_name(),
                 step,

@@ -7,6 +7,7 @@ pub mod optim;
 pub mod schedule;
 pub mod trainer;
 mod update;
+pub use update::Moved;
 pub mod worker;
 
 pub use channel::{EventReceiver, EventSender, event_channel};

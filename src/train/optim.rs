@@ -7,7 +7,7 @@
 //! kind and hyper-parameters in the file's metadata (`optimizer`: e.g. `sgd momentum=0.9
 //! weight_decay=0.0001`).
 
-use super::update::{Adam, Rule, Sgd};
+use super::update::{Adam, Moved, Rule, Sgd};
 use crate::config::OptimizerKind;
 use crate::model::checkpoint::{self, CheckpointError, Entry};
 use crate::model::params::{ParamKind, ParamStore};
@@ -44,13 +44,13 @@ impl Optimizer {
     }
 
     /// One update of every parameter from `grads` at learning rate `lr`. Returns, per parameter,
-    /// ‖Δw‖/‖w‖ of this update (relative to the weights after it; 0 for an all-zero tensor).
+    /// ‖Δw‖/‖w‖ of this update and ‖w‖, both of the weights after it.
     pub fn step(
         &mut self,
         store: &mut ParamStore<f32>,
         grads: &mut Gradients<f32, Cpu>,
         lr: f64,
-    ) -> Vec<f64> {
+    ) -> Vec<Moved> {
         self.step_with(store, grads, lr, true)
     }
 
@@ -63,7 +63,7 @@ impl Optimizer {
         grads: &mut Gradients<f32, Cpu>,
         lr: f64,
         ratios: bool,
-    ) -> Vec<f64> {
+    ) -> Vec<Moved> {
         if self.m.len() != store.params.len() {
             self.m = store
                 .params
@@ -87,7 +87,7 @@ impl Optimizer {
         let work: Vec<_> = (store.params.iter_mut().zip(&gs))
             .zip(self.m.iter_mut().zip(vs))
             .collect();
-        let out: Vec<f64> = work
+        let out: Vec<Moved> = work
             .into_par_iter()
             .map(|((p, g), (m, v))| {
                 let wd = if p.kind == ParamKind::Weight { wd } else { 0.0 };

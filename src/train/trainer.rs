@@ -6,6 +6,7 @@ use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Sampler, test_batches};
 use crate::engine;
 use crate::model::{ModelSpec, NetOptions, Network, PassStats, SpecError};
+use crate::records::learning;
 use crate::records::record::{BlockStat, Eq5, EvalRecord, RunInfo, RunStatus, StepRecord};
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +32,10 @@ pub struct Run {
     /// Steps this run has taken since it (re)started.
     pub step: u64,
     pub wall_secs: f64,
+    /// ‖w‖ of each parameter at initialisation (for a resumed run, as its record says).
+    pub init_weight_norms: Vec<f32>,
+    /// Per block boundary, the parameters its update ratio and weight norm are over.
+    conv_groups: Vec<Vec<usize>>,
 }
 
 pub struct Trainer {
@@ -114,13 +119,20 @@ impl Trainer {
     }
 
     fn fresh_run(&self, spec: ModelSpec, seed: u64) -> Run {
+        let net = Network::new(spec, net_options(&self.ds, &self.cfg), seed);
+        let init_weight_norms = (net.store.params.iter())
+            .map(|p| engine::sum_squares(p.data()).sqrt() as f32)
+            .collect();
+        let conv_groups = learning::conv_weights(net.block_names(), &net.store.names());
         Run {
             spec,
-            net: Network::new(spec, net_options(&self.ds, &self.cfg), seed),
+            net,
             opt: Optimizer::new(self.cfg.optimizer, self.cfg.momentum, self.cfg.weight_decay),
             status: RunStatus::Running,
             step: 0,
             wall_secs: 0.0,
+            init_weight_norms,
+            conv_groups,
         }
     }
 
@@ -131,6 +143,7 @@ impl Trainer {
             block_names: r.net.block_names().to_vec(),
             param_names: r.net.store.names(),
             num_params: r.net.num_params(),
+            init_weight_norms: r.init_weight_norms.clone(),
         }
     }
 
@@ -210,6 +223,13 @@ impl Trainer {
         }
         let secs = t0.elapsed().as_secs_f64();
         run.wall_secs += secs;
+        let update_ratios: Vec<f32> = updates.iter().map(|u| u.ratio as f32).collect();
+        let weight_norms: Vec<f32> = updates.iter().map(|u| u.norm as f32).collect();
+        let mut blocks = block_stats(&stats, run.net.block_sizes());
+        let learned = learning::block_learning(&run.conv_groups, &update_ratios, &weight_norms);
+        for (b, (ratio, norm)) in blocks.iter_mut().zip(learned) {
+            (b.update_ratio, b.weight_norm) = (ratio, norm);
+        }
         let rec = StepRecord {
             step: run.step,
             epoch: self.epoch,
@@ -217,9 +237,10 @@ impl Trainer {
             acc: stats.correct as f32 / stats.batch.max(1) as f32,
             lr: lr as f32,
             img_per_s: (stats.batch as f64 / secs.max(1e-9)) as f32,
-            blocks: block_stats(&stats, run.net.block_sizes()),
+            blocks,
             param_grad_norms: stats.param_grad_norms.iter().map(|&g| g as f32).collect(),
-            update_ratios: updates.iter().map(|&r| r as f32).collect(),
+            update_ratios,
+            weight_norms,
         };
         (rec, diverged)
     }
@@ -389,6 +410,11 @@ pub(crate) fn block_stats(stats: &PassStats, sizes: &[usize]) -> Vec<BlockStat> 
                 branch: s.branch() as f32,
                 cos: s.cosine() as f32,
             }),
+            ..Default::default()
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "trainer_tests.rs"]
+mod tests;

@@ -11,6 +11,14 @@ use crate::engine::sum_squares;
 /// Elements of one piece: weights, gradient, buffers and update (4 KiB each) stay in L1.
 const PIECE: usize = 1024;
 
+/// What one update did to one tensor: ‖Δw‖/‖w‖ and ‖w‖, both of w after the update (0 for an
+/// all-zero tensor, and both 0 when not summed).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Moved {
+    pub ratio: f64,
+    pub norm: f64,
+}
+
 /// One step's update rule, with its hyper-parameters resolved for this step.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Rule {
@@ -39,8 +47,8 @@ pub(crate) struct Adam {
 
 impl Rule {
     /// Update `w` from its gradient `g` and buffers (`m`: SGD's momentum or Adam's first moment;
-    /// `v`: Adam's second moment, empty for SGD) with weight decay `wd`. Returns ‖Δw‖/‖w‖ (w
-    /// after the update; 0 for an all-zero tensor) when `ratio`, else 0 without summing.
+    /// `v`: Adam's second moment, empty for SGD) with weight decay `wd`. With `ratio` it also
+    /// sums what the update moved (else returns zeros without summing).
     pub(crate) fn update(
         self,
         w: &mut [f32],
@@ -49,7 +57,7 @@ impl Rule {
         v: &mut [f32],
         wd: f32,
         ratio: bool,
-    ) -> f64 {
+    ) -> Moved {
         let mut dw = [0f32; PIECE];
         let (mut sum_dw, mut sum_w) = (0.0, 0.0);
         for (k, w) in w.chunks_mut(PIECE).enumerate() {
@@ -64,10 +72,13 @@ impl Rule {
                 sum_w += sum_squares(w);
             }
         }
-        if sum_w > 0.0 {
-            (sum_dw / sum_w).sqrt()
-        } else {
-            0.0
+        Moved {
+            ratio: if sum_w > 0.0 {
+                (sum_dw / sum_w).sqrt()
+            } else {
+                0.0
+            },
+            norm: sum_w.sqrt(),
         }
     }
 }
@@ -184,7 +195,7 @@ mod tests {
             mu: 0.9,
             first: false,
         });
-        let ratio = later.update(&mut w, &g, &mut b, &mut [], 1e-4, true);
+        let moved = later.update(&mut w, &g, &mut b, &mut [], 1e-4, true);
         let (mut sum_dw, mut sum_w) = (0.0f64, 0.0f64);
         for i in 0..n {
             let d = g[i] + 1e-4 * w0[i];
@@ -195,11 +206,17 @@ mod tests {
             sum_w += (wi as f64).powi(2);
         }
         let want = (sum_dw / sum_w).sqrt();
+        let ratio = moved.ratio;
         assert!((ratio - want).abs() < 1e-5 * want, "{ratio} vs {want}");
+        let norm = sum_w.sqrt();
+        assert!(
+            (moved.norm - norm).abs() < 1e-5 * norm,
+            "{moved:?} vs {norm}"
+        );
         let mut w2 = w0.clone();
         assert_eq!(
             later.update(&mut w2, &g, &mut vec![0.25; n], &mut [], 1e-4, false),
-            0.0
+            Moved::default()
         );
         assert_eq!(w2, w, "the ratio does not change the update");
     }

@@ -53,6 +53,7 @@ fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
             })
             .collect(),
         num_params: 0,
+        init_weight_norms: vec![1.0; blocks],
     });
     for step in 1..=steps {
         let t = step as f32 / steps as f32;
@@ -67,7 +68,20 @@ fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
                 } else {
                     0.5 + 0.3 * t
                 };
+                // Plain runs: the input blocks' weights grow and their update ratio falls, as
+                // measured on plain-56; residual runs learn evenly across depth.
+                let from_out = 1.0 - l as f32 / (blocks - 1).max(1) as f32;
+                let (update_ratio, weight_norm) = if spec.starts_with("plain") {
+                    (
+                        3e-3 * 10f32.powf(-1.5 * from_out * t),
+                        1.0 + 40.0 * from_out * from_out * progress,
+                    )
+                } else {
+                    (3e-3 * (0.9 + 0.05 * (l % 5) as f32), 1.0 + 0.3 * progress)
+                };
                 BlockStat {
+                    update_ratio,
+                    weight_norm,
                     grad_norm: g,
                     grad_rms: g * 0.01,
                     act_mean: 0.4 + 0.05 * rng.next(),
@@ -95,6 +109,7 @@ fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
             update_ratios: (0..blocks)
                 .map(|l| 1e-3 * (1.0 + (l % 5) as f32) * (1.0 - 0.5 * t))
                 .collect(),
+            weight_norms: (0..blocks).map(|l| 1.0 + 0.1 * l as f32).collect(),
         });
         if step % 50 == 0 {
             h.evals.push(EvalRecord {

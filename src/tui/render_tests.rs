@@ -144,6 +144,8 @@ fn no_size_or_data_panics() {
             act_zero_frac: v,
             grad_rms: v,
             dead_frac: v,
+            update_ratio: v,
+            weight_norm: v,
             split: Some(crate::records::Eq5 {
                 shortcut: v,
                 branch: v,

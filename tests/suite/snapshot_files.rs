@@ -77,7 +77,11 @@ fn save_then_load_gives_an_equal_snapshot() {
         .filter(|n| !n.ends_with(".lock"))
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
-    assert!(saves.join(".2026-11-29T04-50-12_plain-20_v1-20_v2-20.lock").is_file());
+    assert!(
+        saves
+            .join(".2026-11-29T04-50-12_plain-20_v1-20_v2-20.lock")
+            .is_file()
+    );
 }
 
 #[test]
@@ -162,11 +166,6 @@ fn fixture_v3_keeps_loading() {
     // (Not the whole snapshot: the diverged run's NaN loss is unequal to itself.)
     assert_eq!(snap.resume, fixture_snapshot_v3().resume);
     assert_eq!(snap.runs[1], fixture_snapshot_v3().runs[1]);
-    assert_eq!(
-        snapshot::FORMAT_VERSION,
-        3,
-        "a new version needs a new fixture"
-    );
     let today = snapshot::to_ron(&snap).unwrap();
     assert_eq!(fs::read_to_string(&path).unwrap(), today);
     // Format 3 requires the checksums.
@@ -179,6 +178,46 @@ fn fixture_v3_keeps_loading() {
         one_line(&e).contains("has no checksum for its weights file"),
         "{e}"
     );
+}
+
+/// The v4 fixture: the v3 fixture with each parameter's norm at initialisation, and per step
+/// each parameter's norm and each block's update ratio and norm (run 2's records only, as a
+/// run resumed from a version 3 snapshot would have).
+fn fixture_snapshot_v4() -> RunSnapshot {
+    let mut s = fixture_snapshot_v3();
+    s.format_version = 4;
+    let run = &mut s.runs[1];
+    let np = run.info.param_names.len();
+    run.info.init_weight_norms = (0..np).map(|i| 1.0 + i as f32 / 8.0).collect();
+    for rec in &mut run.steps {
+        let t = rec.step as f32;
+        if !rec.param_grad_norms.is_empty() {
+            rec.weight_norms = (0..np).map(|i| 1.0 + i as f32 / 8.0 + t / 64.0).collect();
+        }
+        for (j, b) in rec.blocks.iter_mut().enumerate() {
+            (b.update_ratio, b.weight_norm) = (1.0 / (8.0 * t + j as f32), 1.0 + t / 32.0);
+        }
+    }
+    s
+}
+
+#[test]
+fn fixture_v4_keeps_loading() {
+    let path = fixture_path(4);
+    if std::env::var_os("RESVIZ_BLESS").is_some() && !path.exists() {
+        snapshot::save_to(&fixture_snapshot_v4(), &path).unwrap();
+    }
+    let snap = snapshot::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(snap.resume, fixture_snapshot_v4().resume);
+    assert_eq!(snap.runs[1], fixture_snapshot_v4().runs[1]);
+    assert!(!snap.runs[1].steps[0].weight_norms.is_empty());
+    assert_eq!(
+        snapshot::FORMAT_VERSION,
+        4,
+        "a new version needs a new fixture"
+    );
+    let today = snapshot::to_ron(&snap).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), today);
 }
 
 #[test]
@@ -346,7 +385,8 @@ fn malformed_files_report_line_and_column() {
 fn unknown_versions_are_rejected() {
     let text = good_text();
     let current = format!("format_version: {}", snapshot::FORMAT_VERSION);
-    for v in ["0", "4", "999999999999"] {
+    let next = (snapshot::FORMAT_VERSION + 1).to_string();
+    for v in ["0", next.as_str(), "999999999999"] {
         let (_d, _p, e) = load_text(&text.replacen(&current, &format!("format_version: {v}"), 1));
         let m = one_line(&e);
         assert!(matches!(e, SnapshotError::Version { .. }), "{m}");
@@ -378,7 +418,7 @@ fn inconsistent_lengths_are_rejected() {
     );
     let mut s = snap.clone();
     s.runs[0].steps[3].param_grad_norms.truncate(2);
-    check(&s, "step 4 has 2 parameter gradient norms");
+    check(&s, "step 4 has 2 per-parameter figures");
     let mut s = snap.clone();
     s.runs[1].evals.reverse();
     check(&s, "evaluations out of order");

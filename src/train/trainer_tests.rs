@@ -1,0 +1,57 @@
+use super::*;
+
+/// The step record's weight norms, and each block's update ratio and weight norm, equal what
+/// the weights before and after the step give when summed in f64 here.
+#[test]
+fn a_steps_weight_figures_match_the_weights() {
+    let cfg = ExperimentConfig {
+        models: vec!["v1-8".into()],
+        batch: 8,
+        ..Default::default()
+    };
+    let ds = Arc::new(crate::data::load("synthetic", 0).unwrap());
+    let mut t = Trainer::new(cfg, ds).unwrap();
+    let norm = |w: &[f32]| w.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    let before: Vec<Vec<f32>> = (t.runs[0].net.store.params.iter())
+        .map(|p| p.data().to_vec())
+        .collect();
+    let init: Vec<f64> = before.iter().map(|w| norm(w)).collect();
+    for (a, b) in t.runs[0].init_weight_norms.iter().zip(&init) {
+        assert!((*a as f64 - b).abs() <= 1e-5 * b, "{a} vs {b}");
+    }
+    let mut recs = Vec::new();
+    t.step_each(|_, rec, _| recs.push(rec));
+    let rec = &recs[0];
+    let after: Vec<&[f32]> = t.runs[0]
+        .net
+        .store
+        .params
+        .iter()
+        .map(|p| p.data())
+        .collect();
+    for (i, w) in after.iter().enumerate() {
+        let want = norm(w);
+        assert!((rec.weight_norms[i] as f64 - want).abs() <= 1e-5 * want.max(1e-30));
+    }
+    let names = t.runs[0].net.store.names();
+    let groups = learning::conv_weights(t.runs[0].net.block_names(), &names);
+    assert_eq!(groups.len(), rec.blocks.len());
+    for (g, b) in groups.iter().zip(&rec.blocks) {
+        assert!(!g.is_empty(), "every boundary of v1-8 has conv weights");
+        let (mut dw, mut w) = (0.0, 0.0);
+        for &i in g {
+            for (x0, x1) in before[i].iter().zip(after[i]) {
+                dw += ((x1 - x0) as f64).powi(2);
+                w += (*x1 as f64).powi(2);
+            }
+        }
+        let want = (dw / w).sqrt();
+        assert!(want > 0.0);
+        assert!(
+            (b.update_ratio as f64 - want).abs() < 1e-4 * want,
+            "{} vs {want}",
+            b.update_ratio
+        );
+        assert!((b.weight_norm as f64 - w.sqrt()).abs() < 1e-5 * w.sqrt());
+    }
+}

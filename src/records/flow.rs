@@ -64,6 +64,19 @@ pub fn step_slope(blocks: &[BlockStat]) -> Option<Slope> {
     log_slope(blocks.iter().map(|b| b.grad_rms as f64))
 }
 
+/// RMS at the input end over RMS at the output end of one step's profile (the first and last
+/// boundaries with a finite positive RMS): how much larger the gradient is where it arrives
+/// than where it starts. `None` with fewer than two such boundaries.
+pub fn spread(blocks: &[BlockStat]) -> Option<f64> {
+    let mut ok = blocks
+        .iter()
+        .map(|b| b.grad_rms as f64)
+        .filter(|r| r.is_finite() && *r > 0.0);
+    let first = ok.next()?;
+    let last = ok.last()?;
+    Some(first / last)
+}
+
 /// The shortcut's share of each block's input gradient (`None` where not measured).
 pub fn shares(blocks: &[BlockStat]) -> Vec<Option<f32>> {
     blocks
@@ -110,6 +123,20 @@ mod tests {
         // Zeros, NaNs and too few points are no fit.
         assert_eq!(log_slope([1.0, 0.0, f64::NAN]), None);
         assert!(log_slope([1.0, 0.0, 0.5, f64::NAN, 0.25]).is_some());
+    }
+
+    #[test]
+    fn spread_is_input_over_output() {
+        let b = |r: f32| BlockStat {
+            grad_rms: r,
+            ..BlockStat::default()
+        };
+        assert_eq!(
+            spread(&[b(0.0), b(8.0), b(f32::NAN), b(2.0), b(0.5)]),
+            Some(16.0)
+        );
+        assert_eq!(spread(&[b(8.0), b(0.0)]), None);
+        assert_eq!(spread(&[]), None);
     }
 
     #[test]

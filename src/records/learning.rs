@@ -5,7 +5,7 @@
 //! 1/‖W‖² when ‖W‖ grows) and the growth ‖W_t‖/‖W_0‖. Summaries by third of depth and a
 //! "why" line built only from those measured numbers. Pure functions over plain data.
 
-use super::record::{BlockStat, RunHistory, StepRecord};
+use super::record::{BlockStat, RunHistory, RunInfo, StepRecord};
 use crate::numfmt;
 
 /// The why line calls the input blocks frozen when they learn less than this fraction of the
@@ -136,11 +136,11 @@ pub fn recent_update_ratios(steps: &[StepRecord]) -> Vec<Option<f64>> {
 }
 
 /// Per block boundary, ‖W‖ at initialisation (`None` where the run's info lacks it).
-pub fn init_norms(h: &RunHistory) -> Vec<Option<f64>> {
-    let groups = conv_weights(&h.info.block_names, &h.info.param_names);
+pub fn init_norms(info: &RunInfo) -> Vec<Option<f64>> {
+    let groups = conv_weights(&info.block_names, &info.param_names);
     groups
         .iter()
-        .map(|g| group_norm(g, &h.info.init_weight_norms))
+        .map(|g| group_norm(g, &info.init_weight_norms))
         .collect()
 }
 
@@ -168,18 +168,23 @@ pub fn update_ratio_by_third(h: &RunHistory) -> Option<[f64; 3]> {
 
 /// `[input, middle, output]`: per block ‖W_final‖/‖W_0‖, the median over each third of depth.
 pub fn weight_growth_by_third(h: &RunHistory) -> Option<[f64; 3]> {
-    by_third(&growth(&h.last()?.blocks, &init_norms(h)))
+    by_third(&growth(&h.last()?.blocks, &init_norms(&h.info)))
 }
 
 /// One line on why a run learns as it does, from its measured figures only: the input third's
 /// update ratio against the output third's (now: the last [`RECENT`] records) and the input
 /// blocks' weight growth since initialisation. `None` until both ratios are known.
 pub fn why(h: &RunHistory) -> Option<String> {
-    let [r_in, _, r_out] = by_third(&recent_update_ratios(&h.steps))?;
+    why_at(&h.info, &h.steps)
+}
+
+/// [`why`] as of the last of `steps` (a replay's cursor).
+pub fn why_at(info: &RunInfo, steps: &[StepRecord]) -> Option<String> {
+    let [r_in, _, r_out] = by_third(&recent_update_ratios(steps))?;
     let r = r_in / r_out;
-    let grown = h
+    let grown = steps
         .last()
-        .and_then(|l| by_third(&growth(&l.blocks, &init_norms(h))))
+        .and_then(|l| by_third(&growth(&l.blocks, &init_norms(info))))
         .map(|g| g[0]);
     Some(why_text(r, grown))
 }

@@ -88,15 +88,20 @@ pub enum SidePanel {
     Experiment,
     /// The heatmap, in this slot only where the layout has no place of its own for it.
     Heatmap,
+    /// How fast each block learns (or how far its weights grew), here only where the layout
+    /// has no place of its own for it.
+    Learning,
 }
 
 impl SidePanel {
-    /// The next panel; `heatmap`: whether the heatmap is hidden and so joins the cycle.
-    fn next(self, heatmap: bool) -> Self {
+    /// The next panel; `hidden`: whether the layout hides the heatmap and the learning panel,
+    /// which then join the cycle.
+    fn next(self, hidden: bool) -> Self {
         match self {
-            Self::Shortcut => Self::Activations,
+            Self::Shortcut if hidden => Self::Learning,
+            Self::Shortcut | Self::Learning => Self::Activations,
             Self::Activations => Self::Params,
-            Self::Params if heatmap => Self::Heatmap,
+            Self::Params if hidden => Self::Heatmap,
             Self::Params | Self::Heatmap => Self::Experiment,
             Self::Experiment => Self::Shortcut,
         }
@@ -114,6 +119,18 @@ pub enum HeatMode {
     Rms,
     /// The shortcut's share, 0 to 1.
     Share,
+    /// ‖ΔW‖/‖W‖ of each block's convolution weights (log): when the input blocks freeze.
+    Learn,
+}
+
+/// What the learning panel draws against relative depth (`w` toggles).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LearnMode {
+    /// ‖ΔW‖/‖W‖ per block, averaged over recent steps: the effective learning rate.
+    #[default]
+    Ratio,
+    /// ‖W_t‖/‖W_0‖ per block.
+    Growth,
 }
 
 pub struct App {
@@ -134,6 +151,7 @@ pub struct App {
     dirty: bool,
     side: SidePanel,
     heat: HeatMode,
+    learn: LearnMode,
     /// Every gradient RMS recorded in this experiment: the heatmap's fixed colour scale.
     rms_scale: crate::tui::scale::LogScale,
     experiments: Experiments,
@@ -178,6 +196,7 @@ impl App {
             dirty: true,
             side: SidePanel::default(),
             heat: HeatMode::default(),
+            learn: LearnMode::default(),
             rms_scale: Default::default(),
             experiments: Experiments::default(),
             loss_log: false,
@@ -278,6 +297,16 @@ impl App {
             Intent::Help => self.help = true,
             Intent::CyclePanel => self.side = self.side.next(self.heatmap_hidden()),
             Intent::LogAxis => self.loss_log = !self.loss_log,
+            // Where the layout hides the learning panel, `w` brings it first.
+            Intent::Learning if self.heatmap_hidden() && self.side != SidePanel::Learning => {
+                self.side = SidePanel::Learning
+            }
+            Intent::Learning => {
+                self.learn = match self.learn {
+                    LearnMode::Ratio => LearnMode::Growth,
+                    LearnMode::Growth => LearnMode::Ratio,
+                }
+            }
             Intent::Screenshot => return vec![Action::Screenshot],
             Intent::GoTo => {
                 self.prompt = Some(String::new());
@@ -292,7 +321,8 @@ impl App {
             Intent::HeatMode => {
                 self.heat = match self.heat {
                     HeatMode::Rms => HeatMode::Share,
-                    HeatMode::Share => HeatMode::Rms,
+                    HeatMode::Share => HeatMode::Learn,
+                    HeatMode::Learn => HeatMode::Rms,
                 }
             }
             Intent::Quit => return self.quit(),

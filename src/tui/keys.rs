@@ -23,6 +23,8 @@ pub enum Intent {
     CyclePanel,
     /// Toggle what the heatmap colours.
     HeatMode,
+    /// The learning panel: bring it into view, or toggle update ratio / weight growth.
+    Learning,
     /// Start the shown experiment on the live weights, or stop the running one.
     RunExperiment,
     /// Show the next kind of experiment.
@@ -77,6 +79,7 @@ pub fn intent(key: KeyEvent) -> Option<Intent> {
         KeyCode::Char('s') => Intent::Save,
         KeyCode::Char('p') => Intent::CyclePanel,
         KeyCode::Char('m') => Intent::HeatMode,
+        KeyCode::Char('w') => Intent::Learning,
         KeyCode::Char('x') => Intent::RunExperiment,
         KeyCode::Char('e') => Intent::NextExperiment,
         KeyCode::Char('?') => Intent::Help,
@@ -161,12 +164,17 @@ pub const COMMON: &[Binding] = &[
     b(
         "p",
         "panel",
-        "side panel: shortcut/activations/params/experiment (+heatmap)",
+        "cycle the side panel (small screens: +learning, heatmap)",
+    ),
+    b(
+        "w",
+        "learning",
+        "learning panel: ‖ΔW‖/‖W‖ / weight growth (small: show it)",
     ),
     b(
         "m",
         "heatmap",
-        "heatmap colours: gradient RMS / shortcut share",
+        "heatmap colours: gradient RMS / shortcut share / ‖ΔW‖/‖W‖",
     ),
     b(
         "l",

@@ -202,10 +202,10 @@ fn dashboard_100x30_and_200x60() {
     let big = render(&app, 200, 60);
     insta::assert_snapshot!("dashboard_200x60", big.backend());
     let text = |t: &Terminal<TestBackend>| format!("{}", t.backend());
-    assert!(text(&small).contains("heatmap hidden: p"));
-    assert!(!text(&big).contains("heatmap hidden"));
+    assert!(text(&small).contains("learning: w, heatmap: p"));
+    assert!(!text(&big).contains("heatmap: p"));
     for t in [&render(&app, 80, 24), &small] {
-        assert!(text(t).contains("heatmap hidden: p"));
+        assert!(text(t).contains("learning: w, heatmap: p"));
     }
 }
 
@@ -217,10 +217,37 @@ fn the_hidden_heatmap_through_p_80x24() {
         width: 80,
         height: 24,
     });
-    let app = with_panels(app, 3, false);
+    let app = with_panels(app, 4, false);
     let t = render(&app, 80, 24);
     insta::assert_snapshot!("heatmap_in_the_side_panel_80x24", t.backend());
-    assert!(!format!("{}", t.backend()).contains("heatmap hidden"));
+    assert!(!format!("{}", t.backend()).contains("heatmap: p"));
+}
+
+/// The learning panel at 80×24 (`w` brings it, with each run's why line), its weight-growth
+/// view and the update-ratio heatmap at 120×40.
+#[test]
+fn learning_panel_80x24_and_growth_120x40() {
+    let key = |c| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    let mut small = live();
+    small.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    small.update(key('w'));
+    let t = render(&small, 80, 24);
+    insta::assert_snapshot!("learning_panel_80x24", t.backend());
+    let text = format!("{}", t.backend());
+    assert!(text.contains("in÷out ×0.103"), "{text}");
+    assert!(text.contains("1 plain-56: input blocks' weights"), "{text}");
+    let mut big = live();
+    big.update(key('w'));
+    big.update(key('m'));
+    big.update(key('m'));
+    let t = render(&big, 120, 40);
+    insta::assert_snapshot!("growth_and_update_heatmap_120x40", t.backend());
+    let text = format!("{}", t.backend());
+    assert!(text.contains("weight growth"), "{text}");
+    assert!(text.contains("‖ΔW‖/‖W‖ (log)"), "{text}");
 }
 
 /// At the smallest size every key of either mode is listed in the help overlay.

@@ -1,6 +1,6 @@
 //! Read access to the dashboard state, for views and for building snapshots.
 
-use super::{App, HeatMode, SaveKind, SidePanel, Status, TrainerPhase};
+use super::{App, HeatMode, LearnMode, SaveKind, SidePanel, Status, TrainerPhase};
 use crate::config::ExperimentConfig;
 use crate::records::record::{EvalRecord, RunHistory, StepRecord};
 use crate::tui::cursor::TimeCursor;
@@ -63,6 +63,10 @@ impl App {
     pub fn experiments(&self) -> &crate::tui::experiments::Experiments {
         &self.experiments
     }
+    pub fn learn_mode(&self) -> LearnMode {
+        self.learn
+    }
+
     pub fn heat_mode(&self) -> HeatMode {
         self.heat
     }

@@ -10,12 +10,13 @@ use crate::tui::app::{App, SidePanel};
 use crate::tui::keys::{self, Binding};
 use crate::tui::theme;
 
-/// `hidden`: the layout leaves the heatmap out, so the footer says how to see it.
+/// `hidden`: the layout leaves the learning panel and the heatmap out, so the footer says how
+/// to see them.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, hidden: bool) {
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1;
-    if hidden && app.side_panel() != SidePanel::Heatmap {
-        let hint = "heatmap hidden: p ";
+    if hidden && !matches!(app.side_panel(), SidePanel::Heatmap | SidePanel::Learning) {
+        let hint = "learning: w, heatmap: p ";
         spans.push(Span::styled(hint, theme::muted()));
         used += hint.chars().count();
     }

@@ -1,8 +1,10 @@
 //! Gradient flow, the centrepiece: the size-free RMS of ∂L/∂x_l at every block boundary, from
 //! the input (0) to the output (1) in relative depth so nets of different depth overlay, on a
-//! log scale. Each run's first recorded step stays beneath as a faint line. Below the chart, per
-//! run, the fitted growth of the gradient per block toward the input, with its sign; for plain
-//! stacks the mean-field prediction beside it.
+//! log scale. Each run's first recorded step stays beneath as faint dots. Below the chart, per
+//! run, the fitted growth of the gradient per block toward the input now, and at the first
+//! recorded step (with the input ÷ output ratio there), so the explosion at initialisation stays
+//! on screen after training has flattened the profile; the mean-field prediction for plain
+//! batch-normalised stacks, which is about initialisation, is set beside the first step.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -10,7 +12,8 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Chart, Dataset, GraphType, Paragraph};
 
-use crate::records::flow::{MEAN_FIELD_GROWTH, Slope, relative_depth, step_slope};
+use crate::numfmt;
+use crate::records::flow::{MEAN_FIELD_GROWTH, Slope, relative_depth, spread, step_slope};
 use crate::records::record::BlockStat;
 use crate::tui::app::App;
 use crate::tui::series;
@@ -32,6 +35,8 @@ struct Profile {
     now: Vec<(f64, f64)>,
     first: Vec<(f64, f64)>,
     slope: Option<Slope>,
+    /// The first recorded step: its number, fitted growth and input ÷ output ratio.
+    start: Option<(u64, Option<Slope>, Option<f64>)>,
     non_finite: bool,
 }
 
@@ -46,6 +51,9 @@ impl Profile {
             now: points(blocks),
             first: steps.first().map(|r| points(&r.blocks)).unwrap_or_default(),
             slope: step_slope(blocks),
+            start: steps
+                .first()
+                .map(|r| (r.step, step_slope(&r.blocks), spread(&r.blocks))),
             non_finite: blocks.iter().any(|b| !b.grad_norm.is_finite()),
         }
     }
@@ -77,7 +85,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         frame.render_widget(chart(app, &profiles, chart_area), chart_area);
     }
-    frame.render_widget(Paragraph::new(legend(app, &profiles)), legend_area);
+    frame.render_widget(
+        Paragraph::new(legend(app, &profiles, legend_area.width as usize)),
+        legend_area,
+    );
 }
 
 fn chart<'a>(app: &App, profiles: &'a [Profile], area: Rect) -> Chart<'a> {
@@ -112,21 +123,7 @@ fn chart<'a>(app: &App, profiles: &'a [Profile], area: Rect) -> Chart<'a> {
     unit_x_chart(datasets, x_labels, y_bounds, y_labels)
 }
 
-/// `grows ×1.36/block→in (+0.31)`: the fitted factor per block toward the input, with the
-/// signed log-slope.
-pub fn slope_text(s: Slope) -> String {
-    let f = s.factor();
-    let word = if f >= 1.05 {
-        "grows"
-    } else if f <= 1.0 / 1.05 {
-        "shrinks"
-    } else {
-        "flat"
-    };
-    format!("{word} ×{:.2}/block→in ({:+.2})", f, s.per_block)
-}
-
-fn legend(app: &App, profiles: &[Profile]) -> Vec<Line<'static>> {
+fn legend(app: &App, profiles: &[Profile], width: usize) -> Vec<Line<'static>> {
     let mut lines: Vec<Line> = profiles
         .iter()
         .enumerate()
@@ -138,26 +135,97 @@ fn legend(app: &App, profiles: &[Profile]) -> Vec<Line<'static>> {
                 "── "
             };
             let spec = &app.histories()[i].info.spec;
-            let mut spans = vec![Span::styled(format!("{mark}{} {spec:<9} ", i + 1), style)];
-            spans.push(match p.slope {
-                Some(s) => Span::styled(slope_text(s), style),
-                None => Span::styled("no data", theme::muted()),
+            let head = format!("{mark}{} {spec:<9} ", i + 1);
+            let alarm = if p.non_finite {
+                " ! non-finite gradient "
+            } else {
+                ""
+            };
+            let Some(now) = p.slope else {
+                return Line::from(vec![
+                    Span::styled(head, style),
+                    Span::styled("no data", theme::muted()),
+                    Span::styled(alarm, theme::alarm()),
+                ]);
+            };
+            // The richest text that fits: the step-1 profile is what must stay on screen.
+            let plain = spec.starts_with("plain");
+            let rich = start_text(p.start, plain, Detail::Full);
+            let (now_text, start) = [
+                (format!("now ×{:.2}/blk→in", now.factor()), rich),
+                (
+                    format!("now ×{:.2}/blk→in", now.factor()),
+                    start_text(p.start, plain, Detail::NoTheory),
+                ),
+                (
+                    format!("now ×{:.2}", now.factor()),
+                    start_text(p.start, plain, Detail::Compact),
+                ),
+                (
+                    format!("×{:.2}", now.factor()),
+                    start_text(p.start, plain, Detail::Spread),
+                ),
+            ]
+            .into_iter()
+            .find(|(n, s)| head.chars().count() + n.chars().count() + s.chars().count() <= width)
+            .unwrap_or_else(|| {
+                (
+                    format!("×{:.2}", now.factor()),
+                    start_text(p.start, plain, Detail::Spread),
+                )
             });
-            if spec.starts_with("plain") {
-                spans.push(Span::styled(
-                    format!("  theory at init ×{MEAN_FIELD_GROWTH:.2}"),
-                    theme::muted(),
-                ));
-            }
-            if p.non_finite {
-                spans.push(Span::styled(" ! non-finite gradient ", theme::alarm()));
-            }
-            Line::from(spans)
+            Line::from(vec![
+                Span::styled(head, style),
+                Span::styled(now_text, style),
+                Span::styled(start, theme::muted()),
+                Span::styled(alarm, theme::alarm()),
+            ])
         })
         .collect();
     lines.push(Line::styled(
-        "··· step 1   RMS = ‖∂L/∂xₗ‖·√B/√(C·H·W)   →in: toward the input",
+        format!(
+            "··· first step  ×/blk→in: fitted growth per block toward the input  plain BN nets at \
+             init, theory (Yang 2019): ×{MEAN_FIELD_GROWTH:.2}  RMS = ‖∂L/∂xₗ‖·√B/√(C·H·W)"
+        ),
         theme::muted(),
     ));
     lines
+}
+
+/// How much of the first step's profile a legend line has room for.
+#[derive(Clone, Copy, PartialEq)]
+enum Detail {
+    /// Fitted growth, the theory beside it (plain nets), input ÷ output.
+    Full,
+    NoTheory,
+    /// Fitted growth without units, input ÷ output.
+    Compact,
+    /// Input ÷ output only.
+    Spread,
+}
+
+/// ` · step 1 ×1.36/blk (theory ×1.47), in÷out ×4.8e3`: the profile of the first recorded
+/// step, the mean-field prediction (plain nets only, and about initialisation) beside its fit.
+fn start_text(start: Option<(u64, Option<Slope>, Option<f64>)>, plain: bool, d: Detail) -> String {
+    let Some((step, slope, spread)) = start else {
+        return String::new();
+    };
+    let mut t = match d {
+        Detail::Spread => format!(" │ step {step}"),
+        _ => format!(" · step {step}"),
+    };
+    if let (Some(s), true) = (slope, d != Detail::Spread) {
+        let unit = if d == Detail::Compact { "" } else { "/blk" };
+        t += &format!(" ×{:.2}{unit}", s.factor());
+        if plain && d == Detail::Full {
+            t += &format!(" (theory ×{MEAN_FIELD_GROWTH:.2})");
+        }
+    }
+    if let Some(r) = spread {
+        t += &match d {
+            Detail::Spread => format!(" in÷out {}", numfmt::ratio(r)),
+            _ => format!(", in÷out {}", numfmt::ratio(r)),
+        };
+    }
+    t
 }

@@ -1,6 +1,8 @@
 //! Heatmap panel: the focused run's blocks (input at the top) × training time, time bucketed to
 //! the panel width, coloured by the gradient RMS (log10, on one scale for the whole experiment:
-//! see `tui::scale`) or by the shortcut's share (0 to 1); `m` switches. A colour scale underneath.
+//! see `tui::scale`), by the shortcut's share (0 to 1) or by the update ratio ‖ΔW‖/‖W‖ of each
+//! block's convolution weights (log, on the range shown: the moment a plain net's input blocks
+//! freeze is where their rows go dark); `m` switches. A colour scale underneath.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -20,10 +22,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .map_or("", |h| h.info.spec.as_str());
     let mode = app.heat_mode();
     let what = match mode {
-        HeatMode::Rms => "gradient RMS (log)",
+        HeatMode::Rms => "grad RMS (log)",
         HeatMode::Share => "shortcut share",
+        HeatMode::Learn => "‖ΔW‖/‖W‖ (log)",
     };
     let title = format!(" {what} · {spec} · blocks × steps ");
+    let title = if title.chars().count() + 2 > area.width as usize {
+        format!(" {what} · {spec} ")
+    } else {
+        title
+    };
     let block = Block::bordered().title(Span::styled(title, theme::title()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -41,6 +49,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             bucket(steps, map_area.width as usize, share),
             Some([0.0, 1.0]),
         ),
+        HeatMode::Learn => {
+            let columns = bucket(steps, map_area.width as usize, log_update);
+            let range = series::bounds(columns.iter().flatten().copied().filter(|v| v.is_finite()));
+            (columns, range)
+        }
     };
     let Some(range) = range.filter(|_| columns.iter().flatten().any(|v| v.is_finite())) else {
         frame.render_widget(
@@ -67,6 +80,14 @@ fn log_rms(b: &BlockStat) -> Option<f64> {
         return Some(f64::NAN);
     }
     series::log10(b.grad_rms)
+}
+
+/// log10 of the block's update ratio; `None` where not measured.
+fn log_update(b: &BlockStat) -> Option<f64> {
+    if !b.update_ratio.is_finite() {
+        return Some(f64::NAN);
+    }
+    series::log10(b.update_ratio)
 }
 
 /// The shortcut's share; `None` where not measured (the stem).
@@ -117,15 +138,26 @@ fn scale(
     width: u16,
 ) -> Line<'static> {
     let (lo, hi) = match mode {
-        HeatMode::Rms => (
+        HeatMode::Rms | HeatMode::Learn => (
             theme::num(10f64.powf(range[0])),
             theme::num(10f64.powf(range[1])),
         ),
         HeatMode::Share => ("0".into(), "100%".into()),
     };
-    let ramp_width = (width as usize)
-        .saturating_sub(lo.len() + hi.len() + 36)
-        .min(24);
+    // What is left for the colour ramp once the labels are placed; the step span only where it
+    // still leaves a ramp of 8.
+    let fixed = lo.chars().count() + hi.chars().count() + 20;
+    let span = match steps {
+        (Some(a), Some(b)) => format!("  steps {a}–{b}"),
+        _ => String::new(),
+    };
+    let room = (width as usize).saturating_sub(fixed);
+    let span = if room >= span.chars().count() + 8 {
+        span
+    } else {
+        String::new()
+    };
+    let ramp_width = room.saturating_sub(span.chars().count()).min(24);
     let mut spans = vec![Span::styled(format!("    {lo} "), theme::muted())];
     spans.extend((0..ramp_width).map(|i| {
         let t = i as f64 / (ramp_width.max(2) - 1) as f64;
@@ -134,8 +166,6 @@ fn scale(
     spans.push(Span::styled(format!(" {hi}  "), theme::muted()));
     spans.push(Span::styled("█", Style::new().fg(heatmap::NON_FINITE)));
     spans.push(Span::styled(" none/NaN", theme::muted()));
-    if let (Some(a), Some(b)) = steps {
-        spans.push(Span::styled(format!("  steps {a}–{b}"), theme::muted()));
-    }
+    spans.push(Span::styled(span, theme::muted()));
     Line::from(spans)
 }

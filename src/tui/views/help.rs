@@ -10,13 +10,17 @@ use crate::tui::app::App;
 use crate::tui::{keys, theme};
 
 /// Lines of at most 94 columns: the overlay's inside at 100 columns and wider, so none wraps.
-const READING: [&str; 8] = [
-    "Gradient flow: RMS per element of each example's ∂ℓ/∂x at every block boundary (free of",
-    "tensor size and batch), input left, output right; dots: the first step. At initialisation a",
-    "plain BN stack's gradient grows ×1.3-1.4 per block toward the input (mean-field: ×1.47),",
-    "a residual net's ×1.1. Batch norm flattens the plain profile in ~10 steps; it barely learns.",
-    "Shortcut share (He 2016 eq. 5): the part of ∂L/∂xₗ arriving through the shortcut. Plain: 0,",
-    "every gradient passes through the layers. Residual: about half at init, rising with training.",
+const READING: [&str; 12] = [
+    "Gradient flow: RMS per element of each example's ∂ℓ/∂x at every block boundary, input left,",
+    "output right; dots: the first step. At init a plain BN stack's gradient grows ×1.3-1.4 per",
+    "block toward the input (mean-field theory: ×1.47), a residual net's about ×1.1.",
+    "Why plain-56 stops learning: those large first gradients make the input blocks' first",
+    "updates as large as their weights, so their norms grow (×10 and more); batch norm makes a",
+    "conv's output blind to its weights' scale, so its effective learning rate ‖ΔW‖/‖W‖ falls as",
+    "1/‖W‖²: the input blocks freeze (learning panel, w) while the output blocks learn. The",
+    "identity path keeps growth, first updates and ‖ΔW‖/‖W‖ even across depth (why lines).",
+    "Shortcut share (He 2016 eq. 5, one unit): the part of ∂L/∂xₗ arriving through the shortcut.",
+    "Plain: 0; residual: about half or more. In v1 the ReLU after the sum breaks eq. 5's form.",
     "Activations: zeros = sparsity (about half is a healthy ReLU); dead = channels zero in every",
     "example. Flagged: dead > 10 %, std < 1e-3 or > 1e3, NaN/inf.",
 ];

@@ -1,9 +1,11 @@
 //! Rendering: `draw` lays the panels out for the terminal's size and each panel module renders
 //! one of them from `&App`. Views never mutate state.
 //!
-//! Sizes: from 110×34 (120×40, 200×60) every panel; from 80×24 (80×24, 100×30) the header,
-//! gradient flow with the side panel, loss and accuracy, and the footer, the heatmap joining the
-//! side panel's `p` cycle (the footer says so); below 80×24 a message saying what size is needed.
+//! Sizes: from 110×34 (120×40, 200×60) every panel: gradient flow and the shortcut's share
+//! above, each run's why line, then the learning panel, the heatmap and the curves; from 80×24
+//! (80×24, 100×30) the header, gradient flow with the side panel, loss and accuracy, and the
+//! footer, the learning panel (`w`, with the why lines) and the heatmap joining the side
+//! panel's `p` cycle (the footer says so); below 80×24 a message saying what size is needed.
 
 mod activations;
 mod chart;
@@ -14,6 +16,7 @@ mod grad_flow;
 mod header;
 mod heatmap;
 mod help;
+mod learning;
 mod params;
 mod shortcut;
 
@@ -53,22 +56,31 @@ pub fn draw(frame: &mut Frame, app: &App) {
 }
 
 fn full(frame: &mut Frame, body: Rect, app: &App) {
-    let [top, bottom] =
-        Layout::vertical([Constraint::Percentage(55), Constraint::Fill(1)]).areas(body);
+    let why = learning::why_lines(app);
+    let [top, strip, bottom] = Layout::vertical([
+        Constraint::Percentage(52),
+        Constraint::Length(why.len() as u16),
+        Constraint::Fill(1),
+    ])
+    .areas(body);
     let [flow, acts] =
         Layout::horizontal([Constraint::Percentage(58), Constraint::Fill(1)]).areas(top);
-    let [heat, loss, acc] = Layout::horizontal([
-        Constraint::Percentage(50),
-        Constraint::Percentage(25),
+    let [learn, heat, curves] = Layout::horizontal([
+        Constraint::Percentage(38),
+        Constraint::Percentage(30),
         Constraint::Fill(1),
     ])
     .areas(bottom);
+    let [loss, acc] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Fill(1)]).areas(curves);
     grad_flow::render(frame, flow, app);
     match app.side_panel() {
-        // The heatmap has its own place here.
-        SidePanel::Heatmap => shortcut::render(frame, acts, app),
+        // The heatmap and the learning panel have their own places here.
+        SidePanel::Heatmap | SidePanel::Learning => shortcut::render(frame, acts, app),
         _ => side(frame, acts, app),
     }
+    frame.render_widget(Paragraph::new(why), strip);
+    learning::render(frame, learn, app);
     heatmap::render(frame, heat, app);
     curves::render_loss(frame, loss, app);
     curves::render_accuracy(frame, acc, app);
@@ -82,17 +94,30 @@ fn side(frame: &mut Frame, area: Rect, app: &App) {
         SidePanel::Params => params::render(frame, area, app),
         SidePanel::Experiment => experiment::render(frame, area, app),
         SidePanel::Heatmap => heatmap::render(frame, area, app),
+        SidePanel::Learning => learning::render(frame, area, app),
     }
 }
 
-/// The gradient flow always; the curves only when the flow chart keeps at least 10 rows.
+/// The gradient flow always; the curves only when the flow chart keeps at least 10 rows, and in
+/// their place each run's why line (wrapped) while the learning panel is beside the flow.
 fn compact(frame: &mut Frame, body: Rect, app: &App) {
-    let (top, curves) = if body.height < 18 {
-        (body, None)
+    let why = if app.side_panel() == SidePanel::Learning {
+        learning::why_lines(app)
+    } else {
+        Vec::new()
+    };
+    let (top, strip, curves) = if body.height < 18 {
+        (body, Rect::default(), None)
+    } else if !why.is_empty() {
+        // The why lines take the curves' place: on a small screen they are the point.
+        let rows = (2 * why.len() as u16).min(8);
+        let [top, strip] =
+            Layout::vertical([Constraint::Fill(1), Constraint::Length(rows)]).areas(body);
+        (top, strip, None)
     } else {
         let [top, curves] =
             Layout::vertical([Constraint::Fill(1), Constraint::Length(8)]).areas(body);
-        (top, Some(curves))
+        (top, Rect::default(), Some(curves))
     };
     if top.width >= 80 {
         let [flow, side_area] =
@@ -102,6 +127,7 @@ fn compact(frame: &mut Frame, body: Rect, app: &App) {
     } else {
         grad_flow::render(frame, top, app);
     }
+    frame.render_widget(Paragraph::new(why).wrap(Wrap { trim: true }), strip);
     let Some(curves) = curves else {
         return;
     };

@@ -30,15 +30,17 @@ fn main() -> ExitCode {
             cli::dashboard::run_compare(&files, plot.as_deref())
         }
     };
+    // The last line goes through the same non-panicking path as every other line on stderr: a
+    // full stderr must not turn an orderly failure into a panic.
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => match e.downcast_ref::<resviz::signals::Interrupted>() {
             Some(i) => {
-                eprintln!("resviz: {i}");
+                cli::output::note(&format!("resviz: {i}"));
                 ExitCode::from(i.exit_code())
             }
             None => {
-                eprintln!("resviz: error: {e:#}");
+                cli::output::note(&format!("resviz: error: {e:#}"));
                 ExitCode::FAILURE
             }
         },

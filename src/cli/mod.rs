@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions and the experiment options shared by subcommands.
 
 pub mod bench;
+mod bounds;
 mod common;
 pub mod dashboard;
 pub mod data;

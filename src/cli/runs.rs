@@ -127,7 +127,7 @@ fn trained(
     let (histories, trainer, signal, outcome) =
         rt.block_on(train_cmd::drive(trainer, histories, steps, rule))?;
     if let Some(o) = outcome {
-        eprintln!("{}", train_cmd::plateau_report(&o, &histories));
+        super::output::note(&train_cmd::plateau_report(&o, &histories));
     }
     if let Some(sig) = signal {
         bail!("interrupted by signal {sig} while training");

@@ -9,7 +9,7 @@ use crate::records::{RunHistory, RunStatus, TrainerCommand, TrainerEvent};
 use crate::signals::{Interrupted, Signals};
 use crate::snapshot::{self, RunSnapshot, resume};
 use crate::train::{self, Trainer, WorkerOptions};
-use color_eyre::eyre::{Result, WrapErr, bail};
+use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::path::Path;
@@ -49,7 +49,14 @@ fn total_steps(args: &TrainArgs, train_len: usize, batch: usize) -> Result<u64> 
         (Some(s), None) if s <= 0 => bail!("--steps must be at least 1 (got {s})"),
         (Some(s), None) => Ok(s as u64),
         (None, Some(e)) if e <= 0 => bail!("--epochs must be at least 1 (got {e})"),
-        (None, Some(e)) => Ok(e as u64 * Sampler::batches_per_epoch(train_len, batch) as u64),
+        (None, Some(e)) => {
+            let per_epoch = Sampler::batches_per_epoch(train_len, batch) as u64;
+            (e as u64).checked_mul(per_epoch).ok_or_else(|| {
+                eyre!(
+                    "--epochs {e} is {per_epoch} steps each: more steps than a step counter holds"
+                )
+            })
+        }
         (None, None) => Ok(500),
     }
 }
@@ -198,17 +205,17 @@ fn resumed(args: &TrainArgs, path: &Path) -> Result<Start> {
 fn save(args: &TrainArgs, mut snap: RunSnapshot, trainer: &Trainer, out: &Path) -> Result<()> {
     if !args.save_weights {
         snapshot::save_to(&snap, out)?;
-        eprintln!("saved {}", out.display());
+        super::output::note(&format!("saved {}", out.display()));
         return Ok(());
     }
     let previous = std::fs::symlink_metadata(out).is_ok();
     match snapshot::set::save_with_weights(&mut snap, trainer, out) {
         Ok(files) => {
-            eprintln!("saved {}", out.display());
+            super::output::note(&format!("saved {}", out.display()));
             let dir = out.parent().unwrap_or(Path::new(""));
             for f in &files {
                 let w = dir.join(&f.weights);
-                eprintln!("saved {} and {}", w.display(), f.optimizer);
+                super::output::note(&format!("saved {} and {}", w.display(), f.optimizer));
             }
             Ok(())
         }
@@ -282,7 +289,7 @@ pub(super) async fn drive(
                 );
                 bar.set_message(loss_message(&histories));
                 if let Some(line) = plain.as_mut().and_then(|p| p.tick(&histories)) {
-                    eprintln!("{line}");
+                    super::output::note(&line);
                 }
             }
             TrainerEvent::Evaluated { run, eval } => histories[run].evals.push(eval),
@@ -300,7 +307,7 @@ pub(super) async fn drive(
     }
     bar.finish_and_clear();
     if let Some(p) = plain.as_mut() {
-        eprintln!("{}", p.done(&histories));
+        super::output::note(&p.done(&histories));
     }
     let signal = match stopper.is_finished() {
         true => stopper.await.ok(),

@@ -26,6 +26,7 @@ mod landscape;
 mod lesion;
 mod limits;
 mod model_contract;
+mod numeric_bounds;
 mod resume;
 mod resume_checks;
 mod save_set;

@@ -6,6 +6,7 @@ mod common;
 pub mod dashboard;
 pub mod data;
 mod defaults;
+mod finish;
 pub mod landscape;
 pub mod lesion;
 pub mod output;

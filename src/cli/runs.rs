@@ -124,9 +124,14 @@ fn trained(
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let (histories, trainer, signal, outcome) =
-        rt.block_on(train_cmd::drive(trainer, histories, steps, rule))?;
-    if let Some(o) = outcome {
+    let train_cmd::Driven {
+        histories,
+        trainer,
+        signal,
+        plateau,
+        ..
+    } = rt.block_on(train_cmd::drive(trainer, histories, steps, rule))?;
+    if let Some(o) = plateau {
         super::output::note(&train_cmd::plateau_report(&o, &histories));
     }
     if let Some(sig) = signal {

@@ -32,6 +32,7 @@ mod resume_checks;
 mod save_set;
 mod save_siblings;
 mod shatter;
+mod signal_save;
 mod snapshot_files;
 mod source_layout;
 mod trainer_control;

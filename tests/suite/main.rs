@@ -17,6 +17,7 @@ mod dashboard_experiments;
 mod data_fetch;
 mod data_loaders;
 mod degradation;
+mod fetch_limits;
 mod final_loss;
 mod flow_story;
 mod fuzz;

@@ -10,6 +10,9 @@ static GLOBAL: resviz::engine::alloc::Allocator = resviz::engine::alloc::Allocat
 use resviz::cli::{self, Cli, Command};
 use std::process::ExitCode;
 
+/// Characters of an error message shown; the rest is cut, with the message's length.
+const MAX_ERROR_CHARS: usize = 2000;
+
 fn main() -> ExitCode {
     let _ = color_eyre::install();
     let cli = Cli::parse();
@@ -40,7 +43,10 @@ fn main() -> ExitCode {
                 ExitCode::from(i.exit_code())
             }
             None => {
-                cli::output::note(&format!("resviz: error: {e:#}"));
+                // An error may quote its input (a 50 MB config, a --models of 100,000 letters):
+                // one line of at most a few screens, whatever the input.
+                let message = resviz::numfmt::cut(&format!("{e:#}"), MAX_ERROR_CHARS);
+                cli::output::note(&format!("resviz: error: {message}"));
                 ExitCode::FAILURE
             }
         },

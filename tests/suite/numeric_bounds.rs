@@ -153,3 +153,27 @@ fn a_gzip_idx_file_inflates_no_further_than_its_header_declares() {
         assert!(e.contains(want), "{e}");
     }
 }
+
+/// Issue 31 item 10: an error never echoes a huge input whole (a 5 MB model name in a config, a
+/// 100,000-letter --dataset): the line is cut and says how long the input was.
+#[test]
+fn errors_cut_a_huge_quoted_input() {
+    let d = tempfile::tempdir().unwrap();
+    let name = "a".repeat(5_000_000);
+    fs::write(d.path().join("big.ron"), format!("(models: [\"{name}\"])")).unwrap();
+    let e = failure(&resviz(
+        d.path(),
+        &["train", "--steps", "1", "--config", "big.ron"],
+    ));
+    assert!(e.len() < 2100 && e.contains("bytes)"), "{} chars", e.len());
+    let long = "x".repeat(100_000);
+    let e = failure(&resviz(
+        d.path(),
+        &["train", "--steps", "1", "--dataset", &long],
+    ));
+    assert!(
+        e.contains("unknown dataset") && e.contains("(100000 bytes)"),
+        "{e}"
+    );
+    assert!(e.len() < 400, "{e}");
+}

@@ -144,6 +144,9 @@ fn trained(
 fn loaded(path: &Path) -> Result<(Trainer, Vec<RunHistory>)> {
     let snap = snapshot::load(path)?;
     let point = resume::point_of(&snap, path)?;
+    snap.config
+        .validate()
+        .wrap_err_with(|| format!("cannot use the runs of {}", path.display()))?;
     let ds = Arc::new(data::load(&snap.config.dataset, snap.config.seed)?);
     let mut trainer = Trainer::new(snap.config.clone(), ds)
         .wrap_err_with(|| format!("cannot rebuild the runs of {}", path.display()))?;

@@ -30,6 +30,7 @@ mod model_contract;
 mod numeric_bounds;
 mod resume;
 mod resume_checks;
+mod resume_edits;
 mod save_set;
 mod save_siblings;
 mod shatter;

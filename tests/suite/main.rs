@@ -21,6 +21,7 @@ mod fetch_limits;
 mod final_loss;
 mod flow_story;
 mod fuzz;
+mod fuzz_weights;
 mod headless_progress;
 mod interrupt;
 mod landscape;

@@ -10,6 +10,9 @@ static GLOBAL: resviz::engine::alloc::Allocator = resviz::engine::alloc::Allocat
 use resviz::cli::{self, Cli, Command};
 use std::process::ExitCode;
 
+/// Characters of an error message shown; the rest is cut, with the message's length.
+const MAX_ERROR_CHARS: usize = 2000;
+
 fn main() -> ExitCode {
     let _ = color_eyre::install();
     let cli = Cli::parse();
@@ -30,15 +33,20 @@ fn main() -> ExitCode {
             cli::dashboard::run_compare(&files, plot.as_deref())
         }
     };
+    // The last line goes through the same non-panicking path as every other line on stderr: a
+    // full stderr must not turn an orderly failure into a panic.
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => match e.downcast_ref::<resviz::signals::Interrupted>() {
             Some(i) => {
-                eprintln!("resviz: {i}");
+                cli::output::note(&format!("resviz: {i}"));
                 ExitCode::from(i.exit_code())
             }
             None => {
-                eprintln!("resviz: error: {e:#}");
+                // An error may quote its input (a 50 MB config, a --models of 100,000 letters):
+                // one line of at most a few screens, whatever the input.
+                let message = resviz::numfmt::cut(&format!("{e:#}"), MAX_ERROR_CHARS);
+                cli::output::note(&format!("resviz: error: {message}"));
                 ExitCode::FAILURE
             }
         },

@@ -1,6 +1,15 @@
 //! Numbers as people read them, one format per kind of number wherever it is shown: the dashboard
 //! (`tui`) and the saved-run comparison (`snapshot::compare`) both format through here.
 
+/// At most `max` characters of `s`, with `…` and the length when cut: what an error message
+/// quotes of an input that may be megabytes long.
+pub fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}… ({} bytes)", &s[..at], s.len()),
+        None => s.to_string(),
+    }
+}
+
 /// A compact number: 3 significant digits, scientific outside [0.01, 10⁴), explicit NaN and ±inf.
 pub fn num(x: f64) -> String {
     if x.is_nan() {

@@ -52,6 +52,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.steps == Some(0) {
         bail!("--steps must be at least 1");
     }
+    if let Some(s) = args.steps {
+        // Three timings (f64) per step are kept for the medians.
+        super::bounds::fits("--steps", s as u64, s as f64, 24.0)?;
+    }
     if args.kernels {
         return kernels(args, args.steps.unwrap_or(KERNEL_RUNS));
     }
@@ -115,7 +119,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         };
         bar.finish_and_clear();
         if !args.json {
-            eprintln!(
+            super::output::note(&format!(
                 "{:<12} batch {:>4}  {:>8.1} img/s  stats {:>+5.1} % (95 %: {:+.1}…{:+.1})  \
                  forward {:>8.1} img/s (×{:.2}; batch {}: {:.1})  peak RSS {:>7.1} MB",
                 m.model,
@@ -129,7 +133,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 m.eval_batch,
                 m.fwd_eval_img_per_s,
                 m.peak_rss_mb
-            );
+            ));
         }
         report.models.push(m);
     }
@@ -292,26 +296,26 @@ fn kernels(args: &BenchArgs, runs: usize) -> Result<()> {
             unit: "Gelem/s",
         });
     }
-    if args.json {
-        println!("{}", serde_json::json!({ "kernels": rows }));
+    let text = if args.json {
+        format!("{}\n", serde_json::json!({ "kernels": rows }))
     } else {
-        println!(
-            "{:<16} {:>18}  {:>9} {:>9}  {:>9} {:>9}  unit",
+        let mut t = format!(
+            "{:<16} {:>18}  {:>9} {:>9}  {:>9} {:>9}  unit\n",
             "kernel", "input", "fwd ms", "fwd rate", "bwd ms", "bwd rate"
         );
         for r in &rows {
             let s = format!("{:?}", r.shape);
-            println!(
-                "{:<16} {:>18}  {:>9.3} {:>9.1}  {:>9.3} {:>9.1}  {}",
+            t += &format!(
+                "{:<16} {:>18}  {:>9.3} {:>9.1}  {:>9.3} {:>9.1}  {}\n",
                 r.kernel, s, r.fwd_ms, r.fwd_rate, r.bwd_ms, r.bwd_rate, r.unit
             );
         }
-        println!(
-            "(min of {reps} runs, {} threads; conv bwd = dX + dW)",
+        t + &format!(
+            "(min of {reps} runs, {} threads; conv bwd = dX + dW)\n",
             rayon::current_num_threads()
-        );
-    }
-    Ok(())
+        )
+    };
+    super::output::print(&text)
 }
 
 /// Peak resident set size of this process so far (Linux `VmHWM`), in MB; NaN elsewhere.

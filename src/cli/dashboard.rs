@@ -56,7 +56,7 @@ pub fn run_tui(args: &ExperimentArgs) -> Result<()> {
     })?;
     let saved = match exit.autosave {
         Some(Ok(path)) => {
-            eprintln!("autosaved {}", path.display());
+            super::output::note(&format!("autosaved {}", path.display()));
             format!("; progress autosaved to {}", path.display())
         }
         // Quitting loses the unsaved progress: that is a failure, not a normal end.
@@ -98,7 +98,7 @@ pub fn run_compare(files: &[PathBuf], plot: Option<&Path>) -> Result<()> {
     if let Some(path) = plot {
         let only: Vec<RunSnapshot> = snaps.into_iter().map(|(_, s)| s).collect();
         snapshot::compare::plot_svg(&only, path)?;
-        eprintln!("wrote {}", path.display());
+        super::output::note(&format!("wrote {}", path.display()));
     }
     Ok(())
 }

@@ -22,24 +22,23 @@ pub fn fetch(dataset: &str) -> Result<()> {
     let (dir, what) = fetch::fetch_cifar10(&mut progress)?;
     bar.finish_and_clear();
     match what {
-        Fetched::AlreadyThere => eprintln!("CIFAR-10 is already in {}", dir.display()),
+        Fetched::AlreadyThere => {
+            super::output::note(&format!("CIFAR-10 is already in {}", dir.display()))
+        }
         Fetched::Done {
             resumed_from: 0,
             bytes,
-        } => {
-            eprintln!(
-                "CIFAR-10: {bytes} bytes downloaded, checksum verified, unpacked into {}",
-                dir.display()
-            )
-        }
+        } => super::output::note(&format!(
+            "CIFAR-10: {bytes} bytes downloaded, checksum verified, unpacked into {}",
+            dir.display()
+        )),
         Fetched::Done {
             resumed_from,
             bytes,
-        } => eprintln!(
+        } => super::output::note(&format!(
             "CIFAR-10: resumed at byte {resumed_from}, {bytes} bytes in all, checksum verified, unpacked into {}",
             dir.display()
-        ),
+        )),
     }
-    println!("{}", dir.display());
-    Ok(())
+    super::output::print(&format!("{}\n", dir.display()))
 }

@@ -18,7 +18,14 @@ pub struct LandscapeReport {
     pub runs: RunsOrigin,
 }
 
+/// Bytes each point of the grid or slice costs in the results: its loss (an f64, kept per run
+/// and per row) and its JSON text.
+const BYTES_PER_POINT: f64 = 48.0;
+
 pub fn run(args: &LandscapeArgs) -> Result<()> {
+    let (grid, slice) = (args.grid as u64, args.slice_points as u64);
+    super::bounds::fits("--grid", grid, (grid as f64).powi(2), BYTES_PER_POINT)?;
+    super::bounds::fits("--slice-points", slice, slice as f64, BYTES_PER_POINT)?;
     let mut params = LandscapeParams {
         grid: args.grid,
         slice_points: args.slice_points,

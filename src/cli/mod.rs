@@ -1,10 +1,12 @@
 //! Command-line interface: clap definitions and the experiment options shared by subcommands.
 
 pub mod bench;
+mod bounds;
 mod common;
 pub mod dashboard;
 pub mod data;
 mod defaults;
+mod finish;
 pub mod landscape;
 pub mod lesion;
 pub mod output;

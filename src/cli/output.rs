@@ -14,6 +14,14 @@ pub fn print(text: &str) -> Result<()> {
         .map_err(|e| eyre!("cannot write to standard output: {e}"))
 }
 
+/// Write one line of news (progress, "saved …") to standard error. A closed or full standard
+/// error loses the line but is no reason to stop: the work it reports on is done (`eprintln!`
+/// would panic instead).
+pub fn note(line: &str) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{line}").and_then(|_| err.flush());
+}
+
 /// Refuse an `--out` path that a save could not write: an existing target that is not a regular
 /// file (a symlink, a device), a directory that cannot be created, or one where a file named
 /// `longest` (the longest name the save will create there) cannot be created. Creates the

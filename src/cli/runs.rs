@@ -124,10 +124,15 @@ fn trained(
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let (histories, trainer, signal, outcome) =
-        rt.block_on(train_cmd::drive(trainer, histories, steps, rule))?;
-    if let Some(o) = outcome {
-        eprintln!("{}", train_cmd::plateau_report(&o, &histories));
+    let train_cmd::Driven {
+        histories,
+        trainer,
+        signal,
+        plateau,
+        ..
+    } = rt.block_on(train_cmd::drive(trainer, histories, steps, rule))?;
+    if let Some(o) = plateau {
+        super::output::note(&train_cmd::plateau_report(&o, &histories));
     }
     if let Some(sig) = signal {
         bail!("interrupted by signal {sig} while training");
@@ -139,6 +144,9 @@ fn trained(
 fn loaded(path: &Path) -> Result<(Trainer, Vec<RunHistory>)> {
     let snap = snapshot::load(path)?;
     let point = resume::point_of(&snap, path)?;
+    snap.config
+        .validate()
+        .wrap_err_with(|| format!("cannot use the runs of {}", path.display()))?;
     let ds = Arc::new(data::load(&snap.config.dataset, snap.config.seed)?);
     let mut trainer = Trainer::new(snap.config.clone(), ds)
         .wrap_err_with(|| format!("cannot rebuild the runs of {}", path.display()))?;

@@ -18,7 +18,13 @@ pub struct ShatterReport {
     pub runs: RunsOrigin,
 }
 
+/// Bytes each point of the line costs in the results: t, the logit and g (f64 each) and their
+/// JSON text.
+const BYTES_PER_POINT: f64 = 96.0;
+
 pub fn run(args: &ShatterArgs) -> Result<()> {
+    let points = args.points as u64;
+    super::bounds::fits("--points", points, points as f64, BYTES_PER_POINT)?;
     let mut params = ShatterParams {
         from_image: args.from_image,
         to_image: args.to_image,

@@ -1,6 +1,7 @@
 //! `resviz train`: headless training with a progress bar on stderr and a summary on stdout.
 
 use super::TrainArgs;
+use super::finish::{self, Interrupts};
 use super::output;
 use crate::config::ExperimentConfig;
 use crate::data::{self, Sampler};
@@ -8,10 +9,10 @@ use crate::numfmt;
 use crate::records::learning;
 use crate::records::plateau::{PlateauRule, PlateauTracker, all_done};
 use crate::records::{RunHistory, RunStatus, TrainerCommand, TrainerEvent};
-use crate::signals::{Interrupted, Signals};
+use crate::signals::Interrupted;
 use crate::snapshot::{self, RunSnapshot, resume};
 use crate::train::{self, Trainer, WorkerOptions};
-use color_eyre::eyre::{Result, WrapErr, bail};
+use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::path::Path;
@@ -56,7 +57,14 @@ fn total_steps(args: &TrainArgs, train_len: usize, batch: usize) -> Result<u64> 
         (Some(s), None) if s <= 0 => bail!("--steps must be at least 1 (got {s})"),
         (Some(s), None) => Ok(s as u64),
         (None, Some(e)) if e <= 0 => bail!("--epochs must be at least 1 (got {e})"),
-        (None, Some(e)) => Ok(e as u64 * Sampler::batches_per_epoch(train_len, batch) as u64),
+        (None, Some(e)) => {
+            let per_epoch = Sampler::batches_per_epoch(train_len, batch) as u64;
+            (e as u64).checked_mul(per_epoch).ok_or_else(|| {
+                eyre!(
+                    "--epochs {e} is {per_epoch} steps each: more steps than a step counter holds"
+                )
+            })
+        }
         (None, None) => Ok(500),
     }
 }
@@ -97,13 +105,45 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         trainer,
         histories,
     } = start;
-    let (histories, trainer, signal, plateau) =
-        rt.block_on(drive(trainer, histories, steps, rule))?;
-    // Save before printing: a closed or full stdout must not lose the run.
+    let Driven {
+        mut histories,
+        mut trainer,
+        signal,
+        plateau,
+        mut interrupts,
+    } = rt.block_on(drive(trainer, histories, steps, rule))?;
+    let snap = |h: &[RunHistory]| RunSnapshot::new(cfg.clone(), ds.name.clone(), h.to_vec());
+    let needs_eval = finish::needs_evaluation(&trainer, &histories);
+    // After a signal the save comes first: a supervisor's grace period may not cover a test
+    // evaluation of every run.
+    let saved_early = signal.is_some() && args.out.is_some();
+    if let (Some(s), true) = (signal, needs_eval) {
+        output::note(&format!(
+            "{}: {}then evaluating on the test split (Ctrl-C again to skip the evaluation)",
+            crate::signals::name(s),
+            args.out
+                .as_ref()
+                .map_or(String::new(), |o| format!("saving {}, ", o.display()))
+        ));
+    }
+    if let (Some(out), true) = (&args.out, saved_early) {
+        save(args, snap(&histories), &trainer, out)?;
+    }
+    let mut evaluated = false;
+    if needs_eval {
+        (trainer, evaluated) =
+            rt.block_on(finish::evaluate(trainer, &mut histories, &mut interrupts))?;
+        if !evaluated {
+            output::note("test evaluation skipped");
+        }
+    }
+    // Save (again, with the test accuracy, after an early save) before printing: a closed or
+    // full stdout must not lose the run.
     let saved = match &args.out {
         Some(out) => {
-            let snap = RunSnapshot::new(cfg, ds.name.clone(), histories.clone());
-            save(args, snap, &trainer, out)?;
+            if !saved_early || evaluated {
+                save(args, snap(&histories), &trainer, out)?;
+            }
             format!("; progress saved to {}", out.display())
         }
         None => String::new(),
@@ -115,7 +155,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         false => summary_table(&summary),
     };
     output::print(&text)?;
-    match signal {
+    match interrupts.first() {
         Some(signal) => Err(Interrupted { signal, saved }.into()),
         None => Ok(()),
     }
@@ -205,17 +245,17 @@ fn resumed(args: &TrainArgs, path: &Path) -> Result<Start> {
 fn save(args: &TrainArgs, mut snap: RunSnapshot, trainer: &Trainer, out: &Path) -> Result<()> {
     if !args.save_weights {
         snapshot::save_to(&snap, out)?;
-        eprintln!("saved {}", out.display());
+        super::output::note(&format!("saved {}", out.display()));
         return Ok(());
     }
     let previous = std::fs::symlink_metadata(out).is_ok();
     match snapshot::set::save_with_weights(&mut snap, trainer, out) {
         Ok(files) => {
-            eprintln!("saved {}", out.display());
+            super::output::note(&format!("saved {}", out.display()));
             let dir = out.parent().unwrap_or(Path::new(""));
             for f in &files {
                 let w = dir.join(&f.weights);
-                eprintln!("saved {} and {}", w.display(), f.optimizer);
+                super::output::note(&format!("saved {} and {}", w.display(), f.optimizer));
             }
             Ok(())
         }
@@ -240,7 +280,6 @@ pub(super) async fn drive(
     steps: u64,
     rule: Option<PlateauRule>,
 ) -> Result<Driven> {
-    let mut signals = Signals::install().wrap_err("installing signal handlers")?;
     let first = trainer.batches;
     let batch = trainer.cfg.batch;
     let mut h = train::spawn(
@@ -248,9 +287,11 @@ pub(super) async fn drive(
         WorkerOptions {
             max_steps: Some(first + steps),
             start_paused: false,
-            eval_on_stop: true, // Ctrl-C still reports test accuracy
+            // The CLI evaluates after saving (finish::evaluate), so a signal saves at once.
+            eval_on_stop: false,
         },
     );
+    let mut interrupts = Interrupts::listen(h.commands.clone())?;
     let bar = ProgressBar::new(first + steps).with_style(
         ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} steps  {msg}  ETA {eta}")
             .expect("valid template")
@@ -258,12 +299,6 @@ pub(super) async fn drive(
     );
     bar.set_position(first);
     let mut plain = super::progress::PlainProgress::for_stderr(first, first + steps, batch);
-    let stop = h.commands.clone();
-    let stopper = tokio::spawn(async move {
-        let signal = signals.recv().await;
-        let _ = stop.send(TrainerCommand::Stop);
-        signal
-    });
     let mut failed = None;
     let mut trackers = vec![PlateauTracker::default(); histories.len()];
     let mut stopping = false;
@@ -289,7 +324,7 @@ pub(super) async fn drive(
                 );
                 bar.set_message(loss_message(&histories));
                 if let Some(line) = plain.as_mut().and_then(|p| p.tick(&histories)) {
-                    eprintln!("{line}");
+                    super::output::note(&line);
                 }
             }
             TrainerEvent::Evaluated { run, eval } => histories[run].evals.push(eval),
@@ -307,22 +342,19 @@ pub(super) async fn drive(
     }
     bar.finish_and_clear();
     if let Some(p) = plain.as_mut() {
-        eprintln!("{}", p.done(&histories));
+        super::output::note(&p.done(&histories));
     }
-    let signal = match stopper.is_finished() {
-        true => stopper.await.ok(),
-        false => {
-            stopper.abort();
-            None
-        }
-    };
+    let signal = interrupts.first();
     let trainer = h.task.await.wrap_err("trainer task")?;
     if let Some(m) = failed {
         bail!("training failed: {m}");
     }
+    // A signal that arrived after the last step (or after the plateau) cut only the test
+    // evaluation: the run is finished.
+    let complete = trainer.batches >= first + steps || (rule.is_some() && all_done(&trackers));
     let end = match signal {
-        Some(_) => RunStatus::Interrupted,
-        None => RunStatus::Finished,
+        Some(_) if !complete => RunStatus::Interrupted,
+        _ => RunStatus::Finished,
     };
     for (r, run) in histories.iter_mut().zip(&trainer.runs) {
         // The trainer timed every step itself (and carries a resumed run's earlier time).
@@ -335,17 +367,26 @@ pub(super) async fn drive(
         rule,
         reached_at: trackers.iter().map(|t| t.reached_at).collect(),
     });
-    Ok((histories, trainer, signal, plateau))
+    Ok(Driven {
+        histories,
+        trainer,
+        signal,
+        plateau,
+        interrupts,
+    })
 }
 
-/// What [`drive`] returns: the histories, the trainer, the signal that stopped it early (if
-/// one did) and, with a plateau rule, how that ended.
-pub(super) type Driven = (
-    Vec<RunHistory>,
-    Trainer,
-    Option<i32>,
-    Option<PlateauOutcome>,
-);
+/// What [`drive`] returns.
+pub(super) struct Driven {
+    pub histories: Vec<RunHistory>,
+    pub trainer: Trainer,
+    /// The signal that stopped training, if one did.
+    pub signal: Option<i32>,
+    /// With a plateau rule, how that ended.
+    pub plateau: Option<PlateauOutcome>,
+    /// Still listening: a later signal cuts the evaluation that follows.
+    pub interrupts: Interrupts,
+}
 
 fn loss_message(h: &[RunHistory]) -> String {
     h.iter()

@@ -2,7 +2,7 @@
 //! `test_batch.bin` test; each record is 3,073 bytes — a label byte, then the 32×32 R, G and B
 //! planes (already NCHW). `DIR` may also be the parent of the archive's `cifar-10-batches-bin/`.
 
-use super::io::{read_maybe_gz, require_dir, require_file};
+use super::io::{Declared, read_maybe_gz, require_dir, require_file};
 use super::{DataError, Dataset, Split, idx::check_labels};
 use std::path::{Path, PathBuf};
 
@@ -21,6 +21,15 @@ pub const TRAIN_FILES: [&str; 5] = [
 /// The test batch file.
 pub const TEST_FILE: &str = "test_batch.bin";
 
+/// Records in one batch file of the CIFAR-10 binary format.
+pub const RECORDS_PER_FILE: usize = 10_000;
+/// A compressed batch file may not decompress past one batch: the format declares no size in
+/// its content, but every file of the format holds 10,000 records.
+const BATCH_DECLARED: Declared = Declared {
+    head: 0,
+    size: |_| (RECORDS_PER_FILE * RECORD_BYTES) as u64,
+};
+
 /// Read the given batch files into one split. Files are read one at a time and appended, so peak
 /// memory is the split plus a single batch file.
 fn load_files(paths: &[PathBuf]) -> Result<Split, DataError> {
@@ -32,7 +41,7 @@ fn load_files(paths: &[PathBuf]) -> Result<Split, DataError> {
     let mut pixels = Vec::with_capacity(records * IMAGE_BYTES);
     let mut labels = Vec::with_capacity(records);
     for path in paths {
-        let bytes = read_maybe_gz(path)?;
+        let bytes = read_maybe_gz(path, &BATCH_DECLARED)?;
         if bytes.len() % RECORD_BYTES != 0 {
             return Err(DataError::BadLength {
                 path: path.clone(),

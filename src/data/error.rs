@@ -7,7 +7,8 @@ use std::path::PathBuf;
 pub enum DataError {
     /// The `--dataset` spec is not one of the known forms.
     #[error(
-        "unknown dataset '{spec}': expected one of 'synthetic', 'mnist', 'mnist:DIR', 'cifar10', 'cifar10:DIR'"
+        "unknown dataset '{}': expected one of 'synthetic', 'mnist', 'mnist:DIR', 'cifar10', 'cifar10:DIR'",
+        crate::numfmt::cut(spec, 100)
     )]
     UnknownSpec { spec: String },
     /// `cifar10` without a directory, and no completed fetch in the cache.

@@ -4,13 +4,20 @@
 //! Layout under the cache directory (`RESVIZ_CACHE_DIR`, else the platform's per-user cache, e.g.
 //! `~/.cache/resviz` on Linux): `cifar10/cifar-10-binary.tar.gz.part` while downloading,
 //! `cifar10/cifar-10-binary.tar.gz` once complete, `cifar10/cifar-10-batches-bin/` unpacked, and
-//! `cifar10/.complete` once everything succeeded. `RESVIZ_CIFAR10_URL` and `RESVIZ_CIFAR10_MD5`
-//! replace the source and its checksum (tests serve a small archive from 127.0.0.1).
+//! `cifar10/.complete` once everything succeeded. `RESVIZ_CIFAR10_URL`, `RESVIZ_CIFAR10_MD5` and
+//! `RESVIZ_CIFAR10_BYTES` replace the source, its checksum and its size (tests serve a small
+//! archive from 127.0.0.1); `RESVIZ_FETCH_TIMEOUT_SECS` the 30 s a connection may stay silent.
+//!
+//! Nothing hangs or grows without bound: connecting, the reply's headers and every read of the
+//! body time out, a body slower than 16 KiB per timeout period is given up (resumable), and no
+//! more than the archive's known size is written. Redirects are followed only to http(s).
 
+use super::http::{RETRY, header, range_start, request};
 use md5::{Digest, Md5};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub const CIFAR10_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 /// The checksum the CIFAR-10 page publishes for the binary version.
@@ -19,6 +26,15 @@ pub const ARCHIVE_NAME: &str = "cifar-10-binary.tar.gz";
 pub const ENV_CACHE_DIR: &str = "RESVIZ_CACHE_DIR";
 pub const ENV_URL: &str = "RESVIZ_CIFAR10_URL";
 pub const ENV_MD5: &str = "RESVIZ_CIFAR10_MD5";
+/// The size of the official archive: no download may write more.
+pub const CIFAR10_BYTES: u64 = 170_052_171;
+pub const ENV_BYTES: &str = "RESVIZ_CIFAR10_BYTES";
+pub const ENV_TIMEOUT: &str = "RESVIZ_FETCH_TIMEOUT_SECS";
+/// Seconds a connection may stay silent (connect, headers, each read of the body).
+const TIMEOUT_SECS: f64 = 30.0;
+/// Bytes the body must bring per timeout period: a server trickling less is given up.
+const MIN_BYTES_PER_PERIOD: u64 = 16 << 10;
+
 const COMPLETE_MARKER: &str = ".complete";
 
 #[derive(Debug, thiserror::Error)]
@@ -27,12 +43,29 @@ pub enum FetchError {
     NoCacheDir,
     #[error("{}: {error}", path.display())]
     Io { path: PathBuf, error: io::Error },
-    #[error("{url}: {error}")]
-    Request { url: String, error: String },
+    #[error(transparent)]
+    Http(#[from] super::http::HttpError),
+    #[error(
+        "{url}: the archive would be {size} bytes, more than the {limit} of CIFAR-10's; the partial file was deleted"
+    )]
+    TooBig {
+        url: String,
+        size: String,
+        limit: u64,
+    },
+    #[error(
+        "{url}: asked for bytes from {asked}, the server sent 'Content-Range: {}'; the partial file was deleted: {RETRY}",
+        crate::numfmt::cut(got, 100)
+    )]
+    BadRange {
+        url: String,
+        asked: u64,
+        got: String,
+    },
     #[error("{url}: the server answered HTTP {status}")]
     Status { url: String, status: u16 },
     #[error(
-        "download interrupted after {got} of {} bytes ({error}); the partial file {} is kept: run the same command again to resume",
+        "download interrupted after {got} of {} bytes ({error}); the partial file {} is kept: {RETRY}",
         total.map_or("?".to_string(), |t| t.to_string()), path.display()
     )]
     Interrupted {
@@ -50,7 +83,7 @@ pub enum FetchError {
         expected: String,
         actual: String,
     },
-    #[error("{}: cannot unpack: {error}", path.display())]
+    #[error("{}: cannot unpack ({error}); nothing was unpacked", path.display())]
     Unpack { path: PathBuf, error: io::Error },
 }
 
@@ -123,35 +156,58 @@ pub fn fetch_cifar10(progress: Progress) -> Result<(PathBuf, Fetched), FetchErro
     ))
 }
 
+/// The archive's size limit: `RESVIZ_CIFAR10_BYTES`, else the official archive's.
+fn size_limit() -> u64 {
+    std::env::var(ENV_BYTES)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CIFAR10_BYTES)
+}
+
+fn timeout() -> Duration {
+    let secs = std::env::var(ENV_TIMEOUT)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e6)
+        .unwrap_or(TIMEOUT_SECS);
+    Duration::from_secs_f64(secs)
+}
+
 /// Fetch `url` into `part`, continuing from its current length with a Range request. Returns
 /// (bytes that were already there, total bytes).
 fn download(url: &str, part: &Path, progress: Progress) -> Result<(u64, u64), FetchError> {
     let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+    let (limit, wait) = (size_limit(), timeout());
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_connect(Some(wait))
+        .timeout_recv_response(Some(wait))
+        .timeout_per_read(Some(wait))
         .build()
         .into();
-    let mut req = agent.get(url);
-    if have > 0 {
-        req = req.header("Range", format!("bytes={have}-"));
-    }
-    let request_err = |e: ureq::Error| FetchError::Request {
-        url: url.to_string(),
-        error: e.to_string(),
-    };
-    let mut resp = req.call().map_err(request_err)?;
+    let (url, mut resp) = request(&agent, url, have)?;
+    let url = url.as_str();
     let status = resp.status().as_u16();
     // 416: nothing left after `have` bytes, so the partial file is the whole file.
     if status == 416 && have > 0 {
         return Ok((have, have));
     }
-    let len = resp
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let len = header(&resp, "content-length").and_then(|v| v.parse::<u64>().ok());
+    let discard = |e: FetchError| {
+        let _ = fs::remove_file(part);
+        e
+    };
     let (start, mut file) = match status {
         206 => {
+            let got = header(&resp, "content-range").unwrap_or_default();
+            if range_start(&got) != Some(have) {
+                return Err(discard(FetchError::BadRange {
+                    url: url.into(),
+                    asked: have,
+                    got,
+                }));
+            }
             let f = OpenOptions::new().append(true).open(part);
             (have, f.map_err(io_err(part))?)
         }
@@ -164,7 +220,15 @@ fn download(url: &str, part: &Path, progress: Progress) -> Result<(u64, u64), Fe
             });
         }
     };
-    let total = len.map(|l| l + start);
+    let too_big = |size: String| FetchError::TooBig {
+        url: url.into(),
+        size,
+        limit,
+    };
+    let total = len.map(|l| l.saturating_add(start));
+    if let Some(t) = total.filter(|&t| t > limit) {
+        return Err(discard(too_big(t.to_string())));
+    }
     let mut got = start;
     let mut reader = resp.body_mut().as_reader();
     let mut buf = vec![0u8; 1 << 16];
@@ -174,6 +238,8 @@ fn download(url: &str, part: &Path, progress: Progress) -> Result<(u64, u64), Fe
         total,
         error,
     };
+    // Bytes at the start of the current period: a trickle too slow to finish is given up.
+    let mut period = (Instant::now(), got);
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -181,9 +247,20 @@ fn download(url: &str, part: &Path, progress: Progress) -> Result<(u64, u64), Fe
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(interrupted(got, e.to_string())),
         };
+        if got + n as u64 > limit {
+            return Err(discard(too_big(format!("more than {limit}"))));
+        }
         file.write_all(&buf[..n]).map_err(io_err(part))?;
         got += n as u64;
         progress(got, total);
+        if period.0.elapsed() >= wait {
+            if got - period.1 < MIN_BYTES_PER_PERIOD {
+                let secs = wait.as_secs_f64();
+                let why = format!("less than {MIN_BYTES_PER_PERIOD} bytes in {secs} s");
+                return Err(interrupted(got, why));
+            }
+            period = (Instant::now(), got);
+        }
     }
     file.sync_all().map_err(io_err(part))?;
     if let Some(t) = total.filter(|&t| got < t) {
@@ -225,13 +302,11 @@ fn verify_md5(archive: &Path, expected: &str) -> Result<(), FetchError> {
 }
 
 fn unpack(archive: &Path, dir: &Path) -> Result<(), FetchError> {
-    let unpack_err = |error| FetchError::Unpack {
+    // CIFAR-10 unpacks to a little more than its archive; twice the archive's limit bounds a
+    // member that inflates without end.
+    let limit = size_limit().saturating_mul(2);
+    super::unpack::unpack_tar_gz(archive, dir, limit).map_err(|error| FetchError::Unpack {
         path: archive.to_path_buf(),
         error,
-    };
-    let f = File::open(archive).map_err(io_err(archive))?;
-    // `unpack` refuses entries that would land outside `dir`.
-    tar::Archive::new(flate2::read::GzDecoder::new(f))
-        .unpack(dir)
-        .map_err(unpack_err)
+    })
 }

@@ -1,7 +1,7 @@
 //! MNIST-family loaders: the IDX format (`idx3-ubyte` images, `idx1-ubyte` labels, big-endian
 //! headers), the embedded 10,000-digit subset, and `mnist:DIR` (MNIST or Fashion-MNIST).
 
-use super::io::{find_file, gunzip, read_maybe_gz, require_dir};
+use super::io::{Declared, find_file, gunzip, read_maybe_gz, require_dir};
 use super::{DataError, Dataset, Split};
 use std::path::{Path, PathBuf};
 
@@ -51,6 +51,31 @@ fn check_header(bytes: &[u8], path: &Path, header: usize, magic: u32) -> Result<
     }
     Ok(())
 }
+
+/// The size an IDX file's header declares (header + items × item bytes); its own length when
+/// the header is short, has another magic or a size that overflows, which the parser refuses.
+fn declared_size(head: &[u8], magic: u32) -> u64 {
+    let dims = (magic & 0xff) as usize;
+    let header = 4 + 4 * dims;
+    if head.len() < header || be_u32(head, 0) != magic {
+        return head.len() as u64;
+    }
+    (0..dims)
+        .try_fold(1u64, |p, d| p.checked_mul(be_u32(head, 4 + 4 * d) as u64))
+        .and_then(|p| p.checked_add(header as u64))
+        .unwrap_or(head.len() as u64)
+}
+
+/// What an IDX images file may decompress to.
+const IMAGES_DECLARED: Declared = Declared {
+    head: 16,
+    size: |h| declared_size(h, IMAGES_MAGIC),
+};
+/// What an IDX labels file may decompress to.
+const LABELS_DECLARED: Declared = Declared {
+    head: 8,
+    size: |h| declared_size(h, LABELS_MAGIC),
+};
 
 /// Strip the 16-byte header of an (already decompressed) IDX images file, reusing its buffer.
 pub fn parse_images(mut bytes: Vec<u8>, path: &Path) -> Result<IdxImages, DataError> {
@@ -147,8 +172,8 @@ fn load_split(dir: &Path, prefix: &str) -> Result<(IdxImages, Vec<u8>, PathBuf),
     let images_path = find_file(dir, &format!("{prefix}-images-idx3-ubyte"))?;
     let labels_path = find_file(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
     let (images, labels) = rayon::join(
-        || read_maybe_gz(&images_path),
-        || read_maybe_gz(&labels_path),
+        || read_maybe_gz(&images_path, &IMAGES_DECLARED),
+        || read_maybe_gz(&labels_path, &LABELS_DECLARED),
     );
     let (images, labels) = pair(images?, &images_path, labels?, &labels_path)?;
     Ok((images, labels, images_path))
@@ -187,8 +212,8 @@ pub fn load_bundled() -> Result<Dataset, DataError> {
     let images_path = Path::new("<bundled>/mnist-10k-images-idx3-ubyte.gz");
     let labels_path = Path::new("<bundled>/mnist-10k-labels-idx1-ubyte.gz");
     let (images, labels) = rayon::join(
-        || gunzip(BUNDLED_IMAGES, images_path),
-        || gunzip(BUNDLED_LABELS, labels_path),
+        || gunzip(BUNDLED_IMAGES, images_path, &IMAGES_DECLARED),
+        || gunzip(BUNDLED_LABELS, labels_path, &LABELS_DECLARED),
     );
     let (mut images, mut labels) = pair(images?, images_path, labels?, labels_path)?;
     let cut = BUNDLED_TRAIN.min(images.n);

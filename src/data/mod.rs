@@ -10,10 +10,12 @@ mod cifar;
 mod error;
 pub mod fetch;
 mod gather;
+mod http;
 mod idx;
 mod io;
 mod sampler;
 mod synthetic;
+mod unpack;
 
 pub use cifar::RECORD_BYTES as CIFAR_RECORD_BYTES;
 pub use error::DataError;

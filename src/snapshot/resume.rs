@@ -89,6 +89,10 @@ pub enum ResumeError {
     },
     #[error("cannot write {path}: {message}")]
     Write { path: PathBuf, message: String },
+    /// The snapshot's experiment or position contradicts what its own files and history say
+    /// (an edited snapshot): resuming would silently train on other settings.
+    #[error("cannot resume from {snapshot}: {what} (was the snapshot edited?)")]
+    Edited { snapshot: PathBuf, what: String },
 }
 
 /// The base names (`STEM.SPEC`, or `STEM.runI.SPEC` for a repeated spec) of the runs' files
@@ -218,6 +222,86 @@ fn verify_files(trainer: &Trainer, point: &ResumePoint, path: &Path) -> Result<(
         want.max_data = o_max;
         let o_sum = f.optimizer_sha256.as_deref();
         verify_file(path, &f.optimizer, o_sum, Optimizer::METADATA_KEY, &want)?;
+        if let Some(run) = trainer.runs.get(i) {
+            check_hyper(path, &f.optimizer, &run.opt.about())?;
+        }
+    }
+    Ok(())
+}
+
+/// The optimizer file's own `momentum=` and `weight_decay=` (what it was saved with) must be the
+/// experiment's: an edited `momentum` in the snapshot would otherwise apply from the next step.
+fn check_hyper(path: &Path, name: &str, expected: &str) -> Result<(), ResumeError> {
+    let bytes = std::fs::read(atomic::dir_of(path).join(name)).unwrap_or_default();
+    let Ok((_, meta)) = safetensors::SafeTensors::read_metadata(&bytes) else {
+        return Ok(()); // verify_file has read this header already
+    };
+    let about = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(Optimizer::METADATA_KEY).cloned())
+        .unwrap_or_default();
+    let field = |text: &str, key: &str| {
+        text.split(' ')
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+            .map(str::to_string)
+    };
+    for key in ["momentum", "weight_decay"] {
+        if let (Some(saved), Some(now)) = (field(&about, key), field(expected, key))
+            && saved != now
+        {
+            return Err(ResumeError::Edited {
+                snapshot: path.to_path_buf(),
+                what: format!(
+                    "{name} was saved with {key} {}, but the experiment says {now}",
+                    crate::numfmt::cut(&saved, 40)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The experiment against the history: the learning rate each run's last step recorded must be
+/// the schedule's (base rate, schedule and warm-up), and the sampler's position the one its
+/// batches of `cfg.batch` images reach.
+fn check_history(
+    trainer: &Trainer,
+    point: &ResumePoint,
+    path: &Path,
+    histories: &[RunHistory],
+) -> Result<(), ResumeError> {
+    let edited = |what: String| ResumeError::Edited {
+        snapshot: path.to_path_buf(),
+        what,
+    };
+    let t = &point.trainer;
+    let batch = trainer.cfg.batch.min(t.train_len).max(1);
+    let per_epoch = crate::data::Sampler::batches_per_epoch(t.train_len, batch).max(1) as u64;
+    let expected = match t.batches {
+        0 => (0, 0),
+        b => (
+            ((b - 1) / per_epoch) as u32,
+            (((b - 1) % per_epoch + 1) * batch as u64) as usize,
+        ),
+    };
+    if t.sampler != expected {
+        return Err(edited(format!(
+            "after {} batches of {batch} the sampler would be at epoch {}, image {}, but the              snapshot says epoch {}, image {} (batch size changed?)",
+            t.batches, expected.0, expected.1, t.sampler.0, t.sampler.1
+        )));
+    }
+    for h in histories {
+        let Some(last) = h.last() else { continue };
+        let lr = crate::train::schedule::lr_at(&trainer.cfg, t.base_lr, last.step);
+        let recorded = f64::from(last.lr);
+        if (lr as f32 - last.lr).abs() > 1e-6 * recorded.abs().max(1e-12) as f32 {
+            return Err(edited(format!(
+                "{}'s step {} ran at learning rate {recorded}, but the experiment's schedule                  gives {lr} there (lr, schedule, warm-up or base rate changed?)",
+                crate::numfmt::cut(&h.info.spec, 40),
+                last.step
+            )));
+        }
     }
     Ok(())
 }
@@ -232,6 +316,7 @@ pub fn restore(
     histories: &[RunHistory],
 ) -> Result<(), ResumeError> {
     verify_files(trainer, point, path)?;
+    check_history(trainer, point, path, histories)?;
     let snapshot = path.to_path_buf();
     let dir = atomic::dir_of(path);
     trainer

@@ -203,13 +203,7 @@ pub fn is_bare_name(name: &str) -> bool {
         && name.len() <= 255
 }
 
-/// At most `max` characters of `s`, with `…` and the length when cut.
-pub fn cut(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((at, _)) => format!("{}… ({} bytes)", &s[..at], s.len()),
-        None => s.to_string(),
-    }
-}
+pub use crate::numfmt::cut;
 
 fn check_resume(p: &ResumePoint, runs: &[RunHistory], version: u32) -> Result<(), Inconsistency> {
     let t = &p.trainer;

@@ -85,7 +85,7 @@ fn serve(body: Vec<u8>, plan: Vec<Serve>) -> Server {
 }
 
 /// A CIFAR-10 archive of the official layout with `per_file` records per batch file.
-fn archive(per_file: usize) -> Vec<u8> {
+pub(crate) fn archive(per_file: usize) -> Vec<u8> {
     let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
         Vec::new(),
         flate2::Compression::fast(),
@@ -126,7 +126,7 @@ fn archive(per_file: usize) -> Vec<u8> {
     tar.into_inner().unwrap().finish().unwrap()
 }
 
-fn md5_hex(b: &[u8]) -> String {
+pub(crate) fn md5_hex(b: &[u8]) -> String {
     Md5::digest(b).iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -149,11 +149,11 @@ fn resviz(cache: &Path, url: &str, md5: &str, args: &[&str]) -> Output {
     cmd.output().unwrap()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-const FETCH: &[&str] = &["data", "fetch", "cifar10"];
+pub(crate) const FETCH: &[&str] = &["data", "fetch", "cifar10"];
 const PROBE: &[&str] = &[
     "probe",
     "--dataset",

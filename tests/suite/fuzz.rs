@@ -40,7 +40,7 @@ const NUMBERS: &[&str] = &[
 
 /// One to three random edits of `bytes`: bit flips, interesting bytes, deletions, duplications,
 /// truncation; for text also numbers swapped for extremes and whole lines doubled or dropped.
-fn mutate(rng: &mut StdRng, mut b: Vec<u8>, text: bool) -> Vec<u8> {
+pub(crate) fn mutate(rng: &mut StdRng, mut b: Vec<u8>, text: bool) -> Vec<u8> {
     for _ in 0..rng.gen_range(1..=3) {
         if b.is_empty() {
             b.push(rng.r#gen());
@@ -100,7 +100,7 @@ fn edit_line(rng: &mut StdRng, b: &[u8], double: bool) -> Vec<u8> {
 }
 
 /// Run `case` on its own thread; a panic or a hang fails the test after saving `input`.
-fn guarded(what: &str, n: usize, input: &[u8], case: impl FnOnce() + Send + 'static) {
+pub(crate) fn guarded(what: &str, n: usize, input: &[u8], case: impl FnOnce() + Send + 'static) {
     let (tx, rx) = mpsc::channel();
     let handle = std::thread::spawn(move || {
         case();

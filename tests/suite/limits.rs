@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// Run resviz; one that is still running after a minute (allocating its way to the kernel's
 /// out-of-memory killer) is killed and fails the test.
-fn resviz(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn resviz(dir: &Path, args: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_resviz"))
         .current_dir(dir)
         .args(args)

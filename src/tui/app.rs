@@ -11,9 +11,7 @@ use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
 use super::cursor::TimeCursor;
 use super::experiments::Experiments;
 use super::keys::{self, Intent};
-use super::spec::Spec;
 use crate::config::ExperimentConfig;
-use crate::model::spec::{MAX_DEPTH, MIN_DEPTH};
 use crate::records::events::{TrainerCommand, TrainerEvent};
 use crate::records::record::{RunHistory, RunInfo};
 
@@ -328,112 +326,6 @@ impl App {
         Vec::new()
     }
 
-    /// Keys that command the trainer (live mode, trainer alive). Those that throw a run's
-    /// progress away save it first.
-    fn control(&mut self, intent: Intent) -> Vec<Action> {
-        let discards = matches!(
-            intent,
-            Intent::CycleVariant | Intent::Deeper | Intent::Shallower | Intent::Reset
-        );
-        let keep = discards && self.unsaved_steps > 0;
-        let Some(command) = self.command(intent) else {
-            return Vec::new();
-        };
-        // The runs as they are now: what the save must write, whatever this key changes on screen.
-        // Several such keys before the save is reported keep the first state (one save).
-        match keep && self.before_discard.is_none() {
-            true => {
-                self.before_discard = Some(self.runs.clone());
-                vec![Action::Save(SaveKind::BeforeDiscard), command]
-            }
-            false => vec![command],
-        }
-    }
-
-    /// The trainer command of a control key.
-    fn command(&mut self, intent: Intent) -> Option<Action> {
-        self.dirty = true;
-        let command = match intent {
-            Intent::TogglePause if self.state == TrainerPhase::Paused => {
-                self.state = TrainerPhase::Running;
-                TrainerCommand::Resume
-            }
-            Intent::TogglePause => {
-                self.state = TrainerPhase::Paused;
-                TrainerCommand::Pause
-            }
-            Intent::Step if self.state == TrainerPhase::Paused => TrainerCommand::Step,
-            Intent::Step => {
-                self.set_status("n steps only while paused (space pauses)", false);
-                return None;
-            }
-            Intent::CycleVariant => return self.replace(|s| Some(s.next_variant())),
-            Intent::Deeper => return self.replace(Spec::deeper),
-            Intent::Shallower => return self.replace(Spec::shallower),
-            Intent::HalveLr => return self.scale_lr(0.5),
-            Intent::DoubleLr => return self.scale_lr(2.0),
-            Intent::Reset => {
-                self.set_status("resetting all runs", false);
-                TrainerCommand::Reset
-            }
-            Intent::RunExperiment => return Some(self.run_experiment()),
-            _ => return None,
-        };
-        Some(Action::Send(command))
-    }
-
-    fn replace(&mut self, edit: fn(Spec) -> Option<Spec>) -> Option<Action> {
-        let run = self.focus;
-        let old = self.runs.get(run)?.info.spec.clone();
-        let Some(parsed) = Spec::parse(&old) else {
-            self.set_status(
-                format!("{old} is a preset: its architecture is fixed"),
-                false,
-            );
-            return None;
-        };
-        let Some(new) = edit(parsed) else {
-            self.set_status(
-                format!("depth stays within {MIN_DEPTH}..{MAX_DEPTH}"),
-                false,
-            );
-            return None;
-        };
-        let new = new.to_string();
-        self.set_status(format!("run {}: {old} → {new}, restarting", run + 1), false);
-        self.runs[run].info.spec = new.clone();
-        Some(Action::Send(TrainerCommand::ReplaceRun { run, spec: new }))
-    }
-
-    /// `x`: start the shown experiment, or stop the running one.
-    fn run_experiment(&mut self) -> Action {
-        self.side = SidePanel::Experiment;
-        if let Some(r) = self.experiments.running {
-            self.set_status(format!("stopping the {}…", r.kind.name()), false);
-            return Action::Send(TrainerCommand::CancelExperiment);
-        }
-        let kind = self.experiments.shown;
-        self.experiments.start(kind);
-        self.set_status(
-            format!(
-                "{} started on the current weights (x stops it)",
-                kind.name()
-            ),
-            false,
-        );
-        Action::Send(TrainerCommand::RunExperiment(kind))
-    }
-
-    fn scale_lr(&mut self, factor: f64) -> Option<Action> {
-        let lr = self.lr * factor;
-        if !(lr.is_finite() && lr > 0.0) {
-            return None;
-        }
-        self.lr = lr;
-        self.set_status(format!("learning rate → {lr}"), false);
-        Some(Action::Send(TrainerCommand::SetLr(lr)))
-    }
-
     /// Quit as `q` does (autosave first if needed): also for the loop when input ends.
     pub fn quit(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
@@ -582,6 +474,7 @@ impl App {
     }
 }
 
+mod control;
 mod events;
 mod read;
 

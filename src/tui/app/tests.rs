@@ -3,6 +3,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
+use crate::model::spec::{MAX_DEPTH, MIN_DEPTH};
 use crate::records::record::{RunStatus, StepRecord};
 use crate::tui::fixtures;
 

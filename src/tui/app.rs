@@ -128,7 +128,8 @@ pub struct App {
     status: Option<Status>,
     unsaved_steps: u64,
     /// The runs as they were when a key asked to discard progress, until that save is reported.
-    before_discard: Option<Vec<RunHistory>>,
+    /// (with the config that names them: a swap changes it).
+    before_discard: Option<(ExperimentConfig, Vec<RunHistory>)>,
     dirty: bool,
     side: SidePanel,
     heat: HeatMode,
@@ -146,6 +147,8 @@ pub struct App {
     size: Option<(u16, u16)>,
     /// A test evaluation under way: `(run, test batches done, in all)`.
     evaluating: Option<(usize, usize, usize)>,
+    /// Runs restarted by a key (`r`, `v`, `+`, `-`) that the trainer has not confirmed yet.
+    restarting: std::collections::BTreeSet<usize>,
 }
 
 impl App {
@@ -184,6 +187,7 @@ impl App {
             prompt: None,
             size: None,
             evaluating: None,
+            restarting: Default::default(),
         }
     }
 

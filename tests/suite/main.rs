@@ -32,6 +32,7 @@ mod save_set;
 mod save_siblings;
 mod shatter;
 mod snapshot_files;
+mod swap_record;
 mod source_layout;
 mod trainer_control;
 mod tui_keys;

@@ -1,9 +1,11 @@
 //! The keys that command the trainer: pause, step, learning rate, reset, swapping a run's
-//! model, experiments. Those that throw a run's progress away keep it first.
+//! model, experiments. Those that throw a run's progress away keep it first (a save of the runs
+//! as they were), and a swapped run starts a history of its own.
 
 use super::{Action, App, SaveKind, SidePanel, TrainerPhase};
 use crate::model::{EditError, ModelSpec};
 use crate::records::events::TrainerCommand;
+use crate::records::record::{RunHistory, RunInfo};
 use crate::tui::keys::Intent;
 
 impl App {
@@ -14,18 +16,20 @@ impl App {
             intent,
             Intent::CycleVariant | Intent::Deeper | Intent::Shallower | Intent::Reset
         );
-        let keep = discards && self.unsaved_steps > 0;
+        // The runs as they are now, before this key changes them on screen: what the save must
+        // write, so each run is saved under the spec it was trained as. Several such keys before
+        // the save is reported keep the first state (one save).
+        let keep = (discards && self.unsaved_steps > 0 && self.before_discard.is_none())
+            .then(|| (self.config.clone(), self.runs.clone()));
         let Some(command) = self.command(intent) else {
             return Vec::new();
         };
-        // The runs as they are now: what the save must write, whatever this key changes on screen.
-        // Several such keys before the save is reported keep the first state (one save).
-        match keep && self.before_discard.is_none() {
-            true => {
-                self.before_discard = Some(self.runs.clone());
+        match keep {
+            Some(runs) => {
+                self.before_discard = Some(runs);
                 vec![Action::Save(SaveKind::BeforeDiscard), command]
             }
-            false => vec![command],
+            None => vec![command],
         }
     }
 
@@ -53,6 +57,11 @@ impl App {
             Intent::DoubleLr => return self.scale_lr(2.0),
             Intent::Reset => {
                 self.set_status("resetting all runs", false);
+                for run in 0..self.runs.len() {
+                    let info = self.runs[run].info.clone();
+                    self.restart(run, info);
+                }
+                self.experiments.mark_stale("the runs were reset since");
                 TrainerCommand::Reset
             }
             Intent::RunExperiment => return Some(self.run_experiment()),
@@ -77,8 +86,28 @@ impl App {
             }
         };
         self.set_status(format!("run {}: {old} → {new}, restarting", run + 1), false);
-        self.runs[run].info.spec = new.clone();
+        // A new model is a new run: it starts a history of its own (the old one is in the
+        // save this key asked for, if it had unsaved steps), and the experiment's config says
+        // what the run now trains, so a later save is consistent.
+        let info = RunInfo {
+            spec: new.clone(),
+            ..Default::default()
+        };
+        self.restart(run, info);
+        if let Some(model) = self.config.models.get_mut(run) {
+            model.clone_from(&new);
+        }
+        self.experiments
+            .mark_stale(&format!("run {} was swapped since", run + 1));
         Some(Action::Send(TrainerCommand::ReplaceRun { run, spec: new }))
+    }
+
+    /// Run `run` starts over as `info`: its history is emptied now, and until the trainer's
+    /// `RunRestarted` confirms, records of the model it had are not the new run's and are
+    /// dropped (`events::on_event`).
+    fn restart(&mut self, run: usize, info: RunInfo) {
+        self.runs[run] = RunHistory::new(info);
+        self.restarting.insert(run);
     }
 
     /// `x`: start the shown experiment, or stop the running one.

@@ -23,8 +23,15 @@ impl App {
     /// when the discarding key was pressed (the screen may already show the new spec).
     pub fn histories_to_save(&self, kind: SaveKind) -> &[RunHistory] {
         match (kind, &self.before_discard) {
-            (SaveKind::BeforeDiscard, Some(kept)) => kept,
+            (SaveKind::BeforeDiscard, Some((_, kept))) => kept,
             _ => &self.runs,
+        }
+    }
+    /// The config a save of `kind` writes, naming the runs [`App::histories_to_save`] gives.
+    pub fn config_to_save(&self, kind: SaveKind) -> &ExperimentConfig {
+        match (kind, &self.before_discard) {
+            (SaveKind::BeforeDiscard, Some((config, _))) => config,
+            _ => &self.config,
         }
     }
     pub fn focus(&self) -> usize {

@@ -119,14 +119,66 @@ fn variant_and_depth_keys_replace_the_focused_run() {
     assert_eq!(app.histories()[0].info.spec, "v2-56");
     app.update(key(KeyCode::Tab));
     assert_eq!(app.update(ch('-')), replace(1, "v1-50"));
-    // The trainer confirms with the new run's full info; its history starts over.
+    // Until the trainer confirms with the new run's full info, steps of the swapped runs are
+    // the old models' and are dropped; the untouched run keeps its own.
     app.update(step(1, 3));
     app.update(Msg::Trainer(TrainerEvent::RunRestarted {
         run: 1,
         info: info("v1-50"),
     }));
     assert!(app.histories()[1].steps.is_empty());
-    assert_eq!(app.histories()[0].steps.len(), 1);
+    assert!(app.histories()[0].steps.is_empty());
+    assert_eq!(app.histories()[2].steps.len(), 1);
+    app.update(step(2, 3));
+    assert_eq!(app.histories()[1].steps.len(), 1);
+    assert!(
+        app.histories()[0].steps.is_empty(),
+        "run 1 is not confirmed"
+    );
+    assert_eq!(app.config().models, ["v2-56", "v1-50", "v2-56"]);
+}
+
+#[test]
+fn a_swapped_run_is_saved_as_what_it_trained() {
+    let mut app = started();
+    for s in 1..=5 {
+        app.update(step(s, 3));
+    }
+    app.update(key(KeyCode::Tab));
+    let actions = app.update(ch('v'));
+    assert_eq!(actions[0], Action::Save(SaveKind::BeforeDiscard));
+    // The save the key asked for: run 2 as it trained, v1-56 and its 5 steps.
+    let kept = app.histories_to_save(SaveKind::BeforeDiscard);
+    assert_eq!(
+        (kept[1].info.spec.as_str(), kept[1].steps.len()),
+        ("v1-56", 5)
+    );
+    assert_eq!(kept[0].steps.len(), 5);
+    let config = app.config_to_save(SaveKind::BeforeDiscard);
+    assert_eq!(config.models, ["plain-56", "v1-56", "v2-56"]);
+    // On screen, and in any later save: a fresh v1a-56 run, and the config says so.
+    assert_eq!(app.histories()[1].info.spec, "v1a-56");
+    assert!(app.histories()[1].steps.is_empty());
+    assert_eq!(app.config().models[1], "v1a-56");
+    // A step of the old model, or its evaluation, reported before the swap is confirmed.
+    app.update(step(6, 3));
+    app.update(Msg::Trainer(TrainerEvent::Evaluated {
+        run: 1,
+        eval: Default::default(),
+    }));
+    assert!(app.histories()[1].steps.is_empty());
+    assert!(app.histories()[1].evals.is_empty());
+    assert_eq!(app.histories()[0].steps.len(), 6);
+    app.update(Msg::Trainer(TrainerEvent::RunRestarted {
+        run: 1,
+        info: info("v1a-56"),
+    }));
+    app.update(step(7, 3));
+    let saved = app.histories_to_save(SaveKind::Autosave);
+    assert_eq!(
+        (saved[1].info.spec.as_str(), saved[1].steps.len()),
+        ("v1a-56", 1)
+    );
 }
 
 #[test]
@@ -166,6 +218,10 @@ fn keys_that_discard_progress_save_it_first() {
     let mut app = started();
     // Nothing trained yet: nothing to keep.
     assert_eq!(app.update(ch('r')), reset);
+    for (run, spec) in ["plain-56", "v1-56", "v2-56"].into_iter().enumerate() {
+        let info = info(spec);
+        app.update(Msg::Trainer(TrainerEvent::RunRestarted { run, info }));
+    }
     app.update(step(1, 3));
     let mut kept = vec![Action::Save(SaveKind::BeforeDiscard)];
     kept.extend(reset.clone());
@@ -196,10 +252,10 @@ fn keys_that_discard_progress_save_it_first() {
         "v1-56"
     );
     // Saved: `+` and `-` now discard nothing.
-    app.update(Msg::Trainer(TrainerEvent::RunRestarted {
-        run: 0,
-        info: info("v1-56"),
-    }));
+    for (run, spec) in ["v1-56", "v1-56", "v2-56"].into_iter().enumerate() {
+        let info = info(spec);
+        app.update(Msg::Trainer(TrainerEvent::RunRestarted { run, info }));
+    }
     assert_eq!(app.update(ch('+')).len(), 1);
     app.update(step(2, 3));
     assert_eq!(

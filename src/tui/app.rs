@@ -101,8 +101,13 @@ impl SidePanel {
     }
 }
 
-/// Replay playback speeds, steps per frame tick (about 30 ticks a second).
-pub const PLAY_SPEEDS: [u64; 8] = [1, 2, 5, 10, 20, 50, 100, 500];
+/// Replay playback speeds, steps a second: from a few (the first steps, where the story starts,
+/// can be followed one by one) to thousands.
+pub const PLAY_SPEEDS: [u32; 10] = [2, 5, 10, 30, 60, 150, 300, 600, 1500, 15000];
+/// Frame ticks a second (`tui::run`'s tick is 33 ms).
+pub const TICKS_PER_SEC: u32 = 30;
+/// Frame ticks a status message stays on the footer: about 5 s, errors 15 s.
+const STATUS_TICKS: [u32; 2] = [5 * TICKS_PER_SEC, 15 * TICKS_PER_SEC];
 
 /// What the heatmap colours (`m` toggles).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -138,9 +143,16 @@ pub struct App {
     experiments: Experiments,
     /// The loss chart's y axis is logarithmic (`l`).
     loss_log: bool,
-    /// Replay playback: running, and the index into [`PLAY_SPEEDS`].
+    /// Replay playback: running, the index into [`PLAY_SPEEDS`], and the steps owed to the
+    /// cursor in thirtieths (slow speeds move less than one step a tick).
     playing: bool,
     speed: usize,
+    play_owed: u32,
+    /// Frame ticks since the status message was set: it expires (`STATUS_TICKS`).
+    status_age: u32,
+    /// Per run, the data epoch of its first record since it (re)started: the run's own epoch
+    /// is counted from there (the sampler's epoch runs on across `r` and swaps).
+    epoch_base: Vec<u32>,
     /// The digits typed after `g`, while the prompt is open.
     prompt: Option<String>,
     /// The terminal's size as last reported, for what the layout hides.
@@ -183,7 +195,10 @@ impl App {
             experiments: Experiments::default(),
             loss_log: false,
             playing: false,
-            speed: 3,
+            speed: 6,
+            play_owed: 0,
+            status_age: 0,
+            epoch_base: Vec::new(),
             prompt: None,
             size: None,
             evaluating: None,
@@ -201,6 +216,8 @@ impl App {
                 app.rms_scale.push(r.blocks.iter().map(|b| b.grad_rms));
             }
         }
+        let first_epoch = |h: &RunHistory| h.steps.first().map_or(0, |r| r.epoch);
+        app.epoch_base = histories.iter().map(first_epoch).collect();
         app.runs = histories;
         app.dataset = dataset;
         app.state = TrainerPhase::Finished;
@@ -222,7 +239,10 @@ impl App {
                 self.size = Some((width, height));
                 self.dirty = true;
             }
-            Msg::Tick => self.play_tick(),
+            Msg::Tick => {
+                self.expire_status();
+                self.play_tick()
+            }
             Msg::Trainer(event) => self.on_event(event),
             Msg::TrainerClosed => {
                 self.evaluating = None;
@@ -265,17 +285,24 @@ impl App {
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Action> {
-        let Some(intent) = keys::intent(key) else {
+        use ratatui::crossterm::event::{KeyCode, KeyEventKind};
+        if key.kind == KeyEventKind::Release {
             return Vec::new();
-        };
+        }
+        let intent = keys::intent(key);
         if self.help {
-            // Any key closes the help; only ctrl-c goes on to act, so it always quits.
+            // Any key closes the help. `?`, Esc and keys without a binding only close it; any
+            // other key goes on to do what it says, so it is not lost to the overlay.
             self.help = false;
             self.dirty = true;
-            if !key.modifiers.contains(KeyModifiers::CONTROL) {
+            let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+            if matches!(intent, None | Some(Intent::Help)) || (key.code == KeyCode::Esc && !ctrl) {
                 return Vec::new();
             }
         }
+        let Some(intent) = intent else {
+            return Vec::new();
+        };
         match intent {
             Intent::Help => self.help = true,
             Intent::CyclePanel => self.side = self.side.next(self.heatmap_hidden()),
@@ -413,7 +440,23 @@ impl App {
             "‖ paused"
         };
         let speed = PLAY_SPEEDS[self.speed];
-        self.set_status(format!("{state} · {speed} steps a frame (< >)"), false);
+        self.play_owed = 0;
+        self.set_status(
+            format!("{state} · {speed} steps/s (< >, ← → one step)"),
+            false,
+        );
+    }
+
+    /// A status message leaves the footer after a while, so the key hints come back.
+    fn expire_status(&mut self) {
+        let Some(status) = &self.status else {
+            return;
+        };
+        self.status_age += 1;
+        if self.status_age >= STATUS_TICKS[usize::from(status.error)] {
+            self.status = None;
+            self.dirty = true;
+        }
     }
 
     /// A frame tick: a playing replay moves on, and stops at the end.
@@ -424,7 +467,10 @@ impl App {
         let Some(c) = self.cursor.as_mut() else {
             return;
         };
-        c.shift(PLAY_SPEEDS[self.speed] as i64);
+        self.play_owed += PLAY_SPEEDS[self.speed];
+        let steps = self.play_owed / TICKS_PER_SEC;
+        self.play_owed %= TICKS_PER_SEC;
+        c.shift(i64::from(steps));
         if c.at == c.last {
             self.playing = false;
             self.set_status("‖ end of the replay (space plays from the start)", false);
@@ -452,6 +498,8 @@ impl App {
         let Some(c) = self.cursor.as_mut() else {
             return;
         };
+        // Stepping by hand stops playback, or the next tick would carry the cursor away.
+        self.playing = false;
         match intent {
             Intent::Back => c.shift(-1),
             Intent::Forward => c.shift(1),
@@ -467,6 +515,7 @@ impl App {
             text: text.into(),
             error,
         });
+        self.status_age = 0;
         self.dirty = true;
     }
 

@@ -13,7 +13,7 @@ impl App {
             }
             return;
         }
-        if self.from_before_restart(&event) {
+        if self.is_of_a_replaced_model(&event) {
             return;
         }
         match event {
@@ -99,7 +99,7 @@ impl App {
 
     /// Whether `event` is about a model a key has already replaced (the trainer reads commands
     /// between steps, so it can still report the old one): dropped, not given to the new run.
-    fn from_before_restart(&mut self, event: &TrainerEvent) -> bool {
+    fn is_of_a_replaced_model(&mut self, event: &TrainerEvent) -> bool {
         let stale = |run: &usize| self.restarting.contains(run);
         match event {
             TrainerEvent::Evaluating { run, .. } | TrainerEvent::Evaluated { run, .. } => {
@@ -110,7 +110,7 @@ impl App {
     }
 
     fn push_steps(&mut self, mut records: Vec<(usize, StepRecord)>) {
-        // Steps of a model a key replaced are not the new run's (see `from_before_restart`).
+        // Steps of a model a key replaced are not the new run's (see `is_of_a_replaced_model`).
         records.retain(|(run, _)| !self.restarting.contains(run));
         // One event may carry several coalesced steps of every run: count each step once.
         let mut steps: Vec<u64> = records.iter().map(|(_, r)| r.step).collect();
@@ -120,6 +120,12 @@ impl App {
         let batch = self.config.batch as f64;
         for (run, rec) in records {
             if let Some(h) = self.runs.get_mut(run) {
+                if h.steps.is_empty() {
+                    if self.epoch_base.len() <= run {
+                        self.epoch_base.resize(run + 1, 0);
+                    }
+                    self.epoch_base[run] = rec.epoch;
+                }
                 if rec.img_per_s > 0.0 {
                     h.wall_secs += batch / rec.img_per_s as f64;
                 }

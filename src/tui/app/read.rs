@@ -123,6 +123,20 @@ impl App {
     }
 
     /// The newest record of any run: where training as a whole stands.
+    /// Run `run`'s epoch (0-based) at record `r`: data epochs since its first record, as the
+    /// sampler runs on when a run restarts. A replay counts from the saved epochs.
+    pub fn run_epoch(&self, run: usize, r: &StepRecord) -> u32 {
+        let base = self.epoch_base.get(run).copied().unwrap_or(0);
+        r.epoch.saturating_sub(base)
+    }
+
+    /// The run with the furthest step, and that step's record.
+    pub fn latest_run(&self) -> Option<(usize, &StepRecord)> {
+        (0..self.runs.len())
+            .filter_map(|i| self.current(i).map(|r| (i, r)))
+            .max_by_key(|(_, r)| r.step)
+    }
+
     pub fn latest(&self) -> Option<&StepRecord> {
         (0..self.runs.len())
             .filter_map(|i| self.current(i))

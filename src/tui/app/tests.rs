@@ -296,16 +296,80 @@ fn quitting_autosaves_unsaved_progress() {
 }
 
 #[test]
-fn help_closes_on_any_key_which_then_does_nothing() {
+fn help_closes_on_any_key_which_then_does_what_it_says() {
     let mut app = started();
-    app.update(ch('?'));
-    assert!(app.help_open());
-    assert_eq!(app.update(ch(' ')), vec![]);
-    assert!(!app.help_open());
+    // A key without a binding, `?` and Esc only close it.
+    for only_close in [ch('z'), ch('?'), key(KeyCode::Esc)] {
+        app.update(ch('?'));
+        assert!(app.help_open());
+        assert_eq!(app.update(only_close), vec![]);
+        assert!(!app.help_open());
+    }
     assert_eq!(app.state(), &TrainerPhase::Running);
+    // Any other key closes it and acts.
+    app.update(ch('?'));
+    assert_eq!(app.update(ch(' ')), send(TrainerCommand::Pause));
+    assert!(!app.help_open());
+    assert_eq!(app.state(), &TrainerPhase::Paused);
     app.update(ch('?'));
     let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
     assert_eq!(app.update(ctrl_c).last(), Some(&Action::Quit));
+}
+
+#[test]
+fn status_messages_expire() {
+    let mut app = started();
+    app.update(ch('['));
+    assert!(app.status().is_some());
+    for _ in 0..4 * TICKS_PER_SEC {
+        app.update(Msg::Tick);
+    }
+    assert!(app.status().is_some(), "gone before 4 s");
+    for _ in 0..2 * TICKS_PER_SEC {
+        app.update(Msg::Tick);
+    }
+    assert_eq!(app.status(), None, "still there after 6 s");
+    assert!(app.take_dirty(), "its going is drawn");
+    // Errors stay longer.
+    app.save_failed("disk full");
+    for _ in 0..6 * TICKS_PER_SEC {
+        app.update(Msg::Tick);
+    }
+    assert!(app.status().is_some_and(|s| s.error));
+}
+
+#[test]
+fn a_run_restarted_counts_its_own_epochs() {
+    let mut app = started();
+    let at = |step, epoch| {
+        let records = (0..3)
+            .map(|run| {
+                let r = StepRecord {
+                    step,
+                    epoch,
+                    ..Default::default()
+                };
+                (run, r)
+            })
+            .collect();
+        Msg::Trainer(TrainerEvent::StepsFinished { records })
+    };
+    app.update(at(1, 0));
+    app.update(at(300, 3));
+    let (run, r) = app.latest_run().unwrap();
+    assert_eq!((r.step, app.run_epoch(run, r)), (300, 3));
+    app.update(ch('r'));
+    for (run, spec) in ["plain-56", "v1-56", "v2-56"].into_iter().enumerate() {
+        let info = info(spec);
+        app.update(Msg::Trainer(TrainerEvent::RunRestarted { run, info }));
+    }
+    // The sampler is in its fourth epoch; the restarted runs in their first.
+    app.update(at(1, 3));
+    let (run, r) = app.latest_run().unwrap();
+    assert_eq!((r.step, app.run_epoch(run, r)), (1, 0));
+    app.update(at(2, 4));
+    let (run, r) = app.latest_run().unwrap();
+    assert_eq!(app.run_epoch(run, r), 1);
 }
 
 #[test]
@@ -475,15 +539,15 @@ fn space_plays_a_replay_at_the_chosen_speed_and_stops_at_the_end() {
     assert_eq!(app.update(ch(' ')), vec![]);
     assert!(app.playing());
     assert_eq!(app.cursor().unwrap().at, 1);
+    // The default speed, 300 steps a second: 10 a tick.
     app.update(Msg::Tick);
-    assert_eq!(app.cursor().unwrap().at, 1 + PLAY_SPEEDS[3]);
+    let per_tick = u64::from(PLAY_SPEEDS[6] / TICKS_PER_SEC);
+    assert_eq!(app.cursor().unwrap().at, 1 + per_tick);
     app.update(ch('>'));
     app.update(Msg::Tick);
-    assert_eq!(
-        app.cursor().unwrap().at,
-        1 + PLAY_SPEEDS[3] + PLAY_SPEEDS[4]
-    );
-    assert!(app.status().unwrap().text.contains("20 steps a frame"));
+    let faster = u64::from(PLAY_SPEEDS[7] / TICKS_PER_SEC);
+    assert_eq!(app.cursor().unwrap().at, 1 + per_tick + faster);
+    assert!(app.status().unwrap().text.contains("600 steps/s"));
     // Space pauses: ticks no longer move it.
     app.update(ch(' '));
     let at = app.cursor().unwrap().at;
@@ -492,10 +556,23 @@ fn space_plays_a_replay_at_the_chosen_speed_and_stops_at_the_end() {
     for _ in 0..10 {
         app.update(ch('<'));
     }
+    // The slowest speed, 2 steps a second: one step every 15 ticks.
+    assert!(app.status().unwrap().text.contains("2 steps/s"));
     app.update(ch(' '));
+    for _ in 0..14 {
+        app.update(Msg::Tick);
+    }
+    assert_eq!(app.cursor().unwrap().at, at);
     app.update(Msg::Tick);
     assert_eq!(app.cursor().unwrap().at, at + 1);
-    for _ in 0..200 {
+    // ← and → step by one and stop the playback.
+    app.update(key(KeyCode::Right));
+    assert!(!app.playing());
+    assert_eq!(app.cursor().unwrap().at, at + 2);
+    app.update(key(KeyCode::Left));
+    assert_eq!(app.cursor().unwrap().at, at + 1);
+    app.update(ch(' '));
+    for _ in 0..100 * TICKS_PER_SEC {
         app.update(Msg::Tick);
     }
     assert_eq!(app.cursor().unwrap().at, 100);

@@ -1,7 +1,5 @@
 //! The `resviz` binary: parse the command line, dispatch, and turn errors into one line on stderr.
 
-use clap::Parser;
-
 // glibc returns large freed blocks to the OS (mmap/munmap), so every training step
 // page-faulted its activations back in and the kernel zeroed them. mimalloc keeps them; the
 // wrapper zeroes dfdx's large gradient buffers on both cores (see engine::alloc).
@@ -15,7 +13,7 @@ const MAX_ERROR_CHARS: usize = 2000;
 
 fn main() -> ExitCode {
     let _ = color_eyre::install();
-    let cli = Cli::parse();
+    let cli = Cli::parse_or_exit();
     let result = match cli.command {
         Some(Command::Probe(args)) => cli::probe::run(&args),
         Some(Command::Train(args)) => cli::train::run(&args),

@@ -26,6 +26,21 @@ pub fn num(x: f64) -> String {
     }
 }
 
+/// A plain decimal with 3 significant digits and no exponent, for tables people read:
+/// `0.469`, `2.27`, `226602`; NaN and ±inf as [`num`] writes them.
+pub fn plain(x: f64) -> String {
+    plain_digits(x, 3)
+}
+
+/// [`plain`] with `digits` significant digits (losses compared to each other need 4).
+pub fn plain_digits(x: f64, digits: i32) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return num(x);
+    }
+    let decimals = (digits - 1 - x.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    format!("{x:.decimals$}")
+}
+
 /// `10` raised to an integer power, with superscript digits: `10⁻³`.
 pub fn pow10(exp: i32) -> String {
     const SUP: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
@@ -68,6 +83,20 @@ pub fn duration(secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_decimals_have_no_exponent() {
+        assert_eq!(plain(0.4694), "0.469");
+        assert_eq!(plain(2.268), "2.27");
+        assert_eq!(plain(226602.134), "226602");
+        assert_eq!(plain(-0.0012345), "-0.00123");
+        assert_eq!(plain(0.0), "0");
+        assert_eq!(plain_digits(2.29793, 4), "2.298");
+        assert_eq!(plain(f64::INFINITY), "inf");
+        for x in [1e-9, 3.5e-4, 0.5, 7.0, 1e6] {
+            assert!(!plain(x).contains('e'), "{x}: {}", plain(x));
+        }
+    }
 
     #[test]
     fn formats_numbers() {

@@ -71,7 +71,7 @@ pub fn run_tui(args: &ExperimentArgs) -> Result<()> {
 
 fn save_app(app: &App, kind: SaveKind) -> Result<PathBuf, String> {
     let snap = RunSnapshot::new(
-        app.config().clone(),
+        app.config_to_save(kind).clone(),
         app.dataset(),
         app.histories_to_save(kind).to_vec(),
     );

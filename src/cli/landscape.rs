@@ -66,6 +66,8 @@ pub fn run(args: &LandscapeArgs) -> Result<()> {
 
 /// Per model: loss at θ, the grid's minimum and where, the non-convex fraction, the slice's range.
 fn table(r: &LandscapeReport) -> String {
+    // Four digits: the loss at θ and the grid's minimum are compared.
+    let plain = |x| crate::numfmt::plain_digits(x, 4);
     let Some(p) = r.models.first().map(|m| &m.params) else {
         return "no runs\n".into();
     };
@@ -90,13 +92,13 @@ fn table(r: &LandscapeReport) -> String {
                 (l.min(v), h.max(v))
             });
         out += &format!(
-            "{:<16}{:>12.4}{:>12.4}{:>16}{:>13.1}%{:>20}\n",
+            "{:<16}{:>12}{:>12}{:>16}{:>13.1}%{:>20}\n",
             m.model,
-            m.centre_loss,
-            m.min_loss,
+            plain(m.centre_loss),
+            plain(m.min_loss),
             format!("({:+.2}, {:+.2})", m.min_at[0], m.min_at[1]),
             100.0 * m.nonconvex_frac,
-            format!("{lo:.3} … {hi:.3}"),
+            format!("{} … {}", plain(lo), plain(hi)),
         );
     }
     out

@@ -41,8 +41,21 @@ pub fn run(args: &LesionArgs) -> Result<()> {
         ..default_bn(trainer.cfg.batch)
     };
     let train_acc: Vec<Option<f64>> = histories.iter().map(|h| h.final_mean(|s| s.acc)).collect();
-    let study = jobs::lesion_trainer(&mut trainer, params, bn, &train_acc, || bar.inc(1));
+    let total = bar.length().unwrap_or(0);
+    let mut plain = super::progress::PlainCount::for_stderr("lesion", "evaluations", total);
+    let study = jobs::lesion_trainer(&mut trainer, params, bn, &train_acc, || {
+        bar.inc(1);
+        if let Some(line) = plain
+            .as_mut()
+            .and_then(|p| p.tick(bar.position(), "deleting blocks"))
+        {
+            eprintln!("{line}");
+        }
+    });
     bar.finish_and_clear();
+    if let Some(p) = &plain {
+        eprintln!("{}", p.done());
+    }
     if let Some(path) = &args.plot {
         let svg = plot::lesion_svg(&study.report, trainer.ds.classes)
             .map_err(|e| color_eyre::eyre::eyre!("cannot draw the plot: {e}"))?;

@@ -33,6 +33,32 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// The command line, or exit as clap does (errors, `--help`). An option given with no
+    /// subcommand (`resviz --models plain-20`) is the dashboard's, which takes options only after
+    /// `tui`: clap's "unexpected argument" then says so.
+    pub fn parse_or_exit() -> Cli {
+        let mut e = match Cli::try_parse() {
+            Ok(cli) => return cli,
+            Err(e) => e,
+        };
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let bare_option = args.first().is_some_and(|a| a.starts_with('-'));
+        if e.kind() == clap::error::ErrorKind::UnknownArgument && bare_option {
+            use clap::error::{ContextKind, ContextValue};
+            let tip = format!(
+                "the dashboard takes options after `tui`: 'resviz tui {}'",
+                args.join(" ")
+            );
+            e.insert(
+                ContextKind::Suggested,
+                ContextValue::StyledStrs(vec![tip.into()]),
+            );
+        }
+        e.exit()
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Open the dashboard (the default with no subcommand).
@@ -274,7 +300,7 @@ pub struct LesionArgs {
     pub test_images: Option<usize>,
     /// Training batches (of the experiment's batch size) that re-estimate batch-norm running
     /// statistics before measuring; 0 keeps the runs' own (which lag the weights in training).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 8)]
     pub bn_batches: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
@@ -291,30 +317,31 @@ pub struct ShatterArgs {
     pub exp: ExperimentArgs,
     #[command(flatten)]
     pub plateau: PlateauArgs,
-    /// Optimizer steps to train first (as `resviz train --steps N`); 0: the fresh weights.
-    #[arg(long, allow_negative_numbers = true)]
+    /// Optimizer steps to train first (as `resviz train --steps N`); 0: the fresh weights
+    /// [default: 0].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub steps: Option<i64>,
     /// Measure a run saved with `train --out FILE.ron --save-weights` instead of training one.
     #[arg(long, value_name = "FILE.ron")]
     pub from: Option<PathBuf>,
     /// Test-split index of the line's first image (t = 0).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub from_image: usize,
     /// Test-split index of the line's last image (t = 1).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1)]
     pub to_image: usize,
     /// The logit differentiated (default: the label of --to-image).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub class: Option<usize>,
     /// Points on the line.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, value_name = "N", default_value_t = 256)]
     pub points: usize,
     /// Autocorrelation lags reported (1..=N).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, value_name = "N", default_value_t = 16)]
     pub lags: usize,
     /// Training batches (of the experiment's batch size) that re-estimate batch-norm running
     /// statistics first; 0 keeps the run's own.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 8)]
     pub bn_batches: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
@@ -331,27 +358,28 @@ pub struct LandscapeArgs {
     pub exp: ExperimentArgs,
     #[command(flatten)]
     pub plateau: PlateauArgs,
-    /// Optimizer steps to train first (as `resviz train --steps N`); 0: the fresh weights.
-    #[arg(long, allow_negative_numbers = true)]
+    /// Optimizer steps to train first (as `resviz train --steps N`); 0: the fresh weights
+    /// [default: 0].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub steps: Option<i64>,
     /// Measure a run saved with `train --out FILE.ron --save-weights` instead of training one.
     #[arg(long, value_name = "FILE.ron")]
     pub from: Option<PathBuf>,
     /// Grid points per axis over [-1, 1] (at least 3).
-    #[arg(long, default_value_t = 21)]
+    #[arg(long, value_name = "N", default_value_t = 21)]
     pub grid: usize,
     /// Points of the 1-D slice (beta = 0) over [-1, 1].
-    #[arg(long, default_value_t = 41)]
+    #[arg(long, value_name = "N", default_value_t = 41)]
     pub slice_points: usize,
     /// The loss is over the first N training images.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, value_name = "N", default_value_t = 256)]
     pub images: usize,
     /// Seed of the two random directions.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub dir_seed: u64,
     /// Training batches that re-estimate batch-norm running statistics at the run's weights
     /// first; 0 (the default, as Li et al.) keeps the run's own.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub bn_batches: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]

@@ -1,7 +1,7 @@
 //! SVG figures of the experiments on weights: shattering (g(t) per run, normalised, and its
 //! autocorrelation as bars), loss landscape (a heatmap per run side by side on one colour scale
 //! with its legend, and the 1-D slices), and lesion (accuracy drop per block, one group per run,
-//! the drop to chance marked).
+//! the drop to chance marked). Dark, in the dashboard's run colours, as `compare --plot` draws.
 
 use crate::experiments::shatter::line;
 use crate::records::LandscapeResult;
@@ -10,23 +10,79 @@ use crate::records::ShatterResult;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+use crate::snapshot::compare::{BACKGROUND, INK};
 
 fn render(size: (u32, u32), draw: impl FnOnce(&Area) -> Drawn) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&BACKGROUND).map_err(|e| e.to_string())?;
         draw(&root).map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
 }
 
-fn colour(k: usize) -> RGBAColor {
-    Palette99::pick(k).to_rgba()
+/// Each model's colour, as the dashboard and `compare --plot` give it.
+fn colours<'a>(models: impl Iterator<Item = &'a str>) -> Vec<RGBColor> {
+    let specs: Vec<&str> = models.collect();
+    (0..specs.len())
+        .map(|k| {
+            let (r, g, b) = crate::plotting::run_swatch(&specs, k).rgb();
+            RGBColor(r, g, b)
+        })
+        .collect()
+}
+
+/// Text in the ink colour.
+fn font(size: u32) -> TextStyle<'static> {
+    ("sans-serif", size).into_font().color(&INK)
+}
+
+/// `configure_mesh()` in the dark style, to be continued and drawn.
+macro_rules! dark_mesh {
+    ($chart:expr) => {
+        $chart
+            .configure_mesh()
+            .axis_style(INK)
+            .bold_line_style(RGBColor(60, 60, 60))
+            .light_line_style(RGBColor(36, 36, 36))
+            .label_style(font(14))
+            .axis_desc_style(font(14))
+    };
+}
+
+/// The series legend in the dark style.
+macro_rules! dark_legend {
+    ($chart:expr) => {
+        $chart
+            .configure_series_labels()
+            .background_style(BACKGROUND.mix(0.85))
+            .border_style(INK)
+            .label_font(font(14))
+            .draw()
+    };
+}
+
+/// Tick labels for an axis of whole numbers: integers as integers, nothing between them.
+fn whole(v: &f64) -> String {
+    match (v - v.round()).abs() < 1e-9 {
+        true => format!("{:.0}", v),
+        false => String::new(),
+    }
+}
+
+/// Tick labels that drop a zero fraction: `5`, not `5.0`; `2.5` stays.
+fn tick(v: &f64) -> String {
+    match (v - v.round()).abs() < 1e-9 {
+        true => format!("{:.0}", v),
+        false => crate::numfmt::plain(*v),
+    }
 }
 
 /// Finite range of `values`, padded so that a constant series still has a height.
@@ -43,22 +99,17 @@ fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
 
 /// Left: g(t)/max|g| per run; right: autocorrelation at lags 1..k, one bar per run and lag.
 pub fn shatter_svg(results: &[ShatterResult]) -> Result<String, String> {
+    let colour = colours(results.iter().map(|r| r.model.as_str()));
+    let colour = |k: usize| colour[k];
     render((1200, 480), |root| {
         let (left, right) = root.split_horizontally(600);
         let mut chart = ChartBuilder::on(&left)
-            .caption(
-                "g(t) = d logit/dt along the line (÷ max |g|)",
-                ("sans-serif", 18),
-            )
+            .caption("g(t) = d logit/dt along the line (÷ max |g|)", font(18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0f64..1f64, -1.05f64..1.05f64)?;
-        chart
-            .configure_mesh()
-            .x_desc("t")
-            .y_desc("g / max|g|")
-            .draw()?;
+        dark_mesh!(chart).x_desc("t").y_desc("g / max|g|").draw()?;
         for (k, r) in results.iter().enumerate() {
             let max = r
                 .grad
@@ -76,11 +127,7 @@ pub fn shatter_svg(results: &[ShatterResult]) -> Result<String, String> {
                 .label(format!("{} (lag-1 {:.3})", r.model, r.lag1))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
+        dark_legend!(chart)?;
 
         let lags = results
             .iter()
@@ -90,14 +137,15 @@ pub fn shatter_svg(results: &[ShatterResult]) -> Result<String, String> {
             .max(1);
         let (lo, hi) = span(results.iter().flat_map(|r| r.autocorr.iter().copied()));
         let mut chart = ChartBuilder::on(&right)
-            .caption("autocorrelation of g", ("sans-serif", 18))
+            .caption("autocorrelation of g", font(18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0.5f64..lags as f64 + 0.5, lo.min(0.0)..hi.max(1.0))?;
-        chart
-            .configure_mesh()
+        dark_mesh!(chart)
             .x_desc("lag")
+            .x_labels(lags.min(16))
+            .x_label_formatter(&whole)
             .y_desc("r(lag)")
             .draw()?;
         let w = 0.8 / results.len().max(1) as f64;
@@ -121,6 +169,8 @@ pub fn shatter_svg(results: &[ShatterResult]) -> Result<String, String> {
 /// Top: one heatmap of log10(loss) per run, on one shared colour scale, and the scale's legend;
 /// bottom: the 1-D slices β = 0.
 pub fn landscape_svg(results: &[LandscapeResult]) -> Result<String, String> {
+    let colour = colours(results.iter().map(|r| r.model.as_str()));
+    let colour = |k: usize| colour[k];
     let n = results.len().max(1) as u32;
     let width = (380 * n + 120).max(800);
     render((width, 820), |root| {
@@ -153,14 +203,13 @@ pub fn landscape_svg(results: &[LandscapeResult]) -> Result<String, String> {
             let mut chart = ChartBuilder::on(area)
                 .caption(
                     format!("{}: non-convex {:.0} %", r.model, 100.0 * r.nonconvex_frac),
-                    ("sans-serif", 16),
+                    font(16),
                 )
                 .margin(10)
                 .x_label_area_size(35)
                 .y_label_area_size(40)
                 .build_cartesian_2d(-1.0 - half..1.0 + half, -1.0 - half..1.0 + half)?;
-            chart
-                .configure_mesh()
+            dark_mesh!(chart)
                 .x_desc("α")
                 .y_desc("β")
                 .disable_mesh()
@@ -185,16 +234,15 @@ pub fn landscape_svg(results: &[LandscapeResult]) -> Result<String, String> {
             )))?;
         }
         let mut scale = ChartBuilder::on(&legend)
-            .caption("log10 loss", ("sans-serif", 14))
+            .caption("log10 loss", font(14))
             .margin(10)
             .margin_top(40)
             .y_label_area_size(45)
             .build_cartesian_2d(0f64..1f64, lo..hi)?;
-        scale
-            .configure_mesh()
+        dark_mesh!(scale)
             .disable_x_axis()
             .disable_mesh()
-            .y_label_style(("sans-serif", 12))
+            .y_label_style(font(12))
             .draw()?;
         let steps = 64;
         scale.draw_series((0..steps).map(|s| {
@@ -207,16 +255,12 @@ pub fn landscape_svg(results: &[LandscapeResult]) -> Result<String, String> {
 
         let (slo, shi) = span(results.iter().flat_map(|r| r.slice.iter().map(|&l| log(l))));
         let mut chart = ChartBuilder::on(&bottom)
-            .caption("1-D slice β = 0", ("sans-serif", 18))
+            .caption("1-D slice β = 0", font(18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(-1f64..1f64, slo..shi)?;
-        chart
-            .configure_mesh()
-            .x_desc("α")
-            .y_desc("log10 loss")
-            .draw()?;
+        dark_mesh!(chart).x_desc("α").y_desc("log10 loss").draw()?;
         for (k, r) in results.iter().enumerate() {
             let style = colour(k).stroke_width(2);
             let pts = r
@@ -229,11 +273,7 @@ pub fn landscape_svg(results: &[LandscapeResult]) -> Result<String, String> {
                 .label(r.model.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
+        dark_legend!(chart)?;
         Ok(())
     })
 }
@@ -270,28 +310,42 @@ pub fn lesion_svg(report: &LesionReport, classes: usize) -> Result<String, Strin
         .iter()
         .flat_map(|g| g.2.iter().flatten().copied().chain([g.1]));
     let (lo, hi) = span(values.chain([0.0]));
+    let colour = colours(report.models.iter().map(|m| m.model.as_str()));
+    let colour = |k: usize| colour[k];
     render((1200, 480), |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(
                 format!("lesion: accuracy drop per deleted block (dashed: drop to chance, {chance:.0} %)"),
-                ("sans-serif", 18),
+                font(18),
             )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(55)
             .build_cartesian_2d(0f64..width, lo..hi)?;
-        chart
-            .configure_mesh()
+        dark_mesh!(chart)
             .disable_x_mesh()
             .x_labels(0)
             .x_desc("blocks, input → output, one group per run")
             .y_desc("drop (points)")
+            .y_label_formatter(&tick)
             .draw()?;
         let mut x = 0.5;
         for (k, (model, to_chance, drops, at_chance)) in groups.iter().enumerate() {
             let c = colour(k);
             let bar = if *at_chance { c.mix(0.3) } else { c.mix(1.0) };
             let start = x;
+            // Block labels along the bottom: every block of a short net, else where each
+            // stage starts (the downsampling blocks, the ones that hurt).
+            let names = &report.models[k].blocks;
+            let every = names.len() <= 12;
+            let label_y = lo + (hi - lo) * 0.01;
+            chart.draw_series(names.iter().enumerate().filter_map(|(i, b)| {
+                let short = b.name.strip_prefix("stages.").unwrap_or(&b.name);
+                (every || short.ends_with(".0")).then(|| {
+                    let style = font(11).pos(Pos::new(HPos::Center, VPos::Bottom));
+                    Text::new(short.to_string(), (start + i as f64 + 0.5, label_y), style)
+                })
+            }))?;
             chart
                 .draw_series(drops.iter().enumerate().filter_map(|(i, d)| {
                     d.map(|d| {
@@ -310,11 +364,7 @@ pub fn lesion_svg(report: &LesionReport, classes: usize) -> Result<String, Strin
             ))?;
             x += 1.0;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
+        dark_legend!(chart)?;
         Ok(())
     })
 }
@@ -350,5 +400,52 @@ mod tests {
             "{svg}"
         );
         assert!(svg.contains("v1-8") && !svg.contains("v1-8 (at chance"));
+    }
+
+    /// Issue 30: dark like `compare --plot`, block labels under the bars, whole-number ticks.
+    #[test]
+    fn the_lesion_plot_is_dark_and_labels_its_blocks() {
+        let block = |name: &str| BlockLesion {
+            name: name.into(),
+            accuracy: Some(0.5),
+        };
+        let report = LesionReport {
+            models: vec![ModelLesion {
+                model: "v1-8".into(),
+                accuracy: 0.9,
+                blocks: vec![
+                    block("stages.0.0"),
+                    block("stages.1.0"),
+                    block("stages.2.0"),
+                ],
+            }],
+            params: LesionParams {
+                experiment: Default::default(),
+                steps: vec![1],
+                from: None,
+                test_images: 32,
+                eval_batch: 32,
+            },
+        };
+        let svg = lesion_svg(&report, 10).unwrap();
+        let bg = format!(
+            "fill=\"#{:02X}{:02X}{:02X}\"",
+            BACKGROUND.0, BACKGROUND.1, BACKGROUND.2
+        );
+        assert!(svg.contains(&bg), "not dark");
+        let texts: Vec<&str> = svg
+            .split("</text>")
+            .filter_map(|t| t.rsplit('>').next())
+            .map(str::trim)
+            .collect();
+        for name in ["0.0", "1.0", "2.0"] {
+            assert!(texts.contains(&name), "no label {name}: {texts:?}");
+        }
+        // Drops of 40 points: the axis ticks are whole numbers, not "40.0".
+        assert!(texts.iter().any(|t| *t == "40"), "{texts:?}");
+        assert!(
+            !texts.iter().any(|t| t.ends_with(".0") && t.len() > 3),
+            "{texts:?}"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! Headless progress for `train` (and `lesion`'s training) when stderr is not a terminal:
+//! Headless progress for `train`, the experiments' training and the experiments themselves
+//! (`PlainCount`) when stderr is not a terminal:
 //! indicatif draws nothing there, so a log (`resviz train 2>log`) gets one plain line every few
 //! seconds instead — step, each run's latest loss, images per second and the time left.
 
@@ -83,6 +84,64 @@ impl PlainProgress {
             losses.join("  "),
             images / secs,
             clock(secs),
+        )
+    }
+}
+
+/// An experiment's progress when stderr is not a terminal, as [`PlainProgress`] is training's:
+/// one line every few seconds (`shatter 120/768 passes (v1-56)  elapsed 12s  ETA 1m05s`) and a
+/// last one when it is done, so a log shows the experiment is under way.
+pub struct PlainCount {
+    what: String,
+    unit: &'static str,
+    total: u64,
+    every: Duration,
+    started: Instant,
+    last: Instant,
+}
+
+impl PlainCount {
+    /// `Some` only when stderr is not a terminal (indicatif's bar is drawn otherwise).
+    pub fn for_stderr(what: &str, unit: &'static str, total: u64) -> Option<Self> {
+        let every = PlainProgress::for_stderr(0, 0, 0)?.every;
+        let now = Instant::now();
+        Some(Self {
+            what: what.to_string(),
+            unit,
+            total,
+            every,
+            started: now,
+            last: now,
+        })
+    }
+
+    /// The line to print now, if the interval has passed since the last one.
+    pub fn tick(&mut self, done: u64, msg: &str) -> Option<String> {
+        let now = Instant::now();
+        if now.duration_since(self.last) < self.every {
+            return None;
+        }
+        self.last = now;
+        Some(self.line(done, msg))
+    }
+
+    /// The closing line, printed whatever the interval.
+    pub fn done(&self) -> String {
+        self.line(self.total, "done")
+    }
+
+    fn line(&self, done: u64, msg: &str) -> String {
+        let secs = self.started.elapsed().as_secs_f64();
+        let eta = match done > 0 {
+            true => clock(self.total.saturating_sub(done) as f64 * secs / done as f64),
+            false => "-".to_string(),
+        };
+        format!(
+            "{} {done}/{} {} ({msg})  elapsed {}  ETA {eta}",
+            self.what,
+            self.total,
+            self.unit,
+            clock(secs)
         )
     }
 }

@@ -163,16 +163,28 @@ pub fn measure_each<R>(
     per_run: usize,
     mut measure: impl FnMut(&Run, Progress) -> Result<R>,
 ) -> Result<Vec<R>> {
-    let bar = bar(what, (per_run * trainer.runs.len()) as u64);
+    let total = (per_run * trainer.runs.len()) as u64;
+    let bar = bar(what, total);
+    let mut plain = super::progress::PlainCount::for_stderr(what, "passes", total);
     let mut out = Vec::with_capacity(trainer.runs.len());
     for (k, run) in trainer.runs.iter().enumerate() {
-        bar.set_message(run.spec.to_string());
+        let spec = run.spec.to_string();
+        bar.set_message(spec.clone());
         let base = (k * per_run) as u64;
         out.push(measure(run, &mut |done, _| {
-            bar.set_position(base + done as u64)
+            bar.set_position(base + done as u64);
+            if let Some(line) = plain
+                .as_mut()
+                .and_then(|p| p.tick(base + done as u64, &spec))
+            {
+                eprintln!("{line}");
+            }
         })?);
     }
     bar.finish_and_clear();
+    if let Some(p) = &plain {
+        eprintln!("{}", p.done());
+    }
     Ok(out)
 }
 

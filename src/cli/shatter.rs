@@ -90,14 +90,14 @@ fn table(r: &ShatterReport) -> String {
         let lag = |l: usize| m.autocorr.get(l).map_or("-".into(), |a| format!("{a:.3}"));
         let mean = m.grad.iter().map(|g| g.abs()).sum::<f64>() / m.grad.len().max(1) as f64;
         out += &format!(
-            "{:<16}{:>6}{:>9}{:>9}{:>9}{:>9}{:>12.3e}\n",
+            "{:<16}{:>6}{:>9}{:>9}{:>9}{:>9}{:>12}\n",
             m.model,
             m.class,
             lag(0),
             lag(1),
             lag(2),
             lag(3),
-            mean
+            crate::numfmt::plain(mean)
         );
     }
     out

@@ -17,4 +17,4 @@ pub use infer::Inference;
 pub use layers::Mode;
 pub use network::{NetOptions, Network};
 pub use pass::PassStats;
-pub use spec::{Knobs, ModelSpec, SeedPreset, SpecError, Variant, block_names};
+pub use spec::{EditError, Knobs, ModelSpec, SeedPreset, SpecError, Variant, block_names};

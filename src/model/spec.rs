@@ -6,6 +6,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+mod edit;
+pub use edit::EditError;
+
 /// Block designs of He et al. 2015/2016 (the README's model table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {

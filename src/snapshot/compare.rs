@@ -200,8 +200,10 @@ pub fn render_svg(snaps: &[RunSnapshot]) -> Result<String, String> {
     Ok(svg)
 }
 
-const BACKGROUND: RGBColor = RGBColor(24, 24, 24);
-const INK: RGBColor = RGBColor(200, 200, 200);
+/// The dark background of every SVG figure (`compare --plot`, the experiments' plots).
+pub const BACKGROUND: RGBColor = RGBColor(24, 24, 24);
+/// Their text and axes.
+pub const INK: RGBColor = RGBColor(200, 200, 200);
 const PLOT_HEIGHT: u32 = 480;
 const LEGEND_ROW: u32 = 22;
 const LEGEND_COLUMNS: usize = 4;

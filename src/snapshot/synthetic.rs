@@ -4,19 +4,15 @@
 use super::{FORMAT_VERSION, RunSnapshot};
 use crate::config::ExperimentConfig;
 use crate::model::spec::{block_name, blocks_per_stage, boundary_names};
+use crate::model::{ModelSpec, Variant};
 use crate::records::record::{BlockStat, EvalRecord, RunHistory, RunInfo, RunStatus, StepRecord};
 
 /// Block-boundary and trainable-parameter names for a `VARIANT-DEPTH` CIFAR-style spec
 /// (`DEPTH = 6n + 2`, stages of n blocks, projection shortcuts where stages 2 and 3 start).
-/// Unparsable specs are treated as depth 20.
+/// Specs that are not a ResNet (presets, or text that does not parse) are drawn as depth 20.
 pub fn names(spec: &str) -> (Vec<String>, Vec<String>) {
-    let depth: usize = spec
-        .rsplit('-')
-        .next()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(20);
+    let (depth, plain) = shape(spec);
     let n = blocks_per_stage(depth).max(1);
-    let plain = spec.starts_with("plain");
     let blocks = boundary_names(&[n; 3]);
     let mut params: Vec<String> = ["stem.conv.weight", "stem.bn.weight", "stem.bn.bias"]
         .map(String::from)
@@ -48,6 +44,15 @@ pub fn names(spec: &str) -> (Vec<String>, Vec<String>) {
     params.push("fc.weight".into());
     params.push("fc.bias".into());
     (blocks, params)
+}
+
+/// `(depth, no shortcuts)` of `spec`, parsed by `model::spec`; depth 20 with shortcuts for
+/// anything that is not a ResNet.
+fn shape(spec: &str) -> (usize, bool) {
+    match spec.parse::<ModelSpec>() {
+        Ok(ModelSpec::Resnet { variant, depth, .. }) => (depth, variant == Variant::Plain),
+        _ => (20, false),
+    }
 }
 
 /// A small deterministic generator (SplitMix64).
@@ -82,7 +87,7 @@ pub fn run(spec: &str, steps: u64, seed: u64) -> RunHistory {
         ^ spec
             .bytes()
             .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)));
-    let plain = spec.starts_with("plain");
+    let plain = shape(spec).1;
     let nb = info.block_names.len();
     let np = info.param_names.len();
     let mut h = RunHistory::new(info);

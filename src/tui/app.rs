@@ -11,9 +11,7 @@ use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
 use super::cursor::TimeCursor;
 use super::experiments::Experiments;
 use super::keys::{self, Intent};
-use super::spec::Spec;
 use crate::config::ExperimentConfig;
-use crate::model::spec::{MAX_DEPTH, MIN_DEPTH};
 use crate::records::events::{TrainerCommand, TrainerEvent};
 use crate::records::record::{RunHistory, RunInfo};
 
@@ -108,8 +106,13 @@ impl SidePanel {
     }
 }
 
-/// Replay playback speeds, steps per frame tick (about 30 ticks a second).
-pub const PLAY_SPEEDS: [u64; 8] = [1, 2, 5, 10, 20, 50, 100, 500];
+/// Replay playback speeds, steps a second: from a few (the first steps, where the story starts,
+/// can be followed one by one) to thousands.
+pub const PLAY_SPEEDS: [u32; 10] = [2, 5, 10, 30, 60, 150, 300, 600, 1500, 15000];
+/// Frame ticks a second (`tui::run`'s tick is 33 ms).
+pub const TICKS_PER_SEC: u32 = 30;
+/// Frame ticks a status message stays on the footer: about 5 s, errors 15 s.
+const STATUS_TICKS: [u32; 2] = [5 * TICKS_PER_SEC, 15 * TICKS_PER_SEC];
 
 /// What the heatmap colours (`m` toggles).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -147,7 +150,8 @@ pub struct App {
     status: Option<Status>,
     unsaved_steps: u64,
     /// The runs as they were when a key asked to discard progress, until that save is reported.
-    before_discard: Option<Vec<RunHistory>>,
+    /// (with the config that names them: a swap changes it).
+    before_discard: Option<(ExperimentConfig, Vec<RunHistory>)>,
     dirty: bool,
     side: SidePanel,
     heat: HeatMode,
@@ -157,15 +161,24 @@ pub struct App {
     experiments: Experiments,
     /// The loss chart's y axis is logarithmic (`l`).
     loss_log: bool,
-    /// Replay playback: running, and the index into [`PLAY_SPEEDS`].
+    /// Replay playback: running, the index into [`PLAY_SPEEDS`], and the steps owed to the
+    /// cursor in thirtieths (slow speeds move less than one step a tick).
     playing: bool,
     speed: usize,
+    play_owed: u32,
+    /// Frame ticks since the status message was set: it expires (`STATUS_TICKS`).
+    status_age: u32,
+    /// Per run, the data epoch of its first record since it (re)started: the run's own epoch
+    /// is counted from there (the sampler's epoch runs on across `r` and swaps).
+    epoch_base: Vec<u32>,
     /// The digits typed after `g`, while the prompt is open.
     prompt: Option<String>,
     /// The terminal's size as last reported, for what the layout hides.
     size: Option<(u16, u16)>,
     /// A test evaluation under way: `(run, test batches done, in all)`.
     evaluating: Option<(usize, usize, usize)>,
+    /// Runs restarted by a key (`r`, `v`, `+`, `-`) that the trainer has not confirmed yet.
+    restarting: std::collections::BTreeSet<usize>,
 }
 
 impl App {
@@ -201,10 +214,14 @@ impl App {
             experiments: Experiments::default(),
             loss_log: false,
             playing: false,
-            speed: 3,
+            speed: 6,
+            play_owed: 0,
+            status_age: 0,
+            epoch_base: Vec::new(),
             prompt: None,
             size: None,
             evaluating: None,
+            restarting: Default::default(),
         }
     }
 
@@ -218,6 +235,8 @@ impl App {
                 app.rms_scale.push(r.blocks.iter().map(|b| b.grad_rms));
             }
         }
+        let first_epoch = |h: &RunHistory| h.steps.first().map_or(0, |r| r.epoch);
+        app.epoch_base = histories.iter().map(first_epoch).collect();
         app.runs = histories;
         app.dataset = dataset;
         app.state = TrainerPhase::Finished;
@@ -239,7 +258,10 @@ impl App {
                 self.size = Some((width, height));
                 self.dirty = true;
             }
-            Msg::Tick => self.play_tick(),
+            Msg::Tick => {
+                self.expire_status();
+                self.play_tick()
+            }
             Msg::Trainer(event) => self.on_event(event),
             Msg::TrainerClosed => {
                 self.evaluating = None;
@@ -282,17 +304,24 @@ impl App {
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Action> {
-        let Some(intent) = keys::intent(key) else {
+        use ratatui::crossterm::event::{KeyCode, KeyEventKind};
+        if key.kind == KeyEventKind::Release {
             return Vec::new();
-        };
+        }
+        let intent = keys::intent(key);
         if self.help {
-            // Any key closes the help; only ctrl-c goes on to act, so it always quits.
+            // Any key closes the help. `?`, Esc and keys without a binding only close it; any
+            // other key goes on to do what it says, so it is not lost to the overlay.
             self.help = false;
             self.dirty = true;
-            if !key.modifiers.contains(KeyModifiers::CONTROL) {
+            let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+            if matches!(intent, None | Some(Intent::Help)) || (key.code == KeyCode::Esc && !ctrl) {
                 return Vec::new();
             }
         }
+        let Some(intent) = intent else {
+            return Vec::new();
+        };
         match intent {
             Intent::Help => self.help = true,
             Intent::CyclePanel => self.side = self.side.next(self.heatmap_hidden()),
@@ -356,112 +385,6 @@ impl App {
         }
         self.dirty = true;
         Vec::new()
-    }
-
-    /// Keys that command the trainer (live mode, trainer alive). Those that throw a run's
-    /// progress away save it first.
-    fn control(&mut self, intent: Intent) -> Vec<Action> {
-        let discards = matches!(
-            intent,
-            Intent::CycleVariant | Intent::Deeper | Intent::Shallower | Intent::Reset
-        );
-        let keep = discards && self.unsaved_steps > 0;
-        let Some(command) = self.command(intent) else {
-            return Vec::new();
-        };
-        // The runs as they are now: what the save must write, whatever this key changes on screen.
-        // Several such keys before the save is reported keep the first state (one save).
-        match keep && self.before_discard.is_none() {
-            true => {
-                self.before_discard = Some(self.runs.clone());
-                vec![Action::Save(SaveKind::BeforeDiscard), command]
-            }
-            false => vec![command],
-        }
-    }
-
-    /// The trainer command of a control key.
-    fn command(&mut self, intent: Intent) -> Option<Action> {
-        self.dirty = true;
-        let command = match intent {
-            Intent::TogglePause if self.state == TrainerPhase::Paused => {
-                self.state = TrainerPhase::Running;
-                TrainerCommand::Resume
-            }
-            Intent::TogglePause => {
-                self.state = TrainerPhase::Paused;
-                TrainerCommand::Pause
-            }
-            Intent::Step if self.state == TrainerPhase::Paused => TrainerCommand::Step,
-            Intent::Step => {
-                self.set_status("n steps only while paused (space pauses)", false);
-                return None;
-            }
-            Intent::CycleVariant => return self.replace(|s| Some(s.next_variant())),
-            Intent::Deeper => return self.replace(Spec::deeper),
-            Intent::Shallower => return self.replace(Spec::shallower),
-            Intent::HalveLr => return self.scale_lr(0.5),
-            Intent::DoubleLr => return self.scale_lr(2.0),
-            Intent::Reset => {
-                self.set_status("resetting all runs", false);
-                TrainerCommand::Reset
-            }
-            Intent::RunExperiment => return Some(self.run_experiment()),
-            _ => return None,
-        };
-        Some(Action::Send(command))
-    }
-
-    fn replace(&mut self, edit: fn(Spec) -> Option<Spec>) -> Option<Action> {
-        let run = self.focus;
-        let old = self.runs.get(run)?.info.spec.clone();
-        let Some(parsed) = Spec::parse(&old) else {
-            self.set_status(
-                format!("{old} is a preset: its architecture is fixed"),
-                false,
-            );
-            return None;
-        };
-        let Some(new) = edit(parsed) else {
-            self.set_status(
-                format!("depth stays within {MIN_DEPTH}..{MAX_DEPTH}"),
-                false,
-            );
-            return None;
-        };
-        let new = new.to_string();
-        self.set_status(format!("run {}: {old} → {new}, restarting", run + 1), false);
-        self.runs[run].info.spec = new.clone();
-        Some(Action::Send(TrainerCommand::ReplaceRun { run, spec: new }))
-    }
-
-    /// `x`: start the shown experiment, or stop the running one.
-    fn run_experiment(&mut self) -> Action {
-        self.side = SidePanel::Experiment;
-        if let Some(r) = self.experiments.running {
-            self.set_status(format!("stopping the {}…", r.kind.name()), false);
-            return Action::Send(TrainerCommand::CancelExperiment);
-        }
-        let kind = self.experiments.shown;
-        self.experiments.start(kind);
-        self.set_status(
-            format!(
-                "{} started on the current weights (x stops it)",
-                kind.name()
-            ),
-            false,
-        );
-        Action::Send(TrainerCommand::RunExperiment(kind))
-    }
-
-    fn scale_lr(&mut self, factor: f64) -> Option<Action> {
-        let lr = self.lr * factor;
-        if !(lr.is_finite() && lr > 0.0) {
-            return None;
-        }
-        self.lr = lr;
-        self.set_status(format!("learning rate → {lr}"), false);
-        Some(Action::Send(TrainerCommand::SetLr(lr)))
     }
 
     /// Quit as `q` does (autosave first if needed): also for the loop when input ends.
@@ -547,7 +470,23 @@ impl App {
             "‖ paused"
         };
         let speed = PLAY_SPEEDS[self.speed];
-        self.set_status(format!("{state} · {speed} steps a frame (< >)"), false);
+        self.play_owed = 0;
+        self.set_status(
+            format!("{state} · {speed} steps/s (< >, ← → one step)"),
+            false,
+        );
+    }
+
+    /// A status message leaves the footer after a while, so the key hints come back.
+    fn expire_status(&mut self) {
+        let Some(status) = &self.status else {
+            return;
+        };
+        self.status_age += 1;
+        if self.status_age >= STATUS_TICKS[usize::from(status.error)] {
+            self.status = None;
+            self.dirty = true;
+        }
     }
 
     /// A frame tick: a playing replay moves on, and stops at the end.
@@ -558,7 +497,10 @@ impl App {
         let Some(c) = self.cursor.as_mut() else {
             return;
         };
-        c.shift(PLAY_SPEEDS[self.speed] as i64);
+        self.play_owed += PLAY_SPEEDS[self.speed];
+        let steps = self.play_owed / TICKS_PER_SEC;
+        self.play_owed %= TICKS_PER_SEC;
+        c.shift(i64::from(steps));
         if c.at == c.last {
             self.playing = false;
             self.set_status("‖ end of the replay (space plays from the start)", false);
@@ -586,6 +528,8 @@ impl App {
         let Some(c) = self.cursor.as_mut() else {
             return;
         };
+        // Stepping by hand stops playback, or the next tick would carry the cursor away.
+        self.playing = false;
         match intent {
             Intent::Back => c.shift(-1),
             Intent::Forward => c.shift(1),
@@ -601,6 +545,7 @@ impl App {
             text: text.into(),
             error,
         });
+        self.status_age = 0;
         self.dirty = true;
     }
 
@@ -612,6 +557,7 @@ impl App {
     }
 }
 
+mod control;
 mod events;
 mod read;
 
@@ -620,3 +566,6 @@ mod tests;
 
 #[cfg(test)]
 mod background_tests;
+
+#[cfg(test)]
+mod panel_tests;

@@ -29,8 +29,12 @@ pub struct Experiments {
     /// The kind the panel shows and `x` starts.
     pub shown: ExperimentKind,
     pub running: Option<Running>,
-    /// The last result of each kind (its parameters say at which step of each run).
-    results: Vec<ExperimentResult>,
+    /// The last result of each kind (its parameters say at which step of each run), and why it
+    /// no longer describes the live runs, once a run has restarted since.
+    results: Vec<(ExperimentResult, Option<String>)>,
+    /// Why the running experiment's result will be stale when it arrives: it works on copies
+    /// taken before a run restarted.
+    running_stale: Option<String>,
 }
 
 /// What an experiment event means for the footer: `(text, is_error)`.
@@ -38,12 +42,35 @@ pub type Notice = (String, bool);
 
 impl Experiments {
     pub fn result(&self, kind: ExperimentKind) -> Option<&ExperimentResult> {
-        self.results.iter().find(|r| r.kind() == kind)
+        self.results
+            .iter()
+            .find(|(r, _)| r.kind() == kind)
+            .map(|(r, _)| r)
+    }
+
+    /// Why the last result of `kind` no longer describes the live runs, if it does not.
+    pub fn stale(&self, kind: ExperimentKind) -> Option<&str> {
+        self.results
+            .iter()
+            .find(|(r, _)| r.kind() == kind)
+            .and_then(|(_, why)| why.as_deref())
+    }
+
+    /// A run restarted (`r`, `v`, `+`, `-`): every result so far, and the one being computed,
+    /// describe weights that are gone. The first reason is kept.
+    pub fn mark_stale(&mut self, why: &str) {
+        for (_, stale) in &mut self.results {
+            stale.get_or_insert_with(|| why.to_string());
+        }
+        if self.running.is_some() {
+            self.running_stale.get_or_insert_with(|| why.to_string());
+        }
     }
 
     /// The user asked for `kind`; the trainer will confirm with progress.
     pub fn start(&mut self, kind: ExperimentKind) {
         self.shown = kind;
+        self.running_stale = None;
         self.running = Some(Running {
             kind,
             done: 0,
@@ -69,8 +96,9 @@ impl Experiments {
             TrainerEvent::ExperimentFinished { result } => {
                 self.running = None;
                 let kind = result.kind();
-                self.results.retain(|r| r.kind() != kind);
-                self.results.push(result.as_ref().clone());
+                self.results.retain(|(r, _)| r.kind() != kind);
+                let stale = self.running_stale.take();
+                self.results.push((result.as_ref().clone(), stale));
                 Some((format!("{} finished", kind.name()), false))
             }
             TrainerEvent::ExperimentStopped { kind } => {
@@ -128,6 +156,34 @@ mod tests {
         e.update(&finished);
         assert_eq!(e.results.len(), 1, "one result per kind");
         assert!(e.result(ExperimentKind::Lesion).is_some());
+    }
+
+    #[test]
+    fn a_restart_marks_results_stale_until_the_next_run() {
+        let mut e = Experiments::default();
+        let finished = TrainerEvent::ExperimentFinished {
+            result: Box::new(lesion()),
+        };
+        e.start(ExperimentKind::Lesion);
+        e.update(&finished);
+        assert_eq!(e.stale(ExperimentKind::Lesion), None);
+        e.mark_stale("run 2 was swapped since");
+        e.mark_stale("the runs were reset since");
+        assert_eq!(
+            e.stale(ExperimentKind::Lesion),
+            Some("run 2 was swapped since")
+        );
+        // Started before a restart, finished after it: computed on the old weights.
+        e.start(ExperimentKind::Lesion);
+        e.mark_stale("the runs were reset since");
+        e.update(&finished);
+        assert_eq!(
+            e.stale(ExperimentKind::Lesion),
+            Some("the runs were reset since")
+        );
+        e.start(ExperimentKind::Lesion);
+        e.update(&finished);
+        assert_eq!(e.stale(ExperimentKind::Lesion), None);
     }
 
     #[test]

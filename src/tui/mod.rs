@@ -9,7 +9,6 @@ pub mod layout;
 pub mod run;
 pub mod scale;
 pub mod screenshot;
-pub mod spec;
 pub mod theme;
 pub mod views;
 pub mod widgets;

@@ -209,6 +209,47 @@ fn dashboard_100x30_and_200x60() {
     }
 }
 
+/// Issue 30, reading the screen: `? help` keeps its place beside a long status message at 80
+/// and 100 columns; while paused the footer offers `space resume` and the header no img/s; the
+/// share heatmap leaves the stem (no shortcut, nothing measured) blank, not in the NaN red.
+#[test]
+fn footer_header_and_share_stem() {
+    let mut app = live();
+    app.saved(
+        std::path::Path::new("saves/plain-56_v1-56_2026-12-07T12-00-00.ron"),
+        crate::tui::SaveKind::Autosave,
+    );
+    for width in [80, 100] {
+        let t = render(&app, width, 30);
+        let buf = t.backend().buffer();
+        let row = |y: u16| (0..width).map(|x| buf[(x, y)].symbol()).collect::<String>();
+        let footer = row(29);
+        assert!(footer.starts_with("  ?  help "), "{width}: {footer}");
+        assert!(footer.contains("saved saves/"), "{width}: {footer}");
+        assert!(!row(0).contains("img/s"), "paused: {}", row(0));
+    }
+    let t = render(&app, 200, 60);
+    let text = format!("{}", t.backend());
+    assert!(text.contains("space  resume"), "{text}");
+    let app = with_panels(app, 0, true);
+    let t = render(&app, 200, 60);
+    let buf = t.backend().buffer();
+    // The heatmap's first row ("in", the stem) paints no cell red.
+    let y = (0..60)
+        .find(|&y| {
+            (0..200)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+                .contains("│in  ")
+        })
+        .expect("the heatmap's first row");
+    let red = (0..200).filter(|&x| {
+        let c = &buf[(x, y)];
+        c.fg == ratatui::style::Color::Red || c.bg == ratatui::style::Color::Red
+    });
+    assert_eq!(red.count(), 0, "red cells in the stem row");
+}
+
 #[test]
 fn the_hidden_heatmap_through_p_80x24() {
     let mut app = live();
@@ -279,7 +320,7 @@ fn loss_on_a_log_axis_120x40() {
     app.update(key('l'));
     let t = render(&app, 120, 40);
     insta::assert_snapshot!("loss_log_axis_120x40", t.backend());
-    assert!(format!("{}", t.backend()).contains("loss (log, l)"));
+    assert!(format!("{}", t.backend()).contains("log loss · train ─ test •"));
 }
 
 /// A lesion result shaped like Veit et al.'s: deleting any plain block drops to chance; deleting

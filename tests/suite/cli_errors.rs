@@ -57,3 +57,16 @@ fn the_dashboard_without_a_terminal_says_what_it_needs() {
     let line = common::failure(&resviz(&["replay", run.to_str().unwrap()]));
     assert!(line.contains("resviz needs a terminal: "), "{line}");
 }
+
+/// Issue 30: the dashboard's options given without `tui` get clap's error and where they go.
+#[test]
+fn dashboard_options_without_tui_say_where_they_go() {
+    let out = resviz(&["--models", "plain-20"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("unexpected argument '--models'"), "{err}");
+    assert!(err.contains("resviz tui --models plain-20"), "{err}");
+    // A subcommand's own unknown option gets no such tip.
+    let out = resviz(&["train", "--nope"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("resviz tui"));
+}

@@ -134,3 +134,29 @@ fn a_run_without_options_uses_the_default_experiment() {
         assert!(snap.contains(field), "{field} not in the snapshot's config");
     }
 }
+
+/// Issue 30: numbers take `<N>` everywhere (no `<STEPS>`, `<POINTS>`…), and the experiments'
+/// `--steps` shows its default.
+#[test]
+fn number_placeholders_are_n_and_experiment_steps_show_a_default() {
+    for sub in ["train", "lesion", "shatter", "landscape", "bench", "probe"] {
+        let text = help(&[sub]);
+        for l in text
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| l.starts_with("--"))
+        {
+            let flag_col = l.split("  ").next().unwrap_or_default();
+            for named in ["<STEPS>", "<POINTS>", "<GRID>", "<LAGS>", "<IMAGES>", "_"] {
+                assert!(!flag_col.contains(named), "{sub}: `{flag_col}`");
+            }
+        }
+    }
+    for sub in ["shatter", "landscape"] {
+        let text = help(&[sub]);
+        assert!(
+            line(&text, "--steps <N>").contains("[default: 0]"),
+            "{sub}:\n{text}"
+        );
+    }
+}

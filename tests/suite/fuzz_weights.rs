@@ -13,7 +13,6 @@ use resviz::snapshot::{self, resume};
 use resviz::train::Trainer;
 use std::fs;
 use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 
 /// Cases; with the other fuzz tests the whole harness stays within ~20 s on two cores.

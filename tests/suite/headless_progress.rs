@@ -44,3 +44,47 @@ fn the_default_interval_prints_a_line_every_few_seconds_and_a_last_one() {
     assert_eq!(lines.len(), 1, "a 3-step run takes under 5 s: {err}");
     assert!(lines[0].starts_with("step 3/3 "), "{err}");
 }
+
+/// Issue 30: the experiments report their own progress too, not only their training: with
+/// stderr piped, plain lines of passes (evaluations for `lesion`) done, and a last one.
+#[test]
+fn the_experiments_report_their_own_progress() {
+    for (sub, unit, extra) in [
+        ("shatter", "passes", &["--points", "16", "--lags", "4"][..]),
+        (
+            "landscape",
+            "passes",
+            &["--grid", "3", "--slice-points", "3", "--images", "16"][..],
+        ),
+        ("lesion", "evaluations", &["--test-images", "16"][..]),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_resviz"))
+            .args([
+                sub,
+                "--models",
+                "plain-8",
+                "--dataset",
+                "synthetic",
+                "--batch",
+                "8",
+            ])
+            .args(["--steps", "2"])
+            .args(extra)
+            .env("RESVIZ_PROGRESS_SECS", "0")
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(out.status.success(), "{sub}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with(sub)).collect();
+        assert!(lines.len() >= 2, "{sub}: {err}");
+        let last = lines.last().unwrap();
+        assert!(last.contains(&format!(" {unit} (done)")), "{sub}: {last}");
+        let (done, total) = last
+            .split_whitespace()
+            .nth(1)
+            .and_then(|f| f.split_once('/'))
+            .unwrap_or_else(|| panic!("{sub}: {last}"));
+        assert_eq!(done, total, "{sub}: {last}");
+        assert!(!err.contains('\x1b'), "{sub}: {err:?}");
+    }
+}

@@ -38,6 +38,7 @@ mod shatter;
 mod signal_save;
 mod snapshot_files;
 mod source_layout;
+mod swap_record;
 mod trainer_control;
 mod tui_keys;
 mod tui_pty;

@@ -134,9 +134,10 @@ fn an_older_format_cannot_switch_the_checksum_off() {
     fs::copy(d.path().join(&fb[0].weights), d.path().join(&fa[0].weights)).unwrap();
     let text = fs::read_to_string(d.path().join("a.ron")).unwrap();
     let edited: Vec<&str> = text.lines().filter(|l| !l.contains("_sha256:")).collect();
-    let edited = edited
-        .join("\n")
-        .replace("format_version: 3", "format_version: 2");
+    let edited = edited.join("\n").replace(
+        &format!("format_version: {}", resviz::snapshot::FORMAT_VERSION),
+        "format_version: 2",
+    );
     fs::write(d.path().join("a.ron"), edited).unwrap();
     let e = resume_fails(d.path(), "a.ron");
     assert!(

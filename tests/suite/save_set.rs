@@ -260,7 +260,10 @@ fn a_damaged_tensor_file_is_refused() {
             .filter(|l| !l.contains("_sha256:"))
             .collect::<Vec<_>>()
             .join("\n")
-            .replace("format_version: 3", "format_version: 2")
+            .replace(
+                &format!("format_version: {}", resviz::snapshot::FORMAT_VERSION),
+                "format_version: 2",
+            )
     });
     let e = resume_fails(d.path(), "a.ron");
     assert!(

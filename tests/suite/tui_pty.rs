@@ -483,7 +483,7 @@ fn real_binary_runs_an_experiment_and_quits_during_one() {
     small.press(b"x");
     small.wait_for("lesion study", Duration::from_secs(2));
     // The legend's last lines come with the result (runs at chance show no drops).
-    small.wait_for("Δ in points", Duration::from_secs(60));
+    small.wait_for("drop=intact−lesioned", Duration::from_secs(60));
     assert!(small.text().contains(" test images"), "{}", small.text());
     small.press(b"q");
     let (code, _) = small.finish();

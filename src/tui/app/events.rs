@@ -13,6 +13,9 @@ impl App {
             }
             return;
         }
+        if self.is_of_a_replaced_model(&event) {
+            return;
+        }
         match event {
             TrainerEvent::Started {
                 config,
@@ -23,6 +26,7 @@ impl App {
                 self.config = config;
                 self.dataset = dataset;
                 self.runs = runs.into_iter().map(RunHistory::new).collect();
+                self.restarting.clear();
                 self.set_focus(self.focus);
                 if self.state == TrainerPhase::Starting {
                     self.state = TrainerPhase::Running;
@@ -64,6 +68,7 @@ impl App {
                 self.set_status(text, true);
             }
             TrainerEvent::RunRestarted { run, info } => {
+                self.restarting.remove(&run);
                 if let Some(h) = self.runs.get_mut(run) {
                     *h = RunHistory::new(info);
                 }
@@ -92,7 +97,21 @@ impl App {
         }
     }
 
-    fn push_steps(&mut self, records: Vec<(usize, StepRecord)>) {
+    /// Whether `event` is about a model a key has already replaced (the trainer reads commands
+    /// between steps, so it can still report the old one): dropped, not given to the new run.
+    fn is_of_a_replaced_model(&mut self, event: &TrainerEvent) -> bool {
+        let stale = |run: &usize| self.restarting.contains(run);
+        match event {
+            TrainerEvent::Evaluating { run, .. } | TrainerEvent::Evaluated { run, .. } => {
+                stale(run)
+            }
+            _ => false,
+        }
+    }
+
+    fn push_steps(&mut self, mut records: Vec<(usize, StepRecord)>) {
+        // Steps of a model a key replaced are not the new run's (see `is_of_a_replaced_model`).
+        records.retain(|(run, _)| !self.restarting.contains(run));
         // One event may carry several coalesced steps of every run: count each step once.
         let mut steps: Vec<u64> = records.iter().map(|(_, r)| r.step).collect();
         steps.sort_unstable();
@@ -101,6 +120,12 @@ impl App {
         let batch = self.config.batch as f64;
         for (run, rec) in records {
             if let Some(h) = self.runs.get_mut(run) {
+                if h.steps.is_empty() {
+                    if self.epoch_base.len() <= run {
+                        self.epoch_base.resize(run + 1, 0);
+                    }
+                    self.epoch_base[run] = rec.epoch;
+                }
                 if rec.img_per_s > 0.0 {
                     h.wall_secs += batch / rec.img_per_s as f64;
                 }

@@ -23,8 +23,15 @@ impl App {
     /// when the discarding key was pressed (the screen may already show the new spec).
     pub fn histories_to_save(&self, kind: SaveKind) -> &[RunHistory] {
         match (kind, &self.before_discard) {
-            (SaveKind::BeforeDiscard, Some(kept)) => kept,
+            (SaveKind::BeforeDiscard, Some((_, kept))) => kept,
             _ => &self.runs,
+        }
+    }
+    /// The config a save of `kind` writes, naming the runs [`App::histories_to_save`] gives.
+    pub fn config_to_save(&self, kind: SaveKind) -> &ExperimentConfig {
+        match (kind, &self.before_discard) {
+            (SaveKind::BeforeDiscard, Some((config, _))) => config,
+            _ => &self.config,
         }
     }
     pub fn focus(&self) -> usize {
@@ -120,6 +127,20 @@ impl App {
     }
 
     /// The newest record of any run: where training as a whole stands.
+    /// Run `run`'s epoch (0-based) at record `r`: data epochs since its first record, as the
+    /// sampler runs on when a run restarts. A replay counts from the saved epochs.
+    pub fn run_epoch(&self, run: usize, r: &StepRecord) -> u32 {
+        let base = self.epoch_base.get(run).copied().unwrap_or(0);
+        r.epoch.saturating_sub(base)
+    }
+
+    /// The run with the furthest step, and that step's record.
+    pub fn latest_run(&self) -> Option<(usize, &StepRecord)> {
+        (0..self.runs.len())
+            .filter_map(|i| self.current(i).map(|r| (i, r)))
+            .max_by_key(|(_, r)| r.step)
+    }
+
     pub fn latest(&self) -> Option<&StepRecord> {
         (0..self.runs.len())
             .filter_map(|i| self.current(i))

@@ -3,6 +3,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
+use crate::model::spec::{MAX_DEPTH, MIN_DEPTH};
 use crate::records::record::{RunStatus, StepRecord};
 use crate::tui::fixtures;
 
@@ -118,14 +119,66 @@ fn variant_and_depth_keys_replace_the_focused_run() {
     assert_eq!(app.histories()[0].info.spec, "v2-56");
     app.update(key(KeyCode::Tab));
     assert_eq!(app.update(ch('-')), replace(1, "v1-50"));
-    // The trainer confirms with the new run's full info; its history starts over.
+    // Until the trainer confirms with the new run's full info, steps of the swapped runs are
+    // the old models' and are dropped; the untouched run keeps its own.
     app.update(step(1, 3));
     app.update(Msg::Trainer(TrainerEvent::RunRestarted {
         run: 1,
         info: info("v1-50"),
     }));
     assert!(app.histories()[1].steps.is_empty());
-    assert_eq!(app.histories()[0].steps.len(), 1);
+    assert!(app.histories()[0].steps.is_empty());
+    assert_eq!(app.histories()[2].steps.len(), 1);
+    app.update(step(2, 3));
+    assert_eq!(app.histories()[1].steps.len(), 1);
+    assert!(
+        app.histories()[0].steps.is_empty(),
+        "run 1 is not confirmed"
+    );
+    assert_eq!(app.config().models, ["v2-56", "v1-50", "v2-56"]);
+}
+
+#[test]
+fn a_swapped_run_is_saved_as_what_it_trained() {
+    let mut app = started();
+    for s in 1..=5 {
+        app.update(step(s, 3));
+    }
+    app.update(key(KeyCode::Tab));
+    let actions = app.update(ch('v'));
+    assert_eq!(actions[0], Action::Save(SaveKind::BeforeDiscard));
+    // The save the key asked for: run 2 as it trained, v1-56 and its 5 steps.
+    let kept = app.histories_to_save(SaveKind::BeforeDiscard);
+    assert_eq!(
+        (kept[1].info.spec.as_str(), kept[1].steps.len()),
+        ("v1-56", 5)
+    );
+    assert_eq!(kept[0].steps.len(), 5);
+    let config = app.config_to_save(SaveKind::BeforeDiscard);
+    assert_eq!(config.models, ["plain-56", "v1-56", "v2-56"]);
+    // On screen, and in any later save: a fresh v1a-56 run, and the config says so.
+    assert_eq!(app.histories()[1].info.spec, "v1a-56");
+    assert!(app.histories()[1].steps.is_empty());
+    assert_eq!(app.config().models[1], "v1a-56");
+    // A step of the old model, or its evaluation, reported before the swap is confirmed.
+    app.update(step(6, 3));
+    app.update(Msg::Trainer(TrainerEvent::Evaluated {
+        run: 1,
+        eval: Default::default(),
+    }));
+    assert!(app.histories()[1].steps.is_empty());
+    assert!(app.histories()[1].evals.is_empty());
+    assert_eq!(app.histories()[0].steps.len(), 6);
+    app.update(Msg::Trainer(TrainerEvent::RunRestarted {
+        run: 1,
+        info: info("v1a-56"),
+    }));
+    app.update(step(7, 3));
+    let saved = app.histories_to_save(SaveKind::Autosave);
+    assert_eq!(
+        (saved[1].info.spec.as_str(), saved[1].steps.len()),
+        ("v1a-56", 1)
+    );
 }
 
 #[test]
@@ -165,6 +218,10 @@ fn keys_that_discard_progress_save_it_first() {
     let mut app = started();
     // Nothing trained yet: nothing to keep.
     assert_eq!(app.update(ch('r')), reset);
+    for (run, spec) in ["plain-56", "v1-56", "v2-56"].into_iter().enumerate() {
+        let info = info(spec);
+        app.update(Msg::Trainer(TrainerEvent::RunRestarted { run, info }));
+    }
     app.update(step(1, 3));
     let mut kept = vec![Action::Save(SaveKind::BeforeDiscard)];
     kept.extend(reset.clone());
@@ -195,10 +252,10 @@ fn keys_that_discard_progress_save_it_first() {
         "v1-56"
     );
     // Saved: `+` and `-` now discard nothing.
-    app.update(Msg::Trainer(TrainerEvent::RunRestarted {
-        run: 0,
-        info: info("v1-56"),
-    }));
+    for (run, spec) in ["v1-56", "v1-56", "v2-56"].into_iter().enumerate() {
+        let info = info(spec);
+        app.update(Msg::Trainer(TrainerEvent::RunRestarted { run, info }));
+    }
     assert_eq!(app.update(ch('+')).len(), 1);
     app.update(step(2, 3));
     assert_eq!(
@@ -239,16 +296,80 @@ fn quitting_autosaves_unsaved_progress() {
 }
 
 #[test]
-fn help_closes_on_any_key_which_then_does_nothing() {
+fn help_closes_on_any_key_which_then_does_what_it_says() {
     let mut app = started();
-    app.update(ch('?'));
-    assert!(app.help_open());
-    assert_eq!(app.update(ch(' ')), vec![]);
-    assert!(!app.help_open());
+    // A key without a binding, `?` and Esc only close it.
+    for only_close in [ch('z'), ch('?'), key(KeyCode::Esc)] {
+        app.update(ch('?'));
+        assert!(app.help_open());
+        assert_eq!(app.update(only_close), vec![]);
+        assert!(!app.help_open());
+    }
     assert_eq!(app.state(), &TrainerPhase::Running);
+    // Any other key closes it and acts.
+    app.update(ch('?'));
+    assert_eq!(app.update(ch(' ')), send(TrainerCommand::Pause));
+    assert!(!app.help_open());
+    assert_eq!(app.state(), &TrainerPhase::Paused);
     app.update(ch('?'));
     let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
     assert_eq!(app.update(ctrl_c).last(), Some(&Action::Quit));
+}
+
+#[test]
+fn status_messages_expire() {
+    let mut app = started();
+    app.update(ch('['));
+    assert!(app.status().is_some());
+    for _ in 0..4 * TICKS_PER_SEC {
+        app.update(Msg::Tick);
+    }
+    assert!(app.status().is_some(), "gone before 4 s");
+    for _ in 0..2 * TICKS_PER_SEC {
+        app.update(Msg::Tick);
+    }
+    assert_eq!(app.status(), None, "still there after 6 s");
+    assert!(app.take_dirty(), "its going is drawn");
+    // Errors stay longer.
+    app.save_failed("disk full");
+    for _ in 0..6 * TICKS_PER_SEC {
+        app.update(Msg::Tick);
+    }
+    assert!(app.status().is_some_and(|s| s.error));
+}
+
+#[test]
+fn a_run_restarted_counts_its_own_epochs() {
+    let mut app = started();
+    let at = |step, epoch| {
+        let records = (0..3)
+            .map(|run| {
+                let r = StepRecord {
+                    step,
+                    epoch,
+                    ..Default::default()
+                };
+                (run, r)
+            })
+            .collect();
+        Msg::Trainer(TrainerEvent::StepsFinished { records })
+    };
+    app.update(at(1, 0));
+    app.update(at(300, 3));
+    let (run, r) = app.latest_run().unwrap();
+    assert_eq!((r.step, app.run_epoch(run, r)), (300, 3));
+    app.update(ch('r'));
+    for (run, spec) in ["plain-56", "v1-56", "v2-56"].into_iter().enumerate() {
+        let info = info(spec);
+        app.update(Msg::Trainer(TrainerEvent::RunRestarted { run, info }));
+    }
+    // The sampler is in its fourth epoch; the restarted runs in their first.
+    app.update(at(1, 3));
+    let (run, r) = app.latest_run().unwrap();
+    assert_eq!((r.step, app.run_epoch(run, r)), (1, 0));
+    app.update(at(2, 4));
+    let (run, r) = app.latest_run().unwrap();
+    assert_eq!(app.run_epoch(run, r), 1);
 }
 
 #[test]
@@ -418,15 +539,15 @@ fn space_plays_a_replay_at_the_chosen_speed_and_stops_at_the_end() {
     assert_eq!(app.update(ch(' ')), vec![]);
     assert!(app.playing());
     assert_eq!(app.cursor().unwrap().at, 1);
+    // The default speed, 300 steps a second: 10 a tick.
     app.update(Msg::Tick);
-    assert_eq!(app.cursor().unwrap().at, 1 + PLAY_SPEEDS[3]);
+    let per_tick = u64::from(PLAY_SPEEDS[6] / TICKS_PER_SEC);
+    assert_eq!(app.cursor().unwrap().at, 1 + per_tick);
     app.update(ch('>'));
     app.update(Msg::Tick);
-    assert_eq!(
-        app.cursor().unwrap().at,
-        1 + PLAY_SPEEDS[3] + PLAY_SPEEDS[4]
-    );
-    assert!(app.status().unwrap().text.contains("20 steps a frame"));
+    let faster = u64::from(PLAY_SPEEDS[7] / TICKS_PER_SEC);
+    assert_eq!(app.cursor().unwrap().at, 1 + per_tick + faster);
+    assert!(app.status().unwrap().text.contains("600 steps/s"));
     // Space pauses: ticks no longer move it.
     app.update(ch(' '));
     let at = app.cursor().unwrap().at;
@@ -435,10 +556,23 @@ fn space_plays_a_replay_at_the_chosen_speed_and_stops_at_the_end() {
     for _ in 0..10 {
         app.update(ch('<'));
     }
+    // The slowest speed, 2 steps a second: one step every 15 ticks.
+    assert!(app.status().unwrap().text.contains("2 steps/s"));
     app.update(ch(' '));
+    for _ in 0..14 {
+        app.update(Msg::Tick);
+    }
+    assert_eq!(app.cursor().unwrap().at, at);
     app.update(Msg::Tick);
     assert_eq!(app.cursor().unwrap().at, at + 1);
-    for _ in 0..200 {
+    // ← and → step by one and stop the playback.
+    app.update(key(KeyCode::Right));
+    assert!(!app.playing());
+    assert_eq!(app.cursor().unwrap().at, at + 2);
+    app.update(key(KeyCode::Left));
+    assert_eq!(app.cursor().unwrap().at, at + 1);
+    app.update(ch(' '));
+    for _ in 0..100 * TICKS_PER_SEC {
         app.update(Msg::Tick);
     }
     assert_eq!(app.cursor().unwrap().at, 100);
@@ -480,88 +614,4 @@ fn runs_past_nine_are_reachable_by_zero_and_the_go_to_prompt() {
     app.update(ch('g'));
     let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
     assert_eq!(app.update(ctrl_c).last(), Some(&Action::Quit));
-}
-
-#[test]
-fn log_axis_screenshot_and_the_hidden_heatmap_in_the_panel_cycle() {
-    let mut app = started();
-    assert!(!app.loss_log());
-    app.update(ch('l'));
-    assert!(app.loss_log());
-    assert_eq!(app.update(ch('S')), vec![Action::Screenshot]);
-    app.screenshot_written(Ok(std::path::Path::new("saves/screen-1.html")));
-    assert_eq!(app.status().unwrap().text, "screenshot saves/screen-1.html");
-    // Every panel shown: p cycles the four side panels.
-    app.update(Msg::Resize {
-        width: 120,
-        height: 40,
-    });
-    let mut seen = Vec::new();
-    for _ in 0..4 {
-        app.update(ch('p'));
-        seen.push(app.side_panel());
-    }
-    assert_eq!(
-        seen,
-        [
-            SidePanel::Activations,
-            SidePanel::Params,
-            SidePanel::Experiment,
-            SidePanel::Shortcut
-        ]
-    );
-    // At 80×24 the heatmap is hidden and joins the cycle.
-    app.update(Msg::Resize {
-        width: 80,
-        height: 24,
-    });
-    let mut seen = Vec::new();
-    for _ in 0..6 {
-        app.update(ch('p'));
-        seen.push(app.side_panel());
-    }
-    assert_eq!(
-        seen,
-        [
-            SidePanel::Learning,
-            SidePanel::Activations,
-            SidePanel::Params,
-            SidePanel::Heatmap,
-            SidePanel::Experiment,
-            SidePanel::Shortcut
-        ]
-    );
-}
-
-/// `w` brings the learning panel where the layout hides it, then toggles what it draws; where
-/// it has its own place `w` only toggles.
-#[test]
-fn w_shows_the_learning_panel_then_toggles_it() {
-    let mut app = App::new(ExperimentConfig::default());
-    app.update(Msg::Resize {
-        width: 80,
-        height: 24,
-    });
-    assert_eq!(app.learn_mode(), LearnMode::Ratio);
-    app.update(ch('w'));
-    assert_eq!(app.side_panel(), SidePanel::Learning);
-    assert_eq!(app.learn_mode(), LearnMode::Ratio);
-    app.update(ch('w'));
-    assert_eq!(app.learn_mode(), LearnMode::Growth);
-    app.update(Msg::Resize {
-        width: 120,
-        height: 40,
-    });
-    app.update(ch('p'));
-    let side = app.side_panel();
-    app.update(ch('w'));
-    assert_eq!(
-        (app.side_panel(), app.learn_mode()),
-        (side, LearnMode::Ratio)
-    );
-    // `m` reaches the update-ratio heatmap third.
-    for want in [HeatMode::Share, HeatMode::Learn, HeatMode::Rms] {
-        app.update(ch('m'));
-        assert_eq!(app.heat_mode(), want);
-    }
 }

@@ -27,10 +27,11 @@ struct Metric {
 
 pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
     let metric = Metric {
+        // Short enough for the 30-column panel at 120×40 (`l` is in the footer and the help).
         title: if app.loss_log() {
-            " loss (log, l) · train ─ test • "
+            " log loss · train ─ test • "
         } else {
-            " loss (l: log) · train ─ test • "
+            " loss · train ─ test • "
         },
         train: |r| r.loss,
         test: |e| e.loss,
@@ -126,9 +127,15 @@ fn render(frame: &mut Frame, area: Rect, app: &App, metric: &Metric) {
     let mut datasets = Vec::new();
     for &i in &order {
         let style = app.run_style(i);
-        let raw_style = match metric.smooth {
-            true => theme::ghost_style(app.run_color(i)),
-            false => style,
+        // Smoothed: the raw series faint under its line, which is bold for the focused run and
+        // plain (not dim) for the others, so every run's two lines stay apart.
+        let (raw_style, style) = match metric.smooth {
+            true if i != app.focus() => (
+                theme::ghost_style(app.run_color(i)),
+                ratatui::style::Style::new().fg(app.run_color(i)),
+            ),
+            true => (theme::ghost_style(app.run_color(i)), style),
+            false => (style, style),
         };
         datasets.push(
             Dataset::default()

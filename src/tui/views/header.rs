@@ -25,17 +25,20 @@ fn summary(app: &App) -> Line<'static> {
     ];
     spans.push(sep());
     spans.extend(state(app));
-    let latest = app.latest();
+    let latest = app.latest_run();
     spans.push(sep());
     spans.push(Span::raw(match (latest, app.cursor()) {
         (_, Some(c)) => format!("step {} of {}", c.at, c.last),
-        (Some(r), None) => format!("step {}", r.step),
+        (Some((_, r)), None) => format!("step {}", r.step),
         (None, None) => "step 0".into(),
     }));
-    if let Some(r) = latest {
-        spans.push(Span::raw(format!(" · epoch {}", r.epoch)));
+    // That run's own epoch: the data's runs on across a reset or a swap.
+    if let Some((run, r)) = latest {
+        spans.push(Span::raw(format!(" · epoch {}", app.run_epoch(run, r))));
     }
-    if let Some(r) = app.current(app.focus()) {
+    // A rate only while it is being measured: paused, the last one would read as current.
+    let measuring = app.is_replay() || *app.state() == TrainerPhase::Running;
+    if let Some(r) = app.current(app.focus()).filter(|_| measuring) {
         spans.push(sep());
         spans.push(Span::raw(format!(
             "{} img/s",

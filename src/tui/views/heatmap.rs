@@ -42,15 +42,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let steps = app.steps(app.focus());
     let (columns, range) = match mode {
         HeatMode::Rms => (
-            bucket(steps, map_area.width as usize, log_rms),
+            bucket(steps, map_area.width as usize, log_rms, f64::NAN),
             app.rms_range(),
         ),
         HeatMode::Share => (
-            bucket(steps, map_area.width as usize, share),
+            bucket(steps, map_area.width as usize, share, heatmap::NOT_MEASURED),
             Some([0.0, 1.0]),
         ),
         HeatMode::Learn => {
-            let columns = bucket(steps, map_area.width as usize, log_update);
+            let columns = bucket(steps, map_area.width as usize, log_update, f64::NAN);
             let range = series::bounds(columns.iter().flatten().copied().filter(|v| v.is_finite()));
             (columns, range)
         }
@@ -96,12 +96,14 @@ fn share(b: &BlockStat) -> Option<f64> {
 }
 
 /// Mean of `value` per block over `width` equal buckets of consecutive records (one record per
-/// column while they fit). A bucket holding any non-finite value for a block is NaN there, as is
-/// one with no value at all: both are shown, not averaged away.
+/// column while they fit). A bucket holding any non-finite value for a block is NaN there; one
+/// with no value at all is `empty` (NaN for the RMS: shown, not averaged away; not measured for
+/// the share, whose stem has none).
 fn bucket(
     steps: &[StepRecord],
     width: usize,
     value: fn(&BlockStat) -> Option<f64>,
+    empty: f64,
 ) -> Vec<Vec<f64>> {
     let n = steps.len();
     let cols = n.min(width);
@@ -120,11 +122,7 @@ fn bucket(
                         sum += v;
                         count += 1;
                     }
-                    if count > 0 {
-                        sum / count as f64
-                    } else {
-                        f64::NAN
-                    }
+                    if count > 0 { sum / count as f64 } else { empty }
                 })
                 .collect()
         })

@@ -27,7 +27,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let capacity = (area.height.saturating_sub(3) as usize).max(1);
     let group = names.len().div_ceil(capacity).max(1);
     let grouped = if group > 1 {
-        format!(" · {group} tensors a row")
+        format!(" · max of {group} tensors a row")
     } else {
         String::new()
     };

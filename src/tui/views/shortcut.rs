@@ -75,7 +75,10 @@ fn legend(app: &App) -> Vec<Line<'static>> {
             let text = match (median_share(blocks), lowest(app, i, blocks)) {
                 (Some(0.0), _) => "0: no shortcut".into(),
                 (Some(m), Some((name, lo))) => {
-                    format!("median {:.0}%, min {:.0}% @{name}", m * 100.0, lo * 100.0)
+                    // `name` is a block (stage.block), not a depth: say so.
+                    let at = if name == "stem" { "" } else { "block " };
+                    let (m, lo) = (m * 100.0, lo * 100.0);
+                    format!("median {m:.0}%, min {lo:.0}% @{at}{name}")
                 }
                 (Some(m), None) => format!("median {:.0}%", m * 100.0),
                 (None, _) => "—".into(),

@@ -11,6 +11,10 @@ use ratatui::widgets::Widget;
 /// Colour of NaN or infinite cells: red is not on the ramp, so it cannot be mistaken for a value.
 pub const NON_FINITE: Color = Color::Red;
 
+/// A cell with nothing measured by design (the stem has no shortcut share): drawn blank, not in
+/// the alarm red of [`NON_FINITE`].
+pub const NOT_MEASURED: f64 = f64::NEG_INFINITY;
+
 /// Viridis anchors: perceptually even and readable for colour-blind viewers.
 const RAMP: [(u8, u8, u8); 5] = [
     (68, 1, 84),
@@ -48,6 +52,9 @@ impl<'a> Heatmap<'a> {
     }
 
     fn color(&self, value: f64) -> Color {
+        if value == NOT_MEASURED {
+            return Color::Reset;
+        }
         if !value.is_finite() {
             return NON_FINITE;
         }
@@ -66,8 +73,16 @@ fn resample(rows: &[f64], h: usize, halves: usize) -> Option<f64> {
     }
     let a = (h * n / halves).min(n - 1);
     let b = ((h + 1) * n / halves).clamp(a + 1, n);
-    let slice = &rows[a..b];
-    Some(slice.iter().sum::<f64>() / slice.len() as f64)
+    // Rows not measured by design do not blank the measured rows they are merged with.
+    let measured: Vec<f64> = rows[a..b]
+        .iter()
+        .copied()
+        .filter(|&v| v != NOT_MEASURED)
+        .collect();
+    if measured.is_empty() {
+        return Some(NOT_MEASURED);
+    }
+    Some(measured.iter().sum::<f64>() / measured.len() as f64)
 }
 
 impl Widget for Heatmap<'_> {

@@ -50,6 +50,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             .gauge_style(theme::title());
         frame.render_widget(gauge, gauge_area);
     }
+    // A result from before a restart stays readable but says it no longer describes the runs.
+    let stale = ex.stale(ex.shown).filter(|_| running.is_none());
+    let [stale_area, body] = Layout::vertical([
+        Constraint::Length(u16::from(stale.is_some())),
+        Constraint::Fill(1),
+    ])
+    .areas(body);
+    if let Some(why) = stale {
+        let line = Line::styled(format!("stale: {why} · x reruns"), theme::alarm());
+        frame.render_widget(Paragraph::new(line), stale_area);
+    }
     match ex.result(ex.shown) {
         Some(ExperimentResult::Lesion { report, classes }) => {
             lesion(frame, body, app, report, *classes)
@@ -128,7 +139,8 @@ fn lesion(frame: &mut Frame, area: Rect, app: &App, report: &LesionReport, class
     }
     // Short lines: the panel is 33 columns wide at 80×24.
     lines.push(Line::styled(
-        format!("Δ in points · grey: chance {:.0}%", chance * 100.0),
+        // `resviz lesion`'s sign; the grey line is chance. 33 columns at 80×24.
+        format!("drop=intact−lesioned · chance {:.0}%", chance * 100.0),
         theme::muted(),
     ));
     lines.push(Line::styled(
@@ -149,13 +161,14 @@ fn lesion_legend(report: &LesionReport, i: usize, classes: usize, style: Style) 
         text.push_str("  at chance");
         return Line::styled(text, style);
     }
-    // Signed changes in points: a deletion can also help a little.
+    // Drops in points, signed as `resviz lesion` prints them (intact − lesioned: positive
+    // hurt; a deletion can also help a little).
     if let Some(d) = m.median_drop() {
-        text.push_str(&format!("  median {:+.1}", -d * 100.0));
+        text.push_str(&format!("  median {:+.1}", d * 100.0));
     }
     if let Some((name, d)) = m.max_drop() {
         let name = name.strip_prefix("stages.").unwrap_or(name);
-        text.push_str(&format!(", worst {:+.0} @{name}", -d * 100.0));
+        text.push_str(&format!(", max {:+.0} @{name}", d * 100.0));
     }
     Line::styled(text, style)
 }

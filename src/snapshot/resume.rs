@@ -17,7 +17,6 @@ use crate::train::optim::Optimizer;
 use crate::train::trainer::{TrainError, Trainer, TrainerState};
 use std::path::{Path, PathBuf};
 
-
 /// What a resumed trainer continues from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResumePoint {
@@ -165,8 +164,8 @@ fn verify_file(
         file: file.clone(),
         message,
     };
-    let bytes = weights::read_checked(&atomic::dir_of(path).join(name), want.max_data)
-        .map_err(damaged)?;
+    let bytes =
+        weights::read_checked(&atomic::dir_of(path).join(name), want.max_data).map_err(damaged)?;
     if let Some(sum) = sha256
         && weights::sha256_hex(&bytes) != sum
     {

@@ -105,7 +105,13 @@ fn write_set(
     let specs: Vec<String> = trainer.runs.iter().map(|r| r.spec.to_string()).collect();
     let mut files = Vec::new();
     for ((run, base), spec) in trainer.runs.iter().zip(run_bases(out, &specs)).zip(&specs) {
-        let w = weights::encode(&run.net.state_dict(), weights::WEIGHTS_KEY, None, spec, run.step);
+        let w = weights::encode(
+            &run.net.state_dict(),
+            weights::WEIGHTS_KEY,
+            None,
+            spec,
+            run.step,
+        );
         let about = run.opt.about();
         let dict = run.opt.state_dict(&run.net.store);
         let o = weights::encode(&dict, Optimizer::METADATA_KEY, Some(&about), spec, run.step);
@@ -138,12 +144,10 @@ fn write_set(
         files: files.clone(),
     });
     hooks.pause();
-    hooks
-        .write()
-        .map_err(|e| ResumeError::Write {
-            path: out.to_path_buf(),
-            message: e.to_string(),
-        })?;
+    hooks.write().map_err(|e| ResumeError::Write {
+        path: out.to_path_buf(),
+        message: e.to_string(),
+    })?;
     super::write_snapshot(snap, out)?;
     Ok(files)
 }

@@ -124,14 +124,21 @@ const MAX_HEADER: u64 = 100_000_000;
 pub fn read_checked(path: &std::path::Path, max_data: u64) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let len = f.metadata().map_err(|e| format!("cannot read it: {e}"))?.len();
+    let len = f
+        .metadata()
+        .map_err(|e| format!("cannot read it: {e}"))?
+        .len();
     let mut head = [0u8; 8];
     if len < 8 || f.read_exact(&mut head).is_err() {
-        return Err(format!("it is {len} bytes, too short for a safetensors file"));
+        return Err(format!(
+            "it is {len} bytes, too short for a safetensors file"
+        ));
     }
     let n = u64::from_le_bytes(head);
     if n > MAX_HEADER || n > len - 8 {
-        return Err(format!("its header claims {n} bytes, beyond the file's {len}"));
+        return Err(format!(
+            "its header claims {n} bytes, beyond the file's {len}"
+        ));
     }
     let mut header = vec![0u8; n as usize];
     f.read_exact(&mut header)
@@ -262,17 +269,33 @@ mod tests {
         assert_eq!(data_bytes(&dict()), 16);
         std::fs::write(&p, &e.bytes).unwrap();
         assert_eq!(read_checked(&p, 16).unwrap(), e.bytes);
-        assert!(read_checked(&p, 15).unwrap_err().contains("more than the run's model"));
+        assert!(
+            read_checked(&p, 15)
+                .unwrap_err()
+                .contains("more than the run's model")
+        );
         let mut longer = e.bytes.clone();
         longer.extend_from_slice(&[0; 100]);
         std::fs::write(&p, &longer).unwrap();
-        assert!(read_checked(&p, 16).unwrap_err().contains("but its header declares"));
+        assert!(
+            read_checked(&p, 16)
+                .unwrap_err()
+                .contains("but its header declares")
+        );
         std::fs::write(&p, &e.bytes[..e.bytes.len() - 1]).unwrap();
-        assert!(read_checked(&p, 16).unwrap_err().contains("but its header declares"));
+        assert!(
+            read_checked(&p, 16)
+                .unwrap_err()
+                .contains("but its header declares")
+        );
         let mut huge = e.bytes.clone();
         huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
         std::fs::write(&p, &huge).unwrap();
-        assert!(read_checked(&p, 16).unwrap_err().contains("beyond the file's"));
+        assert!(
+            read_checked(&p, 16)
+                .unwrap_err()
+                .contains("beyond the file's")
+        );
         std::fs::write(&p, b"abc").unwrap();
         assert!(read_checked(&p, 16).unwrap_err().contains("too short"));
         // A file whose size is 0 by its metadata (as /proc files are).

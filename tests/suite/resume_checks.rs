@@ -37,7 +37,11 @@ fn train(dir: &Path, steps: &str, out: &str) {
         "4",
     ];
     let out = resviz(dir, &args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn resume_fails(dir: &Path, from: &str) -> String {
@@ -51,14 +55,32 @@ fn weight_file_names_must_be_bare_names_in_the_snapshots_folder() {
     let d = tempfile::tempdir().unwrap();
     train(d.path(), "2", "a.ron");
     let text = fs::read_to_string(d.path().join("a.ron")).unwrap();
-    let files = snapshot::load(&d.path().join("a.ron")).unwrap().resume.unwrap().files;
+    let files = snapshot::load(&d.path().join("a.ron"))
+        .unwrap()
+        .resume
+        .unwrap()
+        .files;
     let long = "x".repeat(100_000);
-    for bad in ["../a.ron", "/proc/self/environ", "sub/w.safetensors", "..", "", &long] {
+    for bad in [
+        "../a.ron",
+        "/proc/self/environ",
+        "sub/w.safetensors",
+        "..",
+        "",
+        &long,
+    ] {
         let edited = text.replace(&files[0].weights, bad);
         fs::write(d.path().join("e.ron"), edited).unwrap();
         let e = resume_fails(d.path(), "e.ron");
-        assert!(e.contains("which is not a bare file name in the snapshot's folder"), "{e}");
-        assert!(e.len() < 400, "the message quotes a cut name: {} bytes", e.len());
+        assert!(
+            e.contains("which is not a bare file name in the snapshot's folder"),
+            "{e}"
+        );
+        assert!(
+            e.len() < 400,
+            "the message quotes a cut name: {} bytes",
+            e.len()
+        );
     }
 }
 
@@ -68,7 +90,11 @@ fn weight_file_names_must_be_bare_names_in_the_snapshots_folder() {
 fn a_weight_file_of_the_wrong_size_is_refused_before_it_is_read() {
     let d = tempfile::tempdir().unwrap();
     train(d.path(), "2", "a.ron");
-    let files = snapshot::load(&d.path().join("a.ron")).unwrap().resume.unwrap().files;
+    let files = snapshot::load(&d.path().join("a.ron"))
+        .unwrap()
+        .resume
+        .unwrap()
+        .files;
     let path = d.path().join(&files[0].weights);
     let good = fs::read(&path).unwrap();
     // 64 MB more than the header declares (sparse: costs no disk).
@@ -97,12 +123,20 @@ fn an_older_format_cannot_switch_the_checksum_off() {
     let d = tempfile::tempdir().unwrap();
     train(d.path(), "2", "a.ron");
     train(d.path(), "3", "b.ron");
-    let load = |n: &str| snapshot::load(&d.path().join(n)).unwrap().resume.unwrap().files;
+    let load = |n: &str| {
+        snapshot::load(&d.path().join(n))
+            .unwrap()
+            .resume
+            .unwrap()
+            .files
+    };
     let (fa, fb) = (load("a.ron"), load("b.ron"));
     fs::copy(d.path().join(&fb[0].weights), d.path().join(&fa[0].weights)).unwrap();
     let text = fs::read_to_string(d.path().join("a.ron")).unwrap();
     let edited: Vec<&str> = text.lines().filter(|l| !l.contains("_sha256:")).collect();
-    let edited = edited.join("\n").replace("format_version: 3", "format_version: 2");
+    let edited = edited
+        .join("\n")
+        .replace("format_version: 3", "format_version: 2");
     fs::write(d.path().join("a.ron"), edited).unwrap();
     let e = resume_fails(d.path(), "a.ron");
     assert!(

@@ -103,7 +103,11 @@ fn two_processes_saving_to_one_out_leave_a_complete_set() {
         .unwrap();
     for f in &point.files {
         assert!(d.path().join(&f.weights).is_file(), "{} is gone", f.weights);
-        assert!(d.path().join(&f.optimizer).is_file(), "{} is gone", f.optimizer);
+        assert!(
+            d.path().join(&f.optimizer).is_file(),
+            "{} is gone",
+            f.optimizer
+        );
     }
     ok(&resume(d.path(), "a.ron"));
     let left = contents(d.path())
@@ -144,11 +148,17 @@ fn a_failed_save_leaves_the_previous_save_untouched() {
         let e = failure(&out);
         assert!(e.contains("No space left on device"), "write {n}: {e}");
         assert!(
-            e.contains("nothing was saved: a.ron and the files it names are as the previous \
-                        save left them"),
+            e.contains(
+                "nothing was saved: a.ron and the files it names are as the previous \
+                        save left them"
+            ),
             "write {n}: {e}"
         );
-        assert_eq!(contents(d.path()), before, "write {n} changed the directory");
+        assert_eq!(
+            contents(d.path()),
+            before,
+            "write {n} changed the directory"
+        );
     }
     ok(&resume(d.path(), "a.ron"));
     // With no previous save, the history is still saved, without weights, and the error says so.
@@ -158,7 +168,15 @@ fn a_failed_save_leaves_the_previous_save_untouched() {
         &[("RESVIZ_FAIL_WRITE_AT", "2")],
     ));
     assert!(e.contains("saved without weights"), "{e}");
-    assert!(snapshot::load(&d.path().join("new.ron")).unwrap().resume.is_none());
-    assert!(!contents(d.path()).keys().any(|n| n.starts_with("new.")
-        && n.ends_with(".safetensors")));
+    assert!(
+        snapshot::load(&d.path().join("new.ron"))
+            .unwrap()
+            .resume
+            .is_none()
+    );
+    assert!(
+        !contents(d.path())
+            .keys()
+            .any(|n| n.starts_with("new.") && n.ends_with(".safetensors"))
+    );
 }

@@ -77,7 +77,11 @@ fn save_then_load_gives_an_equal_snapshot() {
         .filter(|n| !n.ends_with(".lock"))
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
-    assert!(saves.join(".2026-11-29T04-50-12_plain-20_v1-20_v2-20.lock").is_file());
+    assert!(
+        saves
+            .join(".2026-11-29T04-50-12_plain-20_v1-20_v2-20.lock")
+            .is_file()
+    );
 }
 
 #[test]

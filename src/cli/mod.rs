@@ -5,6 +5,7 @@ mod common;
 pub mod dashboard;
 pub mod data;
 mod defaults;
+pub mod import;
 pub mod landscape;
 pub mod lesion;
 pub mod output;
@@ -64,6 +65,16 @@ pub enum Command {
         /// A snapshot written by `s` in the dashboard, by quitting it, or by `train --out`.
         #[arg(value_name = "FILE.ron")]
         file: PathBuf,
+    },
+    /// Turn a finished training stream (JSON lines, e.g. from python/resviz_torch) into a
+    /// snapshot that `replay` and `compare` read.
+    Import {
+        /// The stream: a header line, then one line per step (ARCHITECTURE.md).
+        #[arg(value_name = "STREAM.jsonl")]
+        stream: PathBuf,
+        /// The snapshot to write.
+        #[arg(long, value_name = "FILE.ron")]
+        out: PathBuf,
     },
     /// Compare saved runs: a table per run, optionally an SVG plot.
     Compare {

@@ -4,6 +4,7 @@
 //! `StepRecord`s), refusing anything off the format with one [`StreamError`] line; [`source`]
 //! reads a file as it grows or a TCP peer and hands the items on without ever blocking the peer.
 
+pub mod convert;
 mod error;
 
 mod wire;

@@ -33,6 +33,7 @@ mod save_siblings;
 mod shatter;
 mod snapshot_files;
 mod source_layout;
+mod stream_import;
 mod trainer_control;
 mod tui_keys;
 mod tui_pty;

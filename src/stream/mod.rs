@@ -6,6 +6,7 @@
 
 pub mod convert;
 mod error;
+pub mod source;
 
 mod wire;
 

@@ -148,6 +148,8 @@ pub struct App {
     size: Option<(u16, u16)>,
     /// A test evaluation under way: `(run, test batches done, in all)`.
     evaluating: Option<(usize, usize, usize)>,
+    /// `Some` when watching streams (`resviz watch`): no trainer to command.
+    watch: Option<watch::Watch>,
 }
 
 impl App {
@@ -186,6 +188,7 @@ impl App {
             prompt: None,
             size: None,
             evaluating: None,
+            watch: None,
         }
     }
 
@@ -321,6 +324,7 @@ impl App {
             _ if self.is_replay() => {
                 self.set_status("replay: there is no trainer to control", false)
             }
+            _ if self.watch.is_some() => self.refuse_while_watching(intent),
             _ if !self.trainer_alive() => self.set_status("the trainer has ended", false),
             _ => return self.control(intent),
         }
@@ -584,6 +588,7 @@ impl App {
 
 mod events;
 mod read;
+mod watch;
 
 #[cfg(test)]
 mod tests;

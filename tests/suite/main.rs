@@ -37,3 +37,4 @@ mod stream_import;
 mod trainer_control;
 mod tui_keys;
 mod tui_pty;
+mod watch_pty;

@@ -88,7 +88,7 @@ class Watcher:
         specs = blocks if blocks is not None else find_blocks(model)
         if not specs:
             raise ValueError("no residual blocks found: pass blocks=[resviz_torch.Block(...)] "
-                             "(see python/README)")
+                             "(README: Watch your own PyTorch model)")
         self._blocks = [_BlockState(b) for b in specs]
         inner = model.module if hasattr(model, "module") and isinstance(
             getattr(model, "module"), nn.Module) else model

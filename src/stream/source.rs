@@ -278,7 +278,7 @@ mod tests {
         write!(f, "{HEADER}\n{}\n{}", step(1), &s2[..10]).unwrap();
         f.flush().unwrap();
         wait(&seen, |e| steps(e) == 1);
-        write!(f, "{}\n", &s2[10..]).unwrap();
+        writeln!(f, "{}", &s2[10..]).unwrap();
         f.flush().unwrap();
         wait(&seen, |e| steps(e) == 2);
         writeln!(f, "{{\"kind\":\"bogus\"}}").unwrap();

@@ -14,6 +14,7 @@ pub mod plotting;
 pub mod records;
 pub mod signals;
 pub mod snapshot;
+pub mod stream;
 pub mod train;
 pub mod tui;
 

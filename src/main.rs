@@ -27,6 +27,8 @@ fn main() -> ExitCode {
             command: cli::DataCommand::Fetch { dataset },
         }) => cli::data::fetch(&dataset),
         Some(Command::Replay { file }) => cli::dashboard::run_replay_file(&file),
+        Some(Command::Watch { streams }) => cli::watch::run(&streams),
+        Some(Command::Import { stream, out }) => cli::import::run(&stream, &out),
         Some(Command::Compare { files, plot }) => {
             cli::dashboard::run_compare(&files, plot.as_deref())
         }

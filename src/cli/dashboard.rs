@@ -21,7 +21,7 @@ pub fn default_experiment() -> ExperimentConfig {
 
 /// Fail early, in the user's terms, where the dashboard could not draw or read keys: stdout
 /// redirected, or no controlling terminal (crossterm then fails with "os error 6").
-fn need_terminal() -> Result<()> {
+pub(super) fn need_terminal() -> Result<()> {
     let why = if !std::io::stdout().is_terminal() {
         "standard output is not a terminal"
     } else if !std::io::stdin().is_terminal() && std::fs::File::open("/dev/tty").is_err() {
@@ -69,7 +69,7 @@ pub fn run_tui(args: &ExperimentArgs) -> Result<()> {
     }
 }
 
-fn save_app(app: &App, kind: SaveKind) -> Result<PathBuf, String> {
+pub(super) fn save_app(app: &App, kind: SaveKind) -> Result<PathBuf, String> {
     let snap = RunSnapshot::new(
         app.config_to_save(kind).clone(),
         app.dataset(),

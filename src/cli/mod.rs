@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod data;
 mod defaults;
 mod finish;
+pub mod import;
 pub mod landscape;
 pub mod lesion;
 pub mod output;
@@ -16,6 +17,7 @@ mod progress;
 pub mod runs;
 pub mod shatter;
 pub mod train;
+pub mod watch;
 
 use crate::config::{ConfigError, ExperimentConfig, OptimizerKind};
 use clap::{Args, Parser, Subcommand};
@@ -92,6 +94,23 @@ pub enum Command {
         /// A snapshot written by `s` in the dashboard, by quitting it, or by `train --out`.
         #[arg(value_name = "FILE.ron")]
         file: PathBuf,
+    },
+    /// Open the dashboard on training streams written elsewhere (python/resviz_torch): files,
+    /// followed as they grow, or tcp://HOST:PORT to listen on for a trainer.
+    Watch {
+        /// One run per stream: a JSON-lines file, or tcp://HOST:PORT.
+        #[arg(required = true, value_name = "FILE|tcp://HOST:PORT")]
+        streams: Vec<String>,
+    },
+    /// Turn a finished training stream (JSON lines, e.g. from python/resviz_torch) into a
+    /// snapshot that `replay` and `compare` read.
+    Import {
+        /// The stream: a header line, then one line per step (ARCHITECTURE.md).
+        #[arg(value_name = "STREAM.jsonl")]
+        stream: PathBuf,
+        /// The snapshot to write.
+        #[arg(long, value_name = "FILE.ron")]
+        out: PathBuf,
     },
     /// Compare saved runs: a table per run, optionally an SVG plot.
     Compare {

@@ -95,4 +95,19 @@ pub enum TrainerEvent {
         kind: ExperimentKind,
         message: String,
     },
+    /// `resviz watch`: a stream's header arrived, so run `run` is now `info`, trained on
+    /// `dataset` (a description: the data, the writer, its note). Its history starts afresh.
+    StreamRun {
+        run: usize,
+        info: RunInfo,
+        dataset: String,
+    },
+    /// `resviz watch`: a stream has something to say (waiting, connected, disconnected, bad
+    /// input: `error`), and how many step records the viewer has dropped so far for falling
+    /// behind (`dropped`, a running total).
+    StreamNote {
+        text: String,
+        error: bool,
+        dropped: u64,
+    },
 }

@@ -179,6 +179,8 @@ pub struct App {
     evaluating: Option<(usize, usize, usize)>,
     /// Runs restarted by a key (`r`, `v`, `+`, `-`) that the trainer has not confirmed yet.
     restarting: std::collections::BTreeSet<usize>,
+    /// `Some` when watching streams (`resviz watch`): no trainer to command.
+    watch: Option<watch::Watch>,
 }
 
 impl App {
@@ -222,6 +224,7 @@ impl App {
             size: None,
             evaluating: None,
             restarting: Default::default(),
+            watch: None,
         }
     }
 
@@ -380,6 +383,7 @@ impl App {
             _ if self.is_replay() => {
                 self.set_status("replay: there is no trainer to control", false)
             }
+            _ if self.watch.is_some() => self.refuse_while_watching(intent),
             _ if !self.trainer_alive() => self.set_status("the trainer has ended", false),
             _ => return self.control(intent),
         }
@@ -560,6 +564,7 @@ impl App {
 mod control;
 mod events;
 mod read;
+mod watch;
 
 #[cfg(test)]
 mod tests;

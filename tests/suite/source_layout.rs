@@ -438,7 +438,7 @@ const LAYERS: &[&[&str]] = &[
     &["model", "data"],
     &["config"],
     &["records"],
-    &["experiments"],
+    &["experiments", "stream"],
     &["train"],
     &["snapshot"],
     &["tui"],

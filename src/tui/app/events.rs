@@ -89,6 +89,12 @@ impl App {
                 self.set_status(format!("trainer failed: {message}"), true);
                 self.state = TrainerPhase::Failed(message);
             }
+            TrainerEvent::StreamRun { run, info, dataset } => self.stream_run(run, info, dataset),
+            TrainerEvent::StreamNote {
+                text,
+                error,
+                dropped,
+            } => self.stream_note(text, error, dropped),
             // Taken by `Experiments::update` above.
             TrainerEvent::ExperimentProgress { .. }
             | TrainerEvent::ExperimentFinished { .. }

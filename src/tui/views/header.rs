@@ -77,6 +77,11 @@ fn state(app: &App) -> Vec<Span<'static>> {
                 Color::LightCyan,
             )
         }
+        // A stream's trainer runs elsewhere; what the dashboard lost by falling behind shows.
+        _ if let Some(w) = app.watching() => match w.dropped {
+            0 => ("◉ watching".into(), Color::LightGreen),
+            n => (format!("◉ watching · {n} dropped"), Color::LightYellow),
+        },
         TrainerPhase::Starting => ("… starting".into(), Color::Gray),
         TrainerPhase::Running => ("● running".into(), Color::LightGreen),
         TrainerPhase::Paused => ("‖ paused".into(), Color::LightYellow),

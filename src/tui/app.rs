@@ -536,3 +536,5 @@ mod tests;
 
 #[cfg(test)]
 mod background_tests;
+#[cfg(test)]
+mod control_tests;

@@ -574,3 +574,6 @@ mod background_tests;
 
 #[cfg(test)]
 mod panel_tests;
+
+#[cfg(test)]
+mod control_tests;

@@ -34,7 +34,7 @@ fn a_swapped_run_keeps_its_spec_and_its_steps() {
     cmd.cwd(dir.path());
     let mut session = Session::start(cmd);
     session.wait_until("steps of both runs", Duration::from_secs(60), |t| {
-        t.matches("/block→in").count() >= 2
+        t.matches("/blk→in").count() >= 2
     });
     std::thread::sleep(Duration::from_millis(500));
     session.press(b"\t");
@@ -42,7 +42,7 @@ fn a_swapped_run_keeps_its_spec_and_its_steps() {
     session.wait_for("autosaved saves/", Duration::from_secs(10));
     // The new run trains a while before quitting saves it.
     session.wait_until("v1a-8 training", Duration::from_secs(60), |t| {
-        t.contains("v1a-8") && t.matches("/block→in").count() >= 2
+        t.contains("v1a-8") && t.matches("/blk→in").count() >= 2
     });
     session.press(b"q");
     let (code, screen) = session.finish();

@@ -31,7 +31,7 @@ fn reset_autosaves_the_progress_it_discards() {
     session.wait_until(
         "a growth figure for both runs",
         Duration::from_secs(60),
-        |t| t.matches("/block→in").count() >= 2,
+        |t| t.matches("/blk→in").count() >= 2,
     );
     session.press(b"r");
     session.wait_for("autosaved saves/", Duration::from_secs(10));

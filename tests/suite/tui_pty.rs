@@ -193,7 +193,7 @@ fn dashboard_in_a_pty() {
     let mut session = Session::start_child(dir.path(), false);
     let first = session.wait_for("gradient flow", Duration::from_secs(30));
     session.wait_for("● running", Duration::from_secs(5));
-    session.wait_for("/block→in", Duration::from_secs(5));
+    session.wait_for("/blk→in", Duration::from_secs(5));
     let frames = session.count_frames(Duration::from_secs(1));
     session.press(b" ");
     let pause = session.wait_for("‖ paused", Duration::from_secs(2));
@@ -257,7 +257,7 @@ fn a_burst_of_keys_is_worked_through_at_once() {
     session.wait_until(
         "a growth figure for both runs",
         Duration::from_secs(60),
-        |t| t.matches("/block→in").count() >= 2,
+        |t| t.matches("/blk→in").count() >= 2,
     );
     // Focus and learning-rate keys, 100 every 100 ms for 3 s (in chunks, as a keyboard sends
     // them: the pty's input queue is not made to hold thousands at once).
@@ -324,7 +324,7 @@ fn real_binary_end_to_end() {
     session.wait_until(
         "a growth figure for both runs",
         Duration::from_secs(60),
-        |t| t.matches("/block→in").count() >= 2,
+        |t| t.matches("/blk→in").count() >= 2,
     );
     session.press(b" ");
     let pause = session.wait_for("‖ paused", Duration::from_secs(2));
@@ -365,7 +365,7 @@ fn real_redraw_rate(args: &[&str], secs: u64) -> f64 {
     cmd.args(args);
     cmd.cwd(dir.path());
     let mut session = Session::start(cmd);
-    session.wait_for("/block→in", Duration::from_secs(120));
+    session.wait_for("/blk→in", Duration::from_secs(120));
     let frames = session.count_frames(Duration::from_secs(secs));
     session.press(b"q");
     let (code, screen) = session.finish();
@@ -416,7 +416,7 @@ fn small_real_session(dir: &std::path::Path) -> Session {
     session.wait_until(
         "a growth figure for both runs",
         Duration::from_secs(60),
-        |t| t.matches("/block→in").count() >= 2,
+        |t| t.matches("/blk→in").count() >= 2,
     );
     session
 }
@@ -476,7 +476,7 @@ fn real_binary_runs_an_experiment_and_quits_during_one() {
         cmd.args(["--batch", "8"]);
         cmd.cwd(dir.path());
         let session = Session::start(cmd);
-        session.wait_for("/block→in", Duration::from_secs(60));
+        session.wait_for("/blk→in", Duration::from_secs(60));
         session
     };
     let mut small = start("plain-8,v1-8");

@@ -184,7 +184,7 @@ fn legend(app: &App, profiles: &[Profile], width: usize) -> Vec<Line<'static>> {
         .collect();
     lines.push(Line::styled(
         format!(
-            "··· first step  ×/blk→in: fitted growth per block toward the input  plain BN nets at \
+            "··· first step  ×/blk: fitted growth per block toward the input  plain BN nets at \
              init, theory (Yang 2019): ×{MEAN_FIELD_GROWTH:.2}  RMS = ‖∂L/∂xₗ‖·√B/√(C·H·W)"
         ),
         theme::muted(),

@@ -5,6 +5,7 @@
 mod common;
 mod pty;
 
+mod chain_pty;
 mod cli_bench;
 mod cli_errors;
 mod cli_experiments;

@@ -2,8 +2,8 @@
 
 use super::{RunSnapshot, SnapshotError};
 use crate::numfmt::{duration, pct};
-use crate::records::flow;
 use crate::records::record::{RunHistory, RunStatus};
+use crate::records::{flow, learning};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
@@ -33,6 +33,11 @@ pub struct RunSummary {
     pub shortcut_share: Option<f32>,
     /// Mean over blocks of the fraction of zero activations at the last step (sparsity).
     pub sparsity: Option<f32>,
+    /// Input-third ÷ output-third update ratio ‖ΔW‖/‖W‖ of the blocks' conv weights, over the
+    /// last 10 % of steps (`records::learning`); `None` for records without it.
+    pub update_in_out: Option<f32>,
+    /// ‖W_final‖/‖W_0‖ of the input third's conv weights (median over its blocks).
+    pub growth_in: Option<f32>,
     pub wall_secs: f64,
     pub status: RunStatus,
 }
@@ -65,6 +70,8 @@ impl RunSummary {
             grad_growth,
             shortcut_share,
             sparsity,
+            update_in_out: learning::update_ratio_by_third(run).map(|[a, _, c]| (a / c) as f32),
+            growth_in: learning::weight_growth_by_third(run).map(|g| g[0] as f32),
             wall_secs: run.wall_secs,
             status: run.status.clone(),
         }
@@ -97,6 +104,8 @@ pub fn compare_table<P: AsRef<Path>>(snaps: &[(P, RunSnapshot)]) -> String {
         "growth→in",
         "shortcut",
         "zeros",
+        "Δ in÷out",
+        "W× in",
         "wall",
         "status",
     ];
@@ -120,6 +129,8 @@ pub fn compare_table<P: AsRef<Path>>(snaps: &[(P, RunSnapshot)]) -> String {
                 opt(s.grad_growth, |g| format!("×{g:.2}")),
                 opt(s.shortcut_share, pct),
                 opt(s.sparsity, pct),
+                opt(s.update_in_out, crate::numfmt::ratio),
+                opt(s.growth_in, crate::numfmt::ratio),
                 duration(s.wall_secs),
                 super::printable(&status(&s.status)),
             ]);
@@ -137,7 +148,7 @@ pub fn compare_table<P: AsRef<Path>>(snaps: &[(P, RunSnapshot)]) -> String {
             }
             let pad = widths[c] - cell.chars().count();
             // Text columns left-aligned, numbers right-aligned; the last column is not padded.
-            let numeric = (2..=8).contains(&c);
+            let numeric = (2..=10).contains(&c);
             if numeric {
                 line.push_str(&" ".repeat(pad));
                 line.push_str(cell);
@@ -161,7 +172,9 @@ pub fn compare_table<P: AsRef<Path>>(snaps: &[(P, RunSnapshot)]) -> String {
          prints them); test acc: last evaluation.\ngrowth→in: fitted growth of the gradient RMS per block toward the input at the \
          last step (>1 grows);\nshortcut: median share of a block's input gradient arriving \
          through its shortcut (He 2016 eq. 5);\nzeros: mean fraction of zero activations over \
-         blocks at the last step.\n",
+         blocks at the last step;\nΔ in÷out: ‖ΔW‖/‖W‖ of the input third's blocks' conv weights \
+         over the output third's (last 10% of steps; below ×0.2 the input blocks are frozen);\nW× \
+         in: growth of the input third's conv weights since initialisation.\n",
     );
     out
 }

@@ -159,11 +159,7 @@ pub fn growth(blocks: &[BlockStat], init: &[Option<f64>]) -> Vec<Option<f64>> {
 /// `[input, middle, output]`: per block the mean update ratio over the last 10 % of the run's
 /// steps (the window of [`RunHistory::final_mean`]), the median over each third of depth.
 pub fn update_ratio_by_third(h: &RunHistory) -> Option<[f64; 3]> {
-    let last = h.last()?.step;
-    let after = last - (last / 10).max(1).min(last);
-    by_third(&mean_update_ratios(
-        h.steps.iter().filter(|s| s.step > after),
-    ))
+    by_third(&mean_update_ratios(h.final_steps()?))
 }
 
 /// `[input, middle, output]`: per block ‖W_final‖/‖W_0‖, the median over each third of depth.

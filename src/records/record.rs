@@ -148,15 +148,16 @@ impl RunHistory {
     /// steps). Counted in steps, not records, so a downsampled or resumed history gives the same
     /// figure. `None` without steps.
     pub fn final_mean(&self, f: impl Fn(&StepRecord) -> f32) -> Option<f64> {
+        let tail: Vec<f64> = self.final_steps()?.map(|s| f(s) as f64).collect();
+        (!tail.is_empty()).then(|| tail.iter().sum::<f64>() / tail.len() as f64)
+    }
+
+    /// The recorded steps in the last 10 % of the run: the window of
+    /// [`final_mean`](Self::final_mean). `None` without steps.
+    pub fn final_steps(&self) -> Option<impl Iterator<Item = &StepRecord>> {
         let last = self.last()?.step;
         let after = last - (last / 10).max(1).min(last);
-        let tail: Vec<f64> = self
-            .steps
-            .iter()
-            .filter(|s| s.step > after)
-            .map(|s| f(s) as f64)
-            .collect();
-        (!tail.is_empty()).then(|| tail.iter().sum::<f64>() / tail.len() as f64)
+        Some(self.steps.iter().filter(move |s| s.step > after))
     }
 
     /// Append a step record, keeping memory bounded for long runs.

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Some(Command::Lesion(args)) => cli::lesion::run(&args),
         Some(Command::Shatter(args)) => cli::shatter::run(&args),
         Some(Command::Landscape(args)) => cli::landscape::run(&args),
+        Some(Command::Paper(args)) => cli::paper::run(&args),
         Some(Command::Tui(args)) => cli::dashboard::run_tui(&args),
         None => cli::dashboard::run_tui(&cli::ExperimentArgs::default()),
         Some(Command::Data {

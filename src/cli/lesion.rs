@@ -4,7 +4,8 @@
 use super::LesionArgs;
 use super::{plot, runs};
 use crate::records::{LesionParams, LesionStudy, PreciseBn, default_bn};
-use crate::train::jobs;
+use crate::records::RunHistory;
+use crate::train::{Trainer, jobs};
 use color_eyre::eyre::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -22,14 +23,38 @@ pub fn run(args: &LesionArgs) -> Result<()> {
         .test_images
         .unwrap_or(usize::MAX)
         .min(trainer.ds.test.len());
+    let from = args.from.as_ref().map(|p| p.display().to_string());
+    let study = study(&mut trainer, &histories, images, args.bn_batches, from);
+    if let Some(path) = &args.plot {
+        let svg = plot::lesion_svg(&study.report, trainer.ds.classes)
+            .map_err(|e| color_eyre::eyre::eyre!("cannot draw the plot: {e}"))?;
+        runs::write_svg(path, &svg)?;
+    }
+    let text = match args.json {
+        true => serde_json::to_string(&study)? + "\n",
+        false => table(&study, trainer.ds.classes),
+    };
+    super::output::print(&text)
+}
+
+/// Every run of `trainer` lesioned on the first `images` test images, after re-estimating batch
+/// norm on `bn_batches` training batches; a bar on stderr counts the evaluations. `histories`
+/// give the training accuracies the evaluation is checked against.
+pub fn study(
+    trainer: &mut Trainer,
+    histories: &[RunHistory],
+    images: usize,
+    bn_batches: usize,
+    from: Option<String>,
+) -> LesionStudy {
     let params = LesionParams {
         experiment: trainer.cfg.clone(),
         steps: trainer.runs.iter().map(|r| r.step).collect(),
-        from: args.from.as_ref().map(|p| p.display().to_string()),
+        from,
         test_images: images,
         eval_batch: trainer.cfg.batch.max(1),
     };
-    let bar = ProgressBar::new(jobs::lesion_evaluations(&trainer)).with_style(
+    let bar = ProgressBar::new(jobs::lesion_evaluations(trainer)).with_style(
         ProgressStyle::with_template(
             "{spinner} lesion [{bar:30}] {pos}/{len} evaluations  ETA {eta}",
         )
@@ -37,13 +62,13 @@ pub fn run(args: &LesionArgs) -> Result<()> {
         .progress_chars("=> "),
     );
     let bn = PreciseBn {
-        batches: args.bn_batches,
+        batches: bn_batches,
         ..default_bn(trainer.cfg.batch)
     };
     let train_acc: Vec<Option<f64>> = histories.iter().map(|h| h.final_mean(|s| s.acc)).collect();
     let total = bar.length().unwrap_or(0);
     let mut plain = super::progress::PlainCount::for_stderr("lesion", "evaluations", total);
-    let study = jobs::lesion_trainer(&mut trainer, params, bn, &train_acc, || {
+    let study = jobs::lesion_trainer(trainer, params, bn, &train_acc, || {
         bar.inc(1);
         if let Some(line) = plain
             .as_mut()
@@ -56,16 +81,7 @@ pub fn run(args: &LesionArgs) -> Result<()> {
     if let Some(p) = &plain {
         eprintln!("{}", p.done());
     }
-    if let Some(path) = &args.plot {
-        let svg = plot::lesion_svg(&study.report, trainer.ds.classes)
-            .map_err(|e| color_eyre::eyre::eyre!("cannot draw the plot: {e}"))?;
-        runs::write_svg(path, &svg)?;
-    }
-    let text = match args.json {
-        true => serde_json::to_string(&study)? + "\n",
-        false => table(&study, trainer.ds.classes),
-    };
-    super::output::print(&text)
+    study
 }
 
 /// How the batch-norm statistics were set, in words.

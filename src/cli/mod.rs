@@ -11,6 +11,7 @@ pub mod import;
 pub mod landscape;
 pub mod lesion;
 pub mod output;
+pub mod paper;
 pub mod plot;
 pub mod probe;
 mod progress;
@@ -84,6 +85,9 @@ pub enum Command {
     /// Loss landscape (Li et al. 2018) around each run's weights.
     #[command(after_help = defaults::experiment_note())]
     Landscape(LandscapeArgs),
+    /// A paper's claims measured here: what the paper found, what this engine finds, and
+    /// whether the claim holds (trains what it needs; --quick fits about 10 minutes).
+    Paper(PaperArgs),
     /// Manage datasets: `resviz data fetch cifar10` downloads CIFAR-10 into the per-user cache.
     Data {
         #[command(subcommand)]
@@ -371,6 +375,27 @@ pub struct ShatterArgs {
 }
 
 /// `resviz landscape`: loss landscape (Li et al. 2018) of each run.
+#[derive(Debug, Args)]
+pub struct PaperArgs {
+    /// Which paper.
+    #[arg(value_enum)]
+    pub name: paper::PaperName,
+    /// The short version: fewer steps and images, about 10 minutes on 2 cores.
+    #[arg(long)]
+    pub quick: bool,
+    /// Seeds to repeat the training over (1..=N), where the paper's claim is judged over seeds;
+    /// elsewhere the one seed N−1.
+    #[arg(long, value_name = "N")]
+    pub seeds: Option<u64>,
+    /// Print `{"paper", "claim", "setting", "rows": [{"quantity", "model", "paper", "measured",
+    /// "holds"}]}` instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Draw the measured curves into this SVG file (not every paper has one yet).
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct LandscapeArgs {
     #[command(flatten)]

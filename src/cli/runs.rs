@@ -117,6 +117,32 @@ fn trained(
         trainer, histories, ..
     } = train_cmd::fresh(&targs)?;
     check(&trainer.ds)?;
+    drive_to(trainer, histories, steps, rule)
+}
+
+/// The experiment `cfg` trained from scratch `steps` steps (or to a plateau by `rule`, at most
+/// its cap) through `resviz train`'s own code path, without periodic evaluations.
+pub fn train_config(
+    mut cfg: crate::config::ExperimentConfig,
+    steps: u64,
+    rule: Option<crate::records::plateau::PlateauRule>,
+) -> Result<(Trainer, Vec<RunHistory>)> {
+    cfg.eval_every = 0;
+    cfg.validate()?;
+    let Start {
+        trainer, histories, ..
+    } = train_cmd::start_of(cfg)?;
+    let steps = rule.map_or(steps, |r| r.max_steps);
+    drive_to(trainer, histories, steps, rule)
+}
+
+/// Drive `trainer` `steps` more steps (0: as it is), with the progress bar of `train`.
+fn drive_to(
+    trainer: Trainer,
+    histories: Vec<RunHistory>,
+    steps: u64,
+    rule: Option<crate::records::plateau::PlateauRule>,
+) -> Result<(Trainer, Vec<RunHistory>)> {
     if steps == 0 {
         return Ok((trainer, histories));
     }

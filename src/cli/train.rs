@@ -192,6 +192,11 @@ pub(super) fn fresh(args: &TrainArgs) -> Result<Start> {
     if let Some(e) = args.eval_every {
         cfg.eval_every = e;
     }
+    start_of(cfg)
+}
+
+/// A fresh start of the experiment `cfg` (already resolved and validated).
+pub(super) fn start_of(cfg: ExperimentConfig) -> Result<Start> {
     for m in &cfg.models {
         m.parse::<crate::model::ModelSpec>()?;
     }

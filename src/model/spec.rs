@@ -200,6 +200,22 @@ impl ModelSpec {
         }
     }
 
+    /// Whether every convolution on a block's residual branch (every block conv of a plain net)
+    /// feeds a batch norm directly. Batch norm then makes the branch independent of those weights'
+    /// scale, so their gradient shrinks as 1/‖W‖ and a step's relative size as 1/‖W‖²: the
+    /// effective learning rate falls with the square of their growth. Not so for pre-activation
+    /// designs (`conv2` feeds the addition), `bnafter` (the addition sits between) or the seed
+    /// presets (Keras layers in their own order).
+    pub fn branch_convs_feed_batch_norm(&self) -> bool {
+        match self {
+            ModelSpec::Resnet { variant, .. } => !matches!(
+                variant,
+                Variant::V2 | Variant::BnAfter | Variant::ReluOnly
+            ),
+            ModelSpec::Seed(_) => false,
+        }
+    }
+
     /// Parse a comma-separated list such as `plain-56,v1-56,v2-56`.
     pub fn parse_list(s: &str) -> Result<Vec<ModelSpec>, SpecError> {
         s.split(',')

@@ -6,6 +6,7 @@
 //! "why" line built only from those measured numbers. Pure functions over plain data.
 
 use super::record::{BlockStat, RunHistory, RunInfo, StepRecord};
+use crate::model::ModelSpec;
 use crate::numfmt;
 
 /// The why line calls the input blocks frozen when they learn less than this fraction of the
@@ -182,44 +183,57 @@ pub fn why_at(info: &RunInfo, steps: &[StepRecord]) -> Option<String> {
         .last()
         .and_then(|l| by_third(&growth(&l.blocks, &init_norms(info))))
         .map(|g| g[0]);
-    Some(why_text(r, grown))
+    // A stream's spec (a PyTorch model's name) does not parse: nothing is claimed about its
+    // batch norms.
+    let bn = info
+        .spec
+        .parse::<ModelSpec>()
+        .is_ok_and(|s| s.branch_convs_feed_batch_norm());
+    Some(why_text(r, grown, bn))
 }
 
-/// The why line for input÷output update ratio `r` and input-third weight growth `g`.
-pub fn why_text(r: f64, g: Option<f64>) -> String {
-    let pace = format!(
-        "input blocks learn {} as fast as the output blocks",
-        numfmt::ratio(r)
-    );
-    let grown = g.filter(|g| *g > GROWN_ABOVE);
-    if r < FROZEN_BELOW {
-        match grown {
-            Some(g) => format!(
-                "input blocks' weights {} since init; they now learn {} as fast as the output \
-                 blocks",
-                numfmt::ratio(g),
-                numfmt::ratio(r)
-            ),
-            None => format!("{pace} (frozen)"),
+/// The why line for input÷output update ratio `r` and input-third weight growth `g`; `bn` when
+/// batch norm follows every block conv, so that growth divides the effective learning rate by
+/// its square ([`ModelSpec::branch_convs_feed_batch_norm`]).
+pub fn why_text(r: f64, g: Option<f64>, bn: bool) -> String {
+    let pace = numfmt::ratio(r);
+    match g.filter(|g| *g > GROWN_ABOVE) {
+        // The chain's middle links, while they happen: the weights grew, batch norm slowed them,
+        // and the pace says whether they have frozen yet.
+        Some(g) => {
+            // Short enough for one line of a 120-column screen with the run's name.
+            let cause = if bn {
+                format!(
+                    "input weights grew {} (BN: effective lr ÷{})",
+                    numfmt::ratio(g),
+                    numfmt::num(g * g)
+                )
+            } else {
+                format!("input weights grew {}", numfmt::ratio(g))
+            };
+            let now = if r < FROZEN_BELOW {
+                format!("they learn {pace} as fast as the output blocks (frozen)")
+            } else if r < 1.0 / EVEN_WITHIN {
+                format!("they now learn {pace} as fast as the output blocks")
+            } else {
+                format!("they still learn {pace} as fast as the output blocks")
+            };
+            format!("{cause}; {now}")
         }
-    } else if (1.0 / EVEN_WITHIN..=EVEN_WITHIN).contains(&r) {
-        let even = format!(
-            "update ratio even across depth (in÷out {})",
-            numfmt::ratio(r)
-        );
-        match (grown, g) {
-            (Some(g), _) => format!("{even}; input weights {} since init", numfmt::ratio(g)),
-            (None, Some(g)) => format!(
-                "{even}; input weights near their initial norm ({})",
-                numfmt::ratio(g)
-            ),
-            (None, None) => even,
+        None if r < FROZEN_BELOW => {
+            format!("input blocks learn {pace} as fast as the output blocks (frozen)")
         }
-    } else {
-        match grown {
-            Some(g) => format!("{pace}; their weights {} since init", numfmt::ratio(g)),
-            None => pace,
+        None if (1.0 / EVEN_WITHIN..=EVEN_WITHIN).contains(&r) => {
+            let even = format!("update ratio even across depth (in÷out {pace})");
+            match g {
+                Some(g) => format!(
+                    "{even}; input weights near their initial norm ({})",
+                    numfmt::ratio(g)
+                ),
+                None => even,
+            }
         }
+        None => format!("input blocks learn {pace} as fast as the output blocks"),
     }
 }
 

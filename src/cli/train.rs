@@ -74,15 +74,17 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         Some(path) => resumed(args, path)?,
         None => fresh(args)?,
     };
+    let cap = args.steps.filter(|s| *s > 0).map(|s| s as u64);
+    // Before the rule's own checks: with --epochs, its cap is not what the user set.
+    if args.plateau.until_plateau && args.epochs.is_some() {
+        let cap = cap.unwrap_or(PlateauRule::default().max_steps);
+        bail!("--until-plateau caps training with --steps, not --epochs (cap {cap})");
+    }
     let rule = args
         .plateau
-        .rule(args.steps.filter(|s| *s > 0).map(|s| s as u64))
+        .rule(cap)
         .map_err(|e| color_eyre::eyre::eyre!(e))?;
     let steps = match rule {
-        Some(r) if args.epochs.is_some() => bail!(
-            "--until-plateau caps training with --steps, not --epochs (cap {})",
-            r.max_steps
-        ),
         Some(r) => r.max_steps,
         None => total_steps(args, start.ds.train.len(), start.cfg.batch)?,
     };

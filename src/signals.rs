@@ -1,6 +1,8 @@
 //! The signals that end a session politely: SIGINT, SIGTERM, SIGHUP and SIGQUIT stop training at
 //! the next step boundary (and the dashboard as `q` does), so progress is saved and the terminal
-//! restored; the process then exits with 128 + the signal number, as a shell reports it.
+//! restored; the process then exits with 128 + the signal number, as a shell reports it —
+//! unless the signal came after `train`'s last step and cut nothing: that run is finished and
+//! exits 0 (`cli::train`).
 
 use std::io;
 use tokio::signal::unix::{Signal, SignalKind, signal};

@@ -65,6 +65,8 @@ pub fn study(
         batches: bn_batches,
         ..default_bn(trainer.cfg.batch)
     };
+    let (train_len, image_len) = (trainer.ds.train.len(), trainer.ds.image_len());
+    super::bounds::bn_batches(bn.batches, bn.batch, train_len, image_len)?;
     let train_acc: Vec<Option<f64>> = histories.iter().map(|h| h.final_mean(|s| s.acc)).collect();
     let total = bar.length().unwrap_or(0);
     let mut plain = super::progress::PlainCount::for_stderr("lesion", "evaluations", total);

@@ -232,6 +232,7 @@ impl PlateauArgs {
         if rule.window == 0 {
             return Err("--plateau-window must be at least 1".into());
         }
+        bounds::plateau_window(rule.window, rule.max_steps)?;
         if !(0.0..1.0).contains(&rule.tol) {
             return Err(format!(
                 "--plateau-tol must be in [0, 1) (got {})",

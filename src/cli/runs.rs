@@ -225,7 +225,6 @@ fn bar(what: &str, total: u64) -> ProgressBar {
     )
 }
 
-/// Write an SVG atomically to `path`.
 /// The end of every experiment command: the SVG if `plot` names one (drawn by `svg` only then),
 /// then the report as JSON or as `table` on stdout.
 pub fn emit<R: Serialize>(
@@ -246,6 +245,7 @@ pub fn emit<R: Serialize>(
     }
 }
 
+/// Write an SVG atomically to `path`, creating its directory.
 pub fn write_svg(path: &Path, svg: &str) -> Result<()> {
     let dir = snapshot::atomic::dir_of(path);
     std::fs::create_dir_all(&dir)

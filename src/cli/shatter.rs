@@ -46,6 +46,8 @@ pub fn run(args: &ShatterArgs) -> Result<()> {
         |ds| Ok(params.validate(Some(ds))?),
     )?;
     params.bn.batch = trainer.cfg.batch.max(1);
+    let (train_len, image_len) = (trainer.ds.train.len(), trainer.ds.image_len());
+    super::bounds::bn_batches(args.bn_batches, params.bn.batch, train_len, image_len)?;
     let ds = &trainer.ds;
     let bn_batches = params.bn.indices(ds.train.len()).len();
     let per_run = shatter::passes_needed(&params, bn_batches);

@@ -74,15 +74,17 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         Some(path) => resumed(args, path)?,
         None => fresh(args)?,
     };
+    let cap = args.steps.filter(|s| *s > 0).map(|s| s as u64);
+    // Before the rule's own checks: with --epochs, its cap is not what the user set.
+    if args.plateau.until_plateau && args.epochs.is_some() {
+        let cap = cap.unwrap_or(PlateauRule::default().max_steps);
+        bail!("--until-plateau caps training with --steps, not --epochs (cap {cap})");
+    }
     let rule = args
         .plateau
-        .rule(args.steps.filter(|s| *s > 0).map(|s| s as u64))
+        .rule(cap)
         .map_err(|e| color_eyre::eyre::eyre!(e))?;
     let steps = match rule {
-        Some(r) if args.epochs.is_some() => bail!(
-            "--until-plateau caps training with --steps, not --epochs (cap {})",
-            r.max_steps
-        ),
         Some(r) => r.max_steps,
         None => total_steps(args, start.ds.train.len(), start.cfg.batch)?,
     };
@@ -111,6 +113,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         signal,
         plateau,
         mut interrupts,
+        complete,
     } = rt.block_on(drive(trainer, histories, steps, rule))?;
     let snap = |h: &[RunHistory]| RunSnapshot::new(cfg.clone(), ds.name.clone(), h.to_vec());
     let needs_eval = finish::needs_evaluation(&trainer, &histories);
@@ -155,7 +158,26 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         false => summary_table(&summary),
     };
     output::print(&text)?;
-    match interrupts.first() {
+    exit(
+        interrupts.first(),
+        complete && (evaluated || !needs_eval),
+        saved,
+    )
+}
+
+/// How `train` ends. A signal that came after the last step cut nothing: the run is finished,
+/// saved and evaluated, so the process exits 0 like any finished run (a supervisor's SIGTERM at
+/// the end is not a failure), and says so. If the signal skipped the final test evaluation,
+/// the summary lacks what was asked for: 128 + N, as for a signal during training.
+fn exit(signal: Option<i32>, finished: bool, saved: String) -> Result<()> {
+    match signal {
+        Some(s) if finished => {
+            let name = crate::signals::name(s);
+            output::note(&format!(
+                "{name} came after the last step: the run finished"
+            ));
+            Ok(())
+        }
         Some(signal) => Err(Interrupted { signal, saved }.into()),
         None => Ok(()),
     }
@@ -378,6 +400,7 @@ pub(super) async fn drive(
         signal,
         plateau,
         interrupts,
+        complete,
     })
 }
 
@@ -391,6 +414,8 @@ pub(super) struct Driven {
     pub plateau: Option<PlateauOutcome>,
     /// Still listening: a later signal cuts the evaluation that follows.
     pub interrupts: Interrupts,
+    /// Every step asked for was taken (or the plateau reached), even if a signal came after.
+    pub complete: bool,
 }
 
 fn loss_message(h: &[RunHistory]) -> String {

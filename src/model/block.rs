@@ -154,7 +154,6 @@ impl Block {
         }
     }
 
-    /// The BN that every design but `v2` puts after conv1.
     /// Every batch norm of the block (branch, after the addition, projection).
     pub(super) fn bns_mut(&mut self) -> Vec<&mut Bn> {
         let proj = match &mut self.shortcut {
@@ -172,6 +171,7 @@ impl Block {
         .collect()
     }
 
+    /// The BN that every design but `v2` puts after conv1.
     fn bn1(&self) -> &Bn {
         self.bn1.as_ref().expect("only v2's first unit lacks bn1")
     }

@@ -40,7 +40,13 @@ pub struct RunFiles {
 pub enum ResumeError {
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
-    #[error("{0}: no resume state to continue from (save it with --out FILE.ron --save-weights)")]
+    /// Saved without weights: by `train --out` without `--save-weights`, or by the dashboard,
+    /// whose saves keep the histories only (also after a change of learning rate).
+    #[error(
+        "{0}: no resume state to continue from: it was saved without weights (the dashboard's \
+         saves keep the history only); to resume, save with `resviz train --out FILE.ron \
+         --save-weights`"
+    )]
     NoResumeState(PathBuf),
     #[error("cannot resume from {snapshot}: {what} file {file} is missing")]
     Missing {
@@ -91,7 +97,10 @@ pub enum ResumeError {
     Write { path: PathBuf, message: String },
     /// The snapshot's experiment or position contradicts what its own files and history say
     /// (an edited snapshot): resuming would silently train on other settings.
-    #[error("cannot resume from {snapshot}: {what} (was the snapshot edited?)")]
+    #[error(
+        "cannot resume from {snapshot}: {what} (was the snapshot edited? --resume continues the \
+         saved experiment unchanged; for other settings start a new run with `resviz train`)"
+    )]
     Edited { snapshot: PathBuf, what: String },
 }
 
@@ -287,8 +296,19 @@ fn check_history(
     };
     if t.sampler != expected {
         return Err(edited(format!(
-            "after {} batches of {batch} the sampler would be at epoch {}, image {}, but the              snapshot says epoch {}, image {} (batch size changed?)",
+            "after {} batches of {batch} the sampler would be at epoch {}, image {}, but the \
+             snapshot says epoch {}, image {} (batch size changed?)",
             t.batches, expected.0, expected.1, t.sampler.0, t.sampler.1
+        )));
+    }
+    // Only the dashboard changes the base rate while training, and its saves hold no resume
+    // state: in a resumable snapshot the config's `lr` is the base rate. Resuming trains at
+    // `base_lr`, so an edited `lr` alone would be ignored without a word.
+    let (lr, base) = (trainer.cfg.lr, t.base_lr);
+    if (lr - base).abs() > 1e-9 * base.abs() {
+        return Err(edited(format!(
+            "the config's lr is {lr}, but the run's base learning rate (resume.base_lr) is \
+             {base} (lr changed?)"
         )));
     }
     for h in histories {
@@ -297,11 +317,45 @@ fn check_history(
         let recorded = f64::from(last.lr);
         if (lr as f32 - last.lr).abs() > 1e-6 * recorded.abs().max(1e-12) as f32 {
             return Err(edited(format!(
-                "{}'s step {} ran at learning rate {recorded}, but the experiment's schedule                  gives {lr} there (lr, schedule, warm-up or base rate changed?)",
+                "{}'s step {} ran at learning rate {recorded}, but the experiment's schedule \
+                 gives {lr} there (lr, schedule, warm-up or base rate changed?)",
                 crate::numfmt::cut(&h.info.spec, 40),
                 last.step
             )));
         }
+    }
+    Ok(())
+}
+
+/// The config's `seed` against the runs' initial weights: `trainer` has just rebuilt each run
+/// from that seed, and each history recorded the norms of the weights it started from. The seed
+/// also orders the batches, draws the augmentation and the weights of a later restart, so an
+/// edited seed would go on training as another run would. After a reset or swap
+/// (`restarts` > 0: the dashboard's, whose saves hold no resume state) runs start from later
+/// seeds: not checked.
+fn check_seed(
+    trainer: &Trainer,
+    point: &ResumePoint,
+    path: &Path,
+    histories: &[RunHistory],
+) -> Result<(), ResumeError> {
+    if point.trainer.restarts > 0 {
+        return Ok(());
+    }
+    for (run, h) in trainer.runs.iter().zip(histories) {
+        let (now, saved) = (&run.init_weight_norms, &h.info.init_weight_norms);
+        let same = |(a, b): (&f32, &f32)| (a - b).abs() <= 1e-5 * b.abs().max(1e-12);
+        if saved.is_empty() || (now.len() == saved.len() && now.iter().zip(saved).all(same)) {
+            continue;
+        }
+        return Err(ResumeError::Edited {
+            snapshot: path.to_path_buf(),
+            what: format!(
+                "{}'s initial weights were not drawn with the config's seed {} (seed changed?)",
+                crate::numfmt::cut(&h.info.spec, 40),
+                trainer.cfg.seed
+            ),
+        });
     }
     Ok(())
 }
@@ -325,6 +379,7 @@ pub fn restore(
             snapshot: snapshot.clone(),
             error,
         })?;
+    check_seed(trainer, point, path, histories)?;
     let ck = |error| ResumeError::Checkpoint {
         snapshot: snapshot.clone(),
         error,

@@ -1,18 +1,7 @@
 //! Errors in the user's terms (issue 18): a file that is not a snapshot, and the dashboard
 //! without a terminal. One line, exit 1, no parser or OS internals.
 
-use crate::common;
-
-use std::process::{Command, Stdio};
-
-fn resviz(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run resviz")
-}
+use crate::common::{self, resviz};
 
 #[test]
 fn replaying_a_file_that_is_not_a_snapshot_says_so() {
@@ -38,23 +27,18 @@ fn the_dashboard_without_a_terminal_says_what_it_needs() {
     }
     // A replay checks the file first, then the terminal.
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run.ron");
-    let out = Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .args([
-            "train",
-            "--models",
-            "v1-8",
-            "--dataset",
-            "synthetic",
-            "--steps",
-            "1",
-        ])
-        .arg("--out")
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let line = common::failure(&resviz(&["replay", run.to_str().unwrap()]));
+    let train = [
+        "train",
+        "--models",
+        "v1-8",
+        "--dataset",
+        "synthetic",
+        "--steps",
+        "1",
+    ];
+    let out = common::resviz_in(dir.path(), &[&train[..], &["--out", "run.ron"]].concat());
+    common::succeeded(&out);
+    let line = common::failure(&common::resviz_in(dir.path(), &["replay", "run.ron"]));
     assert!(line.contains("resviz needs a terminal: "), "{line}");
 }
 

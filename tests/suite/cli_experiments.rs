@@ -1,21 +1,7 @@
 //! `resviz shatter`, `resviz landscape` and `lesion --plot`: the JSON (results with the
 //! parameters that re-run them), the SVGs, `--from` a saved run, and one-line errors.
 
-use serde_json::Value;
-use std::process::{Command, Output};
-
-fn resviz(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .args(args)
-        .output()
-        .expect("run resviz")
-}
-
-fn json_of(out: &Output) -> Value {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "failed: {err}");
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
-}
+use crate::common::{json_of, resviz};
 
 const SMALL: [&str; 6] = [
     "--models",

@@ -1,14 +1,7 @@
 //! `--help` of every subcommand: each option is described and shows its default, and a run
 //! without options uses the default experiment its help names (issue 18).
 
-use std::process::Command;
-
-fn resviz(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .args(args)
-        .output()
-        .expect("run resviz")
-}
+use crate::common::resviz;
 
 fn help(sub: &[&str]) -> String {
     let mut args = sub.to_vec();

@@ -1,20 +1,6 @@
 //! `resviz lesion`: the JSON contract (ARCHITECTURE.md), `--from` a saved run, and one-line errors.
 
-use serde_json::Value;
-use std::process::{Command, Output};
-
-fn resviz(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .args(args)
-        .output()
-        .expect("run resviz")
-}
-
-fn json_of(out: &Output) -> Value {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "failed: {err}");
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
-}
+use crate::common::{json_of, resviz};
 
 #[test]
 fn json_has_every_block_with_null_where_a_plain_block_cannot_be_deleted() {

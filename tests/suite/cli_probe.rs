@@ -1,13 +1,6 @@
 //! `resviz probe` end to end: JSON shape, dumps, the gradient-flow claims, and bad input.
 
-use std::process::Command;
-
-fn resviz(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .args(args)
-        .output()
-        .expect("run resviz")
-}
+use crate::common::{self, resviz};
 
 /// Least-squares growth of ln(grad_rms) per block toward the input, as a factor.
 fn growth(model: &serde_json::Value) -> f64 {
@@ -209,7 +202,7 @@ fn direct_kernel_and_fallback_agree() {
         "--json",
     ];
     let run = |direct: bool| -> Vec<f64> {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_resviz"));
+        let mut cmd = common::command(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
         cmd.args(args);
         if !direct {
             cmd.env("RESVIZ_DIRECT_CONV", "0");

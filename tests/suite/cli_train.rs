@@ -1,10 +1,8 @@
 //! `resviz train` refuses bad options and configs with exactly one line on stderr and a non-zero
 //! exit, before training anything (issue 4).
 
-use std::process::Command;
-
 fn train(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_resviz"))
+    crate::common::command(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
         .arg("train")
         .args(["--models", "v1-8", "--dataset", "synthetic"])
         .args(args)

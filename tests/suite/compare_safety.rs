@@ -5,15 +5,10 @@
 use resviz::snapshot::{self, synthetic};
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn compare(dir: &Path, files: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .current_dir(dir)
-        .arg("compare")
-        .args(files)
-        .output()
-        .expect("run resviz")
+    crate::common::resviz_in(dir, &[&["compare"][..], files].concat())
 }
 
 fn write_snapshot(dir: &Path, name: &str, edit: impl Fn(&mut snapshot::RunSnapshot)) {

@@ -131,7 +131,7 @@ pub(crate) fn md5_hex(b: &[u8]) -> String {
 }
 
 fn resviz(cache: &Path, url: &str, md5: &str, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_resviz"));
+    let mut cmd = Command::new(crate::common::BIN);
     cmd.args(args)
         .env("RESVIZ_CACHE_DIR", cache)
         .env("RESVIZ_CIFAR10_URL", url)

@@ -5,21 +5,11 @@
 //! plain net shows here, not He et al. 2015's degradation (both plain nets training, the deeper
 //! to a higher training error). Takes about a minute in release on 2 cores.
 
-use std::process::Command;
+use crate::common::{json_of, resviz};
 
 /// `resviz train --json` with `args`; the final training loss per model, in order.
 fn final_losses(args: &[&str]) -> Vec<(String, f64)> {
-    let out = Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .args(["train", "--json"])
-        .args(args)
-        .output()
-        .expect("run resviz");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    let v = json_of(&resviz(&[&["train", "--json"][..], args].concat()));
     v["models"]
         .as_array()
         .expect("models")

@@ -41,7 +41,7 @@ fn serve(answer: impl Fn(TcpStream, Option<u64>) + Send + 'static) -> String {
 /// `data fetch` with a 1 s timeout and a `limit`-byte archive; its output and how long it took.
 fn fetch(cache: &Path, url: &str, md5: &str, limit: u64) -> (Output, Duration) {
     let start = Instant::now();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_resviz"));
+    let mut cmd = Command::new(crate::common::BIN);
     cmd.args(FETCH)
         .env("RESVIZ_CACHE_DIR", cache)
         .env("RESVIZ_CIFAR10_URL", url)

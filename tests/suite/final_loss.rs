@@ -1,33 +1,23 @@
 //! One definition of "final loss" (issue 18): `train`'s summary and `compare` of the file it
 //! wrote give the same figure for the same run, and both say what it is.
 
-use std::process::Command;
+use crate::common::{json_of, resviz_in, succeeded};
 
 #[test]
 fn train_and_compare_report_the_same_final_loss() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run.ron");
-    let bin = env!("CARGO_BIN_EXE_resviz");
-    let train = Command::new(bin)
-        .args([
-            "train",
-            "--models",
-            "plain-8,v1-8",
-            "--dataset",
-            "synthetic",
-        ])
-        .args(["--batch", "8", "--steps", "37", "--json", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        train.status.success(),
-        "{}",
-        String::from_utf8_lossy(&train.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&train.stdout).unwrap();
-    let cmp = Command::new(bin).arg("compare").arg(&out).output().unwrap();
-    assert!(cmp.status.success());
+    let exp = [
+        "--models",
+        "plain-8,v1-8",
+        "--dataset",
+        "synthetic",
+        "--batch",
+        "8",
+    ];
+    let train = ["train", "--steps", "37", "--json", "--out", "run.ron"];
+    let v = json_of(&resviz_in(dir.path(), &[&train[..], &exp].concat()));
+    let cmp = resviz_in(dir.path(), &["compare", "run.ron"]);
+    succeeded(&cmp);
     let table = String::from_utf8(cmp.stdout).unwrap();
     assert!(table.contains("mean over the last 10% of steps"), "{table}");
     for m in v["models"].as_array().unwrap() {
@@ -43,18 +33,16 @@ fn train_and_compare_report_the_same_final_loss() {
         );
     }
     // The human summary says the same.
-    let human = Command::new(bin)
-        .args([
-            "train",
-            "--models",
-            "v1-8",
-            "--dataset",
-            "synthetic",
-            "--steps",
-            "2",
-        ])
-        .output()
-        .unwrap();
+    let human = [
+        "train",
+        "--models",
+        "v1-8",
+        "--dataset",
+        "synthetic",
+        "--steps",
+        "2",
+    ];
+    let human = resviz_in(dir.path(), &human);
     let text = String::from_utf8(human.stdout).unwrap();
     assert!(text.contains("last 10 % of steps"), "{text}");
 }

@@ -36,28 +36,17 @@ fn mutate_safetensors(rng: &mut StdRng, bytes: &[u8]) -> Vec<u8> {
 #[test]
 fn resume_survives_mutated_weight_and_optimizer_files() {
     let d = tempfile::tempdir().unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .current_dir(d.path())
-        .args([
-            "train",
-            "--models",
-            "v1-8",
-            "--dataset",
-            "synthetic",
-            "--batch",
-            "4",
-            "--width",
-            "2",
-            "--steps",
-            "2",
-            "--out",
-            "a.ron",
-            "--save-weights",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let exp = [
+        "--models",
+        "v1-8",
+        "--dataset",
+        "synthetic",
+        "--batch",
+        "4",
+        "--width",
+        "2",
+    ];
+    crate::common::train_saved(d.path(), "2", "a.ron", &exp);
     let path = d.path().join("a.ron");
     let snap = snapshot::load(&path).unwrap();
     let point = resume::point_of(&snap, &path).unwrap().clone();

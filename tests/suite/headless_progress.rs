@@ -4,7 +4,7 @@
 use std::process::Command;
 
 fn train(every: Option<&str>, steps: &str) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_resviz"));
+    let mut cmd = Command::new(crate::common::BIN);
     cmd.args([
         "train",
         "--models",
@@ -58,7 +58,7 @@ fn the_experiments_report_their_own_progress() {
         ),
         ("lesion", "evaluations", &["--test-images", "16"][..]),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_resviz"))
+        let out = Command::new(crate::common::BIN)
             .args([
                 sub,
                 "--models",

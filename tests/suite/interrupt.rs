@@ -2,7 +2,7 @@
 //! stdout (issue 19: S6, lost work, P4): progress is saved as "interrupted" with exit 128 + the
 //! signal, a bad output is refused before the first step, and nothing panics.
 
-use crate::common;
+use crate::common::{self, SMALL};
 use common::failure;
 
 use std::fs;
@@ -10,23 +10,6 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-
-const EXP: &[&str] = &[
-    "--dataset",
-    "synthetic",
-    "--models",
-    "v1-8,plain-8",
-    "--batch",
-    "8",
-    "--width",
-    "4",
-];
-
-fn resviz(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_resviz"));
-    c.current_dir(dir);
-    c
-}
 
 /// Start a long training run writing `out`, wait `delay`, send `signal`; its output.
 fn train_and_signal(dir: &Path, signal: &str, out: &str, delay: Duration) -> Output {
@@ -39,8 +22,8 @@ fn train_and_signal(dir: &Path, signal: &str, out: &str, delay: Duration) -> Out
         out,
         "--save-weights",
     ];
-    let child = resviz(dir)
-        .args([&args[..], EXP].concat())
+    let child = common::command(dir)
+        .args([&args[..], SMALL].concat())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -91,7 +74,7 @@ fn signals_stop_training_save_it_as_interrupted_and_exit_128_plus_signal() {
         );
         let steps = snap.runs[0].steps.last().unwrap().step;
         assert!((1..1_000_000).contains(&steps), "{steps}");
-        let resumed = resviz(d.path())
+        let resumed = common::command(d.path())
             .args(["train", "--resume", &out, "--steps", "1", "--json"])
             .output()
             .unwrap();
@@ -108,8 +91,8 @@ fn signals_stop_training_save_it_as_interrupted_and_exit_128_plus_signal() {
 
 fn train_to(dir: &Path, out: &str, extra: &[&str]) -> Output {
     let args = ["train", "--steps", "2", "--json", "--out", out];
-    resviz(dir)
-        .args([&args[..], EXP, extra].concat())
+    common::command(dir)
+        .args([&args[..], SMALL, extra].concat())
         .output()
         .unwrap()
 }
@@ -163,7 +146,7 @@ fn a_bad_out_is_refused_before_training() {
 fn a_closed_or_full_stdout_is_an_error_and_the_snapshot_is_saved_first() {
     let d = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_resviz");
-    let exp = EXP.join(" ");
+    let exp = SMALL.join(" ");
     for (i, redirect) in ["| true", "> /dev/full"].into_iter().enumerate() {
         let script = format!(
             "{bin} train --steps 2 --out p{i}.ron --save-weights {exp} {redirect}; \

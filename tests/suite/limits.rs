@@ -7,14 +7,13 @@ use common::failure;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Run resviz; one that is still running after a minute (allocating its way to the kernel's
 /// out-of-memory killer) is killed and fails the test.
 pub(crate) fn resviz(dir: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .current_dir(dir)
+    let mut child = common::command(dir)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -7,7 +7,7 @@ use crate::common::failure;
 use crate::limits::resviz;
 use std::fs;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const EXP: [&str; 4] = ["--models", "plain-8", "--dataset", "synthetic"];
@@ -46,6 +46,44 @@ fn counts_beyond_memory_are_refused_with_one_line() {
 }
 
 #[test]
+fn bn_batches_that_wrap_and_plateau_windows_past_the_cap_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    // 2⁶² × 4 images wrapped to 0: no batch-norm re-estimation at all, without a word.
+    let wrap = (1u64 << 62).to_string();
+    for cmd in ["shatter", "landscape"] {
+        let args = [cmd, "--steps", "0", "--batch", "4", "--bn-batches", &wrap];
+        let e = failure(&resviz(d.path(), &[&args[..], &EXP[..]].concat()));
+        assert!(
+            e.contains("--bn-batches 4611686018427387904 × batch 4")
+                && e.contains("more images than a count holds"),
+            "{cmd}: {e}"
+        );
+    }
+    let args = [
+        "lesion",
+        "--steps",
+        "1",
+        "--batch",
+        "4",
+        "--bn-batches",
+        &wrap,
+    ];
+    let e = failure(&resviz(d.path(), &[&args[..], &EXP[..]].concat()));
+    assert!(e.contains("more images than a count holds"), "{e}");
+    // Two windows of 300 steps never fit under a cap of 500: it would train to the cap.
+    let max = u64::MAX.to_string();
+    let cases: [(&[&str], &str); 2] = [
+        (&["--plateau-window", "300", "--steps", "500"], "cap of 500"),
+        (&["--plateau-window", &max], "cap of 4000"),
+    ];
+    for (args, want) in cases {
+        let args = [&["train", "--until-plateau"][..], args, &EXP[..]].concat();
+        let e = failure(&resviz(d.path(), &args));
+        assert!(e.contains("--plateau-window") && e.contains(want), "{e}");
+    }
+}
+
+#[test]
 fn epochs_that_overflow_the_step_counter_are_refused() {
     let d = tempfile::tempdir().unwrap();
     // 5947230289363959441 × 250 steps per epoch wrapped to 2 steps before.
@@ -62,8 +100,7 @@ fn to_full(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::p
         .write(true)
         .open("/dev/full")
         .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .current_dir(dir)
+    crate::common::command(dir)
         .args(args)
         .envs(env.iter().copied())
         .stdout(Stdio::from(full))
@@ -152,6 +189,30 @@ fn a_gzip_idx_file_inflates_no_further_than_its_header_declares() {
         let e = failure(&resviz(d.path(), &args));
         assert!(e.contains(want), "{e}");
     }
+}
+
+/// The same for CIFAR-10: a gzip batch file that inflates to 256 MB is refused at the
+/// 30,730,000 bytes of a batch (10,000 records of 3,073 bytes).
+#[test]
+fn a_gzip_cifar_batch_inflates_no_further_than_a_batch() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("cifar");
+    fs::create_dir(&dir).unwrap();
+    let bomb = gz(&[], 256 << 20);
+    assert!(bomb.len() < 2 << 20, "{}", bomb.len());
+    for i in 1..=5 {
+        fs::write(dir.join(format!("data_batch_{i}.bin")), &bomb).unwrap();
+    }
+    fs::write(dir.join("test_batch.bin"), &bomb).unwrap();
+    let args = ["train", "--steps", "1", "--models", "v1-8"];
+    let e = failure(&resviz(
+        d.path(),
+        &[&args[..], &["--dataset", "cifar10:cifar"]].concat(),
+    ));
+    assert!(
+        e.contains("decompresses to more than the 30730000 bytes"),
+        "{e}"
+    );
 }
 
 /// Issue 31 item 10: an error never echoes a huge input whole (a 5 MB model name in a config, a

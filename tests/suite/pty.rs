@@ -131,6 +131,51 @@ impl Session {
     }
 }
 
+/// The real binary with `args`, run in `dir` on a 120×40 pty.
+pub fn real(dir: &std::path::Path, args: &[&str]) -> Session {
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
+    cmd.args(args);
+    cmd.cwd(dir);
+    Session::start(cmd)
+}
+
+/// The real dashboard in `dir` training `models` on the synthetic set at batch 8, with `extra`
+/// options (e.g. `--width 4`).
+pub fn dashboard(dir: &std::path::Path, models: &str, extra: &[&str]) -> Session {
+    let base = ["tui", "--models", models, "--dataset", "synthetic"];
+    real(dir, &[&base[..], &["--batch", "8"], extra].concat())
+}
+
+/// How many runs show their growth figure (`/blk→in`), which comes with a run's first step.
+pub fn runs_stepped(screen: &str) -> usize {
+    screen.matches("/blk→in").count()
+}
+
+impl Session {
+    /// Wait (a minute at most) until `runs` runs have stepped.
+    pub fn wait_for_runs(&self, runs: usize) {
+        let what = format!("a growth figure for {runs} run(s)");
+        self.wait_until(&what, Duration::from_secs(60), |t| runs_stepped(t) >= runs);
+    }
+
+    /// Quit with `q`: the exit code must be 0. The final screen.
+    pub fn quit(mut self) -> vt100::Screen {
+        self.press(b"q");
+        let (code, screen) = self.finish();
+        assert_eq!(code, 0, "resviz failed:\n{}", screen.contents());
+        screen
+    }
+}
+
+/// The terminal was given back: out of the alternate screen, the cursor shown.
+pub fn assert_restored(screen: &vt100::Screen, what: &str) {
+    assert!(
+        !screen.alternate_screen(),
+        "{what}: terminal left in the alternate screen"
+    );
+    assert!(!screen.hide_cursor(), "{what}: cursor left hidden");
+}
+
 pub fn saved_files(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .unwrap()

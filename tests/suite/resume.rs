@@ -2,37 +2,10 @@
 //! same numbers, bit for bit, as one that never stopped; bad resume files and unwritable outputs
 //! are one clear line and a non-zero exit.
 
+use crate::common::{failure, json_of, resume_files, resviz_in, steps_of, train_saved};
 use resviz::snapshot;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn resviz(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run resviz")
-}
-
-fn ok(out: Output) -> serde_json::Value {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "resviz failed: {err}");
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
-}
-
-/// The single error line of a failed run (no panic, non-zero exit).
-fn failure(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "expected failure, stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("resviz: error"))
-        .collect();
-    assert_eq!(lines.len(), 1, "one error line: {err}");
-    lines[0].to_string()
-}
 
 const SGD: &[&str] = &[
     "--dataset",
@@ -47,40 +20,12 @@ const SGD: &[&str] = &[
     "4",
 ];
 
-fn train(dir: &Path, exp: &[&str], steps: &str, out: &str) -> serde_json::Value {
-    let mut args = vec![
-        "train",
-        "--json",
-        "--steps",
-        steps,
-        "--out",
-        out,
-        "--save-weights",
-    ];
-    args.extend_from_slice(exp);
-    ok(resviz(dir, &args))
-}
-
 fn resume(dir: &Path, from: &str, steps: &str, out: &str) -> serde_json::Value {
     let args = ["train", "--resume", from, "--steps", steps, "--json"];
-    ok(resviz(
+    json_of(&resviz_in(
         dir,
         &[&args[..], &["--out", out, "--save-weights"]].concat(),
     ))
-}
-
-/// Every run's per-step losses, accuracies and learning rates, as saved.
-fn steps_of(path: &Path) -> Vec<Vec<(u64, u32, u32, u32)>> {
-    let snap = snapshot::load(path).unwrap();
-    snap.runs
-        .iter()
-        .map(|r| {
-            let f = |s: &resviz::records::StepRecord| {
-                (s.step, s.loss.to_bits(), s.acc.to_bits(), s.lr.to_bits())
-            };
-            r.steps.iter().map(f).collect()
-        })
-        .collect()
 }
 
 /// `a` and `b` trained the same: summaries, step records, weights and optimizer state.
@@ -91,8 +36,7 @@ fn assert_same_run(dir: &Path, a: (&serde_json::Value, &str), b: (&serde_json::V
         dir.join(format!("{}.ron", b.1)),
     );
     assert_eq!(steps_of(&ra), steps_of(&rb));
-    let files = |p: &Path| snapshot::load(p).unwrap().resume.unwrap().files;
-    for (fa, fb) in files(&ra).iter().zip(files(&rb)) {
+    for (fa, fb) in resume_files(&ra).iter().zip(resume_files(&rb)) {
         for (x, y) in [(&fa.weights, &fb.weights), (&fa.optimizer, &fb.optimizer)] {
             let read = |name: &str| fs::read(dir.join(name)).unwrap();
             assert!(read(x) == read(y), "{x} and {y} differ");
@@ -116,8 +60,8 @@ fn file_of(dir: &Path, ron: &str, spec: &str, what: &str) -> String {
 #[test]
 fn sgd_stopped_and_resumed_matches_an_uninterrupted_run() {
     let d = tempfile::tempdir().unwrap();
-    let full = train(d.path(), SGD, "20", "full.ron");
-    train(d.path(), SGD, "10", "half.ron");
+    let full = train_saved(d.path(), "20", "full.ron", SGD);
+    train_saved(d.path(), "10", "half.ron", SGD);
     let resumed = resume(d.path(), "half.ron", "10", "resumed.ron");
     assert_eq!(resumed["models"][0]["steps"], 20);
     assert_same_run(d.path(), (&full, "full"), (&resumed, "resumed"));
@@ -134,8 +78,8 @@ fn adam_with_a_schedule_resumes_twice_identically() {
         schedule: Step(milestones: [9, 14], gamma: 0.5), seed: 11, width: 4, eval_every: 4)"#;
     fs::write(d.path().join("exp.ron"), cfg).unwrap();
     let exp = ["--config", "exp.ron"];
-    let full = train(d.path(), &exp, "18", "full.ron");
-    train(d.path(), &exp, "2", "a.ron");
+    let full = train_saved(d.path(), "18", "full.ron", &exp);
+    train_saved(d.path(), "2", "a.ron", &exp);
     resume(d.path(), "a.ron", "9", "b.ron");
     let resumed = resume(d.path(), "b.ron", "7", "c.ron");
     // Evaluations happen at different steps, so only the training numbers are compared.
@@ -152,8 +96,8 @@ fn adam_with_a_schedule_resumes_twice_identically() {
 fn missing_or_mismatched_resume_files_are_clear_errors() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let run = |args: &[&str]| resviz(dir, &[&["train", "--steps", "1"], args].concat());
-    train(dir, SGD, "2", "ok.ron");
+    let run = |args: &[&str]| resviz_in(dir, &[&["train", "--steps", "1"], args].concat());
+    train_saved(dir, "2", "ok.ron", SGD);
     let plain = [
         "--dataset",
         "synthetic",
@@ -164,7 +108,7 @@ fn missing_or_mismatched_resume_files_are_clear_errors() {
         "--width",
         "4",
     ];
-    ok(run(
+    json_of(&run(
         &[&plain[..], &["--json", "--out", "noweights.ron"]].concat()
     ));
 
@@ -227,7 +171,7 @@ fn unwritable_output_is_refused_before_training() {
     fs::write(d.path().join("file"), b"").unwrap();
     let args = ["train", "--json", "--steps", "2", "--out", "file/x.ron"];
     for extra in [&[][..], &["--save-weights"][..]] {
-        let out = resviz(d.path(), &[&args[..], SGD, extra].concat());
+        let out = resviz_in(d.path(), &[&args[..], SGD, extra].concat());
         let e = failure(&out);
         assert!(e.contains("cannot create directory file"), "{e}");
         assert!(out.stdout.is_empty(), "no training, no summary");

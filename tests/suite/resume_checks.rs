@@ -2,50 +2,14 @@
 //! snapshot's folder, files whose size is not what their header declares (checked before they
 //! are read whole), and a format 3 snapshot edited down to format 2 to drop its checksums.
 
-use crate::common;
-use common::failure;
+use crate::common::{SMALL, edit, resume_fails, resume_files, train_saved};
 
 use resviz::snapshot;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn resviz(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run resviz")
-}
 
 fn train(dir: &Path, steps: &str, out: &str) {
-    let args = [
-        "train",
-        "--json",
-        "--steps",
-        steps,
-        "--out",
-        out,
-        "--save-weights",
-        "--dataset",
-        "synthetic",
-        "--models",
-        "v1-8,plain-8",
-        "--batch",
-        "8",
-        "--width",
-        "4",
-    ];
-    let out = resviz(dir, &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn resume_fails(dir: &Path, from: &str) -> String {
-    failure(&resviz(dir, &["train", "--resume", from, "--steps", "1"]))
+    train_saved(dir, steps, out, SMALL);
 }
 
 /// Item 6: a name with a path in it is refused when the snapshot is read, before any file is
@@ -55,11 +19,7 @@ fn weight_file_names_must_be_bare_names_in_the_snapshots_folder() {
     let d = tempfile::tempdir().unwrap();
     train(d.path(), "2", "a.ron");
     let text = fs::read_to_string(d.path().join("a.ron")).unwrap();
-    let files = snapshot::load(&d.path().join("a.ron"))
-        .unwrap()
-        .resume
-        .unwrap()
-        .files;
+    let files = resume_files(&d.path().join("a.ron"));
     let long = "x".repeat(100_000);
     for bad in [
         "../a.ron",
@@ -90,11 +50,7 @@ fn weight_file_names_must_be_bare_names_in_the_snapshots_folder() {
 fn a_weight_file_of_the_wrong_size_is_refused_before_it_is_read() {
     let d = tempfile::tempdir().unwrap();
     train(d.path(), "2", "a.ron");
-    let files = snapshot::load(&d.path().join("a.ron"))
-        .unwrap()
-        .resume
-        .unwrap()
-        .files;
+    let files = resume_files(&d.path().join("a.ron"));
     let path = d.path().join(&files[0].weights);
     let good = fs::read(&path).unwrap();
     // 64 MB more than the header declares (sparse: costs no disk).
@@ -123,22 +79,16 @@ fn an_older_format_cannot_switch_the_checksum_off() {
     let d = tempfile::tempdir().unwrap();
     train(d.path(), "2", "a.ron");
     train(d.path(), "3", "b.ron");
-    let load = |n: &str| {
-        snapshot::load(&d.path().join(n))
-            .unwrap()
-            .resume
-            .unwrap()
-            .files
-    };
+    let load = |n: &str| resume_files(&d.path().join(n));
     let (fa, fb) = (load("a.ron"), load("b.ron"));
     fs::copy(d.path().join(&fb[0].weights), d.path().join(&fa[0].weights)).unwrap();
-    let text = fs::read_to_string(d.path().join("a.ron")).unwrap();
-    let edited: Vec<&str> = text.lines().filter(|l| !l.contains("_sha256:")).collect();
-    let edited = edited.join("\n").replace(
-        &format!("format_version: {}", resviz::snapshot::FORMAT_VERSION),
-        "format_version: 2",
-    );
-    fs::write(d.path().join("a.ron"), edited).unwrap();
+    edit(&d.path().join("a.ron"), |text| {
+        let kept: Vec<&str> = text.lines().filter(|l| !l.contains("_sha256:")).collect();
+        kept.join("\n").replace(
+            &format!("format_version: {}", snapshot::FORMAT_VERSION),
+            "format_version: 2",
+        )
+    });
     let e = resume_fails(d.path(), "a.ron");
     assert!(
         e.contains("it was saved with a checksum, but the snapshot records none"),

@@ -3,55 +3,20 @@
 //! consistent state or refuses with one line; an edited model, base rate or step count, or a
 //! damaged tensor file, is refused; stale temporary files of dead processes are removed.
 
-use crate::common;
-use common::failure;
+use crate::common::{
+    SMALL, edit, resume_fails, resume_files, resviz_env, resviz_in, steps_of, succeeded,
+    train_saved,
+};
 
-use resviz::snapshot;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn resviz(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .current_dir(dir)
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run resviz")
-}
-
-fn ok(out: &Output) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "resviz failed: {err}");
-}
-
-const EXP: &[&str] = &[
-    "--dataset",
-    "synthetic",
-    "--models",
-    "v1-8,plain-8",
-    "--batch",
-    "8",
-    "--seed",
-    "5",
-    "--width",
-    "4",
-    // The rate the base_lr edit below expects (not the default's 0.05).
-    "--lr",
-    "0.1",
-];
+/// The small experiment at seed 5 and the rate the base_lr edit below expects (not the
+/// default's 0.05).
+const EXP: &[&str] = &["--seed", "5", "--lr", "0.1"];
 
 fn train(dir: &Path, steps: &str, out: &str) {
-    let args = [
-        "train",
-        "--json",
-        "--steps",
-        steps,
-        "--out",
-        out,
-        "--save-weights",
-    ];
-    ok(&resviz(dir, &[&args[..], EXP].concat(), &[]));
+    train_saved(dir, steps, out, &[SMALL, EXP].concat());
 }
 
 fn resume_args<'a>(from: &'a str, steps: &'a str, out: &'a str) -> Vec<&'a str> {
@@ -66,21 +31,6 @@ fn resume_args<'a>(from: &'a str, steps: &'a str, out: &'a str) -> Vec<&'a str> 
         out,
         "--save-weights",
     ]
-}
-
-/// Every run's (step, loss, accuracy, lr) bits as saved.
-fn steps_of(path: &Path) -> Vec<Vec<(u64, u32, u32, u32)>> {
-    snapshot::load(path)
-        .unwrap()
-        .runs
-        .iter()
-        .map(|r| {
-            let f = |s: &resviz::records::StepRecord| {
-                (s.step, s.loss.to_bits(), s.acc.to_bits(), s.lr.to_bits())
-            };
-            r.steps.iter().map(f).collect()
-        })
-        .collect()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -103,9 +53,9 @@ fn a_save_killed_at_any_point_resumes_from_one_consistent_state() {
     // References: the old state (step 4) and the new one (step 7), each continued 2 steps.
     let r = d.path().join("ref");
     copy_dir(&base, &r);
-    ok(&resviz(&r, &resume_args("a.ron", "2", "old.ron"), &[]));
-    ok(&resviz(&r, &resume_args("a.ron", "3", "a.ron"), &[]));
-    ok(&resviz(&r, &resume_args("a.ron", "2", "new.ron"), &[]));
+    succeeded(&resviz_in(&r, &resume_args("a.ron", "2", "old.ron")));
+    succeeded(&resviz_in(&r, &resume_args("a.ron", "3", "a.ron")));
+    succeeded(&resviz_in(&r, &resume_args("a.ron", "2", "new.ron")));
     let (old, new) = (steps_of(&r.join("old.ron")), steps_of(&r.join("new.ron")));
     assert_ne!(old, new);
     let points = 2 * 2 + 2;
@@ -113,14 +63,14 @@ fn a_save_killed_at_any_point_resumes_from_one_consistent_state() {
     for n in 1..=points + 1 {
         let w = d.path().join(format!("kill{n}"));
         copy_dir(&base, &w);
-        let killed = resviz(
+        let killed = resviz_env(
             &w,
             &resume_args("a.ron", "3", "a.ron"),
             &[("RESVIZ_FAULT_AT", &n.to_string())],
         );
         assert_eq!(killed.status.success(), n > points, "fault point {n}");
-        let after = resviz(&w, &resume_args("a.ron", "2", "c.ron"), &[]);
-        ok(&after);
+        let after = resviz_in(&w, &resume_args("a.ron", "2", "c.ron"));
+        succeeded(&after);
         let got = steps_of(&w.join("c.ron"));
         let which = if got == old {
             "old"
@@ -142,22 +92,6 @@ fn a_save_killed_at_any_point_resumes_from_one_consistent_state() {
     }
     // Killed before the snapshot is renamed: the old state; after: the new one.
     assert_eq!(outcomes, ["old", "old", "old", "old", "new", "new", "new"]);
-}
-
-/// Rewrite the text of the snapshot at `path` with `edit`.
-fn edit(path: &Path, edit: impl Fn(String) -> String) {
-    let text = fs::read_to_string(path).unwrap();
-    let edited = edit(text.clone());
-    assert_ne!(text, edited, "the edit changed nothing");
-    fs::write(path, edited).unwrap();
-}
-
-fn resume_fails(dir: &Path, from: &str) -> String {
-    failure(&resviz(
-        dir,
-        &["train", "--resume", from, "--steps", "1"],
-        &[],
-    ))
 }
 
 /// S2: a snapshot edited to claim another model with the same tensor names and shapes.
@@ -217,12 +151,7 @@ fn a_step_count_that_disagrees_with_the_history_is_refused() {
             .replace("batches: 3,", "batches: 18446744073709551615,")
             .replace("(step: 3,", "(step: 18446744073709551615,")
     });
-    let out = resviz(
-        d.path(),
-        &["train", "--resume", "e.ron", "--steps", "1"],
-        &[],
-    );
-    let e = failure(&out);
+    let e = resume_fails(d.path(), "e.ron");
     assert!(e.contains("resume") || e.contains("step"), "{e}");
 }
 
@@ -231,11 +160,7 @@ fn a_step_count_that_disagrees_with_the_history_is_refused() {
 fn a_damaged_tensor_file_is_refused() {
     let d = tempfile::tempdir().unwrap();
     train(d.path(), "2", "a.ron");
-    let files = snapshot::load(&d.path().join("a.ron"))
-        .unwrap()
-        .resume
-        .unwrap()
-        .files;
+    let files = resume_files(&d.path().join("a.ron"));
     for name in [&files[0].weights, &files[1].optimizer] {
         let path = d.path().join(name);
         let good = fs::read(&path).unwrap();
@@ -278,16 +203,8 @@ fn an_optimizer_state_of_another_step_is_refused() {
     let d = tempfile::tempdir().unwrap();
     train(d.path(), "2", "a.ron");
     train(d.path(), "3", "b.ron");
-    let fa = snapshot::load(&d.path().join("a.ron"))
-        .unwrap()
-        .resume
-        .unwrap()
-        .files;
-    let fb = snapshot::load(&d.path().join("b.ron"))
-        .unwrap()
-        .resume
-        .unwrap()
-        .files;
+    let fa = resume_files(&d.path().join("a.ron"));
+    let fb = resume_files(&d.path().join("b.ron"));
     // a.ron with b's optimizer file and its checksum: consistent checksums, a mixed set.
     edit(&d.path().join("a.ron"), |t| {
         t.replace(&fa[1].optimizer, &fb[1].optimizer).replace(

@@ -3,8 +3,7 @@
 //! one complete set, and a save that fails (an injected full disk) leaves the previous save as
 //! it was and says so.
 
-use crate::common;
-use common::failure;
+use crate::common::{self, SMALL, failure, resviz_env, resviz_in, succeeded, train_saved};
 
 use resviz::snapshot;
 use std::collections::BTreeMap;
@@ -13,22 +12,14 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn cmd(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_resviz"));
-    c.current_dir(dir).args(args).envs(env.iter().copied());
+    let mut c = common::command(dir);
+    c.args(args).envs(env.iter().copied());
     c
 }
 
-fn resviz(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    cmd(dir, args, env).output().expect("run resviz")
-}
-
-fn ok(out: &Output) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "resviz failed: {err}");
-}
-
+/// `train` of the small experiment at `seed`, `steps` steps, saved with weights to `out`.
 fn train_args<'a>(steps: &'a str, out: &'a str, seed: &'a str) -> Vec<&'a str> {
-    vec![
+    let save = [
         "train",
         "--json",
         "--steps",
@@ -36,21 +27,16 @@ fn train_args<'a>(steps: &'a str, out: &'a str, seed: &'a str) -> Vec<&'a str> {
         "--out",
         out,
         "--save-weights",
-        "--dataset",
-        "synthetic",
-        "--models",
-        "v1-8,plain-8",
-        "--batch",
-        "8",
-        "--width",
-        "4",
-        "--seed",
-        seed,
-    ]
+    ];
+    [&save[..], SMALL, &["--seed", seed]].concat()
+}
+
+fn train(dir: &Path, steps: &str, out: &str, seed: &str) {
+    train_saved(dir, steps, out, &[SMALL, &["--seed", seed]].concat());
 }
 
 fn resume(dir: &Path, from: &str) -> Output {
-    resviz(dir, &["train", "--resume", from, "--steps", "1"], &[])
+    resviz_in(dir, &["train", "--resume", from, "--steps", "1"])
 }
 
 /// Every file in `dir` with its bytes.
@@ -70,12 +56,12 @@ fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn a_save_keeps_a_sibling_snapshots_weight_files() {
     let d = tempfile::tempdir().unwrap();
     for sibling in ["a.run2.ron", "a.v1-8.ron"] {
-        ok(&resviz(d.path(), &train_args("2", sibling, "1"), &[]));
-        ok(&resviz(d.path(), &train_args("2", "a.ron", "2"), &[]));
+        train(d.path(), "2", sibling, "1");
+        train(d.path(), "2", "a.ron", "2");
         // A second save to a.ron tidies its own old files, still not the sibling's.
-        ok(&resviz(d.path(), &train_args("3", "a.ron", "3"), &[]));
-        ok(&resume(d.path(), sibling));
-        ok(&resume(d.path(), "a.ron"));
+        train(d.path(), "3", "a.ron", "3");
+        succeeded(&resume(d.path(), sibling));
+        succeeded(&resume(d.path(), "a.ron"));
     }
     // Exactly the files the three snapshots name (4 each) are left.
     let names: Vec<String> = contents(d.path())
@@ -95,13 +81,10 @@ fn two_processes_saving_to_one_out_leave_a_complete_set() {
     let mut a = cmd(d.path(), &train_args("2", "a.ron", "1"), &pause);
     let mut b = cmd(d.path(), &train_args("2", "a.ron", "2"), &pause);
     let (a, b) = (a.output_async(), b.output_async());
-    ok(&a.wait_with_output().unwrap());
-    ok(&b.wait_with_output().unwrap());
-    let point = snapshot::load(&d.path().join("a.ron"))
-        .unwrap()
-        .resume
-        .unwrap();
-    for f in &point.files {
+    succeeded(&a.wait_with_output().unwrap());
+    succeeded(&b.wait_with_output().unwrap());
+    let files = common::resume_files(&d.path().join("a.ron"));
+    for f in &files {
         assert!(d.path().join(&f.weights).is_file(), "{} is gone", f.weights);
         assert!(
             d.path().join(&f.optimizer).is_file(),
@@ -109,7 +92,7 @@ fn two_processes_saving_to_one_out_leave_a_complete_set() {
             f.optimizer
         );
     }
-    ok(&resume(d.path(), "a.ron"));
+    succeeded(&resume(d.path(), "a.ron"));
     let left = contents(d.path())
         .into_keys()
         .filter(|n| n.ends_with(".safetensors"))
@@ -136,11 +119,11 @@ impl Spawn for Command {
 #[test]
 fn a_failed_save_leaves_the_previous_save_untouched() {
     let d = tempfile::tempdir().unwrap();
-    ok(&resviz(d.path(), &train_args("2", "a.ron", "1"), &[]));
+    train(d.path(), "2", "a.ron", "1");
     let before = contents(d.path());
     for n in 1..=5 {
         let at = n.to_string();
-        let out = resviz(
+        let out = resviz_env(
             d.path(),
             &train_args("3", "a.ron", "2"),
             &[("RESVIZ_FAIL_WRITE_AT", &at)],
@@ -160,9 +143,9 @@ fn a_failed_save_leaves_the_previous_save_untouched() {
             "write {n} changed the directory"
         );
     }
-    ok(&resume(d.path(), "a.ron"));
+    succeeded(&resume(d.path(), "a.ron"));
     // With no previous save, the history is still saved, without weights, and the error says so.
-    let e = failure(&resviz(
+    let e = failure(&resviz_env(
         d.path(),
         &train_args("2", "new.ron", "1"),
         &[("RESVIZ_FAIL_WRITE_AT", "2")],

@@ -1,6 +1,7 @@
 //! Issue 31 item 4: a signal during `train` saves first and evaluates after (a supervisor's
 //! grace period need not cover a test evaluation of every run), says so, and a second signal
-//! skips the evaluation; a signal after the last step leaves the run finished, not interrupted.
+//! skips the evaluation; a signal after the last step leaves the run finished, not interrupted,
+//! and the process exits 0 as a finished run does.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -141,7 +142,13 @@ fn a_signal_after_the_last_step_leaves_the_run_finished() {
     wait_for(&rx, "step 3/3");
     kill(&child, "TERM");
     let (rest, code) = finish(child, rx, Duration::from_secs(120));
-    assert_eq!(code, Some(143), "{rest:?}");
+    // It cut nothing: a finished run exits 0, and says why a signal did not count.
+    assert_eq!(code, Some(0), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("SIGTERM came after the last step: the run finished")),
+        "{rest:?}"
+    );
     let snap = resviz::snapshot::load(&d.path().join("a.ron")).unwrap();
     for r in &snap.runs {
         assert_eq!(r.status, resviz::records::RunStatus::Finished, "{rest:?}");

@@ -2,20 +2,10 @@
 //! torchvision resnet18, 6 steps of batch 8 on synthetic data) becomes a snapshot that `replay`
 //! and `compare` read; bad streams give one line naming the stream's line, never a panic.
 
-use crate::common;
+use crate::common::{self, resviz};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 const FIXTURE: &str = "tests/fixtures/stream/resnet18.jsonl";
-
-fn resviz(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run resviz")
-}
 
 fn fixture() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE);

@@ -3,13 +3,11 @@
 //! reads it so; the save on quitting holds the new model's run, from its own first step, and a
 //! config that names it.
 
-use crate::pty::{Session, saved_files};
+use crate::common;
+use crate::pty::{self, saved_files};
 
-use std::process::Command;
-use std::time::Duration;
-
-use portable_pty::CommandBuilder;
 use resviz::snapshot::{self, RunSnapshot};
+use std::time::Duration;
 
 /// The last step of run `run` in `snap`, 0 if it has none.
 fn last_step(snap: &RunSnapshot, run: usize) -> u64 {
@@ -19,34 +17,17 @@ fn last_step(snap: &RunSnapshot, run: usize) -> u64 {
 #[test]
 fn a_swapped_run_keeps_its_spec_and_its_steps() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
-    cmd.args([
-        "tui",
-        "--models",
-        "plain-8,v1-8",
-        "--dataset",
-        "synthetic",
-        "--batch",
-        "8",
-        "--width",
-        "4",
-    ]);
-    cmd.cwd(dir.path());
-    let mut session = Session::start(cmd);
-    session.wait_until("steps of both runs", Duration::from_secs(60), |t| {
-        t.matches("/blk→in").count() >= 2
-    });
+    let mut session = pty::dashboard(dir.path(), "plain-8,v1-8", &["--width", "4"]);
+    session.wait_for_runs(2);
     std::thread::sleep(Duration::from_millis(500));
     session.press(b"\t");
     session.press(b"v");
     session.wait_for("autosaved saves/", Duration::from_secs(10));
     // The new run trains a while before quitting saves it.
     session.wait_until("v1a-8 training", Duration::from_secs(60), |t| {
-        t.contains("v1a-8") && t.matches("/blk→in").count() >= 2
+        t.contains("v1a-8") && pty::runs_stepped(t) >= 2
     });
-    session.press(b"q");
-    let (code, screen) = session.finish();
-    assert_eq!(code, 0, "resviz failed:\n{}", screen.contents());
+    session.quit();
 
     let saves = dir.path().join("saves");
     let files = saved_files(&saves);
@@ -76,16 +57,9 @@ fn a_swapped_run_keeps_its_spec_and_its_steps() {
     );
 
     // `compare` on the swap's save reads run 2 as v1-8 with v1-8's steps; no v1a-8 in it.
-    let out = Command::new(env!("CARGO_BIN_EXE_resviz"))
-        .arg("compare")
-        .arg(saves.join(before_file))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let file = format!("saves/{before_file}");
+    let out = common::resviz_in(dir.path(), &["compare", &file]);
+    common::succeeded(&out);
     let table = String::from_utf8(out.stdout).unwrap();
     let row = table
         .lines()

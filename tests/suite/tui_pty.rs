@@ -216,11 +216,7 @@ fn dashboard_in_a_pty() {
     );
 
     assert_eq!(code, 0, "child failed:\n{}", screen.contents());
-    assert!(
-        !screen.alternate_screen(),
-        "terminal left in the alternate screen"
-    );
-    assert!(!screen.hide_cursor(), "cursor left hidden");
+    pty::assert_restored(&screen, "q");
     assert_eq!(saved_files(dir.path()), ["Manual-1.txt"]);
     assert!(
         frames >= 10,
@@ -240,25 +236,8 @@ fn dashboard_in_a_pty() {
 #[test]
 fn a_burst_of_keys_is_worked_through_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
-    cmd.args([
-        "tui",
-        "--models",
-        "plain-56,v1-56",
-        "--dataset",
-        "synthetic",
-        "--batch",
-        "8",
-        "--width",
-        "4",
-    ]);
-    cmd.cwd(dir.path());
-    let mut session = Session::start(cmd);
-    session.wait_until(
-        "a growth figure for both runs",
-        Duration::from_secs(60),
-        |t| t.matches("/blk→in").count() >= 2,
-    );
+    let mut session = pty::dashboard(dir.path(), "plain-56,v1-56", &["--width", "4"]);
+    session.wait_for_runs(2);
     // Focus and learning-rate keys, 100 every 100 ms for 3 s (in chunks, as a keyboard sends
     // them: the pty's input queue is not made to hold thousands at once).
     let cycle: &[u8] = b"\t]1[2\t[]12";
@@ -270,10 +249,8 @@ fn a_burst_of_keys_is_worked_through_at_once() {
     session.press(b"?");
     let help = session.wait_for("any key closes", Duration::from_secs(60));
     session.press(b"?");
-    session.press(b"q");
-    let (code, screen) = session.finish();
+    session.quit();
     eprintln!("help shown {help:?} after a 3 s burst of 3000 keys");
-    assert_eq!(code, 0, "{}", screen.contents());
     assert!(
         help < Duration::from_millis(500),
         "the burst took {help:?} to work through"
@@ -288,11 +265,7 @@ fn a_panic_restores_the_terminal_and_keeps_progress() {
     let (code, screen) = session.finish();
     let text = screen.contents();
     assert_eq!(code, PANIC_EXIT as u32, "screen:\n{text}");
-    assert!(
-        !screen.alternate_screen(),
-        "terminal left in the alternate screen"
-    );
-    assert!(!screen.hide_cursor(), "cursor left hidden");
+    pty::assert_restored(&screen, "a panic");
     assert!(
         text.contains("fake trainer exploded"),
         "panic message not shown:\n{text}"
@@ -306,26 +279,11 @@ fn a_panic_restores_the_terminal_and_keeps_progress() {
 #[test]
 fn real_binary_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
-    cmd.args([
-        "tui",
-        "--models",
-        "plain-8,v1-8",
-        "--dataset",
-        "synthetic",
-        "--batch",
-        "8",
-    ]);
-    cmd.cwd(dir.path());
-    let mut session = Session::start(cmd);
+    let mut session = pty::dashboard(dir.path(), "plain-8,v1-8", &[]);
     session.wait_for("gradient flow", Duration::from_secs(60));
     // Each run's record arrives as soon as it has stepped: wait until both runs have one, so the
     // snapshot below has steps for each.
-    session.wait_until(
-        "a growth figure for both runs",
-        Duration::from_secs(60),
-        |t| t.matches("/blk→in").count() >= 2,
-    );
+    session.wait_for_runs(2);
     session.press(b" ");
     let pause = session.wait_for("‖ paused", Duration::from_secs(2));
     session.press(b"p");
@@ -334,16 +292,9 @@ fn real_binary_end_to_end() {
     let tab = session.wait_for("activations · v1-8", Duration::from_secs(2));
     session.press(b"s");
     session.wait_for("saved saves/", Duration::from_secs(10));
-    session.press(b"q");
-    let (code, screen) = session.finish();
+    let screen = session.quit();
     eprintln!("real binary key→screen: space {pause:?}, tab {tab:?}");
-
-    assert_eq!(code, 0, "resviz failed:\n{}", screen.contents());
-    assert!(
-        !screen.alternate_screen(),
-        "terminal left in the alternate screen"
-    );
-    assert!(!screen.hide_cursor(), "cursor left hidden");
+    pty::assert_restored(&screen, "q");
     let saves = dir.path().join("saves");
     let files = saved_files(&saves);
     // A step already under way when space was pressed may add an autosave on quitting.
@@ -361,15 +312,10 @@ fn real_binary_end_to_end() {
 /// Distinct screens a second of the real dashboard on `args`, over `secs` seconds of training.
 fn real_redraw_rate(args: &[&str], secs: u64) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
-    cmd.args(args);
-    cmd.cwd(dir.path());
-    let mut session = Session::start(cmd);
+    let session = pty::real(dir.path(), args);
     session.wait_for("/blk→in", Duration::from_secs(120));
     let frames = session.count_frames(Duration::from_secs(secs));
-    session.press(b"q");
-    let (code, screen) = session.finish();
-    assert_eq!(code, 0, "resviz failed:\n{}", screen.contents());
+    session.quit();
     frames as f64 / secs as f64
 }
 
@@ -399,25 +345,8 @@ fn real_trainer_redraws_ten_times_a_second() {
 
 /// The real dashboard on two small nets in `dir`, once both runs have stepped.
 fn small_real_session(dir: &std::path::Path) -> Session {
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
-    cmd.args([
-        "tui",
-        "--models",
-        "plain-8,v1-8",
-        "--dataset",
-        "synthetic",
-        "--batch",
-        "8",
-        "--width",
-        "4",
-    ]);
-    cmd.cwd(dir);
-    let session = Session::start(cmd);
-    session.wait_until(
-        "a growth figure for both runs",
-        Duration::from_secs(60),
-        |t| t.matches("/blk→in").count() >= 2,
-    );
+    let session = pty::dashboard(dir, "plain-8,v1-8", &["--width", "4"]);
+    session.wait_for_runs(2);
     session
 }
 
@@ -436,11 +365,7 @@ fn signals_quit_the_real_dashboard_like_q() {
         assert!(sent.success());
         let (code, screen) = session.finish();
         assert_eq!(code, expected, "SIG{signal}:\n{}", screen.contents());
-        assert!(
-            !screen.alternate_screen(),
-            "SIG{signal}: left in the alternate screen"
-        );
-        assert!(!screen.hide_cursor(), "SIG{signal}: cursor left hidden");
+        pty::assert_restored(&screen, &format!("SIG{signal}"));
         let saves = dir.path().join("saves");
         let files = saved_files(&saves);
         assert_eq!(files.len(), 1, "SIG{signal}: {files:?}");
@@ -462,7 +387,7 @@ fn a_failed_autosave_exits_non_zero() {
         "{}",
         screen.contents()
     );
-    assert!(!screen.alternate_screen() && !screen.hide_cursor());
+    pty::assert_restored(&screen, "q");
 }
 
 /// `x` on the real binary: the lesion study runs beside training with a gauge on screen, its
@@ -471,11 +396,7 @@ fn a_failed_autosave_exits_non_zero() {
 fn real_binary_runs_an_experiment_and_quits_during_one() {
     let dir = tempfile::tempdir().unwrap();
     let start = |models: &str| {
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
-        cmd.args(["tui", "--models", models, "--dataset", "synthetic"]);
-        cmd.args(["--batch", "8"]);
-        cmd.cwd(dir.path());
-        let session = Session::start(cmd);
+        let session = pty::dashboard(dir.path(), models, &[]);
         session.wait_for("/blk→in", Duration::from_secs(60));
         session
     };
@@ -485,9 +406,7 @@ fn real_binary_runs_an_experiment_and_quits_during_one() {
     // The legend's last lines come with the result (runs at chance show no drops).
     small.wait_for("drop=intact−lesioned", Duration::from_secs(60));
     assert!(small.text().contains(" test images"), "{}", small.text());
-    small.press(b"q");
-    let (code, _) = small.finish();
-    assert_eq!(code, 0);
+    small.quit();
 
     let mut deep = start("plain-32,v1-32");
     deep.press(b"x");
@@ -497,10 +416,7 @@ fn real_binary_runs_an_experiment_and_quits_during_one() {
     let (code, screen) = deep.finish();
     let quit = pressed.elapsed();
     assert_eq!(code, 0, "resviz failed:\n{}", screen.contents());
-    assert!(
-        !screen.alternate_screen(),
-        "terminal left in the alternate screen"
-    );
+    pty::assert_restored(&screen, "q during an experiment");
     assert!(quit < Duration::from_secs(5), "quitting took {quit:?}");
     eprintln!("q during an experiment: exited after {quit:?}");
 }
@@ -511,15 +427,13 @@ fn quitting_during_an_evaluation_is_prompt() {
     let dir = tempfile::tempdir().unwrap();
     let ron = r#"(models: ["plain-56", "v1-56", "v2-56"], batch: 32, eval_every: 2)"#;
     std::fs::write(dir.path().join("e.ron"), ron).unwrap();
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
-    cmd.args(["tui", "--config", "e.ron", "--dataset", "mnist"]);
-    cmd.cwd(dir.path());
-    let mut session = Session::start(cmd);
+    let args = ["tui", "--config", "e.ron", "--dataset", "mnist"];
+    let mut session = pty::real(dir.path(), &args);
     session.wait_for("◐ evaluating", Duration::from_secs(120));
     let t0 = Instant::now();
     session.press(b"q");
     let ((code, screen), took) = (session.finish(), t0.elapsed());
     assert!(code == 0 && took.as_secs_f64() < 2.0, "{took:?}, {code}");
-    assert!(!screen.alternate_screen() && !screen.hide_cursor());
+    pty::assert_restored(&screen, "q");
     assert_eq!(saved_files(&dir.path().join("saves")).len(), 1);
 }

@@ -3,7 +3,6 @@
 //! a snapshot that loads, and bad input is one status line, not a panic. Then a TCP peer.
 
 use crate::pty::Session;
-use portable_pty::CommandBuilder;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -17,10 +16,7 @@ fn lines() -> Vec<String> {
 }
 
 fn watch(dir: &Path, stream: &str) -> Session {
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resviz"));
-    cmd.args(["watch", stream]);
-    cmd.cwd(dir);
-    Session::start(cmd)
+    crate::pty::real(dir, &["watch", stream])
 }
 
 const T: Duration = Duration::from_secs(20);
@@ -73,9 +69,7 @@ fn watching_a_growing_file() {
     f.write_all(b"{\"kind\": \"evaluation\"}\n").unwrap();
     f.flush().unwrap();
     s.wait_for(&format!("line {}: unknown kind", lines.len() + 1), T);
-    s.press(b"q");
-    let (code, screen) = s.finish();
-    assert_eq!(code, 0, "{}", screen.contents());
+    let screen = s.quit();
     assert!(!screen.contents().contains("panicked"));
 }
 
@@ -103,7 +97,5 @@ fn watching_a_tcp_peer() {
     );
     drop(c);
     s.wait_for(&format!("disconnected after {} steps", lines.len() - 1), T);
-    s.press(b"q");
-    let (code, screen) = s.finish();
-    assert_eq!(code, 0, "{}", screen.contents());
+    s.quit();
 }

@@ -24,7 +24,7 @@ pub fn run(args: &LesionArgs) -> Result<()> {
         .unwrap_or(usize::MAX)
         .min(trainer.ds.test.len());
     let from = args.from.as_ref().map(|p| p.display().to_string());
-    let study = study(&mut trainer, &histories, images, args.bn_batches, from);
+    let study = study(&mut trainer, &histories, images, args.bn_batches, from)?;
     if let Some(path) = &args.plot {
         let svg = plot::lesion_svg(&study.report, trainer.ds.classes)
             .map_err(|e| color_eyre::eyre::eyre!("cannot draw the plot: {e}"))?;
@@ -46,7 +46,7 @@ pub fn study(
     images: usize,
     bn_batches: usize,
     from: Option<String>,
-) -> LesionStudy {
+) -> Result<LesionStudy> {
     let params = LesionParams {
         experiment: trainer.cfg.clone(),
         steps: trainer.runs.iter().map(|r| r.step).collect(),
@@ -83,7 +83,7 @@ pub fn study(
     if let Some(p) = &plain {
         eprintln!("{}", p.done());
     }
-    study
+    Ok(study)
 }
 
 /// How the batch-norm statistics were set, in words.

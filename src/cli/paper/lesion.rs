@@ -63,7 +63,7 @@ pub fn run(args: &PaperArgs) -> Result<PaperReport> {
     let (mut trainer, histories) = crate::cli::runs::train_config(cfg.clone(), 0, Some(rule))?;
     let images = images.min(trainer.ds.test.len());
     let steps = trainer.runs.first().map_or(0, |r| r.step);
-    let study = crate::cli::lesion::study(&mut trainer, &histories, images, BN_BATCHES, None);
+    let study = crate::cli::lesion::study(&mut trainer, &histories, images, BN_BATCHES, None)?;
     Ok(report(&cfg, (steps, images, trainer.ds.classes), &study))
 }
 

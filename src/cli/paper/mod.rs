@@ -7,6 +7,7 @@
 mod degradation;
 mod lesion;
 mod table;
+mod variants;
 
 use super::PaperArgs;
 use color_eyre::eyre::{Result, bail};
@@ -19,6 +20,12 @@ pub enum PaperName {
     /// training loss; the residual net of that depth does not).
     #[value(name = "he2015-fig1")]
     He2015Fig1,
+    /// He et al. 2016, Table 1: of the shortcut designs the identity trains best.
+    #[value(name = "he2016-table1")]
+    He2016Table1,
+    /// He et al. 2016, Table 2: of the activation placements full pre-activation trains best.
+    #[value(name = "he2016-table2")]
+    He2016Table2,
     /// Veit et al. 2016, §4 and Fig. 3: deleting one block barely hurts a ResNet and breaks a
     /// plain net.
     #[value(name = "veit2016")]
@@ -29,6 +36,8 @@ impl PaperName {
     pub fn id(self) -> &'static str {
         match self {
             PaperName::He2015Fig1 => "he2015-fig1",
+            PaperName::He2016Table1 => variants::TABLE1.id,
+            PaperName::He2016Table2 => variants::TABLE2.id,
             PaperName::Veit2016 => "veit2016",
         }
     }
@@ -97,6 +106,8 @@ pub fn run(args: &PaperArgs) -> Result<()> {
     }
     let report = match args.name {
         PaperName::He2015Fig1 => degradation::run(args)?,
+        PaperName::He2016Table1 => variants::run(&variants::TABLE1, args)?,
+        PaperName::He2016Table2 => variants::run(&variants::TABLE2, args)?,
         PaperName::Veit2016 => lesion::run(args)?,
     };
     let text = match args.json {

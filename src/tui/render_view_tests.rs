@@ -75,3 +75,35 @@ fn watch_help_lists_only_what_works_80x24() {
     }
     insta::assert_snapshot!("watch_help_80x24", t.backend());
 }
+
+/// With a cosine schedule's last step the header says how far and, while running, how long.
+#[test]
+fn header_step_target_and_eta() {
+    use crate::config::Schedule;
+    use crate::records::events::TrainerEvent;
+    let config = crate::config::ExperimentConfig {
+        schedule: Schedule::Cosine { total: 1000 },
+        ..super::fixtures::config()
+    };
+    let h = super::fixtures::plain(56, 400);
+    let mut app = App::new(config.clone());
+    app.update(Msg::Trainer(TrainerEvent::Started {
+        config,
+        dataset: "mnist".into(),
+        runs: vec![h.info.clone(), h.info.clone()],
+    }));
+    let records = h.steps.iter().map(|r| (0, r.clone())).collect();
+    app.update(Msg::Trainer(TrainerEvent::StepsFinished { records }));
+    let head = |app: &App| format!("{}", render(app, 120, 40).backend());
+    // 600 steps left at 64 / ~400 img/s: about 96 s.
+    let eta = crate::numfmt::duration(app.eta_secs().unwrap());
+    assert!(eta.starts_with("1m3"), "{eta}");
+    let text = head(&app);
+    assert!(
+        text.contains(&format!("step 400 of 1000 · epoch 4 · ETA {eta}")),
+        "{text}"
+    );
+    press(&mut app, &[KeyCode::Char(' ')]);
+    let text = head(&app);
+    assert!(text.contains("step 400 of 1000 · epoch 4 │"), "{text}");
+}

@@ -181,6 +181,8 @@ pub struct App {
     restarting: std::collections::BTreeSet<usize>,
     /// `Some` when watching streams (`resviz watch`): no trainer to command.
     watch: Option<watch::Watch>,
+    /// The readout, hidden runs, smoothing and time axis.
+    view: view::View,
 }
 
 impl App {
@@ -225,6 +227,7 @@ impl App {
             evaluating: None,
             restarting: Default::default(),
             watch: None,
+            view: Default::default(),
         }
     }
 
@@ -325,6 +328,9 @@ impl App {
         let Some(intent) = intent else {
             return Vec::new();
         };
+        if self.view_key(key.code, intent) {
+            return Vec::new();
+        }
         match intent {
             Intent::Help => self.help = true,
             Intent::CyclePanel => self.side = self.side.next(self.heatmap_hidden()),
@@ -564,7 +570,10 @@ impl App {
 mod control;
 mod events;
 mod read;
+mod view;
 mod watch;
+
+pub use view::{Readout, ReadoutRow, SMOOTHING};
 
 #[cfg(test)]
 mod tests;

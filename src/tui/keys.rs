@@ -47,6 +47,18 @@ pub enum Intent {
     PageForward,
     Start,
     End,
+    /// Cursor readout: along blocks toward the output / the input.
+    Up,
+    Down,
+    /// Enter / leave the cursor readout.
+    Readout,
+    /// Hide / show the focused run in the charts.
+    Hide,
+    /// Smoothing window smaller / larger.
+    LessSmooth,
+    MoreSmooth,
+    /// Time charts' x axis: step / training time.
+    TimeAxis,
 }
 
 /// Map a key event to an intent. Releases are ignored (Windows reports them; others do not).
@@ -90,6 +102,13 @@ pub fn intent(key: KeyEvent) -> Option<Intent> {
         KeyCode::PageDown => Intent::PageForward,
         KeyCode::Home => Intent::Start,
         KeyCode::End => Intent::End,
+        KeyCode::Up => Intent::Up,
+        KeyCode::Down => Intent::Down,
+        KeyCode::Char('c') => Intent::Readout,
+        KeyCode::Char('h') => Intent::Hide,
+        KeyCode::Char('(') => Intent::LessSmooth,
+        KeyCode::Char(')') => Intent::MoreSmooth,
+        KeyCode::Char('t') => Intent::TimeAxis,
         _ => return None,
     })
 }
@@ -151,6 +170,32 @@ pub const REPLAY: &[Binding] = &[
         "focus",
         "focus next run (shift-tab: previous, 1-9, 0: run 1-10)",
     ),
+];
+
+/// Bindings that work when watching streams (`resviz watch`): no trainer to command.
+pub const WATCH: &[Binding] = &[
+    b(
+        "tab",
+        "focus",
+        "focus next run (shift-tab: previous, 1-9, 0: run 1-10)",
+    ),
+    b("s", "save", "save a snapshot into saves/"),
+];
+
+/// Bindings of how the charts are read, in every mode.
+pub const VIEW: &[Binding] = &[
+    b(
+        "c",
+        "cursor",
+        "cursor: every run's values; ←/→ step, ↑/↓ block, esc leaves",
+    ),
+    b("h", "hide", "hide / show the focused run in the charts"),
+    b(
+        "(/)",
+        "smooth",
+        "loss smoothing smaller / larger (off, 1-20 % of the run)",
+    ),
+    b("t", "time", "loss and accuracy over step / training time"),
 ];
 
 /// Bindings in every mode.

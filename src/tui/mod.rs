@@ -19,6 +19,8 @@ mod series;
 mod fixtures;
 #[cfg(test)]
 mod render_tests;
+#[cfg(test)]
+mod render_view_tests;
 
 pub use app::{Action, App, Msg, SaveKind, Status, TrainerPhase};
 pub use run::{EventSource, Exit, run_dashboard, run_replay};

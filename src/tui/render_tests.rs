@@ -11,14 +11,14 @@ use super::views::draw;
 use crate::records::events::TrainerEvent;
 use crate::records::record::{BlockStat, RunInfo, StepRecord};
 
-fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+pub(super) fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal.draw(|frame| draw(frame, app)).unwrap();
     terminal
 }
 
 /// plain-56 exploding, v1-56 flat, 400 steps of each, as a live app that has paused.
-fn live() -> App {
+pub(super) fn live() -> App {
     let histories = [fixtures::plain(56, 400), fixtures::v1(56, 400)];
     let mut app = App::new(fixtures::config());
     let runs = histories.iter().map(|h| h.info.clone()).collect();
@@ -307,7 +307,11 @@ fn help_overlay_80x24_lists_every_key() {
     };
     for (app, mode) in [(&live, super::keys::LIVE), (&replay, super::keys::REPLAY)] {
         let text = format!("{}", render(app, 80, 24).backend());
-        for b in mode.iter().chain(super::keys::COMMON) {
+        for b in mode
+            .iter()
+            .chain(super::keys::COMMON)
+            .chain(super::keys::VIEW)
+        {
             assert!(text.contains(b.long), "{} missing:\n{text}", b.keys);
         }
     }
@@ -320,7 +324,7 @@ fn loss_on_a_log_axis_120x40() {
     app.update(key('l'));
     let t = render(&app, 120, 40);
     insta::assert_snapshot!("loss_log_axis_120x40", t.backend());
-    assert!(format!("{}", t.backend()).contains("log loss · train ─ test •"));
+    assert!(format!("{}", t.backend()).contains("log loss · smooth 5% · test •"));
 }
 
 /// A lesion result shaped like Veit et al.'s: deleting any plain block drops to chance; deleting

@@ -67,9 +67,73 @@ pub fn decades(lo: f64, hi: f64, max_labels: usize) -> ([f64; 2], Vec<i32>) {
     )
 }
 
+/// Exponential moving average of the finite `y`s with a span of `window` × the points (at least
+/// one): [`crate::plotting::ema`]'s rule with the window a parameter, so the dashboard can change
+/// it.
+pub fn ema(points: &[(f64, f64)], window: f64) -> Vec<(f64, f64)> {
+    let alpha = 1.0 / (points.len() as f64 * window).max(1.0);
+    let mut acc: Option<f64> = None;
+    points
+        .iter()
+        .filter(|p| p.1.is_finite())
+        .map(|&(x, y)| {
+            let v = acc.map_or(y, |a| a + alpha * (y - a));
+            acc = Some(v);
+            (x, v)
+        })
+        .collect()
+}
+
+/// Training seconds at each record: the batch over the record's throughput, counted once for
+/// every step since the previous record (the first record counts from step 0). A record without
+/// a throughput adds nothing.
+pub fn elapsed(steps: &[crate::records::record::StepRecord], batch: f64) -> Vec<f64> {
+    let mut prev = 0;
+    let mut total = 0.0;
+    steps
+        .iter()
+        .map(|r| {
+            let per_step = batch / r.img_per_s as f64;
+            if per_step.is_finite() && per_step > 0.0 {
+                total += per_step * r.step.saturating_sub(prev) as f64;
+            }
+            prev = r.step;
+            total
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ema_matches_the_plots_and_widens() {
+        let pts: Vec<_> = (0..100).map(|i| (i as f64, (i % 2) as f64)).collect();
+        assert_eq!(ema(&pts, 0.05), crate::plotting::ema(&pts));
+        let spread = |w| {
+            let e = ema(&pts, w);
+            (e[99].1 - e[98].1).abs()
+        };
+        assert!(spread(0.2) < spread(0.01));
+        assert_eq!(ema(&pts, 0.0)[99], (99.0, 1.0));
+    }
+
+    #[test]
+    fn elapsed_counts_the_steps_between_records() {
+        use crate::records::record::StepRecord;
+        let rec = |step, img_per_s| StepRecord {
+            step,
+            img_per_s,
+            ..Default::default()
+        };
+        // 32 images at 64 img/s: half a second a step; the record at 10 stands for 8 steps.
+        let t = elapsed(
+            &[rec(1, 64.0), rec(2, 64.0), rec(10, 32.0), rec(11, 0.0)],
+            32.0,
+        );
+        assert_eq!(t, vec![0.5, 1.0, 9.0, 9.0]);
+    }
 
     #[test]
     fn buckets_average_and_skip_nan() {

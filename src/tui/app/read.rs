@@ -82,12 +82,13 @@ impl App {
         self.rms_scale.range()
     }
     /// Run indices in drawing order: the others first, the focused run last so it is painted
-    /// over them.
+    /// over them; runs hidden with `h` are not drawn.
     pub fn draw_order(&self) -> Vec<usize> {
         let runs = self.runs.len();
         (0..runs)
             .filter(|&i| i != self.focus)
             .chain((self.focus < runs).then_some(self.focus))
+            .filter(|&i| !self.hidden(i))
             .collect()
     }
     /// Run `run`'s colour: by model family (see [`theme::run_color`]).
@@ -95,8 +96,12 @@ impl App {
         let specs: Vec<&str> = self.runs.iter().map(|h| h.info.spec.as_str()).collect();
         theme::run_color(&specs, run)
     }
-    /// Run `run`'s style: full colour when focused, dimmed otherwise.
+    /// Run `run`'s style: full colour when focused, dimmed otherwise; grey and struck through
+    /// while hidden from the charts, so legends say so.
     pub fn run_style(&self, run: usize) -> ratatui::style::Style {
+        if self.hidden(run) {
+            return theme::muted().add_modifier(ratatui::style::Modifier::CROSSED_OUT);
+        }
         theme::run_style(self.run_color(run), run == self.focus)
     }
 
@@ -145,5 +150,36 @@ impl App {
         (0..self.runs.len())
             .filter_map(|i| self.current(i))
             .max_by_key(|r| r.step)
+    }
+
+    /// The step training ends at, when the schedule names one (a cosine decays to 0 there).
+    pub fn step_target(&self) -> Option<u64> {
+        match self.config.schedule {
+            crate::config::Schedule::Cosine { total } => Some(total),
+            _ => None,
+        }
+    }
+
+    /// Seconds until the furthest run reaches the step target: the steps left times the
+    /// seconds a step of every running run takes (they step one after another), each from the
+    /// mean of its last ten records. `None` in a replay, without a target or a throughput.
+    pub fn eta_secs(&self) -> Option<f64> {
+        let target = self.step_target().filter(|_| !self.is_replay())?;
+        let left = target.saturating_sub(self.latest()?.step);
+        let batch = self.config.batch as f64;
+        let running = (0..self.runs.len())
+            .filter(|&i| self.runs[i].status == crate::records::record::RunStatus::Running);
+        let per_step: f64 = running
+            .filter_map(|i| {
+                let steps = self.steps(i);
+                let secs: Vec<f64> = steps[steps.len().saturating_sub(10)..]
+                    .iter()
+                    .map(|r| batch / r.img_per_s as f64)
+                    .filter(|t| t.is_finite() && *t > 0.0)
+                    .collect();
+                (!secs.is_empty()).then(|| secs.iter().sum::<f64>() / secs.len() as f64)
+            })
+            .sum();
+        (per_step > 0.0).then(|| left as f64 * per_step)
     }
 }

@@ -60,3 +60,20 @@ pub fn fraction_by_depth(datasets: Vec<Dataset<'_>>) -> Chart<'_> {
         ["0", "50%", "100%"],
     )
 }
+
+/// A vertical line at `x` from the bottom of `y` to its top: the cursor readout's place.
+pub fn vertical(x: f64, y: [f64; 2]) -> Vec<(f64, f64)> {
+    let n = 24;
+    (0..=n)
+        .map(|k| (x, y[0] + (y[1] - y[0]) * k as f64 / n as f64))
+        .collect()
+}
+
+/// The readout's marker as a dataset (bold, in the text colour: no run's).
+pub fn marker(data: &[(f64, f64)]) -> Dataset<'_> {
+    Dataset::default()
+        .marker(Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(theme::title())
+        .data(data)
+}

@@ -10,33 +10,35 @@ use ratatui::text::Span;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
 
 use crate::tui::app::App;
+use crate::tui::views::chart;
 use crate::tui::{series, theme};
 
 /// What one chart plots.
 struct Metric {
-    title: &'static str,
+    title: String,
     train: fn(&crate::records::record::StepRecord) -> f32,
     test: fn(&crate::records::record::EvalRecord) -> f32,
     /// Fixed y bounds (accuracy), or `None` to fit the data (loss).
     fixed: Option<[f64; 2]>,
-    /// Draw the training series faint with its EMA over it.
-    smooth: bool,
+    /// Draw the training series faint with its EMA over this share of the run over it.
+    smooth: Option<f64>,
     /// y is log10 of the value.
     log: bool,
 }
 
 pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
+    // Short enough for the 36-column panel at 120×40 (`l`, `(`, `)` are in the help).
+    let smooth = match app.smoothing() {
+        Some(w) => format!("smooth {:.0}%", w * 100.0),
+        None => "smooth off".into(),
+    };
+    let log = if app.loss_log() { "log " } else { "" };
     let metric = Metric {
-        // Short enough for the 30-column panel at 120×40 (`l` is in the footer and the help).
-        title: if app.loss_log() {
-            " log loss · train ─ test • "
-        } else {
-            " loss · train ─ test • "
-        },
+        title: format!(" {log}loss · {smooth} · test • "),
         train: |r| r.loss,
         test: |e| e.loss,
         fixed: None,
-        smooth: true,
+        smooth: app.smoothing(),
         log: app.loss_log(),
     };
     render(frame, area, app, &metric);
@@ -44,18 +46,44 @@ pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
 
 pub fn render_accuracy(frame: &mut Frame, area: Rect, app: &App) {
     let metric = Metric {
-        title: " accuracy · train ─ test • ",
+        title: " accuracy · train ─ test • ".into(),
         train: |r| r.acc,
         test: |e| e.acc,
         fixed: Some([0.0, 1.0]),
-        smooth: false,
+        smooth: None,
         log: false,
     };
     render(frame, area, app, &metric);
 }
 
+/// Run `run`'s x values: its records' steps, or their training seconds on the time axis; and
+/// the x of a step (the record at or before it), for evaluations and the readout.
+struct Xs {
+    records: Vec<f64>,
+    steps: Vec<u64>,
+}
+
+impl Xs {
+    fn of(app: &App, run: usize) -> Self {
+        let steps: Vec<u64> = app.steps(run).iter().map(|r| r.step).collect();
+        let records = match app.time_axis() {
+            true => app.elapsed(run),
+            false => steps.iter().map(|&s| s as f64).collect(),
+        };
+        Self { records, steps }
+    }
+
+    fn at(&self, step: u64, time: bool) -> Option<f64> {
+        if !time {
+            return Some(step as f64);
+        }
+        let k = self.steps.partition_point(|&s| s <= step).checked_sub(1)?;
+        self.records.get(k).copied()
+    }
+}
+
 fn render(frame: &mut Frame, area: Rect, app: &App, metric: &Metric) {
-    let block = Block::bordered().title(Span::styled(metric.title, theme::title()));
+    let block = Block::bordered().title(Span::styled(metric.title.as_str(), theme::title()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     // Braille gives two points per column.
@@ -63,12 +91,12 @@ fn render(frame: &mut Frame, area: Rect, app: &App, metric: &Metric) {
     let runs = app.histories().len();
     // Log axes plot log10 of the value; a zero or negative loss sits at the floor.
     let y_of = |v: f64| if metric.log { v.max(1e-6).log10() } else { v };
+    let time = app.time_axis();
+    let xs: Vec<Xs> = (0..runs).map(|i| Xs::of(app, i)).collect();
     let raw: Vec<Vec<(f64, f64)>> = (0..runs)
         .map(|i| {
-            app.steps(i)
-                .iter()
-                .map(|r| (r.step as f64, (metric.train)(r) as f64))
-                .collect()
+            let values = app.steps(i).iter().map(|r| (metric.train)(r) as f64);
+            xs[i].records.iter().copied().zip(values).collect()
         })
         .collect();
     let scaled = |pts: &[(f64, f64)]| -> Vec<(f64, f64)> {
@@ -77,32 +105,38 @@ fn render(frame: &mut Frame, area: Rect, app: &App, metric: &Metric) {
     };
     let train: Vec<Vec<(f64, f64)>> = raw.iter().map(|p| scaled(p)).collect();
     let smooth: Vec<Vec<(f64, f64)>> = match metric.smooth {
-        true => raw
-            .iter()
-            .map(|p| scaled(&crate::plotting::ema(p)))
-            .collect(),
-        false => vec![Vec::new(); runs],
+        Some(w) => raw.iter().map(|p| scaled(&series::ema(p, w))).collect(),
+        None => vec![Vec::new(); runs],
     };
     let test: Vec<Vec<(f64, f64)>> = (0..runs)
         .map(|i| {
             let pts: Vec<_> = app
                 .evals(i)
                 .iter()
-                .map(|e| (e.step as f64, (metric.test)(e) as f64))
+                .filter_map(|e| Some((xs[i].at(e.step, time)?, (metric.test)(e) as f64)))
                 .collect();
             scaled(&pts)
         })
         .collect();
-    // The x range from the records themselves: bucket means would pull the ends inward.
-    let first = (0..runs).filter_map(|i| app.steps(i).first());
-    let last = (0..runs).filter_map(|i| app.steps(i).last());
-    let x = series::bounds(first.chain(last).map(|r| r.step as f64));
-    let fit = series::bounds(train.iter().chain(&test).flatten().map(|p| p.1));
+    // The x range from the records themselves (bucket means would pull the ends inward), of the
+    // runs drawn; y fitted to them too.
+    let order = app.draw_order();
+    let ends = order
+        .iter()
+        .flat_map(|&i| [xs[i].records.first(), xs[i].records.last()]);
+    let x = series::bounds(ends.flatten().copied());
+    let fit = series::bounds(
+        order
+            .iter()
+            .flat_map(|&i| train[i].iter().chain(&test[i]).chain(&smooth[i]))
+            .map(|p| p.1),
+    );
     let (Some(x), Some(fit)) = (x, fit) else {
-        frame.render_widget(
-            Paragraph::new(Span::styled("no steps yet", theme::muted())),
-            inner,
-        );
+        let text = match order.is_empty() && runs > 0 {
+            true => "every run is hidden (h shows the focused one)",
+            false => "no steps yet",
+        };
+        frame.render_widget(Paragraph::new(Span::styled(text, theme::muted())), inner);
         return;
     };
     // Loss starts at 0 so its fall reads as a proportion (on the linear axis).
@@ -123,13 +157,12 @@ fn render(frame: &mut Frame, area: Rect, app: &App, metric: &Metric) {
             theme::num(y[1]),
         ],
     };
-    let order = app.draw_order();
     let mut datasets = Vec::new();
     for &i in &order {
         let style = app.run_style(i);
         // Smoothed: the raw series faint under its line, which is bold for the focused run and
         // plain (not dim) for the others, so every run's two lines stay apart.
-        let (raw_style, style) = match metric.smooth {
+        let (raw_style, style) = match metric.smooth.is_some() {
             true if i != app.focus() => (
                 theme::ghost_style(app.run_color(i)),
                 ratatui::style::Style::new().fg(app.run_color(i)),
@@ -144,7 +177,7 @@ fn render(frame: &mut Frame, area: Rect, app: &App, metric: &Metric) {
                 .style(raw_style)
                 .data(&train[i]),
         );
-        if metric.smooth {
+        if metric.smooth.is_some() {
             datasets.push(
                 Dataset::default()
                     .marker(Marker::Braille)
@@ -161,7 +194,17 @@ fn render(frame: &mut Frame, area: Rect, app: &App, metric: &Metric) {
                 .data(&test[i]),
         );
     }
-    let x_labels = [format!("{}", x[0].round()), format!("{}", x[1].round())];
+    // The readout's step, as a vertical line over the whole height.
+    let marker: Vec<(f64, f64)> = match app.readout() {
+        Some(r) => order
+            .iter()
+            .rev()
+            .find_map(|&i| xs[i].at(r.step, time))
+            .map_or(Vec::new(), |mx| chart::vertical(mx, y)),
+        None => Vec::new(),
+    };
+    datasets.push(chart::marker(&marker));
+    let x_labels = x_ticks(x, inner.width, time);
     let chart = Chart::new(datasets)
         .x_axis(
             Axis::default()
@@ -177,4 +220,34 @@ fn render(frame: &mut Frame, area: Rect, app: &App, metric: &Metric) {
         )
         .legend_position(None);
     frame.render_widget(chart, inner);
+}
+
+/// Evenly spaced x labels (ratatui spreads labels evenly): the ends, and between them as many
+/// as `width` leaves room for (up to 5 in all). Steps as integers, time as durations.
+fn x_ticks(x: [f64; 2], width: u16, time: bool) -> Vec<String> {
+    let n: usize = match width {
+        0..24 => 2,
+        24..60 => 3,
+        _ => 5,
+    };
+    (0..n)
+        .map(|k| {
+            let v = x[0] + (x[1] - x[0]) * k as f64 / (n - 1) as f64;
+            match time {
+                true => crate::numfmt::duration(v.max(0.0)),
+                false => format!("{}", v.round()),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ticks_fill_the_width() {
+        assert_eq!(super::x_ticks([1.0, 401.0], 20, false), ["1", "401"]);
+        assert_eq!(super::x_ticks([1.0, 401.0], 36, false), ["1", "201", "401"]);
+        assert_eq!(super::x_ticks([0.0, 120.0], 90, true).len(), 5);
+        assert_eq!(super::x_ticks([0.0, 120.0], 90, true)[4], "2m00s");
+    }
 }

@@ -14,12 +14,10 @@ use crate::tui::theme;
 /// to see them.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, hidden: bool) {
     let width = area.width as usize;
-    let mode = if app.is_replay() {
-        keys::REPLAY
-    } else {
-        keys::LIVE
-    };
-    let mut bindings = keys::COMMON.iter().chain(mode);
+    let mut bindings = keys::COMMON
+        .iter()
+        .chain(super::help::mode_keys(app))
+        .chain(keys::VIEW);
     // `? help` first and always: a status message never pushes it off.
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1;

@@ -18,7 +18,7 @@ use crate::records::record::BlockStat;
 use crate::tui::app::App;
 use crate::tui::series;
 use crate::tui::theme;
-use crate::tui::views::chart::{run_lines, unit_x_chart};
+use crate::tui::views::chart::{run_lines, unit_x_chart, vertical};
 
 /// `(relative depth, log10 RMS)` of one step's boundaries; zeros and non-finite values left out.
 fn points(blocks: &[BlockStat]) -> Vec<(f64, f64)> {
@@ -83,7 +83,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             chart_area,
         );
     } else {
-        frame.render_widget(chart(app, &profiles, chart_area), chart_area);
+        let mut marker = Vec::new();
+        frame.render_widget(chart(app, &profiles, &mut marker, chart_area), chart_area);
     }
     frame.render_widget(
         Paragraph::new(legend(app, &profiles, legend_area.width as usize)),
@@ -91,7 +92,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     );
 }
 
-fn chart<'a>(app: &App, profiles: &'a [Profile], area: Rect) -> Chart<'a> {
+/// `marker` receives the cursor readout's block, drawn over the runs.
+fn chart<'a>(
+    app: &App,
+    profiles: &'a [Profile],
+    marker: &'a mut Vec<(f64, f64)>,
+    area: Rect,
+) -> Chart<'a> {
     let height = area.height;
     // Ghosts first, then the others, the focused run last so it is painted over them.
     let order: Vec<usize> = app
@@ -107,13 +114,24 @@ fn chart<'a>(app: &App, profiles: &'a [Profile], area: Rect) -> Chart<'a> {
             .data(&profiles[i].first)
     });
     let lines = run_lines(app, profiles.len(), |i| &profiles[i].now);
-    let datasets = ghosts.chain(lines).collect();
-    let ys = profiles
-        .iter()
-        .flat_map(|p| p.now.iter().chain(&p.first).map(|q| q.1));
+    let mut datasets: Vec<Dataset> = ghosts.chain(lines).collect();
+    let ys = order.iter().flat_map(|&i| {
+        profiles[i]
+            .now
+            .iter()
+            .chain(&profiles[i].first)
+            .map(|q| q.1)
+    });
     let [lo, hi] = series::range(ys).unwrap_or([-1.0, 1.0]);
     let max_labels = (height.saturating_sub(2) as usize / 2).clamp(2, 6);
     let (y_bounds, decades) = series::decades(lo, hi, max_labels);
+    if let Some(r) = app.readout() {
+        let blocks = app.readout_blocks();
+        if blocks > 0 {
+            *marker = vertical(relative_depth(r.block.min(blocks - 1), blocks), y_bounds);
+        }
+    }
+    datasets.push(crate::tui::views::chart::marker(marker));
     let x_labels = if area.width >= 70 {
         vec!["input", "relative depth", "output"]
     } else {
@@ -136,6 +154,12 @@ fn legend(app: &App, profiles: &[Profile], width: usize) -> Vec<Line<'static>> {
             };
             let spec = &app.histories()[i].info.spec;
             let head = format!("{mark}{} {spec:<9} ", i + 1);
+            if app.hidden(i) {
+                return Line::from(vec![
+                    Span::styled(head, style),
+                    Span::styled("hidden · h shows it", theme::muted()),
+                ]);
+            }
             let alarm = if p.non_finite {
                 " ! non-finite gradient "
             } else {

@@ -27,14 +27,27 @@ fn summary(app: &App) -> Line<'static> {
     spans.extend(state(app));
     let latest = app.latest_run();
     spans.push(sep());
+    let target = app
+        .step_target()
+        .map_or(String::new(), |t| format!(" of {t}"));
     spans.push(Span::raw(match (latest, app.cursor()) {
         (_, Some(c)) => format!("step {} of {}", c.at, c.last),
-        (Some((_, r)), None) => format!("step {}", r.step),
-        (None, None) => "step 0".into(),
+        (Some((_, r)), None) => format!("step {}{target}", r.step),
+        (None, None) => format!("step 0{target}"),
     }));
     // That run's own epoch: the data's runs on across a reset or a swap.
     if let Some((run, r)) = latest {
         spans.push(Span::raw(format!(" · epoch {}", app.run_epoch(run, r))));
+    }
+    // Only while the estimate's rate is being measured, like img/s.
+    if let Some(eta) = app
+        .eta_secs()
+        .filter(|_| *app.state() == TrainerPhase::Running)
+    {
+        spans.push(Span::raw(format!(
+            " · ETA {}",
+            crate::numfmt::duration(eta)
+        )));
     }
     // A rate only while it is being measured: paused, the last one would read as current.
     let measuring = app.is_replay() || *app.state() == TrainerPhase::Running;
@@ -119,6 +132,9 @@ fn runs(app: &App) -> Line<'static> {
             style = style.add_modifier(Modifier::REVERSED);
         }
         spans.push(Span::styled(format!(" {} {} ", i + 1, h.info.spec), style));
+        if app.hidden(i) {
+            spans.push(Span::styled("(hidden)", theme::muted()));
+        }
         let steps = app.steps(i);
         let recent = &steps[steps.len().saturating_sub(10)..];
         if !recent.is_empty() {

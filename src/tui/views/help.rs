@@ -25,15 +25,23 @@ const READING: [&str; 12] = [
     "example. Flagged: dead > 10 %, std < 1e-3 or > 1e3, NaN/inf.",
 ];
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let mode = if app.is_replay() {
+/// The bindings of `app`'s mode: replay, watching streams (only what works there), or a live
+/// trainer. The footer prints the same.
+pub(super) fn mode_keys(app: &App) -> &'static [keys::Binding] {
+    if app.is_replay() {
         keys::REPLAY
+    } else if app.watching().is_some() {
+        keys::WATCH
     } else {
         keys::LIVE
-    };
-    let mut lines: Vec<Line> = mode
+    }
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let mut lines: Vec<Line> = mode_keys(app)
         .iter()
         .chain(keys::COMMON)
+        .chain(keys::VIEW)
         .map(|b| {
             Line::from(vec![
                 Span::styled(format!(" {:>9} ", b.keys), theme::key()),
@@ -41,8 +49,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             ])
         })
         .collect();
-    // Every key always fits (80×24 and up); the notes on reading the panels only when they do.
-    let room = area.height.saturating_sub(4) as usize;
+    // Every key always fits (80×24 and up: the overlay may cover the header and the footer);
+    // the notes on reading the panels only when they do.
+    let room = area.height.saturating_sub(2) as usize;
     if lines.len() + 1 + READING.len() <= room {
         lines.push(Line::default());
         lines.extend(READING.iter().map(|t| Line::styled(*t, theme::muted())));
@@ -53,7 +62,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         ));
     }
     let width = area.width.saturating_sub(4).min(96);
-    let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
+    let height = (lines.len() as u16 + 2).min(area.height);
     let popup = area.centered(Constraint::Length(width), Constraint::Length(height));
     frame.render_widget(Clear, popup);
     let block = Block::bordered().title(Span::styled(" keys · any key closes ", theme::title()));

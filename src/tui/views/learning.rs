@@ -108,6 +108,7 @@ fn legend(app: &App, per_run: &[Vec<Option<f64>>], mode: LearnMode) -> Vec<Line<
             let spec = &app.histories()[i].info.spec;
             let head = Span::styled(format!("{mark}{} {spec:<9} ", i + 1), style);
             let figure = match (mode, learning::by_third(v)) {
+                _ if app.hidden(i) => Span::styled("hidden", theme::muted()),
                 (_, None) => Span::styled("not measured", theme::muted()),
                 (LearnMode::Ratio, Some([a, _, c])) => {
                     Span::styled(format!("in÷out {}", numfmt::ratio(a / c)), style)

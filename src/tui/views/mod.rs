@@ -18,6 +18,7 @@ mod heatmap;
 mod help;
 mod learning;
 mod params;
+mod readout;
 mod shortcut;
 
 use ratatui::Frame;
@@ -43,6 +44,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
     ])
     .areas(area);
     header::render(frame, head, app);
+    let (body, readout_area) = readout::split(body, app);
+    readout::render(frame, readout_area, app);
     let every = shows_every_panel(area.width, area.height);
     if every {
         full(frame, body, app);

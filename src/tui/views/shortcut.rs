@@ -73,6 +73,7 @@ fn legend(app: &App) -> Vec<Line<'static>> {
                 .map(|r| r.blocks.as_slice())
                 .unwrap_or_default();
             let text = match (median_share(blocks), lowest(app, i, blocks)) {
+                _ if app.hidden(i) => "hidden".into(),
                 (Some(0.0), _) => "0: no shortcut".into(),
                 (Some(m), Some((name, lo))) => {
                     // `name` is a block (stage.block), not a depth: say so.

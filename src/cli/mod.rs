@@ -392,6 +392,10 @@ pub struct PaperArgs {
     /// "holds"}]}` instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Train N steps per run instead of the paper's setting (under a plateau rule: at most N).
+    /// Fewer steps than the paper's setting measure nets further from convergence.
+    #[arg(long, value_name = "N")]
+    pub steps: Option<u64>,
     /// Draw the measured curves into this SVG file (not every paper has one yet).
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<std::path::PathBuf>,

@@ -30,6 +30,7 @@ mod lesion;
 mod limits;
 mod model_contract;
 mod numeric_bounds;
+mod paper;
 mod resume;
 mod resume_checks;
 mod resume_edits;

@@ -92,7 +92,9 @@ pub fn run(args: &PaperArgs) -> Result<PaperReport> {
     if base.models.len() != 3 {
         bail!("assets/plain-depth.ron must name three models: shallow plain, deep plain, deep residual");
     }
-    let steps = if args.quick { QUICK_STEPS } else { FULL_STEPS };
+    let steps = args
+        .steps
+        .unwrap_or(if args.quick { QUICK_STEPS } else { FULL_STEPS });
     let seeds = args.seeds.unwrap_or(SEEDS);
     note(&format!(
         "he2015-fig1: {} on {}, {steps} steps for each of seeds 1-{seeds}{}",

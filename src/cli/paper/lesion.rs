@@ -41,7 +41,10 @@ fn plan(quick: bool) -> (Vec<&'static str>, PlateauRule, usize) {
 }
 
 pub fn run(args: &PaperArgs) -> Result<PaperReport> {
-    let (models, rule, images) = plan(args.quick);
+    let (models, mut rule, images) = plan(args.quick);
+    if let Some(n) = args.steps {
+        rule.max_steps = n;
+    }
     let cfg = ExperimentConfig {
         models: models.iter().map(|m| m.to_string()).collect(),
         seed: args.seeds.map_or(0, |n| n - 1),

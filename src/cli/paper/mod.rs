@@ -100,6 +100,9 @@ pub fn run(args: &PaperArgs) -> Result<()> {
     if args.seeds.is_some_and(|n| n > 100) {
         bail!("--seeds must be at most 100 (each seed trains every net again)");
     }
+    if args.steps == Some(0) {
+        bail!("--steps must be at least 1");
+    }
     // Before any training: a plot that cannot be drawn must not cost the user the run.
     if args.plot.is_some() {
         bail!("--plot is not drawn for {} yet: run without it", args.name.id());

@@ -74,6 +74,7 @@ pub fn run(t: &Table, args: &PaperArgs) -> Result<PaperReport> {
         true => (t.depth.0, t.steps.0),
         false => (t.depth.1, t.steps.1),
     };
+    let steps = args.steps.unwrap_or(steps);
     let models = base
         .models
         .iter()

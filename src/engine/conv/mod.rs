@@ -20,9 +20,9 @@ mod prepared;
 #[cfg(test)]
 mod tests;
 
-pub use backward::backward;
-pub use forward::forward;
-pub use geom::Geom;
+pub(crate) use backward::backward;
+pub(crate) use forward::forward;
+pub(crate) use geom::Geom;
 pub use prepared::PreparedConv;
 
 use super::grads::take_grad_or_pending;

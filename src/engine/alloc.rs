@@ -11,9 +11,9 @@
 
 use mimalloc::MiMalloc;
 use rayon::prelude::*;
-use std::alloc::{GlobalAlloc, Layout};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::ffi::{c_int, c_long};
+use std::ffi::{c_char, c_int, c_long};
 use std::sync::Once;
 
 /// The binary's global allocator: mimalloc, except that large zeroed allocations made on a rayon
@@ -26,31 +26,63 @@ pub struct Allocator;
 /// Below this, one thread zeroes (splitting costs more than it saves).
 const PAR_ZERO_MIN: usize = 1 << 20;
 
-// SAFETY: every method forwards to mimalloc's, which upholds the `GlobalAlloc` contract.
-// `alloc_zeroed` returns zeroed memory on every path: mimalloc's `alloc_zeroed`, or mimalloc's
+/// Whether the system allocator sits underneath instead of mimalloc: `RESVIZ_SYSTEM_ALLOC=1` in
+/// the environment, for valgrind's memcheck, which tracks which bytes of a `malloc` block were
+/// written but cannot see inside mimalloc's blocks. Decided at the process's first allocation
+/// and never changed (a block must be freed by the allocator that made it).
+fn system() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+    /// 0: not decided yet; 1: mimalloc; 2: the system's.
+    static BASE: AtomicU8 = AtomicU8::new(0);
+    match BASE.load(Relaxed) {
+        0 => {
+            // `getenv` does not allocate (`std::env` would, inside the allocator). Every thread
+            // that races here reads the same environment and stores the same answer.
+            // SAFETY: a NUL-terminated name; the result is only compared with null.
+            let set = unsafe { !getenv(c"RESVIZ_SYSTEM_ALLOC".as_ptr()).is_null() };
+            BASE.store(if set { 2 } else { 1 }, Relaxed);
+            set
+        }
+        b => b == 2,
+    }
+}
+
+/// `base!(alloc(layout))`: the call on the allocator underneath (see [`system`]).
+macro_rules! base {
+    ($method:ident($($arg:expr),*)) => {
+        if system() {
+            System.$method($($arg),*)
+        } else {
+            MiMalloc.$method($($arg),*)
+        }
+    };
+}
+
+// SAFETY: every method forwards to mimalloc's (or the system's), which upholds the `GlobalAlloc`
+// contract. `alloc_zeroed` returns zeroed memory on every path: the base's `alloc_zeroed`, or its
 // `alloc` block after `zero_parallel` wrote zeros over all of it. Watching only reads the address.
 unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded contract.
-        unsafe { MiMalloc.alloc(layout) }
+        unsafe { base!(alloc(layout)) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded contract.
-        unsafe { MiMalloc.dealloc(ptr, layout) }
+        unsafe { base!(dealloc(ptr, layout)) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded contract.
-        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
+        unsafe { base!(realloc(ptr, layout, new_size)) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // Only on a pool thread: there the zeroing forks like any other parallel region of the
         // step; elsewhere (UI, runtime threads) it would block on the pool.
         let p = if layout.size() < PAR_ZERO_MIN || rayon::current_thread_index().is_none() {
             // SAFETY: forwarded contract.
-            unsafe { MiMalloc.alloc_zeroed(layout) }
+            unsafe { base!(alloc_zeroed(layout)) }
         } else {
             // SAFETY: forwarded contract.
-            let p = unsafe { MiMalloc.alloc(layout) };
+            let p = unsafe { base!(alloc(layout)) };
             if !p.is_null() {
                 zero_parallel(p, layout.size());
             }
@@ -135,6 +167,7 @@ fn zero_parallel(p: *mut u8, len: usize) {
 
 unsafe extern "C" {
     fn mi_option_set(option: c_int, value: c_long);
+    fn getenv(name: *const c_char) -> *mut c_char;
 }
 
 /// `mi_option_purge_delay` in mimalloc 3's `mi_option_e` (libmimalloc-sys 0.1.49): milliseconds
@@ -193,7 +226,10 @@ mod tests {
             rayon::scope(|_| check(size));
             // Watched, the block is zeroed all the same (the watch only learns its address).
             let (_, addr) = watch_zeroed(size, || check(size));
-            assert!(addr.is_some(), "{size}: the watched allocation was not seen");
+            assert!(
+                addr.is_some(),
+                "{size}: the watched allocation was not seen"
+            );
             rayon::scope(|_| assert!(watch_zeroed(size, || check(size)).1.is_some()));
         }
     }
@@ -202,7 +238,10 @@ mod tests {
     #[test]
     fn watch_sees_only_its_size() {
         let (v, addr) = watch_zeroed(4096, || vec![0f32; 512]);
-        assert_eq!(addr, None, "a 2048-byte block was taken for a 4096-byte one");
+        assert_eq!(
+            addr, None,
+            "a 2048-byte block was taken for a 4096-byte one"
+        );
         drop(v);
         let (v, addr) = watch_zeroed(4096, || vec![0f32; 1024]);
         assert_eq!(addr, Some(v.as_ptr() as usize));

@@ -45,7 +45,8 @@ macro_rules! take_grad_or_pending {
     ($grads:ident, $t:expr) => {{
         let len = dfdx::shapes::HasShape::shape(&$t).num_elements();
         let bytes = len * $crate::engine::grads::elem_bytes(&$grads);
-        let (slot, addr) = $crate::engine::alloc::watch_zeroed(bytes, || $grads.get_or_alloc_mut(&$t));
+        let (slot, addr) =
+            $crate::engine::alloc::watch_zeroed(bytes, || $grads.get_or_alloc_mut(&$t));
         slot.map(|slot| {
             let buf = std::mem::take(&mut **slot);
             let ptr = buf.as_ptr() as usize;

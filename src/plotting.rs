@@ -1,6 +1,8 @@
-//! What the dashboard (`tui`) and the comparison plot (`snapshot::compare`) draw alike: each
-//! run's colour by model family, and the smoothed line over a noisy training loss. Below both,
-//! like `numfmt`, so a run looks the same on screen and on a slide.
+//! What the dashboard (`tui`) and the SVG figures draw alike: each run's colour by model family,
+//! and the smoothed line over a noisy training loss; [`svg`] holds the figures' one style. Below
+//! both, like `numfmt`, so a run looks the same on screen and on a slide.
+
+pub mod svg;
 
 /// A run's colour: one of the terminal's bright ANSI colours (so the dashboard follows the
 /// terminal's theme), or an RGB shade for further runs of the same family.

@@ -7,8 +7,7 @@ use super::BenchArgs;
 use super::common::first_batch;
 use crate::config::ExperimentConfig;
 use crate::engine;
-use crate::engine::batchnorm::{self, BnCfg};
-use crate::engine::conv::{self, ConvCfg, Geom};
+use crate::engine::timing::{KernelTiming, kernel_timings};
 use crate::model::Network;
 use crate::train::optim::Optimizer;
 use crate::train::trainer::{EVAL_BATCH, net_options};
@@ -209,93 +208,34 @@ struct KernelBench {
     unit: &'static str,
 }
 
+impl From<KernelTiming> for KernelBench {
+    fn from(t: KernelTiming) -> Self {
+        KernelBench {
+            fwd_rate: t.fwd_rate(),
+            bwd_rate: t.bwd_rate(),
+            kernel: t.kernel,
+            shape: t.shape,
+            fwd_ms: t.fwd_ms,
+            bwd_ms: t.bwd_ms,
+            unit: t.unit,
+        }
+    }
+}
+
 /// `resviz bench --kernels`: 3×3 stride-1 convs at 16/32/64 channels on 32/16/8 pixels, and the
-/// fused BN+ReLU at the same shapes, batch `--batch` (default 64). Minimum over `--steps` runs.
+/// fused BN+ReLU at the same shapes, batch `--batch` (default 64). Minimum over `--steps` runs
+/// (the engine times them: `engine::timing`); this formats.
 fn kernels(args: &BenchArgs, runs: usize) -> Result<()> {
     let n = args.exp.batch.unwrap_or(64);
     if n == 0 {
         bail!("--batch must be at least 1");
     }
-    let reps = runs.max(3);
     // Minimum over repetitions: robust to other processes sharing the machine.
-    let time = |f: &mut dyn FnMut()| engine::best_ms(reps, f);
-    let fill = |len: usize, seed: u32| -> Vec<f32> {
-        (0..len as u32)
-            .map(|i| {
-                let h = (i ^ seed).wrapping_mul(0x9E37_79B9).rotate_left(13);
-                (h % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
-    };
-    let mut rows = Vec::new();
-    for (c, hw) in [(16, 32), (32, 16), (64, 8)] {
-        let cfg = ConvCfg {
-            stride: 1,
-            pad: 1,
-            input_grad: true,
-        };
-        let g = Geom::new((n, c, hw, hw), (c, c, 3, 3), cfg);
-        let (x, w, gy) = (
-            fill(n * c * hw * hw, 1),
-            fill(c * c * 9, 2),
-            fill(n * c * hw * hw, 3),
-        );
-        let mut y = vec![0f32; n * c * hw * hw];
-        let (mut gx, mut gw) = (vec![0f32; x.len()], vec![0f32; w.len()]);
-        let fwd = time(&mut || conv::forward(&g, &x, &w, None, &mut y));
-        let bwd =
-            time(&mut || conv::backward(&g, &x, &w, &gy, Some((&mut gx, false)), &mut gw, None));
-        let gf = g.flops() / 1e6; // per ms → GFLOP/s
-        rows.push(KernelBench {
-            kernel: format!("conv3x3 {c}->{c}"),
-            shape: [n, c, hw, hw],
-            fwd_ms: fwd,
-            fwd_rate: gf / fwd,
-            bwd_ms: bwd,
-            bwd_rate: 2.0 * gf / bwd,
-            unit: "GFLOP/s",
-        });
-
-        let bn = BnCfg {
-            relu: true,
-            ..BnCfg::default()
-        };
-        let gamma = vec![1.0f64; c];
-        let beta = vec![0.1f32; c];
-        let (mut rm, mut rv) = (vec![0f32; c], vec![1f32; c]);
-        let mut out = vec![0f32; x.len()];
-        let dims = (n, c, hw * hw);
-        let mut norms = Vec::new();
-        let fwd = time(&mut || {
-            // SAFETY: MaybeUninit<f32> has f32's layout, and `forward` writes every element.
-            let o: &mut [std::mem::MaybeUninit<f32>] =
-                unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len()) };
-            norms = batchnorm::forward(&x, dims, &gamma, &beta, &mut rm, &mut rv, bn, o, false).0;
-        });
-        let bwd = time(&mut || {
-            std::hint::black_box(batchnorm::backward(
-                &x,
-                &gy,
-                (&mut gx, false),
-                dims,
-                &norms,
-                &gamma,
-                bn,
-                false,
-            ));
-        });
-        // Memory-bound: elements per second say more than FLOP/s.
-        let el = x.len() as f64 / 1e6; // Melements per ms = Gelements/s
-        rows.push(KernelBench {
-            kernel: format!("bn+relu {c}"),
-            shape: [n, c, hw, hw],
-            fwd_ms: fwd,
-            fwd_rate: el / fwd,
-            bwd_ms: bwd,
-            bwd_rate: el / bwd,
-            unit: "Gelem/s",
-        });
-    }
+    let reps = runs.max(3);
+    let rows: Vec<KernelBench> = kernel_timings(n, reps)
+        .into_iter()
+        .map(KernelBench::from)
+        .collect();
     let text = if args.json {
         format!("{}\n", serde_json::json!({ "kernels": rows }))
     } else {

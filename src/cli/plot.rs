@@ -4,97 +4,18 @@
 //! the drop to chance marked). Dark, in the dashboard's run colours, as `compare --plot` draws.
 
 use crate::experiments::shatter::line;
+use crate::plotting::svg::{dark_legend, dark_mesh, font, padded_range, render, run_colours};
+use crate::plotting::svg::{tick, whole_tick};
 use crate::records::LandscapeResult;
 use crate::records::LesionReport;
 use crate::records::ShatterResult;
-use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
-type Drawn = Result<(), Box<dyn std::error::Error>>;
-
-use crate::snapshot::compare::{BACKGROUND, INK};
-
-fn render(size: (u32, u32), draw: impl FnOnce(&Area) -> Drawn) -> Result<String, String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        root.fill(&BACKGROUND).map_err(|e| e.to_string())?;
-        draw(&root).map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(svg)
-}
-
 /// Each model's colour, as the dashboard and `compare --plot` give it.
 fn colours<'a>(models: impl Iterator<Item = &'a str>) -> Vec<RGBColor> {
-    let specs: Vec<&str> = models.collect();
-    (0..specs.len())
-        .map(|k| {
-            let (r, g, b) = crate::plotting::run_swatch(&specs, k).rgb();
-            RGBColor(r, g, b)
-        })
-        .collect()
-}
-
-/// Text in the ink colour.
-fn font(size: u32) -> TextStyle<'static> {
-    ("sans-serif", size).into_font().color(&INK)
-}
-
-/// `configure_mesh()` in the dark style, to be continued and drawn.
-macro_rules! dark_mesh {
-    ($chart:expr) => {
-        $chart
-            .configure_mesh()
-            .axis_style(INK)
-            .bold_line_style(RGBColor(60, 60, 60))
-            .light_line_style(RGBColor(36, 36, 36))
-            .label_style(font(14))
-            .axis_desc_style(font(14))
-    };
-}
-
-/// The series legend in the dark style.
-macro_rules! dark_legend {
-    ($chart:expr) => {
-        $chart
-            .configure_series_labels()
-            .background_style(BACKGROUND.mix(0.85))
-            .border_style(INK)
-            .label_font(font(14))
-            .draw()
-    };
-}
-
-/// Tick labels for an axis of whole numbers: integers as integers, nothing between them.
-fn whole(v: &f64) -> String {
-    match (v - v.round()).abs() < 1e-9 {
-        true => format!("{:.0}", v),
-        false => String::new(),
-    }
-}
-
-/// Tick labels that drop a zero fraction: `5`, not `5.0`; `2.5` stays.
-fn tick(v: &f64) -> String {
-    match (v - v.round()).abs() < 1e-9 {
-        true => format!("{:.0}", v),
-        false => crate::numfmt::plain(*v),
-    }
-}
-
-/// Finite range of `values`, padded so that a constant series still has a height.
-fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values
-        .filter(|v| v.is_finite())
-        .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(v), h.max(v)));
-    if lo > hi {
-        return (0.0, 1.0);
-    }
-    let pad = ((hi - lo) * 0.05).max(1e-9);
-    (lo - pad, hi + pad)
+    run_colours(&models.collect::<Vec<_>>())
 }
 
 /// Left: g(t)/max|g| per run; right: autocorrelation at lags 1..k, one bar per run and lag.
@@ -109,7 +30,10 @@ pub fn shatter_svg(results: &[ShatterResult]) -> Result<String, String> {
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0f64..1f64, -1.05f64..1.05f64)?;
-        dark_mesh!(chart).x_desc("t").y_desc("g / max|g|").draw()?;
+        dark_mesh(&mut chart)
+            .x_desc("t")
+            .y_desc("g / max|g|")
+            .draw()?;
         for (k, r) in results.iter().enumerate() {
             let max = r
                 .grad
@@ -127,7 +51,7 @@ pub fn shatter_svg(results: &[ShatterResult]) -> Result<String, String> {
                 .label(format!("{} (lag-1 {:.3})", r.model, r.lag1))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
         }
-        dark_legend!(chart)?;
+        dark_legend(&mut chart).draw()?;
 
         let lags = results
             .iter()
@@ -135,17 +59,17 @@ pub fn shatter_svg(results: &[ShatterResult]) -> Result<String, String> {
             .max()
             .unwrap_or(1)
             .max(1);
-        let (lo, hi) = span(results.iter().flat_map(|r| r.autocorr.iter().copied()));
+        let (lo, hi) = padded_range(results.iter().flat_map(|r| r.autocorr.iter().copied()));
         let mut chart = ChartBuilder::on(&right)
             .caption("autocorrelation of g", font(18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0.5f64..lags as f64 + 0.5, lo.min(0.0)..hi.max(1.0))?;
-        dark_mesh!(chart)
+        dark_mesh(&mut chart)
             .x_desc("lag")
             .x_labels(lags.min(16))
-            .x_label_formatter(&whole)
+            .x_label_formatter(&whole_tick)
             .y_desc("r(lag)")
             .draw()?;
         let w = 0.8 / results.len().max(1) as f64;
@@ -177,7 +101,7 @@ pub fn landscape_svg(results: &[LandscapeResult]) -> Result<String, String> {
         let (top, bottom) = root.split_vertically(440);
         let (maps, legend) = top.split_horizontally(width - 110);
         let log = |l: f64| if l > 0.0 { l.log10() } else { f64::NAN };
-        let (lo, hi) = span(
+        let (lo, hi) = padded_range(
             results
                 .iter()
                 .flat_map(|r| r.losses.iter().flatten().map(|&l| log(l))),
@@ -209,7 +133,7 @@ pub fn landscape_svg(results: &[LandscapeResult]) -> Result<String, String> {
                 .x_label_area_size(35)
                 .y_label_area_size(40)
                 .build_cartesian_2d(-1.0 - half..1.0 + half, -1.0 - half..1.0 + half)?;
-            dark_mesh!(chart)
+            dark_mesh(&mut chart)
                 .x_desc("α")
                 .y_desc("β")
                 .disable_mesh()
@@ -239,7 +163,7 @@ pub fn landscape_svg(results: &[LandscapeResult]) -> Result<String, String> {
             .margin_top(40)
             .y_label_area_size(45)
             .build_cartesian_2d(0f64..1f64, lo..hi)?;
-        dark_mesh!(scale)
+        dark_mesh(&mut scale)
             .disable_x_axis()
             .disable_mesh()
             .y_label_style(font(12))
@@ -253,14 +177,17 @@ pub fn landscape_svg(results: &[LandscapeResult]) -> Result<String, String> {
             Rectangle::new([(0.0, a), (1.0, b)], colour_of((a + b) / 2.0).filled())
         }))?;
 
-        let (slo, shi) = span(results.iter().flat_map(|r| r.slice.iter().map(|&l| log(l))));
+        let (slo, shi) = padded_range(results.iter().flat_map(|r| r.slice.iter().map(|&l| log(l))));
         let mut chart = ChartBuilder::on(&bottom)
             .caption("1-D slice β = 0", font(18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(-1f64..1f64, slo..shi)?;
-        dark_mesh!(chart).x_desc("α").y_desc("log10 loss").draw()?;
+        dark_mesh(&mut chart)
+            .x_desc("α")
+            .y_desc("log10 loss")
+            .draw()?;
         for (k, r) in results.iter().enumerate() {
             let style = colour(k).stroke_width(2);
             let pts = r
@@ -273,7 +200,7 @@ pub fn landscape_svg(results: &[LandscapeResult]) -> Result<String, String> {
                 .label(r.model.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
         }
-        dark_legend!(chart)?;
+        dark_legend(&mut chart).draw()?;
         Ok(())
     })
 }
@@ -309,7 +236,7 @@ pub fn lesion_svg(report: &LesionReport, classes: usize) -> Result<String, Strin
     let values = groups
         .iter()
         .flat_map(|g| g.2.iter().flatten().copied().chain([g.1]));
-    let (lo, hi) = span(values.chain([0.0]));
+    let (lo, hi) = padded_range(values.chain([0.0]));
     let colour = colours(report.models.iter().map(|m| m.model.as_str()));
     let colour = |k: usize| colour[k];
     render((1200, 480), |root| {
@@ -322,7 +249,7 @@ pub fn lesion_svg(report: &LesionReport, classes: usize) -> Result<String, Strin
             .x_label_area_size(40)
             .y_label_area_size(55)
             .build_cartesian_2d(0f64..width, lo..hi)?;
-        dark_mesh!(chart)
+        dark_mesh(&mut chart)
             .disable_x_mesh()
             .x_labels(0)
             .x_desc("blocks, input → output, one group per run")
@@ -364,7 +291,7 @@ pub fn lesion_svg(report: &LesionReport, classes: usize) -> Result<String, Strin
             ))?;
             x += 1.0;
         }
-        dark_legend!(chart)?;
+        dark_legend(&mut chart).draw()?;
         Ok(())
     })
 }
@@ -372,6 +299,7 @@ pub fn lesion_svg(report: &LesionReport, classes: usize) -> Result<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plotting::svg::BACKGROUND;
     use crate::records::{BlockLesion, LesionParams, ModelLesion};
 
     #[test]

@@ -11,73 +11,110 @@
 
 use mimalloc::MiMalloc;
 use rayon::prelude::*;
-use std::alloc::{GlobalAlloc, Layout};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::ffi::{c_int, c_long};
+use std::ffi::{c_char, c_int, c_long};
 use std::sync::Once;
 
 /// The binary's global allocator: mimalloc, except that large zeroed allocations made on a rayon
-/// worker are zeroed by every pool thread. dfdx allocates every gradient buffer zeroed, on the
-/// thread that runs the backward op, while the other core waits: that serial `memset` was 3.5 %
-/// of a 56-layer step's CPU samples (and about twice that of its wall time).
+/// worker are zeroed by every pool thread, and that [`watch_zeroed`] can learn the address of one
+/// zeroed allocation. dfdx allocates every gradient buffer zeroed, on the thread that runs the
+/// backward op, while the other core waits: a serial `memset` there was 3.5 % of a 56-layer
+/// step's CPU samples (and about twice that of its wall time).
 pub struct Allocator;
 
 /// Below this, one thread zeroes (splitting costs more than it saves).
 const PAR_ZERO_MIN: usize = 1 << 20;
 
-// SAFETY: every method forwards to mimalloc's, which upholds the `GlobalAlloc` contract;
-// `alloc_zeroed`'s own path returns mimalloc's `alloc` block after writing zeros over all of it.
+/// Whether the system allocator sits underneath instead of mimalloc: `RESVIZ_SYSTEM_ALLOC=1` in
+/// the environment, for valgrind's memcheck, which tracks which bytes of a `malloc` block were
+/// written but cannot see inside mimalloc's blocks. Decided at the process's first allocation
+/// and never changed (a block must be freed by the allocator that made it).
+fn system() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+    /// 0: not decided yet; 1: mimalloc; 2: the system's.
+    static BASE: AtomicU8 = AtomicU8::new(0);
+    match BASE.load(Relaxed) {
+        0 => {
+            // `getenv` does not allocate (`std::env` would, inside the allocator). Every thread
+            // that races here reads the same environment and stores the same answer.
+            // SAFETY: a NUL-terminated name; the result is only compared with null.
+            let set = unsafe { !getenv(c"RESVIZ_SYSTEM_ALLOC".as_ptr()).is_null() };
+            BASE.store(if set { 2 } else { 1 }, Relaxed);
+            set
+        }
+        b => b == 2,
+    }
+}
+
+/// `base!(alloc(layout))`: the call on the allocator underneath (see [`system`]).
+macro_rules! base {
+    ($method:ident($($arg:expr),*)) => {
+        if system() {
+            System.$method($($arg),*)
+        } else {
+            MiMalloc.$method($($arg),*)
+        }
+    };
+}
+
+// SAFETY: every method forwards to mimalloc's (or the system's), which upholds the `GlobalAlloc`
+// contract. `alloc_zeroed` returns zeroed memory on every path: the base's `alloc_zeroed`, or its
+// `alloc` block after `zero_parallel` wrote zeros over all of it. Watching only reads the address.
 unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded contract.
-        unsafe { MiMalloc.alloc(layout) }
+        unsafe { base!(alloc(layout)) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded contract (the block came from mimalloc on every path).
-        unsafe { MiMalloc.dealloc(ptr, layout) }
+        // SAFETY: forwarded contract.
+        unsafe { base!(dealloc(ptr, layout)) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded contract.
-        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
+        unsafe { base!(realloc(ptr, layout, new_size)) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if UNZEROED.with(|u| u.get().0 == layout.size()) {
-            // SAFETY: forwarded contract. The caller of `unzeroed` asked for this block as is.
-            let p = unsafe { MiMalloc.alloc(layout) };
-            UNZEROED.with(|u| u.set((usize::MAX, p as usize)));
-            return p;
-        }
         // Only on a pool thread: there the zeroing forks like any other parallel region of the
         // step; elsewhere (UI, runtime threads) it would block on the pool.
-        if layout.size() < PAR_ZERO_MIN || rayon::current_thread_index().is_none() {
+        let p = if layout.size() < PAR_ZERO_MIN || rayon::current_thread_index().is_none() {
             // SAFETY: forwarded contract.
-            return unsafe { MiMalloc.alloc_zeroed(layout) };
-        }
-        // SAFETY: forwarded contract.
-        let p = unsafe { MiMalloc.alloc(layout) };
+            unsafe { base!(alloc_zeroed(layout)) }
+        } else {
+            // SAFETY: forwarded contract.
+            let p = unsafe { base!(alloc(layout)) };
+            if !p.is_null() {
+                zero_parallel(p, layout.size());
+            }
+            p
+        };
         if !p.is_null() {
-            zero_parallel(p, layout.size());
+            WATCHED.with(|w| {
+                if w.get().0 == layout.size() {
+                    w.set((usize::MAX, p as usize));
+                }
+            });
         }
         p
     }
 }
 
 thread_local! {
-    /// `(size armed, address left unzeroed)`: see [`unzeroed`]. `usize::MAX` is disarmed.
-    static UNZEROED: Cell<(usize, usize)> = const { Cell::new((usize::MAX, 0)) };
-    /// Whether [`unzeroed`] may leave anything unzeroed on this thread (tests turn it off to run
-    /// the accumulating paths).
+    /// `(size watched for, address of the zeroed block seen)`: see [`watch_zeroed`].
+    /// `usize::MAX` is not watching.
+    static WATCHED: Cell<(usize, usize)> = const { Cell::new((usize::MAX, 0)) };
+    /// Whether [`watch_zeroed`] reports anything on this thread (tests turn it off to run the
+    /// accumulating paths).
     static FRESH: Cell<bool> = const { Cell::new(true) };
 }
 
-/// Whether new gradient buffers may be left unwritten on this thread (off inside
-/// `without_fresh`).
+/// Whether new gradient buffers are reported new on this thread (off inside `without_fresh`).
 pub(crate) fn fresh_enabled() -> bool {
     FRESH.with(|on| on.get())
 }
 
-/// Runs `f` with [`unzeroed`] turned off on this thread: every gradient buffer comes zeroed and
-/// every backward op accumulates, as without this allocator.
+/// Runs `f` with new-buffer reports turned off on this thread: every backward op accumulates
+/// into its gradient buffers, as without this allocator.
 #[cfg(test)]
 pub(crate) fn without_fresh<R>(f: impl FnOnce() -> R) -> R {
     let before = FRESH.with(|on| on.replace(false));
@@ -86,34 +123,33 @@ pub(crate) fn without_fresh<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// Runs `f` with the first zeroed allocation of exactly `bytes` bytes on this thread left
-/// *unzeroed*, and returns `f`'s result with that block's address (if `f` made it).
+/// Runs `f` and returns its result with the address of the first zeroed allocation of exactly
+/// `bytes` bytes it made on this thread, if any. The block is zeroed like every other: this only
+/// watches.
 ///
 /// Why: dfdx hands a backward op a zeroed gradient buffer when the tensor has none yet, and the
-/// op then `+=`s into it. An op that knows the buffer is new can write it with `=` instead,
-/// saving the zeroing pass and the read of the old values. Only `engine::grads::take_grad!`
-/// calls this, with `f` = dfdx's `get_or_alloc_mut`, whose only zeroed allocation is that buffer;
-/// the address tells the caller whether it got the new block (and must write every element) or
-/// an existing one. Without this allocator as the global one nothing is left unzeroed and `None`
-/// comes back.
-pub(crate) fn unzeroed<R>(bytes: usize, f: impl FnOnce() -> R) -> (R, Option<usize>) {
+/// op then `+=`s into it. An op that knows the buffer is new (all zeros) can write it with `=`
+/// instead, saving the read of the zeros. Only `engine::grads::take_grad!` calls this, with
+/// `f` = dfdx's `get_or_alloc_mut`, whose only zeroed allocation is that buffer; the address
+/// tells the caller whether it got the new block or an existing one. Without this allocator as
+/// the global one nothing is watched and `None` comes back (ops then accumulate).
+pub(crate) fn watch_zeroed<R>(bytes: usize, f: impl FnOnce() -> R) -> (R, Option<usize>) {
     if bytes == 0 || !FRESH.with(|on| on.get()) {
         return (f(), None);
     }
-    /// Disarms even if `f` unwinds: an armed size left behind would hand some later caller
-    /// an unzeroed block.
-    struct Disarm;
-    impl Drop for Disarm {
+    /// Stops watching even if `f` unwinds, so no later allocation is taken for `f`'s.
+    struct Unwatch;
+    impl Drop for Unwatch {
         fn drop(&mut self) {
-            UNZEROED.with(|u| u.set((usize::MAX, 0)));
+            WATCHED.with(|w| w.set((usize::MAX, 0)));
         }
     }
-    UNZEROED.with(|u| u.set((bytes, 0)));
-    let guard = Disarm;
+    WATCHED.with(|w| w.set((bytes, 0)));
+    let guard = Unwatch;
     let r = f();
-    let (armed, addr) = UNZEROED.with(|u| u.get());
+    let (watching, addr) = WATCHED.with(|w| w.get());
     drop(guard);
-    (r, (armed == usize::MAX && addr != 0).then_some(addr))
+    (r, (watching == usize::MAX && addr != 0).then_some(addr))
 }
 
 /// Writes `len` zero bytes at `p`, split across the rayon pool.
@@ -131,6 +167,7 @@ fn zero_parallel(p: *mut u8, len: usize) {
 
 unsafe extern "C" {
     fn mi_option_set(option: c_int, value: c_long);
+    fn getenv(name: *const c_char) -> *mut c_char;
 }
 
 /// `mi_option_purge_delay` in mimalloc 3's `mi_option_e` (libmimalloc-sys 0.1.49): milliseconds
@@ -187,7 +224,30 @@ mod tests {
         ] {
             check(size);
             rayon::scope(|_| check(size));
+            // Watched, the block is zeroed all the same (the watch only learns its address).
+            let (_, addr) = watch_zeroed(size, || check(size));
+            assert!(
+                addr.is_some(),
+                "{size}: the watched allocation was not seen"
+            );
+            rayon::scope(|_| assert!(watch_zeroed(size, || check(size)).1.is_some()));
         }
+    }
+
+    /// A watch reports only an allocation of its own size, and nothing once `f` returned.
+    #[test]
+    fn watch_sees_only_its_size() {
+        let (v, addr) = watch_zeroed(4096, || vec![0f32; 512]);
+        assert_eq!(
+            addr, None,
+            "a 2048-byte block was taken for a 4096-byte one"
+        );
+        drop(v);
+        let (v, addr) = watch_zeroed(4096, || vec![0f32; 1024]);
+        assert_eq!(addr, Some(v.as_ptr() as usize));
+        let w = vec![0f32; 1024];
+        assert_eq!(WATCHED.with(|s| s.get()).0, usize::MAX, "still watching");
+        drop((v, w));
     }
 
     #[test]

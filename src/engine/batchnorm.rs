@@ -40,7 +40,7 @@ impl Default for BnCfg {
 
 /// Per-channel statistics used to normalise: `x̂ = (x − mean)·invstd`.
 #[derive(Clone, Copy, Debug)]
-pub struct ChanNorm {
+pub(crate) struct ChanNorm {
     pub mean: f64,
     pub invstd: f64,
     /// The forward's shift `β − mean·γ·invstd`: backward recomputes the ReLU mask from x.
@@ -269,7 +269,7 @@ fn channel_backward_body<E: Float, const RELU: bool>(
 /// Forward on plain slices: writes all of `out` (`y = ReLU?(γ·x̂ + β)`), updates the running
 /// statistics in training mode, and returns the per-channel normalisation for [`backward`].
 #[allow(clippy::too_many_arguments)]
-pub fn forward<E: Float>(
+pub(crate) fn forward<E: Float>(
     xv: &[E],
     (n, c_all, hw): (usize, usize, usize),
     gamma_f: &[f64],
@@ -360,7 +360,7 @@ fn channel_write<E: Float>(
 /// `(dγ, dβ, Σ gz²)` per channel (Σ gz² only if `tapped`, else 0); `gz` is the output's
 /// gradient (the ReLU mask is recomputed from `xv` and `norms`).
 #[allow(clippy::too_many_arguments)]
-pub fn backward<E: Float>(
+pub(crate) fn backward<E: Float>(
     xv: &[E],
     gz: &[E],
     (gx, fresh): (&mut [E], bool),

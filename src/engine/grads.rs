@@ -3,9 +3,10 @@
 //!
 //! dfdx gives a tensor that has no gradient yet a zeroed buffer, which the op then `+=`s into.
 //! Most activations have one consumer, so most input gradients are new: writing them with `=`
-//! saves the zeroing pass and the read of the zeros, two of the memory passes a backward op makes.
-//! The buffer is new when the allocation [`super::alloc::unzeroed`] left unzeroed is the one the
-//! store now holds; an op then *must* write every element of it.
+//! saves the read of the zeros, one of the memory passes a backward op makes. The buffer is new
+//! when the zeroed allocation [`super::alloc::watch_zeroed`] saw is the one the store now holds.
+//! A new buffer is zeros like any other (nothing here hands out unwritten memory); an op may
+//! overwrite it with `=` because `0 + v` and `v` are the same value.
 
 use dfdx::prelude::*;
 
@@ -15,8 +16,8 @@ pub(crate) fn elem_bytes<E, D: Storage<E>>(_: &Gradients<E, D>) -> usize {
 }
 
 /// `take_grad!(grads, ghost)`: `Result<(Vec<E>, bool), CpuError>`, the tensor's gradient taken out
-/// of the store (its entry left empty) and whether it is *new*. A new buffer holds arbitrary
-/// bits (f32/f64: no invalid values) and the op must overwrite every element; an old one is
+/// of the store (its entry left empty) and whether it is *new*. A new buffer holds zeros and the
+/// op may write it with `=` (every element it writes; the rest stay zero); an old one is
 /// accumulated into. Put it back with `**grads.get_or_alloc_mut(&ghost)? = buf` (the emptied
 /// entry exists, so that allocates nothing).
 ///
@@ -44,7 +45,8 @@ macro_rules! take_grad_or_pending {
     ($grads:ident, $t:expr) => {{
         let len = dfdx::shapes::HasShape::shape(&$t).num_elements();
         let bytes = len * $crate::engine::grads::elem_bytes(&$grads);
-        let (slot, addr) = $crate::engine::alloc::unzeroed(bytes, || $grads.get_or_alloc_mut(&$t));
+        let (slot, addr) =
+            $crate::engine::alloc::watch_zeroed(bytes, || $grads.get_or_alloc_mut(&$t));
         slot.map(|slot| {
             let buf = std::mem::take(&mut **slot);
             let ptr = buf.as_ptr() as usize;
@@ -61,12 +63,12 @@ macro_rules! take_grad_or_pending {
 pub(crate) use take_grad_or_pending;
 
 thread_local! {
-    /// The address of one buffer put into the store unwritten (see [`mark_new`]), or 0.
+    /// The address of one zeroed buffer put into the store as new (see [`mark_new`]), or 0.
     static MARKED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// The buffer at `addr`, just put into the store unwritten, is new: the next `take_grad!` that
-/// takes it reports it so (and must write it in full). One at a time: backward runs its ops in
+/// The buffer at `addr`, just put into the store zeroed, is new: the next `take_grad!` that
+/// takes it reports it so (and may write it with `=`). One at a time: backward runs its ops in
 /// sequence on one thread, and the op that marks a buffer is followed by the one that takes it.
 pub(crate) fn mark_new(addr: usize) {
     MARKED.with(|m| m.set(addr));
@@ -200,8 +202,8 @@ mod tests {
         }
     }
 
-    /// The mechanism engages: a new gradient comes back as the unzeroed block, an existing one
-    /// does not, and with it turned off nothing is left unzeroed.
+    /// The mechanism engages: a new gradient comes back reported new, and zeroed; an existing
+    /// one does not; with it turned off nothing is reported new.
     #[test]
     fn new_gradient_buffers_are_detected() {
         let dev = Cpu::default();
@@ -209,6 +211,7 @@ mod tests {
         let mut grads: Gradients<f32, Cpu> = Gradients::leaky();
         let (buf, fresh) = take_grad!(grads, x).unwrap();
         assert!(fresh && buf.len() == 4096);
+        assert!(buf.iter().all(|&v| v == 0.0), "a new buffer is not zeroed");
         **grads.get_or_alloc_mut(&x).unwrap() = buf;
         let (buf, fresh) = take_grad!(grads, x).unwrap();
         assert!(!fresh && buf.len() == 4096);

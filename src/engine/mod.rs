@@ -10,8 +10,8 @@ pub mod alloc;
 mod backprop;
 pub mod batchnorm;
 pub mod conv;
-pub mod direct;
-pub mod dw;
+pub(crate) mod direct;
+pub(crate) mod dw;
 pub mod elementwise;
 mod gemm;
 #[cfg(test)]
@@ -28,6 +28,7 @@ pub mod split;
 #[cfg(test)]
 mod tap_tests;
 pub mod tensor;
+pub mod timing;
 
 pub use batchnorm::{BnCfg, BnSplit, batch_norm2d, batch_norm2d_probed, batch_norm2d_tapped};
 pub use conv::{ConvCfg, PreparedConv, conv2d};
@@ -49,9 +50,9 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 }
 
 /// Milliseconds of the fastest of `reps` runs of `f`, after one untimed warm-up run: the minimum
-/// is what other processes on a shared machine disturb least. For `resviz bench --kernels` and the
-/// engine's ignored speed tests.
-pub fn best_ms(reps: usize, f: &mut dyn FnMut()) -> f64 {
+/// is what other processes on a shared machine disturb least. For [`timing`] (`resviz bench
+/// --kernels`) and the ignored speed tests.
+pub(crate) fn best_ms(reps: usize, f: &mut dyn FnMut()) -> f64 {
     f();
     (0..reps.max(1))
         .map(|_| {

@@ -10,7 +10,7 @@
 //!   after the shortcut has written its part and before the branch writes anything.
 //!
 //! Backward order is therefore: shortcut ops write `id` into x's gradient → `shortcut`'s op moves
-//! `id` aside and leaves an unwritten buffer, marked new so the branch's first op writes it with
+//! `id` aside and leaves a zeroed buffer, marked new so the branch's first op writes it with
 //! `=` (see `grads::take_grad!`) → branch ops write `br` → `enter`'s op adds `id` back while
 //! summing ‖id‖², ‖br‖² and ⟨id, br⟩ in the same pass. The producer of x then reads
 //! `id + br`, the gradient it always read. The cost is that one pass per residual block; the
@@ -157,9 +157,16 @@ impl<E: Float> Split<E> {
                 **grads.get_or_alloc_mut(&xg)? = id;
                 return Ok(());
             }
-            // New means nothing on the shortcut side wrote it: its bits are arbitrary.
-            *lock(&stash) = (!fresh).then_some(id);
-            **grads.get_or_alloc_mut(&xg)? = new_buffer(len);
+            // New means nothing on the shortcut side wrote it: it is still zeros, and serves as
+            // the branch's new buffer itself.
+            let branch = if fresh {
+                mark_new(id.as_ptr() as usize);
+                id
+            } else {
+                *lock(&stash) = Some(id);
+                new_buffer(len)
+            };
+            **grads.get_or_alloc_mut(&xg)? = branch;
             Ok(())
         });
         x.put_tape(tape)
@@ -215,8 +222,8 @@ pub(crate) fn take_pending<E: Float>(buf: &[E]) -> Option<Pending<E>> {
     })
 }
 
-/// A buffer the next `take_grad!` of it reports new (to be written, not read): unwritten when
-/// new-buffer writes are on, zeroed otherwise (then ops accumulate into it as usual).
+/// A zeroed buffer the next `take_grad!` of it reports new (written with `=`, not read) when
+/// new-buffer writes are on; otherwise not reported new (ops accumulate into it as usual).
 fn new_buffer<E: Float>(len: usize) -> Vec<E> {
     let (v, new) = own_buffer(len);
     if new {
@@ -226,24 +233,18 @@ fn new_buffer<E: Float>(len: usize) -> Vec<E> {
     v
 }
 
-/// `(buffer, new)` for an op to write: unwritten and new when new-buffer writes are on, zeroed
-/// and not new otherwise. A new buffer's op must write every element before anything reads it.
+/// `(buffer, new)` for an op to write: zeroed, and new when new-buffer writes are on (the op
+/// may then write it with `=`).
+///
+/// Zeroed, not left unwritten: an unwritten `Vec<f32>` claims initialised memory it does not
+/// have, which is undefined behaviour in Rust whatever the bits. The zeroing runs in parallel
+/// on the pool (`engine::alloc`) and costs one write pass; the op still saves the read.
 fn own_buffer<E: Float>(len: usize) -> (Vec<E>, bool) {
-    if !super::alloc::fresh_enabled() {
-        return (vec![E::zero(); len], false);
-    }
-    let mut v = Vec::with_capacity(len);
-    // SAFETY: f32/f64 have no invalid bit patterns, and the caller hands the buffer on as new
-    // (marked, or reported so by `Pending::decline`): its op writes it before anything reads it.
-    #[allow(clippy::uninit_vec)]
-    unsafe {
-        v.set_len(len)
-    };
-    (v, true)
+    (vec![E::zero(); len], super::alloc::fresh_enabled())
 }
 
 /// `g = br + id` in place, with the split's three sums. `untouched`: the branch wrote nothing
-/// (g holds arbitrary bits); `id` is `None` where the shortcut wrote nothing.
+/// (g is still the zeros it was given); `id` is `None` where the shortcut wrote nothing.
 fn merge<E: Float>(g: &mut [E], untouched: bool, id: Option<&[E]>) -> GradSplit {
     match (id, untouched) {
         (Some(id), false) => par_chunks_sum(g, |o, c| {
@@ -265,10 +266,7 @@ fn merge<E: Float>(g: &mut [E], untouched: bool, id: Option<&[E]>) -> GradSplit 
             branch_sq: sum_squares(g),
             ..GradSplit::default()
         },
-        (None, true) => {
-            g.fill(E::zero());
-            GradSplit::default()
-        }
+        (None, true) => GradSplit::default(),
     }
 }
 

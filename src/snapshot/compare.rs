@@ -2,6 +2,7 @@
 
 use super::{RunSnapshot, SnapshotError};
 use crate::numfmt::{duration, pct};
+use crate::plotting::svg::{BACKGROUND, dark_mesh, decade_range, font, padded_range, run_colours};
 use crate::records::record::{RunHistory, RunStatus};
 use crate::records::{flow, learning};
 use plotters::coord::Shift;
@@ -189,19 +190,6 @@ fn label(snaps: &[RunSnapshot], i: usize, run: &RunHistory) -> String {
     }
 }
 
-fn finite_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for v in values.filter(|v| v.is_finite()) {
-        lo = lo.min(v);
-        hi = hi.max(v);
-    }
-    if lo > hi {
-        return (0.0, 1.0);
-    }
-    let pad = ((hi - lo) * 0.05).max(1e-3);
-    (lo - pad, hi + pad)
-}
-
 /// The comparison plot as SVG text: (a) gradient-flow profile, log10 ‖∂L/∂x_l‖ per block at the
 /// last step, one line per run; (b) training loss of every run against the step, on a log axis
 /// (one spike does not flatten the rest), raw faint and smoothed (EMA) bold. Run colours are
@@ -213,10 +201,6 @@ pub fn render_svg(snaps: &[RunSnapshot]) -> Result<String, String> {
     Ok(svg)
 }
 
-/// The dark background of every SVG figure (`compare --plot`, the experiments' plots).
-pub const BACKGROUND: RGBColor = RGBColor(24, 24, 24);
-/// Their text and axes.
-pub const INK: RGBColor = RGBColor(200, 200, 200);
 const PLOT_HEIGHT: u32 = 480;
 const LEGEND_ROW: u32 = 22;
 const LEGEND_COLUMNS: usize = 4;
@@ -236,10 +220,8 @@ fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::erro
     let (plots, legend) = root.split_vertically(PLOT_HEIGHT);
     let (left, right) = plots.split_horizontally(600);
     let specs: Vec<&str> = runs.iter().map(|(_, r)| r.info.spec.as_str()).collect();
-    let colour = |k: usize| {
-        let (r, g, b) = crate::plotting::run_swatch(&specs, k).rgb();
-        RGBColor(r, g, b)
-    };
+    let colours = run_colours(&specs);
+    let colour = |k: usize| colours[k];
     let series = |f: &dyn Fn(&RunHistory) -> Vec<(f64, f64)>| -> Series {
         runs.iter()
             .enumerate()
@@ -265,7 +247,7 @@ fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::erro
         .map(|(_, r)| r.info.block_names.len())
         .max()
         .unwrap_or(1);
-    let (ylo, yhi) = finite_range(runs.iter().flat_map(|(_, r)| profile(r)).map(|p| p.1));
+    let (ylo, yhi) = padded_range(runs.iter().flat_map(|(_, r)| profile(r)).map(|p| p.1));
     let mut chart = panel(
         &left,
         "(a) gradient flow at the last step",
@@ -295,7 +277,7 @@ fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::erro
         .max()
         .unwrap_or(1);
     let losses = series(&loss);
-    let (lo, hi) = positive_range(losses.iter().flat_map(|(_, _, p)| p).map(|p| p.1));
+    let (lo, hi) = decade_range(losses.iter().flat_map(|(_, _, p)| p).map(|p| p.1));
     let mut chart = panel(
         &right,
         "(b) training loss (faint: raw, bold: smoothed)",
@@ -313,22 +295,6 @@ fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::erro
     Ok(())
 }
 
-/// The range of the positive values (log axes need both ends above 0).
-fn positive_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (mut lo, mut hi) = (f64::INFINITY, 0f64);
-    for v in values.filter(|v| v.is_finite() && *v > 0.0) {
-        lo = lo.min(v);
-        hi = hi.max(v);
-    }
-    if lo > hi {
-        return (0.1, 10.0);
-    }
-    // Whole decades, so the log axis has labelled ticks however narrow the data.
-    let decade = |v: f64, f: fn(f64) -> f64| 10f64.powf(f(v.log10()));
-    let (lo, hi) = (decade(lo, f64::floor), decade(hi, f64::ceil));
-    (lo, if hi > lo { hi } else { lo * 10.0 })
-}
-
 /// One panel's chart on the dark background.
 type Chart<'a, 'b, Y> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, Y>>;
 
@@ -339,7 +305,7 @@ fn panel<'a, 'b, Y: AsRangedCoord>(
     y: Y,
 ) -> Result<Chart<'a, 'b, Y::CoordDescType>, String> {
     ChartBuilder::on(area)
-        .caption(caption, ("sans-serif", 20).into_font().color(&INK))
+        .caption(caption, font(20))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(55)
@@ -351,14 +317,9 @@ fn mesh<Y>(chart: &mut Chart<'_, '_, Y>, x_desc: &str, y_desc: &str) -> Result<(
 where
     Y: Ranged + ValueFormatter<Y::ValueType>,
 {
-    chart
-        .configure_mesh()
+    dark_mesh(chart)
         .x_desc(x_desc)
         .y_desc(y_desc)
-        .axis_style(INK)
-        .bold_line_style(RGBColor(60, 60, 60))
-        .light_line_style(RGBColor(36, 36, 36))
-        .label_style(("sans-serif", 14).into_font().color(&INK))
         .draw()
         .map_err(|e| e.to_string())
 }
@@ -368,7 +329,7 @@ fn draw_legend(
     area: &DrawingArea<SVGBackend, Shift>,
     series: &Series,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let font = ("sans-serif", 15).into_font().color(&INK);
+    let font = font(15);
     for (k, (label, c, _)) in series.iter().enumerate() {
         let x = 60 + (k % LEGEND_COLUMNS) as i32 * 280;
         let y = 8 + (k / LEGEND_COLUMNS) as i32 * LEGEND_ROW as i32;

@@ -11,8 +11,8 @@ use crate::engine::{direct, dw};
 use rayon::prelude::*;
 
 /// Backward pass on plain slices; accumulates (`+=`) into `gw` and `gb`, and into `gx` if given
-/// as `(gx, false)`; `(gx, true)` overwrites all of `gx` instead (a new gradient buffer, whose
-/// contents are arbitrary: see `engine::grads`).
+/// as `(gx, false)`; `(gx, true)` overwrites all of `gx` instead (a new gradient buffer of
+/// zeros, so the read is skipped: see `engine::grads`).
 ///
 /// dW uses a *pixel-major* im2col (`colᵀ [P, K·K·Cin]`, columns ordered (ky, kx, ci), built from
 /// a zero-padded HWC copy of the image): gemm then needs no packing of the big operand, which

@@ -20,9 +20,9 @@ mod prepared;
 #[cfg(test)]
 mod tests;
 
-pub use backward::backward;
-pub use forward::forward;
-pub use geom::Geom;
+pub(crate) use backward::backward;
+pub(crate) use forward::forward;
+pub(crate) use geom::Geom;
 pub use prepared::PreparedConv;
 
 use super::grads::take_grad_or_pending;
@@ -66,16 +66,10 @@ pub fn conv2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
         b
     });
 
-    // Not zeroed: `forward` writes every element (zeroing it first cost a memset per conv).
-    let len = g.n * g.cout * g.p();
-    let mut out: Vec<E> = Vec::with_capacity(len);
-    // SAFETY: E is f32 or f64 (no invalid bit patterns, no drop), and `forward` overwrites every
-    // element before the buffer is read: gemm with `accumulate = false` (or after the bias fill)
-    // on every output row, or the grid / pixel-major copies of every output pixel.
-    #[allow(clippy::uninit_vec)] // see SAFETY: written in full before any read
-    unsafe {
-        out.set_len(len)
-    };
+    // Zeroed although `forward` overwrites every element: its kernels (gemm, the direct
+    // kernel) write through `&mut [E]`, which must not point at uninitialised memory. The
+    // zeroing is one parallel write pass (`engine::alloc`), measured in ARCHITECTURE.md.
+    let mut out = vec![E::zero(); g.n * g.cout * g.p()];
     forward(
         &g,
         view(&x),

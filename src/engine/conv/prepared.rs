@@ -84,13 +84,8 @@ impl<E: Float> PreparedConv<E> {
     pub fn forward(&self, x: &[E], n: usize, h: usize, w: usize) -> Vec<E> {
         let g = self.geom(n, h, w);
         let len = n * self.cout * g.ho * g.wo;
-        let mut out: Vec<E> = Vec::with_capacity(len);
-        // SAFETY: E is f32 or f64 (no invalid bit patterns, no drop), and both paths below
-        // overwrite every element (`Write::Set`, or `forward`'s contract) before it is read.
-        #[allow(clippy::uninit_vec)] // see SAFETY: written in full before any read
-        unsafe {
-            out.set_len(len)
-        };
+        // Zeroed although both paths below overwrite every element, as in `conv2d`.
+        let mut out = vec![E::zero(); len];
         if len == 0 {
             return out;
         }

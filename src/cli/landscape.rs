@@ -2,14 +2,14 @@
 //! landscape (Li et al. 2018) on a grid and a 1-D slice, as a table or JSON on stdout,
 //! optionally an SVG.
 
+use super::common::measure_all;
 use super::runs::{self, RunsOrigin};
 use super::{LandscapeArgs, plot};
-use crate::experiments::landscape;
+use crate::experiments::landscape::Landscape;
 use crate::records::PreciseBn;
 use crate::records::{LandscapeParams, LandscapeResult};
 use color_eyre::eyre::Result;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::AtomicBool;
 
 /// What `resviz landscape --json` prints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,36 +32,24 @@ pub fn run(args: &LandscapeArgs) -> Result<()> {
         images: args.images,
         seed: args.dir_seed,
         bn: PreciseBn {
-            batches: args.bn_batches,
+            batches: args.m.bn_batches,
             batch: 0, // the experiment's batch, once it is known
             seed: 0,
         },
         ..LandscapeParams::default()
     };
     params.validate(None)?;
-    let trainer = runs::trainer_for(
-        (&args.exp, &args.plateau),
-        (args.steps, 0),
-        args.from.as_deref(),
-        |ds| Ok(params.validate(Some(ds))?),
-    )?;
+    let (trainer, _) = args
+        .m
+        .runs((0, Some(0)), |ds| Ok(params.validate(Some(ds))?))?;
     params.bn.batch = trainer.cfg.batch.max(1);
-    let ds = &trainer.ds;
-    let bn_batches = params.bn.indices(ds.train.len()).len();
-    let image_batches = params.images.div_ceil(params.eval_batch);
-    let per_run = landscape::passes_needed(&params, bn_batches, image_batches);
-    let never = AtomicBool::new(false);
-    let models = runs::measure_each(&trainer, "landscape", per_run, |run, progress| {
-        Ok(landscape::landscape(
-            &run.net, ds, &params, progress, &never,
-        )?)
-    })?;
+    let x = Landscape::new(&trainer.ds, &params)?;
     let report = LandscapeReport {
-        models,
-        runs: RunsOrigin::of(&trainer, args.from.as_deref()),
+        models: measure_all(&trainer, "landscape", &x)?,
+        runs: args.m.origin(&trainer),
     };
     let svg = || plot::landscape_svg(&report.models);
-    runs::emit(&report, args.json, args.plot.as_deref(), svg, table)
+    runs::emit(&report, args.m.json, args.m.plot.as_deref(), svg, table)
 }
 
 /// Per model: loss at θ, the grid's minimum and where, the non-convex fraction, the slice's range.

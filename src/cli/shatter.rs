@@ -2,14 +2,14 @@
 //! (Balduzzi et al. 2017) of every run along one line between two test images, as a table or
 //! JSON on stdout, optionally an SVG.
 
+use super::common::measure_all;
 use super::runs::{self, RunsOrigin};
 use super::{ShatterArgs, plot};
-use crate::experiments::shatter;
+use crate::experiments::shatter::Shatter;
 use crate::records::PreciseBn;
 use crate::records::{ShatterParams, ShatterResult};
 use color_eyre::eyre::Result;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::AtomicBool;
 
 /// What `resviz shatter --json` prints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,33 +32,24 @@ pub fn run(args: &ShatterArgs) -> Result<()> {
         points: args.points,
         lags: args.lags,
         bn: PreciseBn {
-            batches: args.bn_batches,
+            batches: args.m.bn_batches,
             batch: 0, // the experiment's batch, once it is known
             seed: 0,
         },
         ..ShatterParams::default()
     };
     params.validate(None)?;
-    let trainer = runs::trainer_for(
-        (&args.exp, &args.plateau),
-        (args.steps, 0),
-        args.from.as_deref(),
-        |ds| Ok(params.validate(Some(ds))?),
-    )?;
+    let (trainer, _) = args
+        .m
+        .runs((0, Some(0)), |ds| Ok(params.validate(Some(ds))?))?;
     params.bn.batch = trainer.cfg.batch.max(1);
-    let ds = &trainer.ds;
-    let bn_batches = params.bn.indices(ds.train.len()).len();
-    let per_run = shatter::passes_needed(&params, bn_batches);
-    let never = AtomicBool::new(false);
-    let models = runs::measure_each(&trainer, "shatter", per_run, |run, progress| {
-        Ok(shatter::shatter(&run.net, ds, &params, progress, &never)?)
-    })?;
+    let x = Shatter::new(&trainer.ds, &params)?;
     let report = ShatterReport {
-        models,
-        runs: RunsOrigin::of(&trainer, args.from.as_deref()),
+        models: measure_all(&trainer, "shatter", &x)?,
+        runs: args.m.origin(&trainer),
     };
     let svg = || plot::shatter_svg(&report.models);
-    runs::emit(&report, args.json, args.plot.as_deref(), svg, table)
+    runs::emit(&report, args.m.json, args.m.plot.as_deref(), svg, table)
 }
 
 /// Per model: the class, lag-1 … lag-4 autocorrelation and the size of g.

@@ -9,7 +9,7 @@
 //! statistics are not perturbed and the loss is evaluated in evaluation mode with θ's running
 //! statistics (`net.eval()`).
 
-use super::{ExperimentError, Passes, Progress, precise_bn, require};
+use super::{Experiment, ExperimentError, Passes, Progress, precise_bn, require};
 use crate::data::Dataset;
 use crate::engine::{self, Float};
 use crate::model::Network;
@@ -228,6 +228,55 @@ fn grid_min(losses: &[Vec<f64>], coords: &[f64]) -> (f64, [f64; 2]) {
     best
 }
 
+/// The landscape prepared on a dataset: the training images of the loss, the batch-norm batches.
+pub struct Landscape {
+    pub params: LandscapeParams,
+    /// `(x, labels)` per evaluation batch.
+    pub batches: Vec<(Vec<f32>, Vec<usize>)>,
+    pub bn: Vec<Vec<f32>>,
+}
+
+impl Landscape {
+    /// `params` checked against `ds` and the first `params.images` training images gathered.
+    pub fn new(ds: &Dataset, params: &LandscapeParams) -> Result<Self, ExperimentError> {
+        params.validate(Some(ds))?;
+        let batches = (0..params.images)
+            .step_by(params.eval_batch)
+            .map(|s| {
+                let (mut x, mut y) = (Vec::new(), Vec::new());
+                let end = (s + params.eval_batch).min(params.images);
+                ds.gather_range(&ds.train, s..end, &mut x, &mut y);
+                (x, y)
+            })
+            .collect();
+        Ok(Self {
+            params: params.clone(),
+            batches,
+            bn: params.bn.gather(ds),
+        })
+    }
+}
+
+impl Experiment for Landscape {
+    type Output = LandscapeResult;
+    const UNIT: &'static str = "passes";
+
+    fn units(&self, _: &Network<f32>) -> usize {
+        passes_needed(&self.params, self.bn.len(), self.batches.len())
+    }
+
+    fn measure(
+        &self,
+        net: &Network<f32>,
+        _model: &str,
+        progress: Progress,
+        cancel: &AtomicBool,
+    ) -> Result<LandscapeResult, ExperimentError> {
+        let b = (&self.batches[..], &self.bn[..]);
+        landscape_images(net, b.0, b.1, &self.params, progress, cancel)
+    }
+}
+
 /// The landscape of `net` on the first `params.images` training images of `ds`.
 pub fn landscape(
     net: &Network<f32>,
@@ -236,25 +285,5 @@ pub fn landscape(
     progress: Progress,
     cancel: &AtomicBool,
 ) -> Result<LandscapeResult, ExperimentError> {
-    let n = ds.train.len();
-    require(params.images >= 1 && params.images <= n, || {
-        format!(
-            "images must be in 1..={n} (the training split), got {}",
-            params.images
-        )
-    })?;
-    require(params.eval_batch >= 1, || {
-        "the eval batch must be at least 1".into()
-    })?;
-    let batches: Vec<(Vec<f32>, Vec<usize>)> = (0..params.images)
-        .step_by(params.eval_batch)
-        .map(|s| {
-            let (mut x, mut y) = (Vec::new(), Vec::new());
-            let end = (s + params.eval_batch).min(params.images);
-            ds.gather_range(&ds.train, s..end, &mut x, &mut y);
-            (x, y)
-        })
-        .collect();
-    let bn = params.bn.gather(ds);
-    landscape_images(net, &batches, &bn, params, progress, cancel)
+    Landscape::new(ds, params)?.measure(net, "", progress, cancel)
 }

@@ -7,7 +7,7 @@
 //! batch statistics; the running statistics are first re-estimated from training images
 //! ([`PreciseBn`]), because at initialisation they are the defaults and describe nothing.
 
-use super::{ExperimentError, Passes, Progress, precise_bn, require};
+use super::{Experiment, ExperimentError, Passes, Progress, precise_bn, require};
 use crate::data::Dataset;
 use crate::engine::{self, Float};
 use crate::model::Network;
@@ -158,6 +158,52 @@ where
     })
 }
 
+/// Shattering prepared on a dataset: the two test images, the class, the batch-norm batches.
+pub struct Shatter {
+    pub params: ShatterParams,
+    /// x0 then x1, `[C, H, W]` each.
+    pub images: Vec<f32>,
+    pub class: usize,
+    pub bn: Vec<Vec<f32>>,
+}
+
+impl Shatter {
+    /// `params` checked against `ds` and its images gathered.
+    pub fn new(ds: &Dataset, params: &ShatterParams) -> Result<Self, ExperimentError> {
+        params.validate(Some(ds))?;
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        let idx = [params.from_image, params.to_image];
+        ds.gather(&ds.test, &idx, None::<&mut StdRng>, &mut x, &mut y);
+        Ok(Self {
+            params: params.clone(),
+            images: x,
+            class: params.class.unwrap_or(y[1]),
+            bn: params.bn.gather(ds),
+        })
+    }
+}
+
+impl Experiment for Shatter {
+    type Output = ShatterResult;
+    const UNIT: &'static str = "passes";
+
+    fn units(&self, _: &Network<f32>) -> usize {
+        passes_needed(&self.params, self.bn.len())
+    }
+
+    fn measure(
+        &self,
+        net: &Network<f32>,
+        _model: &str,
+        progress: Progress,
+        cancel: &AtomicBool,
+    ) -> Result<ShatterResult, ExperimentError> {
+        let pair = self.images.split_at(self.images.len() / 2);
+        let p = (&self.params, self.class);
+        shatter_images(net, pair, &self.bn, p, progress, cancel)
+    }
+}
+
 /// The measurement on `net` between the test images `params` names, on `ds`.
 pub fn shatter(
     net: &Network<f32>,
@@ -166,12 +212,5 @@ pub fn shatter(
     progress: Progress,
     cancel: &AtomicBool,
 ) -> Result<ShatterResult, ExperimentError> {
-    params.validate(Some(ds))?;
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    let idx = [params.from_image, params.to_image];
-    ds.gather(&ds.test, &idx, None::<&mut StdRng>, &mut x, &mut y);
-    let class = params.class.unwrap_or(y[1]);
-    let (x0, x1) = x.split_at(ds.image_len());
-    let bn = params.bn.gather(ds);
-    shatter_images(net, (x0, x1), &bn, (params, class), progress, cancel)
+    Shatter::new(ds, params)?.measure(net, "", progress, cancel)
 }

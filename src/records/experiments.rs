@@ -298,6 +298,29 @@ pub struct LesionStudy {
     pub checks: Vec<AccuracyCheck>,
 }
 
+impl LesionStudy {
+    /// The study of `models` (run order) measured with `params` after `bn`; `train_acc` holds
+    /// each run's training accuracy if known.
+    pub fn new(
+        models: Vec<ModelLesion>,
+        params: LesionParams,
+        bn: PreciseBn,
+        train_acc: &[Option<f64>],
+    ) -> Self {
+        let checks = models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| AccuracyCheck::new(m, train_acc.get(i).copied().flatten()))
+            .collect();
+        Self {
+            report: LesionReport { models, params },
+            bn,
+            drop_convention: "intact - lesioned".into(),
+            checks,
+        }
+    }
+}
+
 /// Evaluation-mode (intact, test) accuracy against the run's training accuracy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AccuracyCheck {

@@ -31,6 +31,8 @@ pub fn run(args: &LandscapeArgs) -> Result<()> {
         slice_points: args.slice_points,
         images: args.images,
         seed: args.dir_seed,
+        hessian_grid: args.hessian_grid,
+        hessian_steps: args.hessian_steps,
         bn: PreciseBn {
             batches: args.m.bn_batches,
             batch: 0, // the experiment's batch, once it is known
@@ -52,7 +54,8 @@ pub fn run(args: &LandscapeArgs) -> Result<()> {
     runs::emit(&report, args.m.json, args.m.plot.as_deref(), svg, table)
 }
 
-/// Per model: loss at θ, the grid's minimum and where, the non-convex fraction, the slice's range.
+/// Per model: loss at θ, the grid's minimum and where, the non-convex fraction (whole grid and
+/// basin), the Hessian's median |λ_min/λ_max|, the slice's range.
 fn table(r: &LandscapeReport) -> String {
     // Four digits: the loss at θ and the grid's minimum are compared.
     let plain = |x| crate::numfmt::plain_digits(x, 4);
@@ -60,17 +63,23 @@ fn table(r: &LandscapeReport) -> String {
         return "no runs\n".into();
     };
     let mut out = format!(
-        "loss landscape on the first {} training images, {g}×{g} grid over [-1, 1]², slice of {}, directions seed {}\n\n{:<16}{:>12}{:>12}{:>16}{:>14}{:>20}\n",
+        "loss landscape on the first {} training images, {g}×{g} grid over [-1, 1]², slice of {}, directions seed {}\n\
+         basin: grid points with loss ≤ loss at θ + ln(classes)/2; Hessian |λmin/λmax| median over a {h}×{h} subgrid ({} Lanczos steps at most)\n\n\
+         {:<16}{:>11}{:>11}{:>16}{:>12}{:>14}{:>12}{:>20}\n",
         p.images,
         p.slice_points,
         p.seed,
+        p.hessian_steps,
         "model",
         "loss at θ",
         "grid min",
         "at (α, β)",
         "non-convex",
+        "basin (pts)",
+        "|λmin/λmax|",
         "slice min … max",
         g = p.grid,
+        h = p.hessian_grid,
     );
     for m in &r.models {
         let (lo, hi) = m
@@ -80,12 +89,18 @@ fn table(r: &LandscapeReport) -> String {
                 (l.min(v), h.max(v))
             });
         out += &format!(
-            "{:<16}{:>12}{:>12}{:>16}{:>13.1}%{:>20}\n",
+            "{:<16}{:>11}{:>11}{:>16}{:>11.1}%{:>14}{:>12}{:>20}\n",
             m.model,
             plain(m.centre_loss),
             plain(m.min_loss),
             format!("({:+.2}, {:+.2})", m.min_at[0], m.min_at[1]),
             100.0 * m.nonconvex_frac,
+            format!(
+                "{:.1}% ({})",
+                100.0 * m.basin_nonconvex_frac,
+                m.basin_points
+            ),
+            format!("{:.3}", m.hessian_ratio_median),
             format!("{} … {}", plain(lo), plain(hi)),
         );
     }

@@ -337,6 +337,10 @@ pub struct ShatterArgs {
     /// Autocorrelation lags reported (1..=N).
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub lags: usize,
+    /// Image pairs averaged over: pair k is test images (FROM + k·s, TO + k·s), s = max(FROM,
+    /// TO) + 1.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub pairs: usize,
 }
 
 /// `resviz landscape`: loss landscape (Li et al. 2018) of each run.
@@ -360,4 +364,12 @@ pub struct LandscapeArgs {
     /// Seed of the two random directions.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub dir_seed: u64,
+    /// Points per axis of the subgrid over [-1, 1] where the Hessian's |λ_min/λ_max| is
+    /// estimated (odd; 1: at the weights only; 0: none). Each point costs up to 2 × steps
+    /// gradient passes over the images (v1-56, 256 images, 10 steps: ~75 s on 2 cores).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub hessian_grid: usize,
+    /// Lanczos steps at most per Hessian point (each two gradients over the images).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub hessian_steps: usize,
 }

@@ -5,8 +5,10 @@
 use super::common::measure_all;
 use super::runs::{self, RunsOrigin};
 use super::{ShatterArgs, plot};
+use crate::experiments::depth_fit::depth_fits;
 use crate::experiments::shatter::Shatter;
 use crate::records::PreciseBn;
+use crate::records::experiments::DepthFit;
 use crate::records::{ShatterParams, ShatterResult};
 use color_eyre::eyre::Result;
 use serde::{Deserialize, Serialize};
@@ -15,6 +17,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShatterReport {
     pub models: Vec<ShatterResult>,
+    /// Per family of specs measured at two depths or more, the decay fitted to 2^−L and 1/√L.
+    pub fits: Vec<DepthFit>,
     pub runs: RunsOrigin,
 }
 
@@ -31,6 +35,7 @@ pub fn run(args: &ShatterArgs) -> Result<()> {
         class: args.class,
         points: args.points,
         lags: args.lags,
+        pairs: args.pairs,
         bn: PreciseBn {
             batches: args.m.bn_batches,
             batch: 0, // the experiment's batch, once it is known
@@ -44,8 +49,10 @@ pub fn run(args: &ShatterArgs) -> Result<()> {
         .runs((0, Some(0)), |ds| Ok(params.validate(Some(ds))?))?;
     params.bn.batch = trainer.cfg.batch.max(1);
     let x = Shatter::new(&trainer.ds, &params)?;
+    let models = measure_all(&trainer, "shatter", &x)?;
     let report = ShatterReport {
-        models: measure_all(&trainer, "shatter", &x)?,
+        fits: depth_fits(&models),
+        models,
         runs: args.m.origin(&trainer),
     };
     let svg = || plot::shatter_svg(&report.models);
@@ -64,31 +71,44 @@ fn table(r: &ShatterReport) -> String {
             p.bn.batch
         ),
     };
+    let (a, b) = p.pair(p.pairs.saturating_sub(1));
     let mut out = format!(
-        "gradient shattering along test images {} → {}, {} points ({bn})\n\n{:<16}{:>6}{:>9}{:>9}{:>9}{:>9}{:>12}\n",
+        "gradient shattering along {} line(s) between test images {} → {} … {a} → {b}, {} points ({bn})\n\
+         lag-k: mean autocorrelation over the pairs; ± the standard deviation, IQR the interquartile range of lag-1\n\n\
+         {:<20}{:>9}{:>8}{:>8}{:>9}{:>9}{:>9}\n",
+        p.pairs,
         p.from_image,
         p.to_image,
         p.points,
         "model",
-        "class",
         "lag-1",
+        "±",
+        "IQR",
         "lag-2",
         "lag-3",
         "lag-4",
-        "mean |g|"
     );
     for m in &r.models {
-        let lag = |l: usize| m.autocorr.get(l).map_or("-".into(), |a| format!("{a:.3}"));
-        let mean = m.grad.iter().map(|g| g.abs()).sum::<f64>() / m.grad.len().max(1) as f64;
+        let lag = |l: usize| {
+            m.autocorr_mean
+                .get(l)
+                .map_or("-".into(), |a| format!("{a:.3}"))
+        };
         out += &format!(
-            "{:<16}{:>6}{:>9}{:>9}{:>9}{:>9}{:>12}\n",
+            "{:<20}{:>9}{:>8.3}{:>8.3}{:>9}{:>9}{:>9}\n",
             m.model,
-            m.class,
             lag(0),
+            m.lag1_std,
+            m.lag1_iqr,
             lag(1),
             lag(2),
             lag(3),
-            crate::numfmt::plain(mean)
+        );
+    }
+    for f in &r.fits {
+        out += &format!(
+            "\n{} at depths {:?}: c·2^-L fits with RMS residual {:.3}, c/√L with {:.3} (closer: {})\n",
+            f.family, f.depths, f.exp2_rms, f.inv_sqrt_rms, f.closer
         );
     }
     out

@@ -43,7 +43,9 @@ impl<'a> Lesion<'a> {
         bn: &PreciseBn,
     ) -> Result<Self, ExperimentError> {
         require(test_images >= 1, || "test images must be at least 1".into())?;
-        require(eval_batch >= 1, || "the eval batch must be at least 1".into())?;
+        require(eval_batch >= 1, || {
+            "the eval batch must be at least 1".into()
+        })?;
         Ok(Self {
             ds,
             ranges: ranges(ds, test_images, eval_batch),
@@ -68,7 +70,14 @@ impl Experiment for Lesion<'_> {
         progress: Progress,
         cancel: &AtomicBool,
     ) -> Result<ModelLesion, ExperimentError> {
-        lesion_net(net, model, self.ds, (&self.ranges, &self.bn), progress, cancel)
+        lesion_net(
+            net,
+            model,
+            self.ds,
+            (&self.ranges, &self.bn),
+            progress,
+            cancel,
+        )
     }
 }
 

@@ -5,6 +5,8 @@
 //! batch-norm statistics re-estimated from training images ("precise BN") where a net's running
 //! statistics do not describe it (at initialisation they are the defaults, mean 0 and variance 1).
 
+pub mod depth_fit;
+pub mod hessian;
 pub mod landscape;
 pub mod lesion;
 pub mod shatter;
@@ -100,8 +102,18 @@ impl<'a> Passes<'a> {
 
     /// One pass done.
     pub fn tick(&mut self) {
-        self.done += 1;
+        self.skip(1);
+    }
+
+    /// `n` passes done, or counted as done (an iteration that stopped before its cap).
+    pub fn skip(&mut self, n: usize) {
+        self.done += n;
         (self.progress)(self.done.min(self.total), self.total);
+    }
+
+    /// Passes counted so far.
+    pub fn done(&self) -> usize {
+        self.done
     }
 }
 

@@ -5,8 +5,8 @@
 
 use super::channel::AuxSender;
 use super::trainer::Trainer;
-use crate::data::Dataset;
 use crate::config::ExperimentConfig;
+use crate::data::Dataset;
 use crate::experiments::landscape::Landscape;
 use crate::experiments::lesion::Lesion;
 use crate::experiments::shatter::Shatter;
@@ -108,7 +108,7 @@ type Outcome = Result<ExperimentResult, ExperimentError>;
 /// [`DASHBOARD_LESION_IMAGES`] test images with the running statistics re-estimated first (as
 /// headless); shattering with the headless defaults; the landscape on an 11×11 grid and a
 /// 21-point slice over the first 256 training images, with the runs' own running statistics
-/// (as Li et al.). `cfg` and `steps` say what the runs were, for the lesion report.
+/// (as Li et al.), without the Hessian. `cfg` and `steps` say what the runs were, for the lesion report.
 fn run(
     kind: ExperimentKind,
     nets: &[(String, Network<f32>)],
@@ -118,7 +118,7 @@ fn run(
     tx: &AuxSender,
 ) -> Outcome {
     let nets: Vec<(&str, &Network<f32>)> = nets.iter().map(|(s, n)| (s.as_str(), n)).collect();
-    let mut p = Progress::new(kind, 0, tx);
+    let mut p = Progress::new(kind, tx);
     match kind {
         ExperimentKind::Lesion => {
             let params = LesionParams {
@@ -143,6 +143,8 @@ fn run(
         ExperimentKind::Landscape => {
             let params = LandscapeParams {
                 images: LandscapeParams::default().images.min(ds.train.len()),
+                // The dashboard does not show the Hessian (about a minute per 56-layer net).
+                hessian_grid: 0,
                 ..LandscapeParams::default()
             };
             let x = Landscape::new(ds, &params)?;
@@ -156,22 +158,18 @@ struct Progress<'a> {
     kind: ExperimentKind,
     done: usize,
     total: usize,
-    last: Instant,
+    /// When the last event was sent (`None`: none yet, so the first, with the total, goes out).
+    last: Option<Instant>,
     tx: &'a AuxSender,
 }
 
 impl<'a> Progress<'a> {
-    fn new(kind: ExperimentKind, total: usize, tx: &'a AuxSender) -> Self {
-        tx.send(TrainerEvent::ExperimentProgress {
-            kind,
-            done: 0,
-            total,
-        });
+    fn new(kind: ExperimentKind, tx: &'a AuxSender) -> Self {
         Self {
             kind,
             done: 0,
-            total,
-            last: Instant::now(),
+            total: 0,
+            last: None,
             tx,
         }
     }
@@ -192,8 +190,9 @@ impl<'a> Progress<'a> {
     }
 
     fn report(&mut self) {
-        if self.last.elapsed() >= PROGRESS_EVERY || self.done == self.total {
-            self.last = Instant::now();
+        let due = self.last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
+        if due || self.done == self.total {
+            self.last = Some(Instant::now());
             self.tx.send(TrainerEvent::ExperimentProgress {
                 kind: self.kind,
                 done: self.done,

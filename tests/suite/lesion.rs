@@ -3,11 +3,11 @@
 
 use resviz::config::ExperimentConfig;
 use resviz::data::{self, Dataset};
+use resviz::experiments::each;
 use resviz::experiments::lesion;
 use resviz::model::{ModelSpec, NetOptions, Network};
 use resviz::records::LesionParams;
 use resviz::train::Trainer;
-use resviz::experiments::each;
 use std::sync::Arc;
 
 fn mnist() -> Dataset {
@@ -203,8 +203,15 @@ fn lesion_measures_after_precise_bn_on_a_copy() {
     let batches = bn.gather(&ds);
     let ranges = lesion::ranges(&ds, 200, 50);
     let never = std::sync::atomic::AtomicBool::new(false);
-    let m = lesion::lesion_net(&net, "v1-8", &ds, (&ranges, &batches), &mut |_, _| {}, &never)
-        .unwrap();
+    let m = lesion::lesion_net(
+        &net,
+        "v1-8",
+        &ds,
+        (&ranges, &batches),
+        &mut |_, _| {},
+        &never,
+    )
+    .unwrap();
     let mut by_hand = net.clone();
     let mut quiet = |_, _| {};
     let mut passes = resviz::experiments::Passes::new(batches.len(), &mut quiet, &never);

@@ -5,9 +5,10 @@
 //!
 //! The Hessian is the one over the weights the landscape perturbs (conv kernels and the FC
 //! weight, every tensor of rank ≥ 2): biases and batch-norm γ, β are held fixed, as in the
-//! landscape's directions (Li et al.'s `--xignore biasbn`). It is also what evaluation mode can
-//! differentiate here: with γ and β included, the product failed the unit test's check against
-//! second differences of the loss (on v2-8, uᵀHv −13.4 against −0.098), the weights alone pass.
+//! landscape's directions (Li et al.'s `--xignore biasbn`). With γ and β included the product
+//! failed the unit test's check against second differences of the loss (v2-8: uᵀHv −13.4 against
+//! −0.098, that naive value at a step of 1e-3, which can cross a ReLU kink): probably the
+//! evaluation-mode backward's γ, β gradients, not established. The weights alone pass.
 //!
 //! Lanczos rather than power iteration: one run gives both ends of the spectrum (the extreme Ritz
 //! values converge first), where power iteration needs a second, shifted run. The basis is fully

@@ -2,88 +2,59 @@
 //! run with each block deleted (Veit et al. 2016, §4), as a table or JSON on stdout.
 
 use super::LesionArgs;
+use super::common::measure_all;
 use super::{plot, runs};
-use crate::records::{LesionParams, LesionStudy, PreciseBn, default_bn};
-use crate::records::RunHistory;
-use crate::train::{Trainer, jobs};
+use crate::experiments::lesion::Lesion;
+use super::runs::RunsOrigin;
+use crate::records::{LesionParams, LesionStudy, PreciseBn, RunHistory, default_bn};
+use crate::train::Trainer;
 use color_eyre::eyre::{Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 
 pub fn run(args: &LesionArgs) -> Result<()> {
     if args.test_images == Some(0) {
         bail!("--test-images must be at least 1");
     }
-    let (mut trainer, histories) = runs::trainer_and_histories(
-        (&args.exp, &args.plateau),
-        (args.steps, 1),
-        args.from.as_deref(),
-        |_| Ok(()),
-    )?;
+    let (trainer, histories) = args.m.runs((1, None), |_| Ok(()))?;
     let images = args
         .test_images
         .unwrap_or(usize::MAX)
         .min(trainer.ds.test.len());
-    let from = args.from.as_ref().map(|p| p.display().to_string());
-    let study = study(&mut trainer, &histories, images, args.bn_batches, from)?;
-    if let Some(path) = &args.plot {
-        let svg = plot::lesion_svg(&study.report, trainer.ds.classes)
-            .map_err(|e| color_eyre::eyre::eyre!("cannot draw the plot: {e}"))?;
-        runs::write_svg(path, &svg)?;
-    }
-    let text = match args.json {
-        true => serde_json::to_string(&study)? + "\n",
-        false => table(&study, trainer.ds.classes),
-    };
-    super::output::print(&text)
+    let origin = args.m.origin(&trainer);
+    let study = study(&trainer, &histories, images, args.m.bn_batches, origin)?;
+    let classes = trainer.ds.classes;
+    let svg = || plot::lesion_svg(&study.report, classes);
+    runs::emit(&study, args.m.json, args.m.plot.as_deref(), svg, |s| {
+        table(s, classes)
+    })
 }
 
 /// Every run of `trainer` lesioned on the first `images` test images, after re-estimating batch
-/// norm on `bn_batches` training batches; a bar on stderr counts the evaluations. `histories`
+/// norm on `bn_batches` training batches, one bar on stderr over the evaluations. `histories`
 /// give the training accuracies the evaluation is checked against.
 pub fn study(
-    trainer: &mut Trainer,
+    trainer: &Trainer,
     histories: &[RunHistory],
     images: usize,
     bn_batches: usize,
-    from: Option<String>,
+    origin: RunsOrigin,
 ) -> Result<LesionStudy> {
     let params = LesionParams {
-        experiment: trainer.cfg.clone(),
-        steps: trainer.runs.iter().map(|r| r.step).collect(),
-        from,
+        experiment: origin.experiment,
+        steps: origin.steps,
+        from: origin.from,
         test_images: images,
         eval_batch: trainer.cfg.batch.max(1),
     };
-    let bar = ProgressBar::new(jobs::lesion_evaluations(trainer)).with_style(
-        ProgressStyle::with_template(
-            "{spinner} lesion [{bar:30}] {pos}/{len} evaluations  ETA {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
     let bn = PreciseBn {
         batches: bn_batches,
         ..default_bn(trainer.cfg.batch)
     };
     let (train_len, image_len) = (trainer.ds.train.len(), trainer.ds.image_len());
     super::bounds::bn_batches(bn.batches, bn.batch, train_len, image_len)?;
+    let x = Lesion::new(&trainer.ds, images, params.eval_batch, &bn)?;
+    let models = measure_all(trainer, "lesion", &x)?;
     let train_acc: Vec<Option<f64>> = histories.iter().map(|h| h.final_mean(|s| s.acc)).collect();
-    let total = bar.length().unwrap_or(0);
-    let mut plain = super::progress::PlainCount::for_stderr("lesion", "evaluations", total);
-    let study = jobs::lesion_trainer(trainer, params, bn, &train_acc, || {
-        bar.inc(1);
-        if let Some(line) = plain
-            .as_mut()
-            .and_then(|p| p.tick(bar.position(), "deleting blocks"))
-        {
-            eprintln!("{line}");
-        }
-    });
-    bar.finish_and_clear();
-    if let Some(p) = &plain {
-        eprintln!("{}", p.done());
-    }
-    Ok(study)
+    Ok(LesionStudy::new(models, params, bn, &train_acc))
 }
 
 /// How the batch-norm statistics were set, in words.

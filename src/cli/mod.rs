@@ -24,6 +24,8 @@ use crate::config::{ConfigError, ExperimentConfig, OptimizerKind};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub use common::MeasureArgs;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "resviz",
@@ -306,48 +308,25 @@ pub struct BenchArgs {
     pub kernels: bool,
 }
 
+/// `resviz lesion`: test accuracy with each block deleted (Veit et al. 2016) of each run.
 #[derive(Debug, Args)]
+#[command(mut_arg("steps", |a| a.help(
+    "Optimizer steps to train before lesioning (as `resviz train --steps N`), at least 1; \
+     required unless --from is given"
+)))]
 pub struct LesionArgs {
     #[command(flatten)]
-    pub exp: ExperimentArgs,
-    #[command(flatten)]
-    pub plateau: PlateauArgs,
-    /// Optimizer steps to train before lesioning (as `resviz train --steps N`); required
-    /// unless --from is given.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub steps: Option<i64>,
-    /// Lesion a run saved with `train --out FILE.ron --save-weights` instead of training one.
-    #[arg(long, value_name = "FILE.ron")]
-    pub from: Option<PathBuf>,
+    pub m: MeasureArgs,
     /// Evaluate on the first N test images only [default: the whole test split].
     #[arg(long, value_name = "N")]
     pub test_images: Option<usize>,
-    /// Training batches (of the experiment's batch size) that re-estimate batch-norm running
-    /// statistics before measuring; 0 keeps the runs' own (which lag the weights in training).
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    pub bn_batches: usize,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Also draw the accuracy drop per block, one group per run, into this SVG.
-    #[arg(long, value_name = "FILE.svg")]
-    pub plot: Option<PathBuf>,
 }
 
 /// `resviz shatter`: gradient shattering (Balduzzi et al. 2017) of each run.
 #[derive(Debug, Args)]
 pub struct ShatterArgs {
     #[command(flatten)]
-    pub exp: ExperimentArgs,
-    #[command(flatten)]
-    pub plateau: PlateauArgs,
-    /// Optimizer steps to train first (as `resviz train --steps N`); 0: the fresh weights
-    /// [default: 0].
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub steps: Option<i64>,
-    /// Measure a run saved with `train --out FILE.ron --save-weights` instead of training one.
-    #[arg(long, value_name = "FILE.ron")]
-    pub from: Option<PathBuf>,
+    pub m: MeasureArgs,
     /// Test-split index of the line's first image (t = 0).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub from_image: usize,
@@ -363,19 +342,13 @@ pub struct ShatterArgs {
     /// Autocorrelation lags reported (1..=N).
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub lags: usize,
-    /// Training batches (of the experiment's batch size) that re-estimate batch-norm running
-    /// statistics first; 0 keeps the run's own.
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    pub bn_batches: usize,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Also draw g(t) and its autocorrelation per run into this SVG.
-    #[arg(long, value_name = "FILE.svg")]
-    pub plot: Option<PathBuf>,
+    /// Image pairs averaged over: pair k is test images (FROM + k·s, TO + k·s), s = max(FROM,
+    /// TO) + 1.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub pairs: usize,
 }
 
-/// `resviz landscape`: loss landscape (Li et al. 2018) of each run.
+/// `resviz paper`: a paper's claims measured here.
 #[derive(Debug, Args)]
 pub struct PaperArgs {
     /// Which paper.
@@ -401,19 +374,15 @@ pub struct PaperArgs {
     pub plot: Option<std::path::PathBuf>,
 }
 
+/// `resviz landscape`: loss landscape (Li et al. 2018) of each run.
 #[derive(Debug, Args)]
+#[command(mut_arg("bn_batches", |a| a.default_value("0").help(
+    "Training batches that re-estimate batch-norm running statistics at the run's weights \
+     first; 0 (the default, as Li et al.) keeps the run's own"
+)))]
 pub struct LandscapeArgs {
     #[command(flatten)]
-    pub exp: ExperimentArgs,
-    #[command(flatten)]
-    pub plateau: PlateauArgs,
-    /// Optimizer steps to train first (as `resviz train --steps N`); 0: the fresh weights
-    /// [default: 0].
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub steps: Option<i64>,
-    /// Measure a run saved with `train --out FILE.ron --save-weights` instead of training one.
-    #[arg(long, value_name = "FILE.ron")]
-    pub from: Option<PathBuf>,
+    pub m: MeasureArgs,
     /// Grid points per axis over [-1, 1] (at least 3).
     #[arg(long, value_name = "N", default_value_t = 21)]
     pub grid: usize,
@@ -426,14 +395,12 @@ pub struct LandscapeArgs {
     /// Seed of the two random directions.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub dir_seed: u64,
-    /// Training batches that re-estimate batch-norm running statistics at the run's weights
-    /// first; 0 (the default, as Li et al.) keeps the run's own.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub bn_batches: usize,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Also draw a heatmap per run and the 1-D slices into this SVG.
-    #[arg(long, value_name = "FILE.svg")]
-    pub plot: Option<PathBuf>,
+    /// Points per axis of the subgrid over [-1, 1] where the Hessian's |λ_min/λ_max| is
+    /// estimated (odd; 1: at the weights only; 0: none). Each point costs up to 2 × steps
+    /// gradient passes over the images (v1-56, 256 images, 10 steps: ~75 s on 2 cores).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub hessian_grid: usize,
+    /// Lanczos steps at most per Hessian point (each two gradients over the images).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub hessian_steps: usize,
 }

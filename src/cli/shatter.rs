@@ -2,19 +2,23 @@
 //! (Balduzzi et al. 2017) of every run along one line between two test images, as a table or
 //! JSON on stdout, optionally an SVG.
 
+use super::common::measure_all;
 use super::runs::{self, RunsOrigin};
 use super::{ShatterArgs, plot};
-use crate::experiments::shatter;
+use crate::experiments::depth_fit::depth_fits;
+use crate::experiments::shatter::Shatter;
 use crate::records::PreciseBn;
+use crate::records::experiments::DepthFit;
 use crate::records::{ShatterParams, ShatterResult};
 use color_eyre::eyre::Result;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::AtomicBool;
 
 /// What `resviz shatter --json` prints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShatterReport {
     pub models: Vec<ShatterResult>,
+    /// Per family of specs measured at two depths or more, the decay fitted to 2^−L and 1/√L.
+    pub fits: Vec<DepthFit>,
     pub runs: RunsOrigin,
 }
 
@@ -31,36 +35,30 @@ pub fn run(args: &ShatterArgs) -> Result<()> {
         class: args.class,
         points: args.points,
         lags: args.lags,
+        pairs: args.pairs,
         bn: PreciseBn {
-            batches: args.bn_batches,
+            batches: args.m.bn_batches,
             batch: 0, // the experiment's batch, once it is known
             seed: 0,
         },
         ..ShatterParams::default()
     };
     params.validate(None)?;
-    let trainer = runs::trainer_for(
-        (&args.exp, &args.plateau),
-        (args.steps, 0),
-        args.from.as_deref(),
-        |ds| Ok(params.validate(Some(ds))?),
-    )?;
+    let (trainer, _) = args
+        .m
+        .runs((0, Some(0)), |ds| Ok(params.validate(Some(ds))?))?;
     params.bn.batch = trainer.cfg.batch.max(1);
     let (train_len, image_len) = (trainer.ds.train.len(), trainer.ds.image_len());
-    super::bounds::bn_batches(args.bn_batches, params.bn.batch, train_len, image_len)?;
-    let ds = &trainer.ds;
-    let bn_batches = params.bn.indices(ds.train.len()).len();
-    let per_run = shatter::passes_needed(&params, bn_batches);
-    let never = AtomicBool::new(false);
-    let models = runs::measure_each(&trainer, "shatter", per_run, |run, progress| {
-        Ok(shatter::shatter(&run.net, ds, &params, progress, &never)?)
-    })?;
+    super::bounds::bn_batches(args.m.bn_batches, params.bn.batch, train_len, image_len)?;
+    let x = Shatter::new(&trainer.ds, &params)?;
+    let models = measure_all(&trainer, "shatter", &x)?;
     let report = ShatterReport {
+        fits: depth_fits(&models),
         models,
-        runs: RunsOrigin::of(&trainer, args.from.as_deref()),
+        runs: args.m.origin(&trainer),
     };
     let svg = || plot::shatter_svg(&report.models);
-    runs::emit(&report, args.json, args.plot.as_deref(), svg, table)
+    runs::emit(&report, args.m.json, args.m.plot.as_deref(), svg, table)
 }
 
 /// Per model: the class, lag-1 … lag-4 autocorrelation and the size of g.
@@ -75,31 +73,44 @@ fn table(r: &ShatterReport) -> String {
             p.bn.batch
         ),
     };
+    let (a, b) = p.pair(p.pairs.saturating_sub(1));
     let mut out = format!(
-        "gradient shattering along test images {} → {}, {} points ({bn})\n\n{:<16}{:>6}{:>9}{:>9}{:>9}{:>9}{:>12}\n",
+        "gradient shattering along {} line(s) between test images {} → {} … {a} → {b}, {} points ({bn})\n\
+         lag-k: mean autocorrelation over the pairs; ± the standard deviation, IQR the interquartile range of lag-1\n\n\
+         {:<20}{:>9}{:>8}{:>8}{:>9}{:>9}{:>9}\n",
+        p.pairs,
         p.from_image,
         p.to_image,
         p.points,
         "model",
-        "class",
         "lag-1",
+        "±",
+        "IQR",
         "lag-2",
         "lag-3",
         "lag-4",
-        "mean |g|"
     );
     for m in &r.models {
-        let lag = |l: usize| m.autocorr.get(l).map_or("-".into(), |a| format!("{a:.3}"));
-        let mean = m.grad.iter().map(|g| g.abs()).sum::<f64>() / m.grad.len().max(1) as f64;
+        let lag = |l: usize| {
+            m.autocorr_mean
+                .get(l)
+                .map_or("-".into(), |a| format!("{a:.3}"))
+        };
         out += &format!(
-            "{:<16}{:>6}{:>9}{:>9}{:>9}{:>9}{:>12}\n",
+            "{:<20}{:>9}{:>8.3}{:>8.3}{:>9}{:>9}{:>9}\n",
             m.model,
-            m.class,
             lag(0),
+            m.lag1_std,
+            m.lag1_iqr,
             lag(1),
             lag(2),
             lag(3),
-            crate::numfmt::plain(mean)
+        );
+    }
+    for f in &r.fits {
+        out += &format!(
+            "\n{} at depths {:?}: c·2^-L fits with RMS residual {:.3}, c/√L with {:.3} (closer: {})\n",
+            f.family, f.depths, f.exp2_rms, f.inv_sqrt_rms, f.closer
         );
     }
     out

@@ -8,14 +8,14 @@
 //! training, and deletions *raised* its accuracy). A drop is always intact − lesioned, in
 //! accuracy: positive means the deletion hurt.
 
-use super::{Passes, precise_bn};
+use super::{Experiment, ExperimentError, Passes, Progress, precise_bn, require};
 use crate::data::{Dataset, test_batches};
 use crate::engine;
 use crate::model::Network;
 use crate::model::network::argmax_rows;
-use crate::records::{BlockLesion, ModelLesion};
+use crate::records::{BlockLesion, ModelLesion, PreciseBn};
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 /// Test-split ranges of `batch` images covering the first `images` (all if larger).
 pub fn ranges(ds: &Dataset, images: usize, batch: usize) -> Vec<Range<usize>> {
@@ -25,37 +25,73 @@ pub fn ranges(ds: &Dataset, images: usize, batch: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// The lesion study prepared on a dataset: the test ranges evaluated and the training batches
+/// that re-estimate the running statistics.
+pub struct Lesion<'a> {
+    pub ds: &'a Dataset,
+    pub ranges: Vec<Range<usize>>,
+    pub bn: Vec<Vec<f32>>,
+}
+
+impl<'a> Lesion<'a> {
+    /// The first `test_images` test images in batches of `eval_batch`, the statistics
+    /// re-estimated by `bn` (`batches: 0`: each net's own).
+    pub fn new(
+        ds: &'a Dataset,
+        test_images: usize,
+        eval_batch: usize,
+        bn: &PreciseBn,
+    ) -> Result<Self, ExperimentError> {
+        require(test_images >= 1, || "test images must be at least 1".into())?;
+        require(eval_batch >= 1, || {
+            "the eval batch must be at least 1".into()
+        })?;
+        Ok(Self {
+            ds,
+            ranges: ranges(ds, test_images, eval_batch),
+            bn: bn.gather(ds),
+        })
+    }
+}
+
+impl Experiment for Lesion<'_> {
+    type Output = ModelLesion;
+    const UNIT: &'static str = "evaluations";
+
+    /// Intact, then one per block.
+    fn units(&self, net: &Network<f32>) -> usize {
+        net.num_blocks() + 1
+    }
+
+    fn measure(
+        &self,
+        net: &Network<f32>,
+        model: &str,
+        progress: Progress,
+        cancel: &AtomicBool,
+    ) -> Result<ModelLesion, ExperimentError> {
+        lesion_net(
+            net,
+            model,
+            self.ds,
+            (&self.ranges, &self.bn),
+            progress,
+            cancel,
+        )
+    }
+}
+
 /// One network intact and with each block deleted, on the test-split `ranges`, after its
-/// running statistics were re-estimated from `bn` (training batches; none: its own).
+/// running statistics were re-estimated from `bn` (training batches; none: its own). Progress
+/// counts evaluations (intact, then one per block); the re-estimation passes are not counted.
 pub fn lesion_net(
     net: &Network<f32>,
     model: &str,
     ds: &Dataset,
-    ranges: &[Range<usize>],
-    bn: &[Vec<f32>],
-    on_eval: impl FnMut(),
-) -> ModelLesion {
-    lesion_net_until(
-        net,
-        model,
-        ds,
-        (ranges, bn),
-        on_eval,
-        &AtomicBool::new(false),
-    )
-    .expect("never cancelled")
-}
-
-/// [`lesion_net`] that gives up (`None`) once `cancel` is set, checked before each pass.
-pub fn lesion_net_until(
-    net: &Network<f32>,
-    model: &str,
-    ds: &Dataset,
     (ranges, bn): (&[Range<usize>], &[Vec<f32>]),
-    mut on_eval: impl FnMut(),
+    progress: Progress,
     cancel: &AtomicBool,
-) -> Option<ModelLesion> {
-    let live = || !cancel.load(Ordering::Relaxed);
+) -> Result<ModelLesion, ExperimentError> {
     let mut copy;
     let net = match bn.is_empty() {
         true => net,
@@ -63,24 +99,23 @@ pub fn lesion_net_until(
             copy = net.clone();
             let mut quiet = |_, _| {};
             let mut passes = Passes::new(bn.len(), &mut quiet, cancel);
-            // It fails only by being cancelled.
-            precise_bn(&mut copy, bn, &mut passes).ok()?;
+            precise_bn(&mut copy, bn, &mut passes)?;
             &copy
         }
     };
-    let intact = accuracy(net, ds, ranges, None).expect("an intact net evaluates");
-    on_eval();
     let names = net.block_names()[1..].to_vec();
+    let mut passes = Passes::new(names.len() + 1, progress, cancel);
+    passes.check()?;
+    let intact = accuracy(net, ds, ranges, None).expect("an intact net evaluates");
+    passes.tick();
     let mut blocks = Vec::with_capacity(names.len());
     for (i, name) in names.into_iter().enumerate() {
-        if !live() {
-            return None;
-        }
+        passes.check()?;
         let accuracy = accuracy(net, ds, ranges, Some(i));
-        on_eval();
+        passes.tick();
         blocks.push(BlockLesion { name, accuracy });
     }
-    Some(ModelLesion {
+    Ok(ModelLesion {
         model: model.to_string(),
         accuracy: intact,
         blocks,

@@ -1,8 +1,12 @@
-//! What the experiments on a run's weights (gradient shattering, loss landscape) share: their
-//! error, cancellation between forward passes, progress counting, and the batch-norm statistics
-//! re-estimated from training images ("precise BN") where a net's running statistics do not
-//! describe it (at initialisation they are the defaults, mean 0 and variance 1).
+//! What the experiments on a run's weights (lesion, gradient shattering, loss landscape) share:
+//! one shape ([`Experiment`]: prepared once per dataset, then measured net by net, with a
+//! progress callback and a cancel flag, returning `Result<_, ExperimentError>`), running one over
+//! several nets ([`each`]), cancellation between forward passes, progress counting, and the
+//! batch-norm statistics re-estimated from training images ("precise BN") where a net's running
+//! statistics do not describe it (at initialisation they are the defaults, mean 0 and variance 1).
 
+pub mod depth_fit;
+pub mod hessian;
 pub mod landscape;
 pub mod lesion;
 pub mod shatter;
@@ -27,6 +31,46 @@ pub enum ExperimentError {
 
 /// Called with `(done, total)` forward passes after each one.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
+/// An experiment on a run's weights, prepared for one dataset (parameters checked, images
+/// gathered): the CLI and the dashboard run every kind through [`each`].
+pub trait Experiment {
+    /// One net's result.
+    type Output;
+    /// What one unit of progress is, in words ("passes", "evaluations").
+    const UNIT: &'static str;
+    /// Units of progress [`Experiment::measure`] reports on `net`.
+    fn units(&self, net: &Network<f32>) -> usize;
+    /// The measurement on `net` (left as it is: the experiment works on a copy), named `model`
+    /// in the result; `progress` gets `(done, units)`; stops with `Cancelled` at `cancel`.
+    fn measure(
+        &self,
+        net: &Network<f32>,
+        model: &str,
+        progress: Progress,
+        cancel: &AtomicBool,
+    ) -> Result<Self::Output, ExperimentError>;
+}
+
+/// `x` on each of `nets` (name, net) in turn; `progress` gets `(net index, done, total)` in
+/// units over all the nets.
+pub fn each<X: Experiment>(
+    x: &X,
+    nets: &[(&str, &Network<f32>)],
+    progress: &mut dyn FnMut(usize, usize, usize),
+    cancel: &AtomicBool,
+) -> Result<Vec<X::Output>, ExperimentError> {
+    let units: Vec<usize> = nets.iter().map(|(_, n)| x.units(n)).collect();
+    let total = units.iter().sum();
+    let mut out = Vec::with_capacity(nets.len());
+    let mut base = 0;
+    for (i, (name, net)) in nets.iter().enumerate() {
+        progress(i, base, total);
+        out.push(x.measure(net, name, &mut |d, _| progress(i, base + d, total), cancel)?);
+        base += units[i];
+    }
+    Ok(out)
+}
 
 /// Counts forward passes against a total, reports them, and stops at the cancel flag.
 pub struct Passes<'a> {
@@ -58,8 +102,18 @@ impl<'a> Passes<'a> {
 
     /// One pass done.
     pub fn tick(&mut self) {
-        self.done += 1;
+        self.skip(1);
+    }
+
+    /// `n` passes done, or counted as done (an iteration that stopped before its cap).
+    pub fn skip(&mut self, n: usize) {
+        self.done += n;
         (self.progress)(self.done.min(self.total), self.total);
+    }
+
+    /// Passes counted so far.
+    pub fn done(&self) -> usize {
+        self.done
     }
 }
 

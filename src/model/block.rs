@@ -99,6 +99,8 @@ impl Block {
             let name = format!("{prefix}.{name}");
             if cfg.seed_preset {
                 Bn::keras(ps, &name, c)
+            } else if cfg.knobs.bn_off {
+                Bn::identity(ps, &name, c)
             } else {
                 Bn::new(ps, &name, c)
             }

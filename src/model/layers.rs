@@ -137,6 +137,8 @@ pub struct Bn {
     pub eps: f64,
     /// PyTorch's convention: the weight of the new batch statistic in the running average.
     pub momentum: f64,
+    /// Not a batch norm ([`Bn::identity`]): evaluation mode always, statistics never updated.
+    pub off: bool,
 }
 
 impl Bn {
@@ -148,6 +150,17 @@ impl Bn {
     /// A batch norm with Keras's defaults (eps 1e-3, momentum 0.99 = PyTorch's 0.01).
     pub fn keras<E: Float>(ps: &mut ParamStore<E>, name: &str, channels: usize) -> Self {
         Self::with(ps, name, channels, KERAS_BN_EPS, KERAS_BN_MOMENTUM)
+    }
+
+    /// The layer of a net without batch normalisation (`:bn=off`): evaluation mode always, with
+    /// running mean 0, variance 1 and ε 0 that are never updated, so it computes γ·x + β,
+    /// exactly x at initialisation (γ = 1, β = 0). γ and β stay trainable (a per-channel affine,
+    /// no normalisation), and the probes, taps and folding of every other layer apply unchanged.
+    pub fn identity<E: Float>(ps: &mut ParamStore<E>, name: &str, channels: usize) -> Self {
+        Self {
+            off: true,
+            ..Self::with(ps, name, channels, 0.0, BN_MOMENTUM)
+        }
     }
 
     fn with<E: Float>(
@@ -175,6 +188,7 @@ impl Bn {
             buf,
             eps,
             momentum,
+            off: false,
         }
     }
 
@@ -222,7 +236,7 @@ impl Bn {
         (tap, join): (Option<&Tap>, Option<BnSplit<E>>),
     ) -> T4<E, T> {
         let (gamma, beta) = (ps.t1(self.gamma), ps.t1(self.beta));
-        let train = mode == Mode::Train;
+        let train = mode == Mode::Train && !self.off;
         let buf = &mut ps.buffers[self.buf.0];
         if train {
             buf.num_batches_tracked += 1;

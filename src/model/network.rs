@@ -121,8 +121,10 @@ impl<E: Float> Network<E> {
         );
         // Every stem ends in ReLU: for the pre-activation designs it is the first unit's
         // activation, moved before the split (He 2016 §4): BN + ReLU for v2, ReLU for reluonly.
-        let stem_bn = (!seed_preset && variant != Variant::ReluOnly)
-            .then(|| Bn::new(&mut ps, "stem.bn", widths[0]));
+        let stem_bn = (!seed_preset && variant != Variant::ReluOnly).then(|| match knobs.bn_off {
+            true => Bn::identity(&mut ps, "stem.bn", widths[0]),
+            false => Bn::new(&mut ps, "stem.bn", widths[0]),
+        });
         let stem = Stem {
             conv: stem_conv,
             bn: stem_bn,
@@ -157,6 +159,7 @@ impl<E: Float> Network<E> {
         }
         let head_bn = match spec {
             ModelSpec::Seed(SeedPreset::V2) => Some(Bn::keras(&mut ps, "head.bn", cin)),
+            _ if knobs.bn_off => pre.then(|| Bn::identity(&mut ps, "head.bn", cin)),
             _ => pre.then(|| Bn::new(&mut ps, "head.bn", cin)),
         };
         let fc_in = if seed_preset { cin * h * w } else { cin };

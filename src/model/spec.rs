@@ -1,7 +1,9 @@
 //! `ModelSpec`: which network to build, parsed from `VARIANT-DEPTH[:KEY=VALUE]...` (depth 6n+2)
 //! or a seed preset. The optional keys set He et al. 2016 Table 1's knobs: `bg=B` the gate bias
 //! of `gated`/`sgated` (an integer, default −6), `f=X` and `sc=X` the factors of `scaled` on the
-//! residual branch and on the shortcut (0…1 in steps of 0.001, default 0.5 each).
+//! residual branch and on the shortcut (0…1 in steps of 0.001, default 0.5 each); `bn=off` on
+//! `plain`, `v1` and `v2` the net without batch normalisation (Balduzzi et al. 2017's comparison):
+//! every batch norm becomes the identity at initialisation (`model::layers::Bn::identity`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -80,6 +82,11 @@ impl Variant {
     fn gated(self) -> bool {
         matches!(self, Variant::Gated | Variant::SGated)
     }
+
+    /// The designs that take `:bn=off`.
+    fn bn_optional(self) -> bool {
+        matches!(self, Variant::Plain | Variant::V1 | Variant::V2)
+    }
 }
 
 /// He 2016 Table 1's settable numbers. Kept as integers so a spec stays `Eq + Hash`.
@@ -91,6 +98,8 @@ pub struct Knobs {
     pub f_milli: u16,
     /// `scaled`: the shortcut's factor, in thousandths.
     pub sc_milli: u16,
+    /// `plain`, `v1`, `v2`: no batch normalisation (`:bn=off`).
+    pub bn_off: bool,
 }
 
 impl Default for Knobs {
@@ -99,6 +108,7 @@ impl Default for Knobs {
             gate_bias: -6,
             f_milli: 500,
             sc_milli: 500,
+            bn_off: false,
         }
     }
 }
@@ -173,7 +183,7 @@ pub enum SpecError {
     #[error("model '{spec}': depth {depth} is too deep (at most {MAX_DEPTH})")]
     TooDeep { spec: String, depth: usize },
     #[error(
-        "model '{spec}': bad option '{opt}' (gated/sgated take bg=INTEGER in -20..=20; scaled takes f=X and sc=X with X in 0..=1)"
+        "model '{spec}': bad option '{opt}' (gated/sgated take bg=INTEGER in -20..=20; scaled takes f=X and sc=X with X in 0..=1; plain, v1 and v2 take bn=off)"
     )]
     BadOption { spec: String, opt: String },
 }
@@ -253,6 +263,13 @@ fn parse_knobs(spec: &str, variant: Variant, opts: &[&str]) -> Result<Knobs, Spe
             "sc" if variant == Variant::Scaled => {
                 k.sc_milli = parse_milli(value).ok_or_else(bad)?
             }
+            "bn" if variant.bn_optional() => {
+                k.bn_off = match value {
+                    "off" => true,
+                    "on" => false,
+                    _ => return Err(bad()),
+                }
+            }
             _ => return Err(bad()),
         }
     }
@@ -311,6 +328,9 @@ fn write_knobs(f: &mut fmt::Formatter<'_>, k: &Knobs) -> fmt::Result {
     if k.sc_milli != d.sc_milli {
         write!(f, ":sc={}", k.sc_scale())?;
     }
+    if k.bn_off {
+        f.write_str(":bn=off")?;
+    }
     Ok(())
 }
 
@@ -334,6 +354,27 @@ impl fmt::Display for ModelSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bn_off_parses_on_plain_v1_v2_only_and_round_trips() {
+        for v in ["plain", "v1", "v2"] {
+            let s = format!("{v}-20:bn=off");
+            let spec: ModelSpec = s.parse().unwrap();
+            let ModelSpec::Resnet { knobs, .. } = spec else {
+                panic!("{s}")
+            };
+            assert!(knobs.bn_off);
+            assert_eq!(spec.to_string(), s);
+            let on: ModelSpec = format!("{v}-20:bn=on").parse().unwrap();
+            assert_eq!(on.to_string(), format!("{v}-20"));
+        }
+        for bad in ["v1a-20:bn=off", "gated-20:bn=off", "plain-20:bn=no"] {
+            assert!(
+                matches!(bad.parse::<ModelSpec>(), Err(SpecError::BadOption { .. })),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn parses_and_prints_every_variant() {

@@ -102,6 +102,14 @@ pub struct ShatterParams {
     /// Points per forward/backward pass.
     pub eval_batch: usize,
     pub bn: PreciseBn,
+    /// Image pairs averaged over: pair k is the test images (from_image + k·s, to_image + k·s)
+    /// with s = max(from_image, to_image) + 1, so that the pairs do not share an image.
+    #[serde(default = "one")]
+    pub pairs: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for ShatterParams {
@@ -118,6 +126,7 @@ impl Default for ShatterParams {
                 batch: 64,
                 seed: 0,
             },
+            pairs: 16,
         }
     }
 }
@@ -134,8 +143,39 @@ pub struct ShatterResult {
     pub grad: Vec<f64>,
     /// Autocorrelation of `grad` at lags 1..=lags (mean removed, normalised by lag 0).
     pub autocorr: Vec<f64>,
-    /// `autocorr[0]`: the headline figure.
+    /// `autocorr[0]`: the first pair's lag-1 autocorrelation (`class`, `logit`, `grad` and
+    /// `autocorr` are the first pair's too).
     pub lag1: f64,
+    /// Per pair, its lag-1 autocorrelation; their mean, standard deviation (n − 1) and
+    /// interquartile range (linear interpolation); the mean autocorrelation at lags 1..=lags.
+    #[serde(default)]
+    pub lag1_pairs: Vec<f64>,
+    #[serde(default)]
+    pub lag1_mean: f64,
+    #[serde(default)]
+    pub lag1_std: f64,
+    #[serde(default)]
+    pub lag1_iqr: f64,
+    #[serde(default)]
+    pub autocorr_mean: Vec<f64>,
+}
+
+/// How the mean lag-1 autocorrelation of one family of nets (one variant and knobs, several
+/// depths L, L the spec's depth in layers) follows Balduzzi et al.'s two laws: c·2^−L (feedforward
+/// nets) and c/√L (ResNets), each with its least-squares scale c and the root-mean-square
+/// residual of the fit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DepthFit {
+    /// The spec with its depth written `L`, e.g. `plain-L` or `v2-L:bn=off`.
+    pub family: String,
+    pub depths: Vec<usize>,
+    pub lag1_means: Vec<f64>,
+    pub exp2_scale: f64,
+    pub exp2_rms: f64,
+    pub inv_sqrt_scale: f64,
+    pub inv_sqrt_rms: f64,
+    /// "2^-L" or "1/sqrt(L)": the law with the smaller residual.
+    pub closer: String,
 }
 
 /// What a landscape was computed with: enough to compute it again on the same weights.
@@ -153,6 +193,13 @@ pub struct LandscapeParams {
     pub eval_batch: usize,
     /// Running statistics re-estimated at θ first ([`PreciseBn::OFF`]: θ's own, as Li et al.).
     pub bn: PreciseBn,
+    /// Points per axis of the subgrid over [−1, 1]² where the Hessian's |λ_min/λ_max| is
+    /// estimated (odd, so that θ is one of them; 1: θ only; 0: none).
+    #[serde(default)]
+    pub hessian_grid: usize,
+    /// Lanczos steps at most per Hessian point (each two gradients over the loss's images).
+    #[serde(default)]
+    pub hessian_steps: usize,
 }
 
 impl Default for LandscapeParams {
@@ -164,6 +211,8 @@ impl Default for LandscapeParams {
             seed: 0,
             eval_batch: 128,
             bn: PreciseBn::OFF,
+            hessian_grid: 1,
+            hessian_steps: 10,
         }
     }
 }
@@ -187,6 +236,32 @@ pub struct LandscapeResult {
     /// Fraction of interior grid points where the surface is locally non-convex
     /// ([`nonconvexity`]).
     pub nonconvex_frac: f64,
+    /// The basin around θ: grid points whose loss is at most `basin_threshold` (the loss at θ
+    /// plus half the chance-level loss ln C, `crate::experiments::landscape::basin_threshold`).
+    #[serde(default)]
+    pub basin_threshold: f64,
+    /// Interior grid points in the basin, and the fraction of them that is non-convex (NaN
+    /// if none).
+    #[serde(default)]
+    pub basin_points: usize,
+    #[serde(default)]
+    pub basin_nonconvex_frac: f64,
+    /// The Hessian's extreme eigenvalues on the subgrid (`params.hessian_grid`), row by row.
+    #[serde(default)]
+    pub hessian: Vec<HessianPoint>,
+    /// Median of |λ_min/λ_max| over `hessian` (NaN if empty).
+    #[serde(default)]
+    pub hessian_ratio_median: f64,
+}
+
+/// The loss's Hessian at θ + α·d₁ + β·d₂: its extreme eigenvalues (Lanczos estimates) and
+/// |λ_min/λ_max|, the quantity of Li et al. Fig. 7.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HessianPoint {
+    pub at: [f64; 2],
+    pub min: f64,
+    pub max: f64,
+    pub ratio: f64,
 }
 
 /// Batch-norm running statistics re-estimated before an experiment: `batches` training-mode
@@ -296,6 +371,29 @@ pub struct LesionStudy {
     pub drop_convention: String,
     /// Per run, in run order.
     pub checks: Vec<AccuracyCheck>,
+}
+
+impl LesionStudy {
+    /// The study of `models` (run order) measured with `params` after `bn`; `train_acc` holds
+    /// each run's training accuracy if known.
+    pub fn new(
+        models: Vec<ModelLesion>,
+        params: LesionParams,
+        bn: PreciseBn,
+        train_acc: &[Option<f64>],
+    ) -> Self {
+        let checks = models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| AccuracyCheck::new(m, train_acc.get(i).copied().flatten()))
+            .collect();
+        Self {
+            report: LesionReport { models, params },
+            bn,
+            drop_convention: "intact - lesioned".into(),
+            checks,
+        }
+    }
 }
 
 /// Evaluation-mode (intact, test) accuracy against the run's training accuracy.

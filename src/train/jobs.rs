@@ -5,12 +5,16 @@
 
 use super::channel::AuxSender;
 use super::trainer::Trainer;
+use crate::config::ExperimentConfig;
 use crate::data::Dataset;
-use crate::experiments::{ExperimentError, landscape, lesion, shatter};
+use crate::experiments::landscape::Landscape;
+use crate::experiments::lesion::Lesion;
+use crate::experiments::shatter::Shatter;
+use crate::experiments::{Experiment, ExperimentError, each};
 use crate::model::Network;
 use crate::records::{
-    AccuracyCheck, DASHBOARD_LESION_IMAGES, ExperimentKind, ExperimentResult, LandscapeParams,
-    LesionParams, LesionReport, LesionStudy, ModelLesion, PreciseBn, ShatterParams, TrainerEvent,
+    DASHBOARD_LESION_IMAGES, ExperimentKind, ExperimentResult, LandscapeParams, LesionParams,
+    LesionReport, ShatterParams, TrainerEvent,
 };
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -54,22 +58,17 @@ pub fn start(kind: ExperimentKind, trainer: &Trainer, tx: AuxSender) -> Job {
         .map(|r| (r.spec.to_string(), r.net.clone()))
         .collect();
     let ds = trainer.ds.clone();
-    let params = LesionParams {
-        experiment: trainer.cfg.clone(),
-        steps: trainer.runs.iter().map(|r| r.step).collect(),
-        from: None,
-        test_images: DASHBOARD_LESION_IMAGES.min(ds.test.len()),
-        eval_batch: EVAL_BATCH,
-    };
+    let (cfg, steps) = (
+        trainer.cfg.clone(),
+        trainer.runs.iter().map(|r| r.step).collect(),
+    );
     let cancel = Arc::new(AtomicBool::new(false));
     let (flag, failures) = (cancel.clone(), tx.clone());
     let spawned = std::thread::Builder::new()
         .name("resviz-experiment".into())
         .spawn(move || {
-            let outcome = catch_unwind(AssertUnwindSafe(|| match kind {
-                ExperimentKind::Lesion => run_lesion(nets, &ds, params, &flag, &tx),
-                ExperimentKind::Shatter => run_shatter(&nets, &ds, &flag, &tx),
-                ExperimentKind::Landscape => run_landscape(&nets, &ds, &flag, &tx),
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                run(kind, &nets, &ds, (cfg, steps), &flag, &tx)
             }));
             let was_cancelled = flag.swap(true, Ordering::Relaxed);
             tx.send(match outcome {
@@ -105,68 +104,53 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 
 type Outcome = Result<ExperimentResult, ExperimentError>;
 
-/// The lesion study of every network.
-fn run_lesion(
-    mut nets: Vec<(String, Network<f32>)>,
-    ds: &Dataset,
-    params: LesionParams,
-    cancel: &AtomicBool,
-    tx: &AuxSender,
-) -> Outcome {
-    let ranges = lesion::ranges(ds, params.test_images, params.eval_batch);
-    // As headless: the running statistics re-estimated on training batches first.
-    let bn = crate::records::default_bn(params.experiment.batch).gather(ds);
-    let total: usize = nets.iter().map(|(_, n)| n.num_blocks() + 1).sum();
-    let mut progress = Progress::new(ExperimentKind::Lesion, total, tx);
-    let mut models = Vec::with_capacity(nets.len());
-    for (name, net) in &mut nets {
-        let m = lesion::lesion_net_until(net, name, ds, (&ranges, &bn), || progress.tick(), cancel)
-            .ok_or(ExperimentError::Cancelled)?;
-        models.push(m);
-    }
-    Ok(ExperimentResult::Lesion {
-        report: Box::new(LesionReport { models, params }),
-        classes: ds.classes,
-    })
-}
-
-/// Gradient shattering of every network with the headless defaults (256 points between the
-/// first two test images, batch norm re-estimated from 8 training batches).
-fn run_shatter(
+/// `kind` on every network, with the dashboard's parameters: a lesion study on the first
+/// [`DASHBOARD_LESION_IMAGES`] test images with the running statistics re-estimated first (as
+/// headless); shattering with the headless defaults; the landscape on an 11×11 grid and a
+/// 21-point slice over the first 256 training images, with the runs' own running statistics
+/// (as Li et al.), without the Hessian. `cfg` and `steps` say what the runs were, for the lesion report.
+fn run(
+    kind: ExperimentKind,
     nets: &[(String, Network<f32>)],
     ds: &Dataset,
+    (cfg, steps): (ExperimentConfig, Vec<u64>),
     cancel: &AtomicBool,
     tx: &AuxSender,
 ) -> Outcome {
-    let params = ShatterParams::default();
-    let mut progress = Progress::new(ExperimentKind::Shatter, 0, tx);
-    let mut results = Vec::with_capacity(nets.len());
-    for (i, (_, net)) in nets.iter().enumerate() {
-        let mut each = |d, t| progress.set(i, nets.len(), d, t);
-        results.push(shatter::shatter(net, ds, &params, &mut each, cancel)?);
+    let nets: Vec<(&str, &Network<f32>)> = nets.iter().map(|(s, n)| (s.as_str(), n)).collect();
+    let mut p = Progress::new(kind, tx);
+    match kind {
+        ExperimentKind::Lesion => {
+            let params = LesionParams {
+                test_images: DASHBOARD_LESION_IMAGES.min(ds.test.len()),
+                eval_batch: EVAL_BATCH,
+                experiment: cfg.clone(),
+                steps: steps.clone(),
+                from: None,
+            };
+            let bn = crate::records::default_bn(params.experiment.batch);
+            let x = Lesion::new(ds, params.test_images, params.eval_batch, &bn)?;
+            let models = p.over(&x, &nets, cancel)?;
+            Ok(ExperimentResult::Lesion {
+                report: Box::new(LesionReport { models, params }),
+                classes: ds.classes,
+            })
+        }
+        ExperimentKind::Shatter => {
+            let x = Shatter::new(ds, &ShatterParams::default())?;
+            Ok(ExperimentResult::Shatter(p.over(&x, &nets, cancel)?))
+        }
+        ExperimentKind::Landscape => {
+            let params = LandscapeParams {
+                images: LandscapeParams::default().images.min(ds.train.len()),
+                // The dashboard does not show the Hessian (about a minute per 56-layer net).
+                hessian_grid: 0,
+                ..LandscapeParams::default()
+            };
+            let x = Landscape::new(ds, &params)?;
+            Ok(ExperimentResult::Landscape(p.over(&x, &nets, cancel)?))
+        }
     }
-    Ok(ExperimentResult::Shatter(results))
-}
-
-/// The loss landscape of every network on an 11×11 grid and a 21-point slice, over the first
-/// 256 training images, batch norm with the run's own running statistics (as Li et al.).
-fn run_landscape(
-    nets: &[(String, Network<f32>)],
-    ds: &Dataset,
-    cancel: &AtomicBool,
-    tx: &AuxSender,
-) -> Outcome {
-    let params = LandscapeParams {
-        images: LandscapeParams::default().images.min(ds.train.len()),
-        ..LandscapeParams::default()
-    };
-    let mut progress = Progress::new(ExperimentKind::Landscape, 0, tx);
-    let mut results = Vec::with_capacity(nets.len());
-    for (i, (_, net)) in nets.iter().enumerate() {
-        let mut each = |d, t| progress.set(i, nets.len(), d, t);
-        results.push(landscape::landscape(net, ds, &params, &mut each, cancel)?);
-    }
-    Ok(ExperimentResult::Landscape(results))
 }
 
 /// Throttled progress events.
@@ -174,95 +158,46 @@ struct Progress<'a> {
     kind: ExperimentKind,
     done: usize,
     total: usize,
-    last: Instant,
+    /// When the last event was sent (`None`: none yet, so the first, with the total, goes out).
+    last: Option<Instant>,
     tx: &'a AuxSender,
 }
 
 impl<'a> Progress<'a> {
-    fn new(kind: ExperimentKind, total: usize, tx: &'a AuxSender) -> Self {
-        tx.send(TrainerEvent::ExperimentProgress {
-            kind,
-            done: 0,
-            total,
-        });
+    fn new(kind: ExperimentKind, tx: &'a AuxSender) -> Self {
         Self {
             kind,
             done: 0,
-            total,
-            last: Instant::now(),
+            total: 0,
+            last: None,
             tx,
         }
     }
 
-    /// Net `i` of `nets` has done `done` of its `total` passes (every net makes as many).
-    fn set(&mut self, i: usize, nets: usize, done: usize, total: usize) {
-        self.total = total * nets;
-        self.done = i * total + done;
-        self.report();
+    /// `x` on every net of `nets`, its progress sent as events.
+    fn over<X: Experiment>(
+        &mut self,
+        x: &X,
+        nets: &[(&str, &Network<f32>)],
+        cancel: &AtomicBool,
+    ) -> Result<Vec<X::Output>, ExperimentError> {
+        each(x, nets, &mut |_, done, total| self.set(done, total), cancel)
     }
 
-    fn tick(&mut self) {
-        self.done += 1;
+    fn set(&mut self, done: usize, total: usize) {
+        (self.done, self.total) = (done, total);
         self.report();
     }
 
     fn report(&mut self) {
-        if self.last.elapsed() >= PROGRESS_EVERY || self.done == self.total {
-            self.last = Instant::now();
+        let due = self.last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
+        if due || self.done == self.total {
+            self.last = Some(Instant::now());
             self.tx.send(TrainerEvent::ExperimentProgress {
                 kind: self.kind,
                 done: self.done,
                 total: self.total,
             });
         }
-    }
-}
-
-/// Evaluations [`lesion_trainer`] makes: per run, intact plus one per block.
-pub fn lesion_evaluations(trainer: &Trainer) -> u64 {
-    trainer
-        .runs
-        .iter()
-        .map(|r| r.net.num_blocks() as u64 + 1)
-        .sum()
-}
-
-/// Lesion every run of `trainer` on the test images `params` names, each on a copy whose
-/// running statistics were re-estimated by `bn`; `train_acc` holds each run's training accuracy
-/// if known; `on_eval` is called after each evaluation (for progress).
-pub fn lesion_trainer(
-    trainer: &mut Trainer,
-    params: LesionParams,
-    bn: PreciseBn,
-    train_acc: &[Option<f64>],
-    mut on_eval: impl FnMut(),
-) -> LesionStudy {
-    let ranges = lesion::ranges(&trainer.ds, params.test_images, params.eval_batch);
-    let bn_batches = bn.gather(&trainer.ds);
-    let models: Vec<ModelLesion> = trainer
-        .runs
-        .iter_mut()
-        .map(|run| {
-            let name = run.spec.to_string();
-            lesion::lesion_net(
-                &run.net,
-                &name,
-                &trainer.ds,
-                &ranges,
-                &bn_batches,
-                &mut on_eval,
-            )
-        })
-        .collect();
-    let checks = models
-        .iter()
-        .enumerate()
-        .map(|(i, m)| AccuracyCheck::new(m, train_acc.get(i).copied().flatten()))
-        .collect();
-    LesionStudy {
-        report: LesionReport { models, params },
-        bn,
-        drop_convention: "intact - lesioned".into(),
-        checks,
     }
 }

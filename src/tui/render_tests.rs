@@ -466,6 +466,11 @@ fn experiment_panel_shattering_and_landscape_120x40() {
                 class: 3,
                 logit: vec![0.0; g.len()],
                 lag1: autocorr[0],
+                lag1_pairs: vec![autocorr[0]],
+                lag1_mean: autocorr[0],
+                lag1_std: f64::NAN,
+                lag1_iqr: 0.0,
+                autocorr_mean: autocorr.clone(),
                 autocorr,
                 grad: g,
             }
@@ -501,6 +506,11 @@ fn experiment_panel_shattering_and_landscape_120x40() {
                 min_loss: 0.3,
                 min_at: [0.0, 0.0],
                 nonconvex_frac: if k == 0 { 0.27 } else { 0.0 },
+                basin_threshold: f(0.0, 0.0) + 0.5 * 10f64.ln(),
+                basin_points: 0,
+                basin_nonconvex_frac: f64::NAN,
+                hessian: Vec::new(),
+                hessian_ratio_median: f64::NAN,
             }
         })
         .collect();

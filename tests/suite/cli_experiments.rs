@@ -51,6 +51,14 @@ fn shatter_json_records_its_parameters_and_plots_every_run() {
         let ac = m["autocorr"].as_array().unwrap();
         assert_eq!(ac.len(), 3);
         assert_eq!(m["lag1"], ac[0]);
+        // 16 pairs by default: their lag-1 values, mean and spread.
+        let pairs = m["lag1_pairs"].as_array().unwrap();
+        assert_eq!(pairs.len(), 16);
+        assert_eq!(pairs[0], m["lag1"]);
+        let mean = pairs.iter().map(|v| v.as_f64().unwrap()).sum::<f64>() / 16.0;
+        assert!((m["lag1_mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+        assert!(m["lag1_std"].as_f64().unwrap() >= 0.0);
+        assert_eq!(m["autocorr_mean"].as_array().unwrap().len(), 3);
         let p = &m["params"];
         assert_eq!(
             (p["from_image"].as_u64(), p["to_image"].as_u64()),
@@ -72,6 +80,11 @@ fn shatter_json_records_its_parameters_and_plots_every_run() {
         );
     }
     assert_eq!(v["runs"]["steps"], serde_json::json!([2, 2]));
+    assert_eq!(
+        v["fits"],
+        serde_json::json!([]),
+        "one depth per family: nothing to fit"
+    );
     assert_eq!(v["runs"]["experiment"]["width"], 4);
     assert!(v["runs"]["from"].is_null());
     let svg = svg_at(&plot);
@@ -135,6 +148,10 @@ fn landscape_json_and_plot_from_a_saved_run() {
         "24",
         "--dir-seed",
         "7",
+        "--hessian-grid",
+        "3",
+        "--hessian-steps",
+        "3",
         "--json",
         "--plot",
         plot.to_str().unwrap(),
@@ -149,6 +166,22 @@ fn landscape_json_and_plot_from_a_saved_run() {
     assert_eq!(m["coords"], serde_json::json!([-1.0, 0.0, 1.0]));
     let nc = m["nonconvex_frac"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&nc));
+    // The basin and the Hessian (default 3×3 subgrid): at θ the loss is in its own basin.
+    let threshold = m["basin_threshold"].as_f64().unwrap();
+    let centre = m["centre_loss"].as_f64().unwrap();
+    assert!(
+        (threshold - centre - 0.5 * 10f64.ln()).abs() < 1e-9,
+        "{threshold}"
+    );
+    assert_eq!(m["basin_points"], 1, "a 3×3 grid has one interior point, θ");
+    assert!((0.0..=1.0).contains(&m["basin_nonconvex_frac"].as_f64().unwrap()));
+    let hessian = m["hessian"].as_array().unwrap();
+    assert_eq!(hessian.len(), 9);
+    for h in hessian {
+        let (lo, hi) = (h["min"].as_f64().unwrap(), h["max"].as_f64().unwrap());
+        assert!(lo <= hi && h["ratio"].as_f64().unwrap() >= 0.0, "{h}");
+    }
+    assert!(m["hessian_ratio_median"].as_f64().unwrap() >= 0.0);
     let p = &m["params"];
     assert_eq!(
         (p["grid"].as_u64(), p["images"].as_u64(), p["seed"].as_u64()),
@@ -223,4 +256,39 @@ fn bad_values_fail_with_one_line_before_training() {
     let out = resviz(&args);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("out of range"));
+}
+
+/// Two depths of a family give a fit to both of Balduzzi's laws; `:bn=off` is a family of its own.
+#[test]
+fn shatter_fits_the_decay_with_depth_per_family() {
+    let models = "plain-8,plain-14,v2-8:bn=off,v2-14:bn=off";
+    let v = json_of(&resviz(&[
+        "shatter",
+        "--models",
+        models,
+        "--dataset",
+        "synthetic",
+        "--width",
+        "4",
+        "--steps",
+        "0",
+        "--points",
+        "8",
+        "--lags",
+        "2",
+        "--pairs",
+        "2",
+        "--json",
+    ]));
+    let fits = v["fits"].as_array().unwrap();
+    let families: Vec<&str> = fits.iter().map(|f| f["family"].as_str().unwrap()).collect();
+    assert_eq!(families, ["plain-L", "v2-L:bn=off"]);
+    for f in fits {
+        assert_eq!(f["depths"], serde_json::json!([8, 14]));
+        assert!(
+            f["exp2_rms"].as_f64().unwrap() >= 0.0 && f["inv_sqrt_rms"].as_f64().unwrap() >= 0.0
+        );
+        assert!(["2^-L", "1/sqrt(L)"].contains(&f["closer"].as_str().unwrap()));
+    }
+    assert_eq!(v["models"][2]["model"], "v2-8:bn=off");
 }

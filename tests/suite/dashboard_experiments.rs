@@ -90,7 +90,10 @@ async fn lesion_from_the_dashboard_matches_the_headless_study() {
     for (run, m) in t.runs.iter_mut().zip(&report.models) {
         let name = run.spec.to_string();
         let bn = resviz::records::default_bn(t.cfg.batch).gather(&ds);
-        let headless = lesion::lesion_net(&run.net, &name, &ds, &ranges, &bn, || {});
+        let never = std::sync::atomic::AtomicBool::new(false);
+        let quiet = &mut |_, _| {};
+        let headless =
+            lesion::lesion_net(&run.net, &name, &ds, (&ranges, &bn), quiet, &never).unwrap();
         assert_eq!(&headless, m);
     }
 }

@@ -60,6 +60,7 @@ fn a_grid_point_is_a_forward_pass_at_explicitly_set_weights() {
             grid: 5,
             slice_points: 3,
             seed: 9,
+            hessian_grid: 0,
             ..LandscapeParams::default()
         };
         let data = batches();
@@ -178,13 +179,20 @@ fn landscape_on_a_dataset_validates_reports_and_cancels() {
             batch: 32,
             seed: 2,
         },
+        hessian_grid: 1,
+        hessian_steps: 2,
         ..LandscapeParams::default()
     };
     let mut seen = Vec::new();
     let r = landscape::landscape(&net, &ds, &params, &mut |d, t| seen.push((d, t)), &never);
     let r = r.unwrap();
-    // 1 precise-BN pass + (θ + 9 grid + 4 slice) × 3 image batches.
-    assert_eq!(seen.last(), Some(&(43, 43)));
+    // 1 precise-BN pass + (θ + 9 grid + 4 slice) × 3 image batches + the Hessian at θ: 2
+    // Lanczos steps of 2 gradients over 3 batches.
+    assert_eq!(seen.last(), Some(&(55, 55)));
+    assert_eq!(r.hessian.len(), 1);
+    assert_eq!(r.hessian[0].at, [0.0, 0.0]);
+    assert_eq!(r.hessian_ratio_median, r.hessian[0].ratio);
+    assert_eq!(r.basin_points, 1);
     assert_eq!(r.losses.len(), 3);
     assert!(r.losses.iter().flatten().all(|l| l.is_finite() && *l > 0.0));
     assert!((0.0..=1.0).contains(&r.nonconvex_frac));

@@ -3,11 +3,11 @@
 
 use resviz::config::ExperimentConfig;
 use resviz::data::{self, Dataset};
+use resviz::experiments::each;
 use resviz::experiments::lesion;
 use resviz::model::{ModelSpec, NetOptions, Network};
 use resviz::records::LesionParams;
 use resviz::train::Trainer;
-use resviz::train::jobs;
 use std::sync::Arc;
 
 fn mnist() -> Dataset {
@@ -165,7 +165,16 @@ fn plain_20_loses_more_than_v1_20_when_a_block_is_deleted() {
         eval_batch: 100,
     };
     let bn = resviz::records::default_bn(32);
-    let report = jobs::lesion_trainer(&mut trainer, params, bn, &[], || {}).report;
+    let x = lesion::Lesion::new(&trainer.ds, params.test_images, params.eval_batch, &bn).unwrap();
+    let names: Vec<String> = trainer.runs.iter().map(|r| r.spec.to_string()).collect();
+    let nets: Vec<(&str, &Network<f32>)> = names
+        .iter()
+        .zip(&trainer.runs)
+        .map(|(s, r)| (s.as_str(), &r.net))
+        .collect();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let models = each(&x, &nets, &mut |_, _, _| {}, &never).unwrap();
+    let report = resviz::records::LesionReport { models, params };
     let (plain, v1) = (&report.models[0], &report.models[1]);
     let figures = format!("{report:#?}");
     for m in [plain, v1] {
@@ -193,9 +202,17 @@ fn lesion_measures_after_precise_bn_on_a_copy() {
     let bn = resviz::records::default_bn(16);
     let batches = bn.gather(&ds);
     let ranges = lesion::ranges(&ds, 200, 50);
-    let m = lesion::lesion_net(&net, "v1-8", &ds, &ranges, &batches, || {});
-    let mut by_hand = net.clone();
     let never = std::sync::atomic::AtomicBool::new(false);
+    let m = lesion::lesion_net(
+        &net,
+        "v1-8",
+        &ds,
+        (&ranges, &batches),
+        &mut |_, _| {},
+        &never,
+    )
+    .unwrap();
+    let mut by_hand = net.clone();
     let mut quiet = |_, _| {};
     let mut passes = resviz::experiments::Passes::new(batches.len(), &mut quiet, &never);
     resviz::experiments::precise_bn(&mut by_hand, &batches, &mut passes).unwrap();
@@ -209,7 +226,8 @@ fn lesion_measures_after_precise_bn_on_a_copy() {
         .map(|b| b.running_var.clone())
         .collect();
     assert_eq!(before, after, "the run's net is not touched");
-    let unchanged = lesion::lesion_net(&net, "v1-8", &ds, &ranges, &[], || {});
+    let unchanged =
+        lesion::lesion_net(&net, "v1-8", &ds, (&ranges, &[]), &mut |_, _| {}, &never).unwrap();
     assert_eq!(
         unchanged.accuracy, own,
         "no batches: the run's own statistics"

@@ -228,3 +228,36 @@ fn shatter_on_a_dataset_validates_reports_and_cancels() {
     let r = shatter::shatter(&net, &ds, &params, &mut quiet, &cancel);
     assert_eq!(r, Err(ExperimentError::Cancelled));
 }
+
+/// `:bn=off` nets have no batch statistics: training-mode and evaluation-mode logits agree, and
+/// precise BN changes nothing; with batch norm they differ.
+#[test]
+fn bn_off_nets_do_not_normalise_by_batch() {
+    let len = 3 * 64;
+    let x = noise(6 * len, 77);
+    for (model, off) in [
+        ("plain-8:bn=off", true),
+        ("v2-8:bn=off", true),
+        ("v2-8", false),
+    ] {
+        let spec: ModelSpec = model.parse().unwrap();
+        let mut net = Network::<f64>::new(spec, opts(3, 8), 2);
+        let eval = net.eval_logits(x.clone(), 6);
+        let train = {
+            let mut t = net.clone();
+            use dfdx::prelude::*;
+            let dev = Cpu::default();
+            let xt = dev.tensor_from_vec(x.clone(), (6, 3, 8, 8));
+            let out = t.forward(xt, resviz::model::Mode::Train);
+            out.as_vec()
+        };
+        let differ = eval.iter().zip(&train).any(|(a, b)| (a - b).abs() > 1e-9);
+        assert_eq!(differ, !off, "{model}: train and eval logits");
+        let never = AtomicBool::new(false);
+        let mut quiet = |_: usize, _: usize| {};
+        let mut passes = Passes::new(1, &mut quiet, &never);
+        precise_bn(&mut net, &[x.clone()], &mut passes).unwrap();
+        let after = net.eval_logits(x.clone(), 6);
+        assert_eq!(after == eval, off, "{model}: precise BN");
+    }
+}

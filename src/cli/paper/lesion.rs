@@ -63,10 +63,11 @@ pub fn run(args: &PaperArgs) -> Result<PaperReport> {
             ": this can take hours on 2 cores (--quick: about 10 minutes)"
         }
     ));
-    let (mut trainer, histories) = crate::cli::runs::train_config(cfg.clone(), 0, Some(rule))?;
+    let (trainer, histories) = crate::cli::runs::train_config(cfg.clone(), 0, Some(rule))?;
     let images = images.min(trainer.ds.test.len());
     let steps = trainer.runs.first().map_or(0, |r| r.step);
-    let study = crate::cli::lesion::study(&mut trainer, &histories, images, BN_BATCHES, None)?;
+    let origin = crate::cli::runs::RunsOrigin::of(&trainer, None);
+    let study = crate::cli::lesion::study(&trainer, &histories, images, BN_BATCHES, origin)?;
     Ok(report(&cfg, (steps, images, trainer.ds.classes), &study))
 }
 

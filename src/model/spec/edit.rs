@@ -35,6 +35,7 @@ impl Knobs {
             } else {
                 d.sc_milli
             },
+            bn_off: self.bn_off && variant.bn_optional(),
         }
     }
 }

@@ -14,7 +14,9 @@
 //! reported with `exact: false`. Designs whose shortcut is not the identity inside a stage
 //! (plain, scaled, gated, 1×1-conv and dropout shortcuts) have no direct term.
 
-use crate::model::Variant;
+use super::record::BlockStat;
+use crate::model::spec::blocks_per_stage;
+use crate::model::{ModelSpec, Variant};
 use serde::{Deserialize, Serialize};
 
 /// One stage's direct-term ratio.
@@ -81,6 +83,18 @@ pub fn stage_direct(
         .collect()
 }
 
+/// [`stage_direct`] of a recorded step: `spec` names the design (a spec that does not parse, a
+/// stream's model, has none), `blocks` the boundaries' gradient norms in `names`' order.
+pub fn stage_direct_of(spec: &str, names: &[String], blocks: &[BlockStat]) -> Vec<StageDirect> {
+    match spec.parse::<ModelSpec>() {
+        Ok(ModelSpec::Resnet { variant, depth, .. }) if blocks.len() == names.len() => {
+            let norms: Vec<f64> = blocks.iter().map(|b| b.grad_norm as f64).collect();
+            stage_direct(variant, blocks_per_stage(depth), names, &norms)
+        }
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +121,23 @@ mod tests {
             assert!((got.ratio - ratio).abs() < 1e-15, "{got:?}");
             assert!(got.exact);
         }
+    }
+
+    #[test]
+    fn a_recorded_step_gives_the_same_ratios() {
+        let names = block_names(20);
+        let blocks: Vec<BlockStat> = (0..names.len())
+            .map(|i| BlockStat {
+                grad_norm: 10.0 - i as f32,
+                ..Default::default()
+            })
+            .collect();
+        let s = stage_direct_of("v2-20", &names, &blocks);
+        assert_eq!(s.len(), 3);
+        assert!((s[0].ratio - 0.7).abs() < 1e-6 && s[0].exact, "{s:?}");
+        assert!(stage_direct_of("resnet18", &names, &blocks).is_empty());
+        assert!(stage_direct_of("plain-20", &names, &blocks).is_empty());
+        assert!(stage_direct_of("v2-56", &names, &blocks).is_empty(), "names of another depth");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Paragraph};
 
 use crate::records::flow::{median_share, relative_depth};
 use crate::records::record::BlockStat;
+use crate::records::stage::stage_direct_of;
 use crate::tui::app::App;
 use crate::tui::theme;
 use crate::tui::views::chart::{fraction_by_depth, run_lines};
@@ -42,7 +43,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 .unwrap_or_default()
         })
         .collect();
-    let legend_rows = (runs as u16 + 1).min(inner.height / 2);
+    let legend = legend(app);
+    let legend_rows = (legend.len() as u16).min(inner.height / 2);
     let [chart_area, legend_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(legend_rows)]).areas(inner);
     if series.iter().all(Vec::is_empty) {
@@ -60,12 +62,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         let chart = fraction_by_depth(datasets);
         frame.render_widget(chart, chart_area);
     }
-    frame.render_widget(Paragraph::new(legend(app)), legend_area);
+    frame.render_widget(Paragraph::new(legend), legend_area);
 }
 
 fn legend(app: &App) -> Vec<Line<'static>> {
     let mut lines: Vec<Line> = (0..app.histories().len())
-        .map(|i| {
+        .flat_map(|i| {
             let style = app.run_style(i);
             let spec = &app.histories()[i].info.spec;
             let blocks = app
@@ -84,14 +86,31 @@ fn legend(app: &App) -> Vec<Line<'static>> {
                 (Some(m), None) => format!("median {:.0}%", m * 100.0),
                 (None, _) => "—".into(),
             };
-            Line::from(vec![
+            let mut run = vec![Line::from(vec![
                 Span::styled(format!("{} {spec:<9} ", i + 1), style),
                 Span::styled(text, style),
-            ])
+            ])];
+            // He 2016 eq. 5 across each stage, beside the one-unit share (records::stage).
+            let names = &app.histories()[i].info.block_names;
+            let direct = stage_direct_of(spec, names, blocks);
+            if !direct.is_empty() && !app.hidden(i) {
+                let mark = if direct.iter().all(|x| x.exact) { "" } else { "≈" };
+                let r: Vec<String> = direct.iter().map(|x| format!("{:.2}", x.ratio)).collect();
+                run.push(Line::styled(
+                    format!("  direct{mark} {} (stages)", r.join(" / ")),
+                    style,
+                ));
+            }
+            run
         })
         .collect();
     lines.push(Line::styled(
         "share = ‖shortcut part‖ / (‖shortcut‖ + ‖branch‖)",
+        theme::muted(),
+    ));
+    // He 2016 eq. 5 across each stage, beside the one-unit share (records::stage).
+    lines.push(Line::styled(
+        "direct = ‖∂L/∂x_L‖/‖∂L/∂x_l‖ per stage, ≈ inexact",
         theme::muted(),
     ));
     lines

@@ -55,3 +55,32 @@ fn a_steps_weight_figures_match_the_weights() {
         assert!((b.weight_norm as f64 - w.sqrt()).abs() < 1e-5 * w.sqrt());
     }
 }
+
+/// Each block's gradient histogram counts every entry of its first conv weight's gradient once,
+/// and no entry lands in a bin above the gradient's whole norm (|g_i| ≤ ‖g‖).
+#[test]
+fn a_steps_gradient_histograms_count_the_first_conv_weight() {
+    use crate::records::histogram::{BIN_DECADES, LOG10_LO};
+    let cfg = ExperimentConfig {
+        models: vec!["v1-8".into()],
+        batch: 8,
+        ..Default::default()
+    };
+    let ds = Arc::new(crate::data::load("synthetic", 0).unwrap());
+    let mut t = Trainer::new(cfg, ds).unwrap();
+    let mut recs = Vec::new();
+    t.step_each(|_, rec, _| recs.push(rec));
+    let rec = &recs[0];
+    let groups = t.runs[0].conv_groups.clone();
+    assert_eq!(rec.grad_hists.len(), groups.len());
+    for (g, h) in groups.iter().zip(&rec.grad_hists) {
+        let p = g[0];
+        let len = t.runs[0].net.store.params[p].data().len();
+        assert_eq!(h.iter().sum::<u32>() as usize, len);
+        assert!(h[0] < len as u32, "not every entry of a gradient is zero");
+        let top = (1..h.len()).rev().find(|&k| h[k] > 0).unwrap() - 1;
+        let lower_edge = 10f64.powf((LOG10_LO + BIN_DECADES * top as f32) as f64);
+        let norm = rec.param_grad_norms[p] as f64;
+        assert!(lower_edge <= norm * 1.0001, "bin {top} above ‖g‖ = {norm}");
+    }
+}

@@ -84,3 +84,45 @@ fn a_steps_gradient_histograms_count_the_first_conv_weight() {
         assert!(lower_edge <= norm * 1.0001, "bin {top} above ‖g‖ = {norm}");
     }
 }
+
+/// The histograms' share of a 56-layer training step: whole steps (histograms included) against
+/// the histogram pass alone on one step's gradients. A timing, so not in the default run.
+#[test]
+#[ignore = "timing; cargo test --release --lib grad_hist_cost -- --ignored --nocapture"]
+fn grad_hist_cost_of_a_56_layer_step() {
+    let cfg = ExperimentConfig {
+        models: vec!["v1-56".into()],
+        ..Default::default()
+    };
+    let ds = Arc::new(crate::data::load("synthetic", 0).unwrap());
+    let mut t = Trainer::new(cfg, ds).unwrap();
+    t.step_each(|_, _, _| {});
+    let n = 10;
+    let t0 = Instant::now();
+    for _ in 0..n {
+        t.step_each(|_, _, _| {});
+    }
+    let step = t0.elapsed().as_secs_f64() / n as f64;
+    let batch = t.cfg.batch;
+    let (x, y) = (t.x.clone(), &t.y);
+    let run = &mut t.runs[0];
+    let (_, mut grads) = engine::on_pool(|| run.net.train_pass(x, y));
+    let t0 = Instant::now();
+    let mut total = 0u64;
+    for _ in 0..n {
+        let h = engine::on_pool(|| {
+            super::super::grad_hist::per_block(&run.net.store, &mut grads, &run.conv_groups)
+        });
+        total += h.iter().flatten().map(|&c| c as u64).sum::<u64>();
+    }
+    let hist = t0.elapsed().as_secs_f64() / n as f64;
+    assert!(total > 0);
+    eprintln!(
+        "v1-56, batch {}: step {:.1} ms, histograms {:.3} ms ({:.2} % of a step), {} entries binned a step",
+        batch,
+        step * 1e3,
+        hist * 1e3,
+        100.0 * hist / step,
+        total / n as u64
+    );
+}

@@ -6,6 +6,7 @@
 pub mod events;
 pub mod experiments;
 pub mod flow;
+pub mod histogram;
 pub mod learning;
 pub mod plateau;
 pub mod record;

@@ -76,6 +76,11 @@ pub struct StepRecord {
     /// One per parameter: ‖w‖ after this step's update (empty where not kept, as above).
     #[serde(default)]
     pub weight_norms: Vec<f32>,
+    /// One per block, in `RunInfo::block_names` order: the [`crate::records::histogram::counts`]
+    /// of its first conv weight's gradient (empty for a block without one, and for the whole
+    /// step where not kept, as above).
+    #[serde(default)]
+    pub grad_hists: Vec<Vec<u32>>,
 }
 
 /// An evaluation on the test split (batch norm in evaluation mode).
@@ -172,8 +177,9 @@ impl RunHistory {
     ///   `s` doubles and the middle thins to every 2nd, 4th, 8th … step.
     ///
     /// Per-parameter gradient norms, update ratios and weight norms (~170 floats each a step for
-    /// a 56-layer net, more than the block statistics) are kept only in the tail: a record leaving the tail, head or middle, has its
-    /// per-parameter vectors emptied. Loss, accuracy, learning rate and block statistics are kept
+    /// a 56-layer net, more than the block statistics) and the gradient histograms (17 counts a
+    /// block) are kept only in the tail: a record leaving the tail, head or middle, has its
+    /// per-parameter vectors and histograms emptied. Loss, accuracy, learning rate and block statistics are kept
     /// for every retained record.
     ///
     /// The rule depends only on the records themselves (no hidden state), so it is deterministic
@@ -191,6 +197,7 @@ impl RunHistory {
         self.steps[i].param_grad_norms = Vec::new();
         self.steps[i].update_ratios = Vec::new();
         self.steps[i].weight_norms = Vec::new();
+        self.steps[i].grad_hists = Vec::new();
         if i < HISTORY_HEAD {
             return;
         }

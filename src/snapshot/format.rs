@@ -183,6 +183,10 @@ pub struct StepV1 {
     /// Since version 4, per block: (‖ΔW‖/‖W‖, ‖W‖) of its convolution weights.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub learn: Vec<(f32, f32)>,
+    /// Per block: counts of its first conv weight's gradient by magnitude
+    /// ([`crate::records::histogram::counts`]); absent in older files and where not kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hists: Vec<Vec<u32>>,
 }
 
 impl File {
@@ -250,6 +254,7 @@ impl RunV1 {
                     params: s.param_grad_norms.clone(),
                     updates: s.update_ratios.clone(),
                     weights: s.weight_norms.clone(),
+                    hists: s.grad_hists.clone(),
                     learn: if s
                         .blocks
                         .iter()
@@ -340,6 +345,7 @@ impl RunV1 {
                     param_grad_norms: s.params,
                     update_ratios: s.updates,
                     weight_norms: s.weights,
+                    grad_hists: s.hists,
                 })
                 .collect(),
             evals: self
@@ -349,5 +355,34 @@ impl RunV1 {
                 .collect(),
             wall_secs: self.wall_secs,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{from_ron, synthetic, to_ron};
+    use crate::records::histogram;
+    use std::path::Path;
+
+    #[test]
+    fn gradient_histograms_round_trip_and_files_without_them_still_load() {
+        let mut s = synthetic::snapshot(&["v1-20"], 5, 3);
+        let hist = histogram::counts(&[0.0, 1e-3, 2e-3, 1e-7]).to_vec();
+        s.runs[0].steps[4].grad_hists = vec![Vec::new(), hist.clone()];
+        let text = to_ron(&s).unwrap();
+        assert_eq!(
+            text.matches("hists:").count(),
+            1,
+            "only the step that has them"
+        );
+        let back = from_ron(&text, Path::new("x.ron")).unwrap();
+        assert_eq!(back.runs[0].steps[4].grad_hists[1], hist);
+        assert_eq!(back.runs[0], s.runs[0]);
+        // An older file is this text without the field: what saving a run without them writes.
+        s.runs[0].steps[4].grad_hists = Vec::new();
+        let old = to_ron(&s).unwrap();
+        assert!(!old.contains("hists"));
+        let back = from_ron(&old, Path::new("x.ron")).unwrap();
+        assert!(back.runs[0].steps[4].grad_hists.is_empty());
     }
 }

@@ -121,6 +121,7 @@ pub fn run(spec: &str, steps: u64, seed: u64) -> RunHistory {
             param_grad_norms,
             update_ratios: Vec::new(),
             weight_norms: Vec::new(),
+            grad_hists: Vec::new(),
         });
         if step % eval_every == 0 {
             h.evals.push(EvalRecord {

@@ -273,6 +273,7 @@ impl Parser {
                 param_grad_norms: params.iter().map(|p| p.grad_norm).collect(),
                 update_ratios,
                 weight_norms: weight_norms.clone(),
+                grad_hists: Vec::new(),
             },
             weight_norms,
         }))

@@ -2,6 +2,7 @@
 
 pub mod budget;
 pub mod channel;
+mod grad_hist;
 pub mod jobs;
 pub mod optim;
 pub mod schedule;

@@ -204,15 +204,16 @@ impl Trainer {
         let (x, y) = (self.x.clone(), &self.y);
         let run = &mut self.runs[i];
         let t0 = Instant::now();
-        let (stats, diverged, updates) = engine::on_pool(|| {
+        let (stats, diverged, updates, grad_hists) = engine::on_pool(|| {
             let (stats, mut grads) = run.net.train_pass(x, y); // x: [B, C, H, W]
+            let hists = super::grad_hist::per_block(&run.net.store, &mut grads, &run.conv_groups);
             let diverged = divergence(stats.loss, &stats.param_grad_norms);
             let updates = if diverged.is_none() {
                 run.opt.step(&mut run.net.store, &mut grads, lr)
             } else {
                 Vec::new()
             };
-            (stats, diverged, updates)
+            (stats, diverged, updates, hists)
         });
         run.step += 1;
         if let Some(reason) = &diverged {
@@ -241,6 +242,7 @@ impl Trainer {
             param_grad_norms: stats.param_grad_norms.iter().map(|&g| g as f32).collect(),
             update_ratios,
             weight_norms,
+            grad_hists,
         };
         (rec, diverged)
     }

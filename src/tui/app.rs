@@ -82,6 +82,8 @@ pub enum SidePanel {
     Activations,
     /// Per-parameter gradient norms and update ratios of the focused run.
     Params,
+    /// The gradient histogram of one block's first conv weight over the recorded steps (↑ ↓).
+    Hist,
     /// The experiments on the live weights (`x` runs, `e` picks which).
     Experiment,
     /// The heatmap, in this slot only where the layout has no place of its own for it.
@@ -99,8 +101,9 @@ impl SidePanel {
             Self::Shortcut if hidden => Self::Learning,
             Self::Shortcut | Self::Learning => Self::Activations,
             Self::Activations => Self::Params,
-            Self::Params if hidden => Self::Heatmap,
-            Self::Params | Self::Heatmap => Self::Experiment,
+            Self::Params => Self::Hist,
+            Self::Hist if hidden => Self::Heatmap,
+            Self::Hist | Self::Heatmap => Self::Experiment,
             Self::Experiment => Self::Shortcut,
         }
     }
@@ -569,6 +572,7 @@ impl App {
 
 mod control;
 mod events;
+mod hist;
 mod read;
 mod view;
 mod watch;

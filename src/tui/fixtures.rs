@@ -110,6 +110,7 @@ fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
                 .map(|l| 1e-3 * (1.0 + (l % 5) as f32) * (1.0 - 0.5 * t))
                 .collect(),
             weight_norms: (0..blocks).map(|l| 1.0 + 0.1 * l as f32).collect(),
+            grad_hists: (0..blocks).map(|l| grad_hist(l, blocks, t)).collect(),
         });
         if step % 50 == 0 {
             h.evals.push(EvalRecord {
@@ -120,6 +121,20 @@ fn history(spec: &str, depth: usize, steps: u64, shape: Shape) -> RunHistory {
         }
     }
     h
+}
+
+/// A bell of 1000 gradient entries over the magnitude bins, centred two decades lower as
+/// training goes on and one decade lower toward the output, with a few exact zeros.
+fn grad_hist(l: usize, blocks: usize, t: f32) -> Vec<u32> {
+    use crate::records::histogram::{BINS, LEN};
+    let centre = 12.0 - 4.0 * t - 2.0 * l as f32 / blocks.max(1) as f32;
+    (0..LEN)
+        .map(|k| match k {
+            0 => 5,
+            _ => (1000.0 * (-((k - 1) as f32 - centre).powi(2) / 4.0).exp()).round() as u32,
+        })
+        .take(BINS + 1)
+        .collect()
 }
 
 /// Grows ×1.46 per block toward the input: 10⁻¹ at the output, ~10³·⁴ at the stem.

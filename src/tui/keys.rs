@@ -209,7 +209,7 @@ pub const COMMON: &[Binding] = &[
     b(
         "p",
         "panel",
-        "cycle the side panel (small screens: +learning, heatmap)",
+        "side panels (small: +learning, heatmap); ↑/↓ histogram block",
     ),
     b(
         "w",

@@ -258,7 +258,7 @@ fn the_hidden_heatmap_through_p_80x24() {
         width: 80,
         height: 24,
     });
-    let app = with_panels(app, 4, false);
+    let app = with_panels(app, 5, false);
     let t = render(&app, 80, 24);
     insta::assert_snapshot!("heatmap_in_the_side_panel_80x24", t.backend());
     assert!(!format!("{}", t.backend()).contains("heatmap: p"));

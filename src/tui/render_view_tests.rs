@@ -107,3 +107,24 @@ fn header_step_target_and_eta() {
     let text = head(&app);
     assert!(text.contains("step 400 of 1000 · epoch 4 │"), "{text}");
 }
+
+/// The histogram panel (`p` three times from the shortcut panel) on block 3 of plain-56.
+#[test]
+fn gradient_histogram_panel() {
+    for (w, h) in [(120, 40), (80, 24)] {
+        let mut app = live();
+        app.update(Msg::Resize {
+            width: w,
+            height: h,
+        });
+        while app.side_panel() != super::app::SidePanel::Hist {
+            press(&mut app, &[KeyCode::Char('p')]);
+        }
+        press(&mut app, &[KeyCode::Up; 3]);
+        let t = render(&app, w, h);
+        let text = format!("{}", t.backend());
+        assert!(text.contains("|∂L/∂w|"), "{w}×{h}:\n{text}");
+        assert!(text.contains("1e-9"), "{w}×{h}:\n{text}");
+        insta::assert_snapshot!(format!("grad_histogram_{w}x{h}"), t.backend());
+    }
+}

@@ -13,13 +13,13 @@ fn log_axis_screenshot_and_the_hidden_heatmap_in_the_panel_cycle() {
     assert_eq!(app.update(ch('S')), vec![Action::Screenshot]);
     app.screenshot_written(Ok(std::path::Path::new("saves/screen-1.html")));
     assert_eq!(app.status().unwrap().text, "screenshot saves/screen-1.html");
-    // Every panel shown: p cycles the four side panels.
+    // Every panel shown: p cycles the five side panels.
     app.update(Msg::Resize {
         width: 120,
         height: 40,
     });
     let mut seen = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..5 {
         app.update(ch('p'));
         seen.push(app.side_panel());
     }
@@ -28,6 +28,7 @@ fn log_axis_screenshot_and_the_hidden_heatmap_in_the_panel_cycle() {
         [
             SidePanel::Activations,
             SidePanel::Params,
+            SidePanel::Hist,
             SidePanel::Experiment,
             SidePanel::Shortcut
         ]
@@ -38,7 +39,7 @@ fn log_axis_screenshot_and_the_hidden_heatmap_in_the_panel_cycle() {
         height: 24,
     });
     let mut seen = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..7 {
         app.update(ch('p'));
         seen.push(app.side_panel());
     }
@@ -48,6 +49,7 @@ fn log_axis_screenshot_and_the_hidden_heatmap_in_the_panel_cycle() {
             SidePanel::Learning,
             SidePanel::Activations,
             SidePanel::Params,
+            SidePanel::Hist,
             SidePanel::Heatmap,
             SidePanel::Experiment,
             SidePanel::Shortcut

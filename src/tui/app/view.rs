@@ -30,6 +30,8 @@ pub struct View {
     hidden: BTreeSet<usize>,
     smoothing: usize,
     time_axis: bool,
+    /// The block the histogram panel shows, input first (clamped to the focused run's).
+    pub(super) hist_block: usize,
 }
 
 impl Default for View {
@@ -39,6 +41,7 @@ impl Default for View {
             hidden: BTreeSet::new(),
             smoothing: DEFAULT_SMOOTHING,
             time_axis: false,
+            hist_block: 0,
         }
     }
 }
@@ -94,7 +97,10 @@ impl App {
             Intent::Start | Intent::End | Intent::Up | Intent::Down if reading => {
                 self.move_readout(intent)
             }
-            // Nothing to move outside the readout.
+            Intent::Up | Intent::Down if self.side == super::SidePanel::Hist => {
+                self.move_hist_block(intent)
+            }
+            // Nothing else to move outside the readout.
             Intent::Up | Intent::Down => return true,
             _ => return false,
         }

@@ -16,6 +16,7 @@ mod grad_flow;
 mod header;
 mod heatmap;
 mod help;
+mod hist;
 mod learning;
 mod params;
 mod readout;
@@ -95,6 +96,7 @@ fn side(frame: &mut Frame, area: Rect, app: &App) {
         SidePanel::Shortcut => shortcut::render(frame, area, app),
         SidePanel::Activations => activations::render(frame, area, app),
         SidePanel::Params => params::render(frame, area, app),
+        SidePanel::Hist => hist::render(frame, area, app),
         SidePanel::Experiment => experiment::render(frame, area, app),
         SidePanel::Heatmap => heatmap::render(frame, area, app),
         SidePanel::Learning => learning::render(frame, area, app),

@@ -53,6 +53,19 @@ pub struct LesionReport {
     pub params: LesionParams,
 }
 
+/// The median of the finite values of `xs` (the mean of the middle two for an even count);
+/// `None` if there are none.
+pub fn median(mut xs: Vec<f64>) -> Option<f64> {
+    xs.retain(|x| x.is_finite());
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(xs[n / 2]),
+        _ => Some((xs[n / 2 - 1] + xs[n / 2]) / 2.0),
+    }
+}
+
 impl ModelLesion {
     /// Intact accuracy minus lesioned accuracy, per deletable block: `(name, drop)`.
     pub fn drops(&self) -> Vec<(&str, f64)> {
@@ -64,14 +77,7 @@ impl ModelLesion {
 
     /// Median of [`ModelLesion::drops`] (the mean of the middle two for an even count).
     pub fn median_drop(&self) -> Option<f64> {
-        let mut d: Vec<f64> = self.drops().into_iter().map(|(_, d)| d).collect();
-        d.sort_by(f64::total_cmp);
-        let n = d.len();
-        match n {
-            0 => None,
-            _ if n % 2 == 1 => Some(d[n / 2]),
-            _ => Some((d[n / 2 - 1] + d[n / 2]) / 2.0),
-        }
+        median(self.drops().into_iter().map(|(_, d)| d).collect())
     }
 
     /// The block whose deletion hurts most, with its drop.

@@ -125,17 +125,7 @@ fn most(k: usize, n: usize) -> bool {
     n > 0 && 5 * k >= 4 * n
 }
 
-/// The median of `xs` (mean of the middle two for an even count); `None` when empty.
-fn median(mut xs: Vec<f64>) -> Option<f64> {
-    xs.retain(|x| x.is_finite());
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(xs[n / 2]),
-        _ => Some((xs[n / 2 - 1] + xs[n / 2]) / 2.0),
-    }
-}
+use crate::records::experiments::median;
 
 /// Progress of a paper between trainings, on stderr.
 fn note(line: &str) {

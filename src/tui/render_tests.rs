@@ -383,13 +383,13 @@ fn experiment_panel_running_then_lesion_result() {
         done: 19,
         total: 57,
     }));
-    insta::assert_debug_snapshot!("experiment_running_120x40", render(&app, 120, 40).backend());
+    insta::assert_snapshot!("experiment_running_120x40", render(&app, 120, 40).backend());
     let result = lesion_result(&app);
     app.update(Msg::Trainer(TrainerEvent::ExperimentFinished {
         result: Box::new(result),
     }));
-    insta::assert_debug_snapshot!("experiment_lesion_120x40", render(&app, 120, 40).backend());
-    insta::assert_debug_snapshot!("experiment_lesion_80x24", render(&app, 80, 24).backend());
+    insta::assert_snapshot!("experiment_lesion_120x40", render(&app, 120, 40).backend());
+    insta::assert_snapshot!("experiment_lesion_80x24", render(&app, 80, 24).backend());
 }
 
 /// A study started a few steps in: every run at chance, which the panel must say rather than

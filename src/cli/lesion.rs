@@ -3,9 +3,9 @@
 
 use super::LesionArgs;
 use super::common::measure_all;
+use super::runs::RunsOrigin;
 use super::{plot, runs};
 use crate::experiments::lesion::Lesion;
-use super::runs::RunsOrigin;
 use crate::records::{LesionParams, LesionStudy, PreciseBn, RunHistory, default_bn};
 use crate::train::Trainer;
 use color_eyre::eyre::{Result, bail};

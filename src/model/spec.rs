@@ -218,10 +218,9 @@ impl ModelSpec {
     /// presets (Keras layers in their own order).
     pub fn branch_convs_feed_batch_norm(&self) -> bool {
         match self {
-            ModelSpec::Resnet { variant, .. } => !matches!(
-                variant,
-                Variant::V2 | Variant::BnAfter | Variant::ReluOnly
-            ),
+            ModelSpec::Resnet { variant, .. } => {
+                !matches!(variant, Variant::V2 | Variant::BnAfter | Variant::ReluOnly)
+            }
             ModelSpec::Seed(_) => false,
         }
     }

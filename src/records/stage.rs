@@ -137,7 +137,10 @@ mod tests {
         assert!((s[0].ratio - 0.7).abs() < 1e-6 && s[0].exact, "{s:?}");
         assert!(stage_direct_of("resnet18", &names, &blocks).is_empty());
         assert!(stage_direct_of("plain-20", &names, &blocks).is_empty());
-        assert!(stage_direct_of("v2-56", &names, &blocks).is_empty(), "names of another depth");
+        assert!(
+            stage_direct_of("v2-56", &names, &blocks).is_empty(),
+            "names of another depth"
+        );
     }
 
     #[test]

@@ -279,7 +279,10 @@ fn learning_panel_80x24_and_growth_120x40() {
     insta::assert_snapshot!("learning_panel_80x24", t.backend());
     let text = format!("{}", t.backend());
     assert!(text.contains("in÷out ×0.103"), "{text}");
-    assert!(text.contains("1 plain-56: input weights grew ×27.1 (BN"), "{text}");
+    assert!(
+        text.contains("1 plain-56: input weights grew ×27.1 (BN"),
+        "{text}"
+    );
     let mut big = live();
     big.update(key('w'));
     big.update(key('m'));

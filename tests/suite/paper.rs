@@ -22,7 +22,15 @@ fn rows(report: &Value, paper: &str) -> Vec<Value> {
 
 #[test]
 fn he2015_fig1_counts_its_seeds_and_says_which_claims_hold() {
-    let out = resviz(&["paper", "he2015-fig1", "--steps", "25", "--seeds", "2", "--json"]);
+    let out = resviz(&[
+        "paper",
+        "he2015-fig1",
+        "--steps",
+        "25",
+        "--seeds",
+        "2",
+        "--json",
+    ]);
     let rows = rows(&json_of(&out), "he2015-fig1");
     let claims: Vec<&Value> = rows.iter().filter(|r| r["holds"].is_boolean()).collect();
     assert_eq!(claims.len(), 4, "{rows:?}");
@@ -45,9 +53,20 @@ fn he2015_fig1_counts_its_seeds_and_says_which_claims_hold() {
 fn he2016_table1_prints_the_papers_errors_beside_the_losses() {
     let out = resviz(&["paper", "he2016-table1", "--quick", "--steps", "8"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.starts_with("he2016-table1: He et al. 2016, Table 1"), "{text}");
-    for (model, paper) in [("v1-20", "6.61"), ("gated-20", "8.70"), ("sgated-20", "6.91")] {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.starts_with("he2016-table1: He et al. 2016, Table 1"),
+        "{text}"
+    );
+    for (model, paper) in [
+        ("v1-20", "6.61"),
+        ("gated-20", "8.70"),
+        ("sgated-20", "6.91"),
+    ] {
         let line = text
             .lines()
             .find(|l| l.starts_with("final training loss") && l.contains(&format!(" {model} ")))
@@ -56,10 +75,21 @@ fn he2016_table1_prints_the_papers_errors_beside_the_losses() {
     }
     // The last line counts the claims that hold, whatever they are.
     assert!(text.trim_end().ends_with("claims hold here."), "{text}");
-    let json = json_of(&resviz(&["paper", "he2016-table1", "--quick", "--steps", "8", "--json"]));
+    let json = json_of(&resviz(&[
+        "paper",
+        "he2016-table1",
+        "--quick",
+        "--steps",
+        "8",
+        "--json",
+    ]));
     let rows = rows(&json, "he2016-table1");
     assert_eq!(rows.len(), 7);
-    assert_eq!(rows[5]["paper"], Value::Null, "dropout shortcut: the paper says it fails");
+    assert_eq!(
+        rows[5]["paper"],
+        Value::Null,
+        "dropout shortcut: the paper says it fails"
+    );
 }
 
 #[test]
@@ -77,5 +107,8 @@ fn bad_options_are_refused_before_any_training() {
     let out = resviz(&["paper", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("he2015-fig1") && err.contains("veit2016"), "{err}");
+    assert!(
+        err.contains("he2015-fig1") && err.contains("veit2016"),
+        "{err}"
+    );
 }

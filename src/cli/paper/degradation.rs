@@ -90,7 +90,9 @@ pub fn run(args: &PaperArgs) -> Result<PaperReport> {
     let base: ExperimentConfig =
         ron::from_str(PRESET).wrap_err("the bundled assets/plain-depth.ron does not parse")?;
     if base.models.len() != 3 {
-        bail!("assets/plain-depth.ron must name three models: shallow plain, deep plain, deep residual");
+        bail!(
+            "assets/plain-depth.ron must name three models: shallow plain, deep plain, deep residual"
+        );
     }
     let steps = args
         .steps
@@ -127,10 +129,17 @@ pub fn report(cfg: &ExperimentConfig, steps: u64, seeds: &[SeedRuns]) -> PaperRe
     for (k, model) in m.iter().enumerate() {
         let finals: Vec<f64> = seeds.iter().map(|s| s.final_loss[k]).collect();
         rows.push(
-            Row::new("final training loss, median over seeds (Fig. 1 left)", model)
-                .measured(median(finals)),
+            Row::new(
+                "final training loss, median over seeds (Fig. 1 left)",
+                model,
+            )
+            .measured(median(finals)),
         );
-        let starts: Vec<f64> = seeds.iter().filter_map(|s| s.start[k]).map(|s| s as f64).collect();
+        let starts: Vec<f64> = seeds
+            .iter()
+            .filter_map(|s| s.start[k])
+            .map(|s| s as f64)
+            .collect();
         let never = n - starts.len();
         let label = match never {
             0 => "start step, median over seeds".to_string(),
@@ -155,7 +164,11 @@ pub fn report(cfg: &ExperimentConfig, steps: u64, seeds: &[SeedRuns]) -> PaperRe
             m[2].clone(),
             SeedRuns::residual_lowest,
         ),
-        ("seeds showing all of Fig. 1", "all".into(), SeedRuns::shows_fig1),
+        (
+            "seeds showing all of Fig. 1",
+            "all".into(),
+            SeedRuns::shows_fig1,
+        ),
     ];
     for (what, model, f) in claims {
         let k = count(f);

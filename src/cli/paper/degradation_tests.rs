@@ -73,7 +73,11 @@ fn the_report_counts_seeds_and_shows_claims_that_fail() {
         .filter(|x| x.quantity.starts_with("start step"))
         .collect();
     assert_eq!(starts[1].measured, Some(30.0));
-    assert!(starts[1].quantity.contains("(1 never did)"), "{}", starts[1].quantity);
+    assert!(
+        starts[1].quantity.contains("(1 never did)"),
+        "{}",
+        starts[1].quantity
+    );
     assert_eq!(row("final training loss").measured, Some(0.3));
     assert_eq!(r.paper, "he2015-fig1");
 }

@@ -105,8 +105,11 @@ pub fn report(
             .holds(trusted),
         );
         let median = m.median_drop().map(pts);
-        let row = Row::new("median accuracy drop deleting one block, points (Fig. 3)", &m.model)
-            .measured(median);
+        let row = Row::new(
+            "median accuracy drop deleting one block, points (Fig. 3)",
+            &m.model,
+        )
+        .measured(median);
         rows.push(match (is_resnet(&m.model), median, resnet_median) {
             (true, Some(d), _) => row.holds(d < SMALL_DROP),
             (false, Some(d), Some(r)) => row.holds(d >= PLAIN_FACTOR * r.max(0.0) && d > 0.0),
@@ -120,9 +123,12 @@ pub fn report(
                 .map(pts)
                 .collect();
             rows.push(
-                Row::new("median accuracy with one block deleted, % (VGG: chance)", &m.model)
-                    .paper(100.0 / classes.max(1) as f64)
-                    .measured(super::median(lesioned)),
+                Row::new(
+                    "median accuracy with one block deleted, % (VGG: chance)",
+                    &m.model,
+                )
+                .paper(100.0 / classes.max(1) as f64)
+                .measured(super::median(lesioned)),
             );
         }
     }
@@ -167,7 +173,10 @@ mod tests {
     }
 
     fn study(models: Vec<ModelLesion>) -> LesionStudy {
-        let checks = models.iter().map(|m| AccuracyCheck::new(m, Some(m.accuracy))).collect();
+        let checks = models
+            .iter()
+            .map(|m| AccuracyCheck::new(m, Some(m.accuracy)))
+            .collect();
         LesionStudy {
             report: LesionReport {
                 models,

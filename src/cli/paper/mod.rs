@@ -105,7 +105,10 @@ pub fn run(args: &PaperArgs) -> Result<()> {
     }
     // Before any training: a plot that cannot be drawn must not cost the user the run.
     if args.plot.is_some() {
-        bail!("--plot is not drawn for {} yet: run without it", args.name.id());
+        bail!(
+            "--plot is not drawn for {} yet: run without it",
+            args.name.id()
+        );
     }
     let report = match args.name {
         PaperName::He2015Fig1 => degradation::run(args)?,

@@ -77,16 +77,30 @@ mod tests {
             setting: "synthetic".into(),
             rows: vec![
                 Row::new("final training loss", "plain-14").measured(Some(0.25)),
-                Row::new("seeds where it holds", "all").measured(Some(3.0)).holds(false),
-                Row::new("seeds where both start", "plain").measured(Some(5.0)).holds(true),
+                Row::new("seeds where it holds", "all")
+                    .measured(Some(3.0))
+                    .holds(false),
+                Row::new("seeds where both start", "plain")
+                    .measured(Some(5.0))
+                    .holds(true),
                 Row::new("start step", "plain-32").measured(None),
             ],
         };
         let t = render(&r);
-        assert!(t.starts_with("he2015-fig1: deeper plain nets train worse\nsynthetic\n"), "{t}");
-        let no = t.lines().find(|l| l.starts_with("seeds where it holds")).unwrap();
+        assert!(
+            t.starts_with("he2015-fig1: deeper plain nets train worse\nsynthetic\n"),
+            "{t}"
+        );
+        let no = t
+            .lines()
+            .find(|l| l.starts_with("seeds where it holds"))
+            .unwrap();
         assert!(no.ends_with("NO") && no.contains(" 3.00 "), "{no}");
-        assert!(t.lines().any(|l| l.starts_with("start step") && l.contains("n/a")), "{t}");
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with("start step") && l.contains("n/a")),
+            "{t}"
+        );
         assert!(t.ends_with("1 of 2 claims hold here.\n"), "{t}");
     }
 }

@@ -34,7 +34,14 @@ pub const TABLE1: Table = Table {
     preset: include_str!("../../../assets/identity-mappings.ron"),
     // original, constant scaling 0.5/0.5, exclusive gating b_g = −6, shortcut-only gating
     // b_g = −6, 1×1 conv shortcut, dropout shortcut (fails).
-    paper: &[Some(6.61), Some(12.35), Some(8.70), Some(6.91), Some(12.22), None],
+    paper: &[
+        Some(6.61),
+        Some(12.35),
+        Some(8.70),
+        Some(6.91),
+        Some(12.22),
+        None,
+    ],
     best: 0,
     depth: (20, 110),
     steps: (300, 2000),
@@ -143,7 +150,10 @@ pub fn report(
         .min_by(|a, b| finals[*a].total_cmp(&finals[*b]));
     rows.push(
         Row::new(
-            format!("{} trains to the lowest loss (index of the lowest)", models[t.best]),
+            format!(
+                "{} trains to the lowest loss (index of the lowest)",
+                models[t.best]
+            ),
             "all",
         )
         .paper(t.best as f64)
@@ -191,10 +201,24 @@ mod tests {
             .collect();
         let cfg = ExperimentConfig::default();
         // Full pre-activation lowest: every row holds.
-        let r = report(&TABLE2, &models, &[0.5, 0.7, 0.6, 0.55, 0.4], (&cfg, 300, 1));
-        assert!(r.rows.iter().all(|x| x.holds != Some(false)), "{:?}", r.rows);
+        let r = report(
+            &TABLE2,
+            &models,
+            &[0.5, 0.7, 0.6, 0.55, 0.4],
+            (&cfg, 300, 1),
+        );
+        assert!(
+            r.rows.iter().all(|x| x.holds != Some(false)),
+            "{:?}",
+            r.rows
+        );
         // The original beats full pre-activation: its row and the summary read no.
-        let r = report(&TABLE2, &models, &[0.3, 0.7, 0.6, 0.55, 0.4], (&cfg, 300, 1));
+        let r = report(
+            &TABLE2,
+            &models,
+            &[0.3, 0.7, 0.6, 0.55, 0.4],
+            (&cfg, 300, 1),
+        );
         assert_eq!(r.rows[0].holds, Some(false));
         assert_eq!(r.rows[4].holds, None);
         let last = r.rows.last().unwrap();

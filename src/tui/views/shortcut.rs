@@ -94,7 +94,11 @@ fn legend(app: &App) -> Vec<Line<'static>> {
             let names = &app.histories()[i].info.block_names;
             let direct = stage_direct_of(spec, names, blocks);
             if !direct.is_empty() && !app.hidden(i) {
-                let mark = if direct.iter().all(|x| x.exact) { "" } else { "≈" };
+                let mark = if direct.iter().all(|x| x.exact) {
+                    ""
+                } else {
+                    "≈"
+                };
                 let r: Vec<String> = direct.iter().map(|x| format!("{:.2}", x.ratio)).collect();
                 run.push(Line::styled(
                     format!("  direct{mark} {} (stages)", r.join(" / ")),

@@ -3,6 +3,7 @@
 use super::{RunSnapshot, SnapshotError};
 use crate::numfmt::{duration, pct};
 use crate::plotting::svg::{BACKGROUND, dark_mesh, decade_range, font, padded_range, run_colours};
+use crate::records::flow::relative_depth;
 use crate::records::record::{RunHistory, RunStatus};
 use crate::records::{flow, learning};
 use plotters::coord::Shift;
@@ -201,7 +202,7 @@ pub fn render_svg(snaps: &[RunSnapshot]) -> Result<String, String> {
     Ok(svg)
 }
 
-const PLOT_HEIGHT: u32 = 480;
+const PLOT_HEIGHT: u32 = 960;
 const LEGEND_ROW: u32 = 22;
 const LEGEND_COLUMNS: usize = 4;
 
@@ -218,7 +219,9 @@ fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::erro
     let root = SVGBackend::with_string(svg, (1200, height)).into_drawing_area();
     root.fill(&BACKGROUND)?;
     let (plots, legend) = root.split_vertically(PLOT_HEIGHT);
-    let (left, right) = plots.split_horizontally(600);
+    let (top, bottom) = plots.split_vertically(PLOT_HEIGHT / 2);
+    let (left, right) = top.split_horizontally(600);
+    let (lower_left, lower_right) = bottom.split_horizontally(600);
     let specs: Vec<&str> = runs.iter().map(|(_, r)| r.info.spec.as_str()).collect();
     let colours = run_colours(&specs);
     let colour = |k: usize| colours[k];
@@ -229,39 +232,41 @@ fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::erro
             .collect()
     };
 
-    // (a) gradient-flow profile.
-    let profile = |r: &RunHistory| -> Vec<(f64, f64)> {
-        r.last()
-            .map(|s| {
-                s.blocks
-                    .iter()
-                    .enumerate()
-                    .map(|(l, b)| (l as f64, (b.grad_norm as f64).log10()))
-                    .filter(|(_, y)| y.is_finite())
-                    .collect()
-            })
-            .unwrap_or_default()
+    // The dashboard's three depth views, each against relative depth so nets of different depth
+    // compare: (a) the gradient's RMS per element (not the raw norm, which grows with a tensor's
+    // size), (c) the update ratio ‖ΔW‖/‖W‖ of each block's conv weights (the mean of the last
+    // steps: the effective learning rate), (d) their growth ‖W‖/‖W at init‖.
+    let profile = |r: &RunHistory| {
+        by_depth(
+            r.last()
+                .map(|s| s.blocks.iter().map(|b| Some(b.grad_rms as f64)).collect()),
+        )
     };
-    let max_blocks = runs
-        .iter()
-        .map(|(_, r)| r.info.block_names.len())
-        .max()
-        .unwrap_or(1);
-    let (ylo, yhi) = padded_range(runs.iter().flat_map(|(_, r)| profile(r)).map(|p| p.1));
-    let mut chart = panel(
+    let rate = |r: &RunHistory| by_depth(Some(learning::recent_update_ratios(&r.steps)));
+    let grown = |r: &RunHistory| {
+        by_depth(
+            r.last()
+                .map(|s| learning::growth(&s.blocks, &learning::init_norms(&r.info))),
+        )
+    };
+    depth_panel(
         &left,
         "(a) gradient flow at the last step",
-        0f64..(max_blocks.max(2) - 1) as f64,
-        ylo..yhi,
+        "log10 RMS of ∂L/∂x per element",
+        &series(&profile),
     )?;
-    mesh(
-        &mut chart,
-        "block boundary (input → output)",
-        "log10 ‖∂L/∂x‖",
+    depth_panel(
+        &lower_left,
+        "(c) effective learning rate: ‖ΔW‖/‖W‖ per block",
+        "log10 ‖ΔW‖/‖W‖, mean of the last steps",
+        &series(&rate),
     )?;
-    for (_, c, points) in series(&profile) {
-        chart.draw_series(LineSeries::new(points, c.stroke_width(2)))?;
-    }
+    depth_panel(
+        &lower_right,
+        "(d) weight growth since initialisation",
+        "log10 ‖W‖ / ‖W at init‖",
+        &series(&grown),
+    )?;
 
     // (b) training loss, raw and smoothed, log axis.
     let loss = |r: &RunHistory| -> Vec<(f64, f64)> {
@@ -292,6 +297,46 @@ fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::erro
     }
     draw_legend(&legend, &losses)?;
     root.present()?;
+    Ok(())
+}
+
+/// `(relative depth, log10 value)` of each boundary with a positive finite value.
+fn by_depth(values: Option<Vec<Option<f64>>>) -> Vec<(f64, f64)> {
+    let values = values.unwrap_or_default();
+    let n = values.len();
+    values
+        .iter()
+        .enumerate()
+        .filter_map(|(l, v)| {
+            let v = (*v)?;
+            (v > 0.0 && v.is_finite()).then(|| (relative_depth(l, n), v.log10()))
+        })
+        .collect()
+}
+
+/// One view against relative depth (input 0 → output 1), one line per run; an empty panel says
+/// the records do not carry the figure.
+fn depth_panel(
+    area: &DrawingArea<SVGBackend, Shift>,
+    caption: &str,
+    y_desc: &str,
+    series: &Series,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (lo, hi) = padded_range(series.iter().flat_map(|(_, _, p)| p).map(|p| p.1));
+    let mut chart = panel(area, caption, 0f64..1f64, lo..hi)?;
+    mesh(&mut chart, "relative depth (input → output)", y_desc)?;
+    for (_, c, points) in series {
+        if !points.is_empty() {
+            chart.draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))?;
+        }
+    }
+    if series.iter().all(|(_, _, p)| p.is_empty()) {
+        area.draw(&Text::new(
+            "not in these records (saved before it was measured)",
+            (90, 120),
+            font(15),
+        ))?;
+    }
     Ok(())
 }
 
@@ -414,14 +459,33 @@ mod tests {
 
     #[test]
     fn svg_has_both_panels_and_a_line_per_run() {
-        let a = synthetic::snapshot(&["plain-20", "v1-20"], 300, 1);
-        let b = synthetic::snapshot(&["v2-20"], 300, 2);
+        let mut a = synthetic::snapshot(&["plain-20", "v1-20"], 300, 1);
+        let mut b = synthetic::snapshot(&["v2-20"], 300, 2);
+        // What the trainer records for the depth views: RMS, update ratio, weight norm, and
+        // the norms at initialisation.
+        for run in a.runs.iter_mut().chain(b.runs.iter_mut()) {
+            run.info.init_weight_norms = vec![1.0; run.info.param_names.len()];
+            for s in &mut run.steps {
+                for (l, blk) in s.blocks.iter_mut().enumerate() {
+                    blk.grad_rms = 1e-2 * (l + 1) as f32;
+                    blk.update_ratio = 1e-3;
+                    blk.weight_norm = 2.0;
+                }
+            }
+        }
         let svg = render_svg(&[a, b]).unwrap();
-        assert!(svg.contains("gradient flow"));
-        assert!(svg.contains("training loss"));
+        for caption in [
+            "gradient flow",
+            "training loss",
+            "effective learning rate",
+            "weight growth",
+        ] {
+            assert!(svg.contains(caption), "{caption}");
+        }
         assert!(svg.contains("plain-20 (#1)") && svg.contains("v2-20 (#2)"));
-        // 3 runs: a profile and a smoothed loss each, 2 px; a legend mark each, 3 px.
-        assert_eq!(svg.matches(r#"stroke-width="2""#).count(), 6);
+        // 3 runs: RMS profile, update ratio, growth and smoothed loss each, 2 px; a legend mark
+        // each, 3 px.
+        assert_eq!(svg.matches(r#"stroke-width="2""#).count(), 12);
         assert_eq!(svg.matches(r#"stroke-width="3""#).count(), 3);
         // The dashboard's colours: plain red, v1 cyan, v2 green (ANSI 9, 14, 10).
         let upper = svg.to_uppercase();

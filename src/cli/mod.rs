@@ -123,7 +123,8 @@ pub enum Command {
         /// Snapshots (`train --out`, or the dashboard's saves/); every run of each is compared.
         #[arg(required = true, value_name = "FILE.ron")]
         files: Vec<PathBuf>,
-        /// Also draw each run's gradient profile and loss curve into this SVG file.
+        /// Also draw each run's gradient RMS, effective learning rate and weight growth against
+        /// depth, and its loss curve, into this SVG file.
         #[arg(long, value_name = "FILE.svg")]
         plot: Option<PathBuf>,
     },

@@ -105,14 +105,17 @@ fn a_dashboard_save_after_an_lr_change_is_refused_with_its_reason() {
     session.press(b"s");
     session.wait_for("saved saves/", minute);
     session.quit();
+    // `s`'s save, and on a loaded machine possibly the quit's autosave too (a step already in
+    // flight when space was pressed lands after `s`): every dashboard save is refused alike.
     let files = pty::saved_files(&d.path().join("saves"));
-    assert_eq!(files.len(), 1, "{files:?}");
-    let save = format!("saves/{}", files[0]);
-    let e = resume_fails(d.path(), &save);
-    assert!(
-        e.contains("no resume state")
-            && e.contains("the dashboard's saves keep the history only")
-            && e.contains("--save-weights"),
-        "{e}"
-    );
+    assert!((1..=2).contains(&files.len()), "{files:?}");
+    for f in &files {
+        let e = resume_fails(d.path(), &format!("saves/{f}"));
+        assert!(
+            e.contains("no resume state")
+                && e.contains("the dashboard's saves keep the history only")
+                && e.contains("--save-weights"),
+            "{f}: {e}"
+        );
+    }
 }

@@ -1,18 +1,16 @@
 //! Where the weights of `lesion`, `shatter` and `landscape` come from: a fresh experiment trained
 //! `--steps N` through `resviz train`'s own code path, or a run saved with `--save-weights`
-//! (`--from FILE.ron`); and the bar that shows an experiment's forward passes.
+//! (`--from FILE.ron`), or any experiment config (`train_config`, for `resviz paper`); and how an
+//! experiment command ends (`emit`: the SVG, then the report).
 
 use super::TrainArgs;
 use super::train::{self as train_cmd, Start};
 use super::{ExperimentArgs, PlateauArgs};
 use crate::data::{self, Dataset};
-use crate::experiments::Progress;
 use crate::records::RunHistory;
 use crate::snapshot::{self, resume};
 use crate::train::Trainer;
-use crate::train::trainer::Run;
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
@@ -178,51 +176,6 @@ fn loaded(path: &Path) -> Result<(Trainer, Vec<RunHistory>)> {
         .wrap_err_with(|| format!("cannot rebuild the runs of {}", path.display()))?;
     resume::restore(&mut trainer, point, path, &snap.runs)?;
     Ok((trainer, snap.runs))
-}
-
-/// `measure` on each run of `trainer` in turn, with one bar on stderr named `what` over all their
-/// forward passes (`per_run` each), the run's spec as its message. `measure` gets the run and the
-/// progress callback of the experiment functions.
-pub fn measure_each<R>(
-    trainer: &Trainer,
-    what: &str,
-    per_run: usize,
-    mut measure: impl FnMut(&Run, Progress) -> Result<R>,
-) -> Result<Vec<R>> {
-    let total = (per_run * trainer.runs.len()) as u64;
-    let bar = bar(what, total);
-    let mut plain = super::progress::PlainCount::for_stderr(what, "passes", total);
-    let mut out = Vec::with_capacity(trainer.runs.len());
-    for (k, run) in trainer.runs.iter().enumerate() {
-        let spec = run.spec.to_string();
-        bar.set_message(spec.clone());
-        let base = (k * per_run) as u64;
-        out.push(measure(run, &mut |done, _| {
-            bar.set_position(base + done as u64);
-            if let Some(line) = plain
-                .as_mut()
-                .and_then(|p| p.tick(base + done as u64, &spec))
-            {
-                eprintln!("{line}");
-            }
-        })?);
-    }
-    bar.finish_and_clear();
-    if let Some(p) = &plain {
-        eprintln!("{}", p.done());
-    }
-    Ok(out)
-}
-
-/// A progress bar on stderr over `total` forward passes, named `what`.
-fn bar(what: &str, total: u64) -> ProgressBar {
-    let template =
-        format!("{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} {{msg}} passes  ETA {{eta}}");
-    ProgressBar::new(total).with_style(
-        ProgressStyle::with_template(&template)
-            .expect("valid template")
-            .progress_chars("=> "),
-    )
 }
 
 /// The end of every experiment command: the SVG if `plot` names one (drawn by `svg` only then),

@@ -289,7 +289,12 @@ fn draw(snaps: &[RunSnapshot], svg: &mut String) -> Result<(), Box<dyn std::erro
         0f64..max_step.max(1) as f64,
         (lo..hi).log_scale(),
     )?;
-    mesh(&mut chart, "step", "loss (log)")?;
+    // Steps are whole numbers: the default formatter would print "10.0".
+    dark_mesh(&mut chart)
+        .x_desc("step")
+        .y_desc("loss (log)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()?;
     for (_, c, points) in &losses {
         let smooth = crate::plotting::ema(points);
         chart.draw_series(LineSeries::new(points.clone(), c.mix(0.35).stroke_width(1)))?;

@@ -370,9 +370,23 @@ pub struct PaperArgs {
     /// Fewer steps than the paper's setting measure nets further from convergence.
     #[arg(long, value_name = "N")]
     pub steps: Option<u64>,
-    /// Draw the measured curves into this SVG file (not every paper has one yet).
+    /// Draw the measured curves into this SVG file (balduzzi2017 and li2018; the others have
+    /// none yet and refuse it before training).
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<std::path::PathBuf>,
+    /// balduzzi2017: image pairs per net and seed, each one line of inputs [default: 16].
+    #[arg(long, value_name = "N")]
+    pub pairs: Option<usize>,
+    /// li2018: landscape grid points per axis [default: 9 with --quick, else 21].
+    #[arg(long, value_name = "G")]
+    pub grid: Option<usize>,
+    /// li2018: Hessian subgrid points per axis, odd (1: θ only) [default: 3 with --quick, else 5].
+    #[arg(long, value_name = "H")]
+    pub hessian_grid: Option<usize>,
+    /// li2018: training images the landscape's loss is taken over [default: 128 with --quick,
+    /// else 512].
+    #[arg(long, value_name = "N")]
+    pub images: Option<usize>,
 }
 
 /// `resviz landscape`: loss landscape (Li et al. 2018) of each run.

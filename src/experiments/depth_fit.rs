@@ -28,18 +28,28 @@ pub fn scale_fit(y: &[f64], f: &[f64]) -> (f64, f64) {
 /// One fit per family with at least two depths among `results` (in first-seen order; a depth
 /// measured twice keeps its first result), on each result's mean lag-1 autocorrelation.
 pub fn depth_fits(results: &[ShatterResult]) -> Vec<DepthFit> {
+    let means: Vec<(&str, f64)> = results
+        .iter()
+        .map(|r| (r.model.as_str(), r.lag1_mean))
+        .collect();
+    fits_of(&means)
+}
+
+/// [`depth_fits`] on `(model, mean lag-1 autocorrelation)` pairs (means taken elsewhere, e.g.
+/// over several seeds).
+pub fn fits_of(means: &[(&str, f64)]) -> Vec<DepthFit> {
     let mut families: Vec<(String, Vec<(usize, f64)>)> = Vec::new();
-    for r in results {
-        let Some((fam, depth)) = family(&r.model) else {
+    for &(model, mean) in means {
+        let Some((fam, depth)) = family(model) else {
             continue;
         };
-        if !r.lag1_mean.is_finite() {
+        if !mean.is_finite() {
             continue;
         }
         match families.iter_mut().find(|(f, _)| *f == fam) {
             Some((_, pts)) if pts.iter().any(|(d, _)| *d == depth) => {}
-            Some((_, pts)) => pts.push((depth, r.lag1_mean)),
-            None => families.push((fam, vec![(depth, r.lag1_mean)])),
+            Some((_, pts)) => pts.push((depth, mean)),
+            None => families.push((fam, vec![(depth, mean)])),
         }
     }
     families

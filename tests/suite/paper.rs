@@ -99,6 +99,16 @@ fn bad_options_are_refused_before_any_training() {
         (&["paper", "veit2016", "--seeds", "0"][..], "--seeds"),
         (&["paper", "he2015-fig1", "--steps", "0"][..], "--steps"),
         (&["paper", "veit2016", "--plot", "x.svg"][..], "--plot"),
+        (&["paper", "veit2016", "--pairs", "4"][..], "--pairs"),
+        (&["paper", "balduzzi2017", "--pairs", "0"][..], "--pairs"),
+        (&["paper", "balduzzi2017", "--steps", "10"][..], "--steps"),
+        (&["paper", "balduzzi2017", "--grid", "5"][..], "--grid"),
+        (&["paper", "li2018", "--grid", "2"][..], "grid"),
+        (
+            &["paper", "li2018", "--hessian-grid", "2"][..],
+            "Hessian subgrid",
+        ),
+        (&["paper", "li2018", "--images", "0"][..], "--images"),
     ] {
         let line = failure(&resviz(args));
         assert!(line.contains(says), "{args:?}: {line}");
@@ -111,4 +121,103 @@ fn bad_options_are_refused_before_any_training() {
         err.contains("he2015-fig1") && err.contains("veit2016"),
         "{err}"
     );
+}
+
+/// The SVG's text elements.
+fn texts(svg: &str) -> Vec<String> {
+    svg.split("</text>")
+        .filter_map(|t| t.rsplit('>').next())
+        .map(|t| t.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn balduzzi2017_measures_every_net_and_draws_its_decay_with_depth() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("shatter.svg");
+    let out = resviz(&[
+        "paper",
+        "balduzzi2017",
+        "--quick",
+        "--seeds",
+        "1",
+        "--pairs",
+        "1",
+        "--json",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    let rows = rows(&json_of(&out), "balduzzi2017");
+    for model in [
+        "plain-8",
+        "plain-56",
+        "v2-20",
+        "v2-56:bn=off",
+        "plain-20:bn=off",
+    ] {
+        let mean = rows
+            .iter()
+            .find(|r| r["model"] == model && r["quantity"].as_str().unwrap().starts_with("lag-1"))
+            .unwrap_or_else(|| panic!("{model}: {rows:?}"));
+        let v = mean["measured"].as_f64().expect("measured");
+        assert!((-1.0..=1.0).contains(&v), "{mean}");
+    }
+    let claims: Vec<&Value> = rows.iter().filter(|r| r["holds"].is_boolean()).collect();
+    // 3 depths × (with, without BN) plain-vs-v2, 2 plain fits + 1 ResNet fit, 3 BN/no-BN.
+    assert_eq!(claims.len(), 12, "{claims:?}");
+    assert!(rows.iter().all(|r| r["paper"].is_null()));
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    let t = texts(&svg);
+    for name in [
+        "plain-L (measured)",
+        "v2-L:bn=off (measured)",
+        "with batch norm",
+        "without batch norm (:bn=off)",
+    ] {
+        assert!(t.iter().any(|x| x.starts_with(name)), "{name}: {t:?}");
+    }
+    assert!(t.iter().any(|x| x.starts_with("v2-L: c/√L")), "{t:?}");
+}
+
+#[test]
+fn li2018_reports_the_basin_and_the_hessian_per_net_and_draws_the_slices() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("landscape.svg");
+    let out = resviz(&[
+        "paper",
+        "li2018",
+        "--quick",
+        "--steps",
+        "3",
+        "--grid",
+        "3",
+        "--hessian-grid",
+        "1",
+        "--images",
+        "16",
+        "--json",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    let rows = rows(&json_of(&out), "li2018");
+    for model in ["plain-56", "v1-56"] {
+        for q in [
+            "non-convex fraction of the basin",
+            "Hessian |λmin/λmax|",
+            "loss at θ",
+        ] {
+            assert!(
+                rows.iter()
+                    .any(|r| r["model"] == model && r["quantity"].as_str().unwrap().starts_with(q)),
+                "{model} {q}: {rows:?}"
+            );
+        }
+    }
+    let claims: Vec<&Value> = rows.iter().filter(|r| r["holds"].is_boolean()).collect();
+    assert_eq!(claims.len(), 2, "{claims:?}");
+    assert!(claims.iter().all(|c| c["model"] == "plain-56 vs v1-56"));
+    let t = texts(&std::fs::read_to_string(&plot).unwrap());
+    for name in ["li2018", "plain-56", "v1-56", "1-D slice along d₁ (β = 0)"] {
+        assert!(t.iter().any(|x| x == name), "{name}: {t:?}");
+    }
 }

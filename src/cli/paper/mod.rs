@@ -4,8 +4,11 @@
 //! paper's claim holds here. A claim that does not hold is printed as not holding, never left
 //! out. `--quick` fits in about 10 minutes on 2 cores; a full run says up front how much it trains.
 
+mod balduzzi;
 mod degradation;
 mod lesion;
+mod li2018;
+mod plot;
 mod table;
 mod variants;
 
@@ -30,6 +33,14 @@ pub enum PaperName {
     /// plain net.
     #[value(name = "veit2016")]
     Veit2016,
+    /// Balduzzi et al. 2017: at initialisation a plain net's input gradient along a line of
+    /// inputs decorrelates with depth (like 2^−L), a ResNet's much more slowly (like 1/√L).
+    #[value(name = "balduzzi2017")]
+    Balduzzi2017,
+    /// Li et al. 2018, Fig. 5 and 7: near convergence, 56 layers without shortcuts have a
+    /// chaotic, non-convex loss landscape and the ResNet a convex basin.
+    #[value(name = "li2018")]
+    Li2018,
 }
 
 impl PaperName {
@@ -39,7 +50,14 @@ impl PaperName {
             PaperName::He2016Table1 => variants::TABLE1.id,
             PaperName::He2016Table2 => variants::TABLE2.id,
             PaperName::Veit2016 => "veit2016",
+            PaperName::Balduzzi2017 => "balduzzi2017",
+            PaperName::Li2018 => "li2018",
         }
+    }
+
+    /// Whether `--plot` draws a figure for this paper.
+    fn has_figure(self) -> bool {
+        matches!(self, PaperName::Balduzzi2017 | PaperName::Li2018)
     }
 }
 
@@ -93,6 +111,50 @@ pub struct PaperReport {
     pub rows: Vec<Row>,
 }
 
+/// A paper's figure: panels side by side, each of named series (drawn by [`plot::svg`]). A paper
+/// with a figure returns it beside its [`PaperReport`] (which is what `--json` prints), and says
+/// so in [`PaperName::has_figure`], so `--plot` is refused before training for the others.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Figure {
+    pub panels: Vec<Panel>,
+}
+
+/// One chart of a [`Figure`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Panel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// Draw log10 y (values ≤ 0 are left out, and the panel says how many).
+    pub log_y: bool,
+    pub series: Vec<Series>,
+}
+
+/// A named series of points; `colour` is a model spec (or family), coloured as the dashboard
+/// colours runs, so a family's points and its fitted curves share a colour.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub colour: String,
+    pub style: Style,
+    pub points: Vec<(f64, f64)>,
+    /// Per point, ± this much drawn as a whisker (empty: none).
+    pub spread: Vec<f64>,
+}
+
+/// How a [`Series`] is drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Style {
+    #[default]
+    Line,
+    /// Markers only (measured points), with their whiskers.
+    Markers,
+    /// A dashed line (a fitted curve).
+    Dashed,
+    /// A thin line (a second fitted curve).
+    Thin,
+}
+
 pub fn run(args: &PaperArgs) -> Result<()> {
     if args.seeds == Some(0) {
         bail!("--seeds must be at least 1");
@@ -103,24 +165,69 @@ pub fn run(args: &PaperArgs) -> Result<()> {
     if args.steps == Some(0) {
         bail!("--steps must be at least 1");
     }
+    own_options(args)?;
     // Before any training: a plot that cannot be drawn must not cost the user the run.
-    if args.plot.is_some() {
+    if args.plot.is_some() && !args.name.has_figure() {
         bail!(
             "--plot is not drawn for {} yet: run without it",
             args.name.id()
         );
     }
-    let report = match args.name {
-        PaperName::He2015Fig1 => degradation::run(args)?,
-        PaperName::He2016Table1 => variants::run(&variants::TABLE1, args)?,
-        PaperName::He2016Table2 => variants::run(&variants::TABLE2, args)?,
-        PaperName::Veit2016 => lesion::run(args)?,
+    let (report, figure) = match args.name {
+        PaperName::He2015Fig1 => (degradation::run(args)?, None),
+        PaperName::He2016Table1 => (variants::run(&variants::TABLE1, args)?, None),
+        PaperName::He2016Table2 => (variants::run(&variants::TABLE2, args)?, None),
+        PaperName::Veit2016 => (lesion::run(args)?, None),
+        PaperName::Balduzzi2017 => with_figure(balduzzi::run(args)?),
+        PaperName::Li2018 => with_figure(li2018::run(args)?),
     };
+    if let Some(path) = &args.plot {
+        let figure = figure.as_ref().ok_or_else(|| {
+            color_eyre::eyre::eyre!("{} measured no figure to draw", args.name.id())
+        })?;
+        let svg = plot::svg(report.paper, figure)
+            .map_err(|e| color_eyre::eyre::eyre!("cannot draw the plot: {e}"))?;
+        super::runs::write_svg(path, &svg)?;
+    }
     let text = match args.json {
         true => serde_json::to_string(&report)? + "\n",
         false => table::render(&report),
     };
     super::output::print(&text)
+}
+
+/// The options only one paper takes: refused for the others, checked before any training.
+fn own_options(args: &PaperArgs) -> Result<()> {
+    let theirs = [
+        ("--pairs", args.pairs.is_some(), PaperName::Balduzzi2017),
+        ("--grid", args.grid.is_some(), PaperName::Li2018),
+        (
+            "--hessian-grid",
+            args.hessian_grid.is_some(),
+            PaperName::Li2018,
+        ),
+        ("--images", args.images.is_some(), PaperName::Li2018),
+    ];
+    for (option, given, paper) in theirs {
+        if given && args.name != paper {
+            bail!(
+                "{option} is for {} only, not {}",
+                paper.id(),
+                args.name.id()
+            );
+        }
+    }
+    if args.pairs == Some(0) || args.images == Some(0) {
+        bail!("--pairs and --images must be at least 1");
+    }
+    if args.name == PaperName::Balduzzi2017 && args.steps.is_some() {
+        bail!("balduzzi2017 measures nets at initialisation: --steps does not apply");
+    }
+    Ok(())
+}
+
+fn with_figure((r, f): (PaperReport, Figure)) -> (PaperReport, Option<Figure>) {
+    (r, Some(f))
 }
 
 /// `k` of `n` seeds, as the share the claims need: at least four in five.

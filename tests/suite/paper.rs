@@ -22,6 +22,8 @@ fn rows(report: &Value, paper: &str) -> Vec<Value> {
 
 #[test]
 fn he2015_fig1_counts_its_seeds_and_says_which_claims_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("fig1.svg");
     let out = resviz(&[
         "paper",
         "he2015-fig1",
@@ -30,6 +32,8 @@ fn he2015_fig1_counts_its_seeds_and_says_which_claims_hold() {
         "--seeds",
         "2",
         "--json",
+        "--plot",
+        plot.to_str().unwrap(),
     ]);
     let rows = rows(&json_of(&out), "he2015-fig1");
     let claims: Vec<&Value> = rows.iter().filter(|r| r["holds"].is_boolean()).collect();
@@ -47,6 +51,14 @@ fn he2015_fig1_counts_its_seeds_and_says_which_claims_hold() {
     }
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("seed 2 of 2"), "{err}");
+    // The figure: seed 1's curves and both seeds' final losses, every net in the legend.
+    let t = texts(&std::fs::read_to_string(&plot).unwrap());
+    for title in ["training loss, seed 1", "final training loss per seed"] {
+        assert!(t.iter().any(|x| x.starts_with(title)), "{title}: {t:?}");
+    }
+    for model in ["plain-14", "plain-32", "v1a-32"] {
+        assert!(t.iter().any(|x| x == model), "{model}: {t:?}");
+    }
 }
 
 #[test]
@@ -98,7 +110,10 @@ fn bad_options_are_refused_before_any_training() {
     for (args, says) in [
         (&["paper", "veit2016", "--seeds", "0"][..], "--seeds"),
         (&["paper", "he2015-fig1", "--steps", "0"][..], "--steps"),
-        (&["paper", "veit2016", "--plot", "x.svg"][..], "--plot"),
+        (
+            &["paper", "veit2016", "--plot", "/dev/null/x.svg"][..],
+            "--plot",
+        ),
         (&["paper", "veit2016", "--pairs", "4"][..], "--pairs"),
         (&["paper", "balduzzi2017", "--pairs", "0"][..], "--pairs"),
         (&["paper", "balduzzi2017", "--steps", "10"][..], "--steps"),

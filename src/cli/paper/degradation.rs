@@ -3,7 +3,7 @@
 //! deeper depth trains lowest. Measured on `assets/plain-depth.ron`'s three nets over several
 //! seeds; when a plain net starts late, the delay is reported apart from the final loss.
 
-use super::{PaperReport, Row, median, most, note};
+use super::{Figure, PaperReport, Row, median, most, note};
 use crate::cli::PaperArgs;
 use crate::config::ExperimentConfig;
 use crate::numfmt;
@@ -86,7 +86,7 @@ pub fn start_step(h: &RunHistory) -> Option<u64> {
     })
 }
 
-pub fn run(args: &PaperArgs) -> Result<PaperReport> {
+pub fn run(args: &PaperArgs) -> Result<(PaperReport, Figure)> {
     let base: ExperimentConfig =
         ron::from_str(PRESET).wrap_err("the bundled assets/plain-depth.ron does not parse")?;
     if base.models.len() != 3 {
@@ -109,6 +109,7 @@ pub fn run(args: &PaperArgs) -> Result<PaperReport> {
         }
     ));
     let mut per_seed = Vec::new();
+    let mut first = None;
     for seed in 1..=seeds {
         let cfg = ExperimentConfig {
             seed,
@@ -117,8 +118,10 @@ pub fn run(args: &PaperArgs) -> Result<PaperReport> {
         note(&format!("seed {seed} of {seeds}"));
         let (_, h) = crate::cli::runs::train_config(cfg, steps, None)?;
         per_seed.extend(SeedRuns::of(seed, steps, &h));
+        first.get_or_insert(h);
     }
-    Ok(report(&base, steps, &per_seed))
+    let figure = super::figures::degradation(&base.models, &first.unwrap_or_default(), &per_seed);
+    Ok((report(&base, steps, &per_seed), figure))
 }
 
 /// The rows of [`run`] from its seeds' runs.

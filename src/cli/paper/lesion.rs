@@ -40,7 +40,7 @@ fn plan(quick: bool) -> (Vec<&'static str>, PlateauRule, usize) {
     }
 }
 
-pub fn run(args: &PaperArgs) -> Result<PaperReport> {
+pub fn run(args: &PaperArgs) -> Result<(PaperReport, super::Figure)> {
     let (models, mut rule, images) = plan(args.quick);
     if let Some(n) = args.steps {
         rule.max_steps = n;
@@ -68,7 +68,11 @@ pub fn run(args: &PaperArgs) -> Result<PaperReport> {
     let steps = trainer.runs.first().map_or(0, |r| r.step);
     let origin = crate::cli::runs::RunsOrigin::of(&trainer, None);
     let study = crate::cli::lesion::study(&trainer, &histories, images, BN_BATCHES, origin)?;
-    Ok(report(&cfg, (steps, images, trainer.ds.classes), &study))
+    let figure = super::figures::lesion(&study, &histories);
+    Ok((
+        report(&cfg, (steps, images, trainer.ds.classes), &study),
+        figure,
+    ))
 }
 
 /// A ResNet, for the comparison: any spec that is not a plain net.
@@ -233,5 +237,16 @@ mod tests {
         ]);
         let r = report(&ExperimentConfig::default(), (600, 100, 10), &s);
         assert_eq!(drop_row(&r, "plain-56").holds, Some(false));
+    }
+
+    #[test]
+    fn the_figure_draws_each_deleted_block_beside_the_intact_accuracy() {
+        let s = study(vec![model("v1-56", 0.98, &[0.97, 0.9, 0.96])]);
+        let f = super::super::figures::lesion(&s, &[]);
+        let series = &f.panels[1].series;
+        assert_eq!(series[0].points, vec![(0.0, 98.0), (2.0, 98.0)]);
+        let deleted: Vec<f64> = series[1].points.iter().map(|p| p.1).collect();
+        assert_eq!(deleted.len(), 3);
+        assert!((deleted[1] - 90.0).abs() < 1e-9, "{deleted:?}");
     }
 }

@@ -6,6 +6,7 @@
 
 mod balduzzi;
 mod degradation;
+mod figures;
 mod lesion;
 mod li2018;
 mod plot;
@@ -13,7 +14,7 @@ mod table;
 mod variants;
 
 use super::PaperArgs;
-use color_eyre::eyre::{Result, bail};
+use color_eyre::eyre::{Result, WrapErr, bail};
 use serde::Serialize;
 
 /// The papers `resviz paper` reproduces.
@@ -53,11 +54,6 @@ impl PaperName {
             PaperName::Balduzzi2017 => "balduzzi2017",
             PaperName::Li2018 => "li2018",
         }
-    }
-
-    /// Whether `--plot` draws a figure for this paper.
-    fn has_figure(self) -> bool {
-        matches!(self, PaperName::Balduzzi2017 | PaperName::Li2018)
     }
 }
 
@@ -111,9 +107,8 @@ pub struct PaperReport {
     pub rows: Vec<Row>,
 }
 
-/// A paper's figure: panels side by side, each of named series (drawn by [`plot::svg`]). A paper
-/// with a figure returns it beside its [`PaperReport`] (which is what `--json` prints), and says
-/// so in [`PaperName::has_figure`], so `--plot` is refused before training for the others.
+/// A paper's figure: panels side by side, each of named series (drawn by [`plot::svg`]). Every
+/// paper returns one beside its [`PaperReport`] (which is what `--json` prints).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Figure {
     pub panels: Vec<Panel>,
@@ -166,26 +161,22 @@ pub fn run(args: &PaperArgs) -> Result<()> {
         bail!("--steps must be at least 1");
     }
     own_options(args)?;
-    // Before any training: a plot that cannot be drawn must not cost the user the run.
-    if args.plot.is_some() && !args.name.has_figure() {
-        bail!(
-            "--plot is not drawn for {} yet: run without it",
-            args.name.id()
-        );
+    // Before any training: a plot that cannot be written must not cost the user the run.
+    if let Some(path) = &args.plot {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        super::output::check_out(path, &name)
+            .wrap_err_with(|| format!("--plot {} cannot be written", path.display()))?;
     }
     let (report, figure) = match args.name {
-        PaperName::He2015Fig1 => (degradation::run(args)?, None),
-        PaperName::He2016Table1 => (variants::run(&variants::TABLE1, args)?, None),
-        PaperName::He2016Table2 => (variants::run(&variants::TABLE2, args)?, None),
-        PaperName::Veit2016 => (lesion::run(args)?, None),
-        PaperName::Balduzzi2017 => with_figure(balduzzi::run(args)?),
-        PaperName::Li2018 => with_figure(li2018::run(args)?),
+        PaperName::He2015Fig1 => degradation::run(args)?,
+        PaperName::He2016Table1 => variants::run(&variants::TABLE1, args)?,
+        PaperName::He2016Table2 => variants::run(&variants::TABLE2, args)?,
+        PaperName::Veit2016 => lesion::run(args)?,
+        PaperName::Balduzzi2017 => balduzzi::run(args)?,
+        PaperName::Li2018 => li2018::run(args)?,
     };
     if let Some(path) = &args.plot {
-        let figure = figure.as_ref().ok_or_else(|| {
-            color_eyre::eyre::eyre!("{} measured no figure to draw", args.name.id())
-        })?;
-        let svg = plot::svg(report.paper, figure)
+        let svg = plot::svg(report.paper, &figure)
             .map_err(|e| color_eyre::eyre::eyre!("cannot draw the plot: {e}"))?;
         super::runs::write_svg(path, &svg)?;
     }
@@ -224,10 +215,6 @@ fn own_options(args: &PaperArgs) -> Result<()> {
         bail!("balduzzi2017 measures nets at initialisation: --steps does not apply");
     }
     Ok(())
-}
-
-fn with_figure((r, f): (PaperReport, Figure)) -> (PaperReport, Option<Figure>) {
-    (r, Some(f))
 }
 
 /// `k` of `n` seeds, as the share the claims need: at least four in five.

@@ -5,7 +5,7 @@
 //! data for a few hundred steps and the training loss at the end is compared, so what is tested
 //! is the order, not the numbers.
 
-use super::{PaperReport, Row, note};
+use super::{Figure, PaperReport, Row, note};
 use crate::cli::PaperArgs;
 use crate::config::ExperimentConfig;
 use crate::model::ModelSpec;
@@ -74,7 +74,7 @@ fn at_depth(spec: &str, depth: usize) -> Result<String> {
     }
 }
 
-pub fn run(t: &Table, args: &PaperArgs) -> Result<PaperReport> {
+pub fn run(t: &Table, args: &PaperArgs) -> Result<(PaperReport, Figure)> {
     let base: ExperimentConfig = ron::from_str(t.preset)
         .wrap_err_with(|| format!("the bundled preset of {} does not parse", t.id))?;
     let (depth, steps) = match args.quick {
@@ -104,6 +104,7 @@ pub fn run(t: &Table, args: &PaperArgs) -> Result<PaperReport> {
         }
     ));
     let mut losses = vec![Vec::new(); models.len()];
+    let mut first = None;
     for &seed in &seeds {
         let cfg = ExperimentConfig {
             models: models.clone(),
@@ -114,10 +115,15 @@ pub fn run(t: &Table, args: &PaperArgs) -> Result<PaperReport> {
         for (k, h) in h.iter().enumerate() {
             losses[k].push(h.final_mean(|s| s.loss).unwrap_or(f64::NAN));
         }
+        first.get_or_insert(h);
     }
     let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let finals: Vec<f64> = losses.iter().map(mean).collect();
-    Ok(report(t, &models, &finals, (&base, steps, seeds.len())))
+    let figure = super::figures::designs(&models, &first.unwrap_or_default(), &finals);
+    Ok((
+        report(t, &models, &finals, (&base, steps, seeds.len())),
+        figure,
+    ))
 }
 
 /// The rows from each model's final training loss (mean over seeds).

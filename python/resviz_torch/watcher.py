@@ -116,12 +116,23 @@ class Watcher:
             "param_names": [n for n, _ in self._params],
             "num_params": sum(p.numel() for _, p in self._params),
             "writer": f"resviz_torch, torch {torch.__version__}",
+            # ‖W‖ now, before any update this watcher sees: what `resviz` measures weight
+            # growth ‖W_t‖/‖W_0‖ against (ARCHITECTURE.md, The stream format).
+            "init_weight_norms": self._weight_norms(),
         }
         for key, value in (("dataset", dataset), ("lr", lr), ("note", note)):
             if value is not None:
                 header[key] = value
         # Sent with the first step, when the batch size is known.
         self._header: Optional[dict] = header
+
+    def _weight_norms(self) -> List[Optional[float]]:
+        """‖W‖ of every watched parameter, one sync (null where not finite)."""
+        if not self._params:
+            return []
+        with torch.no_grad():
+            wn = torch.stack(torch._foreach_norm([p.detach() for _, p in self._params]))
+        return [_num(w) for w in wn.float().cpu().tolist()]
 
     # ---------------------------------------------------------------- recording decision
     def _recording(self) -> bool:
@@ -284,10 +295,8 @@ class Watcher:
                      if present else [])
         params = [{"grad_norm": _num(next(norms)) if g is not None else 0.0} for g in grads]
         if self._optimizer is None:
-            with torch.no_grad():
-                wn = torch.stack(torch._foreach_norm([p.detach() for _, p in self._params]))
-            for p, w in zip(params, wn.float().cpu().tolist()):
-                p["weight_norm"] = _num(w)
+            for p, w in zip(params, self._weight_norms()):
+                p["weight_norm"] = w
         if lr is None and self._optimizer is not None:
             lr = self._optimizer.param_groups[0].get("lr")
         rec = {"kind": "step", "step": self.steps, "loss": _num(_item(loss))}

@@ -309,3 +309,91 @@ def test_first_step_equals_resviz_probe(tmp_path):
         for a, pname in zip(s["params"], header["param_names"]):
             if ref[pname] > 1e-6 * top:  # structurally zero gradients are float noise
                 assert rel(a["grad_norm"], ref[pname]) < tol, (name, pname)
+
+
+def compare_row(exe, ron, model):
+    """The `resviz compare` table's cells for `model`, by column name."""
+    import re
+
+    r = subprocess.run([exe, "compare", str(ron)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    names = re.split(r"\s{2,}", lines[0].strip())
+    row = next(l for l in lines[2:] if re.split(r"\s{2,}", l.strip())[1:2] == [model])
+    return dict(zip(names, re.split(r"\s{2,}", row.strip()))), r.stdout
+
+
+def import_stream(exe, stream, ron):
+    r = subprocess.run([exe, "import", str(stream), "--out", str(ron)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def input_third_growth(model, init):
+    """The median over the input third of resnet18's 8 blocks (resviz's `records::learning`:
+    block j of n is in third ⌊3j/n⌋) of ‖W‖/‖W_0‖ of the block's conv weights taken as one
+    tensor (conv1 and conv2, not the downsample projection), from torch's own norms."""
+    blocks = [f"layer{s}.{b}" for s in range(1, 5) for b in range(2)]
+    params = dict(model.named_parameters())
+    growth = []
+    for j, blk in enumerate(blocks):
+        if 3 * j // len(blocks) != 0:
+            continue
+        names = [f"{blk}.conv1.weight", f"{blk}.conv2.weight"]
+        now = math.sqrt(sum(params[n].detach().double().norm().item() ** 2 for n in names))
+        then = math.sqrt(sum(init[n] ** 2 for n in names))
+        growth.append(now / then)
+    growth.sort()
+    return growth[len(growth) // 2]  # 3 blocks: the middle one
+
+
+def test_the_header_carries_initial_norms_and_growth_imports(tmp_path):
+    """Issue 28: the header's `init_weight_norms` are ‖W‖ at attach (torch's `p.norm()`), before
+    any update, and `resviz import` turns them into a snapshot whose weight growth is known."""
+    exe = resviz_binary()
+    if exe is None:
+        pytest.skip("no resviz binary (cargo build --release, or RESVIZ=path)")
+    x, y = batch()
+
+    # 1. SGD steps: the header holds the norms at attach, the growth is torch's.
+    model = resnet18()
+    init = {n: p.detach().double().norm().item() for n, p in model.named_parameters()}
+    init32 = {n: p.detach().norm().item() for n, p in model.named_parameters()}
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    w = resviz_torch.watch(model, str(tmp_path / "sgd.jsonl"), optimizer=opt, name="resnet18")
+    for _ in range(4):
+        out = model(x)
+        loss = F.cross_entropy(out, y)
+        opt.zero_grad()
+        loss.backward()
+        w.step(loss)
+        opt.step()
+    w.close()
+    header, steps = read(tmp_path / "sgd.jsonl")
+    assert len(header["init_weight_norms"]) == len(header["param_names"])
+    # torch's own p.norm() at attach (float32: it is 1e-5 off the float64 norm on layer4).
+    for n, v in zip(header["param_names"], header["init_weight_norms"]):
+        assert rel(v, init32[n]) < 1e-6, n
+    now = {n: p.detach().double().norm().item() for n, p in model.named_parameters()}
+    assert max(rel(now[n], init[n]) for n in init) > 1e-2, "the steps changed the weights"
+    want = input_third_growth(model, init)
+    import_stream(exe, tmp_path / "sgd.jsonl", tmp_path / "sgd.ron")
+    cells, table = compare_row(exe, tmp_path / "sgd.ron", "resnet18")
+    shown = cells["W× in"]
+    assert shown.startswith("×"), table
+    # numfmt::ratio shows 3 significant digits.
+    assert rel(float(shown[1:]), want) < 6e-3, (shown, want, table)
+
+    # 2. Every weight scaled ×3 after attach: the growth is exactly ×3.
+    model = resnet18()
+    w = resviz_torch.watch(model, str(tmp_path / "x3.jsonl"), name="scaled")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3)
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    w.step(loss)
+    w.close()
+    import_stream(exe, tmp_path / "x3.jsonl", tmp_path / "x3.ron")
+    cells, table = compare_row(exe, tmp_path / "x3.ron", "scaled")
+    assert cells["W× in"] == "×3.00", table

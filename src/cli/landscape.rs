@@ -52,6 +52,9 @@ pub fn run(args: &LandscapeArgs) -> Result<()> {
         models: measure_all(&trainer, "landscape", &x)?,
         runs: args.m.origin(&trainer),
     };
+    if let Some(dir) = &args.dump {
+        super::dump::landscape(dir, &trainer, &x, &report)?;
+    }
     let svg = || plot::landscape_svg(&report.models);
     runs::emit(&report, args.m.json, args.m.plot.as_deref(), svg, table)
 }

@@ -6,6 +6,7 @@ mod common;
 pub mod dashboard;
 pub mod data;
 mod defaults;
+mod dump;
 mod finish;
 pub mod import;
 pub mod landscape;
@@ -347,6 +348,10 @@ pub struct ShatterArgs {
     /// TO) + 1.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub pairs: usize,
+    /// Also write each run's weights, the image pairs, the batch-norm batches and the report
+    /// into DIR, for tests/pytorch/check_shatter.py.
+    #[arg(long, value_name = "DIR")]
+    pub dump: Option<PathBuf>,
 }
 
 /// `resviz paper`: a paper's claims measured here.
@@ -418,4 +423,8 @@ pub struct LandscapeArgs {
     /// Lanczos steps at most per Hessian point (each two gradients over the images).
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub hessian_steps: usize,
+    /// Also write each run's weights and two directions, the images, the batch-norm batches and
+    /// the report into DIR, for tests/pytorch/check_landscape.py.
+    #[arg(long, value_name = "DIR")]
+    pub dump: Option<PathBuf>,
 }

@@ -57,6 +57,9 @@ pub fn run(args: &ShatterArgs) -> Result<()> {
         models,
         runs: args.m.origin(&trainer),
     };
+    if let Some(dir) = &args.dump {
+        super::dump::shatter(dir, &trainer, &x, &report)?;
+    }
     let svg = || plot::shatter_svg(&report.models);
     runs::emit(&report, args.m.json, args.m.plot.as_deref(), svg, table)
 }

@@ -150,6 +150,19 @@ impl Parser {
         if r.batch == Some(0) {
             return Err(bad("batch must be at least 1".into()));
         }
+        let init = r.init_weight_norms.unwrap_or_default();
+        if !init.is_empty() && init.len() != r.param_names.len() {
+            return Err(bad(format!(
+                "init_weight_norms has {} entries for {} param_names",
+                init.len(),
+                r.param_names.len()
+            )));
+        }
+        if let Some(v) = init.iter().find(|v| !norm_ok(**v) || v.is_infinite()) {
+            return Err(bad(format!(
+                "init_weight_norms holds {v}: a norm is finite and not negative (null: unknown)"
+            )));
+        }
         let clean = |s: String| printable(&s);
         let header = RunHeader {
             info: RunInfo {
@@ -157,8 +170,8 @@ impl Parser {
                 block_names: r.block_names.into_iter().map(clean).collect(),
                 param_names: r.param_names.into_iter().map(clean).collect(),
                 num_params: r.num_params,
-                // A stream has no measurement before the first step: growth stays unknown.
-                init_weight_norms: Vec::new(),
+                // Empty in a stream without them: growth then stays unknown.
+                init_weight_norms: init,
             },
             dataset: r.dataset.map(clean),
             batch: r.batch,

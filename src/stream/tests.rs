@@ -157,3 +157,77 @@ fn read_all_wants_whole_lines() {
         ReadError::Stream(StreamError::NotText { line: 1 })
     ));
 }
+
+/// A header whose parameters name a stem conv and one block's two convs, so the growth of both
+/// boundaries is defined: ‖W‖ at attach 2 (stem) and √(3² + 4²) = 5 (the block).
+const GROWTH_HEADER: &str = r#"{"kind":"run","version":1,"name":"net","block_names":["stem","layer1.0"],"param_names":["stem.conv.weight","layer1.0.conv1.weight","layer1.0.conv2.weight","fc.bias"],"init_weight_norms":[2.0,3.0,4.0,1.0]}"#;
+
+fn growth_step(norms: [f32; 4]) -> String {
+    let block = |name: &str| {
+        format!(
+            r#"{{"name":"{name}","grad_norm":0.5,"act_mean":0.2,"act_std":1.0,"act_zero_frac":0.5}}"#
+        )
+    };
+    let params: Vec<String> = norms
+        .iter()
+        .map(|w| format!(r#"{{"grad_norm":1.0,"weight_norm":{w}}}"#))
+        .collect();
+    format!(
+        r#"{{"kind":"step","step":1,"loss":2.0,"blocks":[{},{}],"params":[{}]}}"#,
+        block("stem"),
+        block("layer1.0"),
+        params.join(",")
+    )
+}
+
+/// Issue 28: a header's initial norms become the run's `init_weight_norms`, so the growth of
+/// each boundary's convs is ‖W_t‖/‖W_0‖ as for a run trained here.
+#[test]
+fn initial_norms_in_the_header_give_the_growth() {
+    let step = growth_step([4.0, 6.0, 8.0, 1.0]);
+    let items = parse(&[GROWTH_HEADER, &step]).unwrap();
+    let (Item::Run(h), Item::Step(s)) = (&items[0], &items[1]) else {
+        panic!("{items:?}")
+    };
+    assert_eq!(h.info.init_weight_norms, [2.0, 3.0, 4.0, 1.0]);
+    let init = learning::init_norms(&h.info);
+    assert_eq!(init, [Some(2.0), Some(5.0)]);
+    let growth = learning::growth(&s.record.blocks, &init);
+    let close = |g: Option<f64>, want: f64| g.is_some_and(|g| (g - want).abs() < 1e-6);
+    assert!(close(growth[0], 2.0) && close(growth[1], 2.0), "{growth:?}");
+    // Through `convert`, as `resviz import` builds the snapshot's run.
+    let run = convert::history(h, [s.clone()]);
+    assert_eq!(run.info.init_weight_norms, h.info.init_weight_norms);
+}
+
+/// Streams written before the field keep loading, with the growth unknown; a `null` entry is
+/// one unknown tensor; a list of the wrong length or a negative norm is refused.
+#[test]
+fn initial_norms_are_optional_and_checked() {
+    let old = GROWTH_HEADER.replace(r#","init_weight_norms":[2.0,3.0,4.0,1.0]"#, "");
+    let step = growth_step([4.0, 6.0, 8.0, 1.0]);
+    let items = parse(&[&old, &step]).unwrap();
+    let Item::Run(h) = &items[0] else { panic!() };
+    assert!(h.info.init_weight_norms.is_empty());
+    assert_eq!(learning::init_norms(&h.info), [None, None]);
+    let Item::Step(s) = &items[1] else { panic!() };
+    assert!(
+        learning::growth(&s.record.blocks, &learning::init_norms(&h.info))
+            .iter()
+            .all(Option::is_none)
+    );
+
+    let null = GROWTH_HEADER.replace("[2.0,3.0,", "[null,3.0,");
+    let Item::Run(h) = &parse(&[&null]).unwrap()[0] else {
+        panic!()
+    };
+    assert!(h.info.init_weight_norms[0].is_nan());
+    assert_eq!(learning::init_norms(&h.info), [None, Some(5.0)]);
+
+    for bad in ["[2.0,3.0,4.0]", "[2.0,-3.0,4.0,1.0]"] {
+        let header = GROWTH_HEADER.replace("[2.0,3.0,4.0,1.0]", bad);
+        let e = parse(&[&header]).unwrap_err();
+        assert!(matches!(e, StreamError::Header { line: 1, .. }), "{e}");
+        assert!(e.to_string().contains("init_weight_norms"), "{e}");
+    }
+}

@@ -39,6 +39,21 @@ pub struct RunLine {
     /// The writer, e.g. `resviz_torch 0.1.0, torch 2.15.0`.
     #[serde(default)]
     pub writer: Option<String>,
+    /// ‖W‖ per parameter (in `param_names` order) when the writer attached to the model, before
+    /// any update: what weight growth ‖W_t‖/‖W_0‖ is measured against. Absent in older streams
+    /// (growth then stays unknown); `null` entries are read as NaN (unknown for that tensor).
+    #[serde(default, deserialize_with = "opt_nums")]
+    pub init_weight_norms: Option<Vec<f32>>,
+}
+
+/// An optional list of numbers, `null` entries read as NaN.
+fn opt_nums<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<f32>>, D::Error> {
+    let v = Option::<Vec<Option<f64>>>::deserialize(d)?;
+    Ok(v.map(|v| {
+        v.into_iter()
+            .map(|x| x.map_or(f32::NAN, |x| x as f32))
+            .collect()
+    }))
 }
 
 /// `{"kind": "step", ...}`: one optimizer step.

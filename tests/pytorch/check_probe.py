@@ -92,13 +92,27 @@ def bn(c: int, keras: bool = False) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(c, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
+class OffBn(nn.BatchNorm2d):
+    """A batch norm of a `:bn=off` net: γ·x + β always (evaluation mode with running mean 0,
+    variance 1 and ε 0, never updated), whatever the module's mode; the state dict is a BN's."""
+
+    def forward(self, x):
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            False, 0.0, 0.0)
+
+
 def parse_spec(spec: str) -> tuple[str, int, dict]:
-    """`VARIANT-DEPTH[:KEY=VALUE]...` → (variant, depth, knobs); defaults bg=-6, f=sc=0.5."""
+    """`VARIANT-DEPTH[:KEY=VALUE]...` → (variant, depth, knobs); defaults bg=-6, f=sc=0.5,
+    bn=on (`bn=off`: no batch normalisation, `OffBn`)."""
     head, *opts = spec.split(":")
     variant, d = head.rsplit("-", 1)
-    knobs = {"bg": -6.0, "f": 0.5, "sc": 0.5}
+    knobs = {"bg": -6.0, "f": 0.5, "sc": 0.5, "bn_off": False}
     for o in opts:
         k, v = o.split("=")
+        if k == "bn":
+            assert v == "off" and variant in ("plain", "v1", "v2"), spec
+            knobs["bn_off"] = True
+            continue
         assert k in knobs, spec
         knobs[k] = float(v)
     return variant, int(d), knobs
@@ -317,16 +331,22 @@ class Net(nn.Module):
         self.head = Head(cin, with_bn=with_bn, relu=pre and not seed, keras=seed)
         self.fc = nn.Linear(cin * h * w if seed else cin, classes)
         self.boundaries: list[tuple[str, torch.Tensor]] = []
+        if knobs.get("bn_off"):
+            for mod in self.modules():
+                if isinstance(mod, nn.BatchNorm2d):
+                    mod.__class__, mod.eps = OffBn, 0.0
 
     def forward(self, x):
         self.boundaries = []
         h = self.stem(x)
-        h.retain_grad()
+        if h.requires_grad:  # not under torch.no_grad (check_shatter's batch-norm passes)
+            h.retain_grad()
         self.boundaries.append(("stem", h))
         for s, blocks in enumerate(self.stages):
             for b, block in enumerate(blocks):
                 h = block(h)
-                h.retain_grad()
+                if h.requires_grad:
+                    h.retain_grad()
                 self.boundaries.append((f"stages.{s}.{b}", h))
         h = self.head(h)
         feats = torch.flatten(h, 1) if self.seed else h.mean(dim=(2, 3))

@@ -84,9 +84,17 @@ fn panel(
         true => format!("log10 {}", p.y_label),
         false => p.y_label.clone(),
     };
+    // Seeds, steps and table rows are whole numbers: "1.5" between them would mean nothing.
+    let whole = all().all(|q| q.0.fract() == 0.0);
+    let x_label = |x: &f64| match whole {
+        true if x.fract() != 0.0 => String::new(),
+        true => format!("{x:.0}"),
+        false => format!("{x}"),
+    };
     dark_mesh(&mut chart)
         .x_desc(p.x_label.as_str())
         .y_desc(y_label)
+        .x_label_formatter(&x_label)
         .draw()?;
     let inside = |q: &(f64, f64)| q.1 >= y0 && q.1 <= y1;
     for s in &p.series {
@@ -118,10 +126,44 @@ fn panel(
         anno.label(s.name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], legend_style));
     }
+    let points: Vec<(f64, f64)> = all().filter_map(|&q| drawn(p, q)).collect();
     dark_legend(&mut chart)
-        .position(SeriesLabelPosition::LowerLeft)
+        .position(emptiest_corner(&points, (x0, x1), (y0, y1)))
         .draw()?;
     Ok(())
+}
+
+/// The corner of the plot area with the fewest points in its third of each axis: where the
+/// legend hides the least.
+fn emptiest_corner(points: &[(f64, f64)], x: (f64, f64), y: (f64, f64)) -> SeriesLabelPosition {
+    let frac = |v: f64, (lo, hi): (f64, f64)| (v - lo) / (hi - lo).max(f64::MIN_POSITIVE);
+    let count = |right: bool, upper: bool| {
+        points
+            .iter()
+            .filter(|&&(px, py)| {
+                let (fx, fy) = (frac(px, x), frac(py, y));
+                (if right {
+                    fx > 2.0 / 3.0
+                } else {
+                    fx < 1.0 / 3.0
+                }) && (if upper {
+                    fy > 2.0 / 3.0
+                } else {
+                    fy < 1.0 / 3.0
+                })
+            })
+            .count()
+    };
+    use SeriesLabelPosition::*;
+    [
+        (LowerLeft, false, false),
+        (UpperRight, true, true),
+        (LowerRight, true, false),
+        (UpperLeft, false, true),
+    ]
+    .into_iter()
+    .min_by_key(|&(_, right, upper)| count(right, upper))
+    .map_or(LowerLeft, |c| c.0)
 }
 
 #[cfg(test)]
@@ -172,5 +214,17 @@ mod tests {
             assert!(svg.contains(text), "{text}");
         }
         assert!(svg.contains("(1 points ≤ 0 not drawn)"), "{svg}");
+    }
+
+    #[test]
+    fn the_legend_goes_where_no_point_is() {
+        // A falling loss curve: the lower left is empty.
+        let falling: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, 10.0 - i as f64)).collect();
+        let at = emptiest_corner(&falling, (0.0, 9.0), (1.0, 10.0));
+        assert!(matches!(at, SeriesLabelPosition::LowerLeft), "{at:?}");
+        // Points crowding the lower left push it elsewhere.
+        let crowd = [(0.0, 0.0), (0.1, 0.1), (0.2, 0.0), (1.0, 1.0)];
+        let at = emptiest_corner(&crowd, (0.0, 1.0), (0.0, 1.0));
+        assert!(matches!(at, SeriesLabelPosition::LowerRight), "{at:?}");
     }
 }

@@ -30,7 +30,7 @@ fn plan(quick: bool) -> (Vec<&'static str>, PlateauRule, LandscapeParams) {
             PlateauRule {
                 window: 100,
                 tol: 0.05,
-                max_steps: 400,
+                max_steps: 600,
             },
             LandscapeParams {
                 grid: 9,

@@ -9,8 +9,8 @@ use plotters::prelude::*;
 /// Width of one panel, and the figure's height.
 const PANEL_WIDTH: u32 = 640;
 const HEIGHT: u32 = 560;
-/// A log panel shows at most this many decades below its highest point: a fitted 2^−L curve
-/// reaches 10⁻³⁰ at L = 110 and would flatten everything measured.
+/// A fitted curve widens a log panel's range to at most this many decades below its highest
+/// point: a fitted 2^−L curve reaches 10⁻³⁰ at L = 110 and would flatten everything measured.
 const DECADES: f64 = 4.0;
 
 /// The SVG of `fig`, captioned with the paper's id.
@@ -60,8 +60,20 @@ fn panel(
         .flat_map(|s| s.points.iter().filter_map(|&q| drawn(p, q)).map(|q| q.1))
         .collect();
     let (mut y0, y1) = padded_range(measured.iter().copied());
-    if p.log_y {
-        y0 = y0.max(y1 - DECADES);
+    // Fitted curves widen the range downwards, on a log panel by at most DECADES.
+    let fitted = p
+        .series
+        .iter()
+        .filter(|s| matches!(s.style, Style::Dashed | Style::Thin))
+        .flat_map(|s| s.points.iter().filter_map(|&q| drawn(p, q)).map(|q| q.1))
+        .fold(f64::INFINITY, f64::min);
+    if fitted.is_finite() {
+        let floor = if p.log_y {
+            y1 - DECADES
+        } else {
+            f64::NEG_INFINITY
+        };
+        y0 = y0.min(fitted.max(floor));
     }
     let hidden = p
         .series

@@ -141,22 +141,18 @@ fn at(fam: &str, d: usize) -> String {
     fam.replacen("-L", &format!("-{d}"), 1)
 }
 
+/// Per model `(spec, mean, standard deviation)` of its lag-1 autocorrelations.
+type Stats<'a> = Vec<(&'a str, f64, f64)>;
+
 /// The rows and the figure of [`run`] from each net's lag-1 autocorrelations.
 pub fn report(s: &Setting, measured: &[Measured]) -> (PaperReport, Figure) {
-    let stats: Vec<(&str, f64, f64)> = measured
+    let stats: Stats = measured
         .iter()
         .map(|m| {
             let (mean, std, _) = spread(&m.lag1);
             (m.model.as_str(), mean, std)
         })
         .collect();
-    let mean_of = |model: &str| {
-        stats
-            .iter()
-            .find(|x| x.0 == model)
-            .map(|x| x.1)
-            .filter(|v| v.is_finite())
-    };
     let mut rows = Vec::new();
     for &(model, mean, std) in &stats {
         rows.push(
@@ -170,81 +166,25 @@ pub fn report(s: &Setting, measured: &[Measured]) -> (PaperReport, Figure) {
             Row::new("… its standard deviation over pairs × seeds", model).measured(Some(std)),
         );
     }
-    // Families in first-seen order and the depths measured.
-    let mut fams: Vec<String> = Vec::new();
-    let mut depths: Vec<usize> = Vec::new();
-    for m in measured {
-        if let Some((f, d)) = family(&m.model) {
-            if !fams.contains(&f) {
-                fams.push(f);
-            }
-            if !depths.contains(&d) {
-                depths.push(d);
-            }
-        }
-    }
-    depths.sort_unstable();
+    let (fams, depths) = families(measured);
     for fam in fams.iter().filter(|f| !is_plain(f)) {
-        let plain = plain_of(fam);
-        for &d in &depths {
-            let (p, r) = (at(&plain, d), at(fam, d));
-            let (Some(pm), Some(rm)) = (mean_of(&p), mean_of(&r)) else {
-                continue;
-            };
-            rows.push(
-                Row::new(
-                    "plain decorrelates faster than the ResNet at the same depth (ResNet's lag-1 minus plain's)",
-                    format!("{p} vs {r}"),
-                )
-                .measured(Some(rm - pm))
-                .holds(pm < rm),
-            );
-        }
+        rows.extend(higher(
+            &stats,
+            &depths,
+            (&plain_of(fam), fam),
+            "plain decorrelates faster than the ResNet at the same depth (ResNet's lag-1 minus plain's)",
+        ));
     }
     let means: Vec<(&str, f64)> = stats.iter().map(|x| (x.0, x.1)).collect();
     let fits = fits_of(&means);
-    for f in &fits {
-        rows.push(Row::new("RMS residual of the fit c·2^−L", &f.family).measured(Some(f.exp2_rms)));
-        rows.push(
-            Row::new("RMS residual of the fit c/√L", &f.family).measured(Some(f.inv_sqrt_rms)),
-        );
-        let ratio = |a: f64, b: f64| (b > 0.0).then(|| a / b);
-        if is_plain(&f.family) {
-            rows.push(
-                Row::new(
-                    "a plain net's decay fits 2^−L better than 1/√L (RMS ratio 2^−L ÷ 1/√L)",
-                    &f.family,
-                )
-                .measured(ratio(f.exp2_rms, f.inv_sqrt_rms))
-                .holds(f.exp2_rms < f.inv_sqrt_rms),
-            );
-        } else if !bn_off(&f.family) {
-            rows.push(
-                Row::new(
-                    "a ResNet's decay (with batch norm) fits 1/√L better than 2^−L (RMS ratio 1/√L ÷ 2^−L)",
-                    &f.family,
-                )
-                .measured(ratio(f.inv_sqrt_rms, f.exp2_rms))
-                .holds(f.inv_sqrt_rms < f.exp2_rms),
-            );
-        }
-    }
+    rows.extend(fits.iter().flat_map(fit_rows));
     for fam in fams.iter().filter(|f| !is_plain(f) && !bn_off(f)) {
-        let off = format!("{fam}:bn=off");
-        for &d in &depths {
-            let (on, off) = (at(fam, d), at(&off, d));
-            let (Some(a), Some(b)) = (mean_of(&on), mean_of(&off)) else {
-                continue;
-            };
-            rows.push(
-                Row::new(
-                    "without batch norm the ResNet decorrelates faster (lag-1 with BN minus without)",
-                    format!("{on} vs {off}"),
-                )
-                .measured(Some(a - b))
-                .holds(b < a),
-            );
-        }
+        rows.extend(higher(
+            &stats,
+            &depths,
+            (&format!("{fam}:bn=off"), fam),
+            "without batch norm the ResNet decorrelates faster (lag-1 with BN minus without)",
+        ));
     }
     let report = PaperReport {
         paper: "balduzzi2017",
@@ -257,6 +197,70 @@ pub fn report(s: &Setting, measured: &[Measured]) -> (PaperReport, Figure) {
         rows,
     };
     (report, figure(&stats, &fits))
+}
+
+/// The families measured (specs with the depth written `L`, in first-seen order) and the depths.
+fn families(measured: &[Measured]) -> (Vec<String>, Vec<usize>) {
+    let mut fams: Vec<String> = Vec::new();
+    let mut depths: Vec<usize> = Vec::new();
+    for (f, d) in measured.iter().filter_map(|m| family(&m.model)) {
+        if !fams.contains(&f) {
+            fams.push(f);
+        }
+        if !depths.contains(&d) {
+            depths.push(d);
+        }
+    }
+    depths.sort_unstable();
+    (fams, depths)
+}
+
+/// At each depth where both were measured, the claim that family `b`'s mean is above family
+/// `a`'s: `a vs b`, measured b − a.
+fn higher(stats: &Stats, depths: &[usize], (a, b): (&str, &str), quantity: &str) -> Vec<Row> {
+    let mean_of = |model: &str| {
+        let x = stats.iter().find(|x| x.0 == model)?;
+        x.1.is_finite().then_some(x.1)
+    };
+    depths
+        .iter()
+        .filter_map(|&d| {
+            let (a, b) = (at(a, d), at(b, d));
+            let (ma, mb) = (mean_of(&a)?, mean_of(&b)?);
+            let row = Row::new(quantity, format!("{a} vs {b}"));
+            Some(row.measured(Some(mb - ma)).holds(ma < mb))
+        })
+        .collect()
+}
+
+/// A family's two RMS residuals, and the claim its law makes: 2^−L for plain nets, 1/√L for
+/// ResNets with batch norm (none for ResNets without: the paper's 1/√L is for batch norm).
+fn fit_rows(f: &DepthFit) -> Vec<Row> {
+    let mut rows = vec![
+        Row::new("RMS residual of the fit c·2^−L", &f.family).measured(Some(f.exp2_rms)),
+        Row::new("RMS residual of the fit c/√L", &f.family).measured(Some(f.inv_sqrt_rms)),
+    ];
+    let ratio = |a: f64, b: f64| (b > 0.0).then(|| a / b);
+    if is_plain(&f.family) {
+        rows.push(
+            Row::new(
+                "a plain net's decay fits 2^−L better than 1/√L (RMS ratio 2^−L ÷ 1/√L)",
+                &f.family,
+            )
+            .measured(ratio(f.exp2_rms, f.inv_sqrt_rms))
+            .holds(f.exp2_rms < f.inv_sqrt_rms),
+        );
+    } else if !bn_off(&f.family) {
+        rows.push(
+            Row::new(
+                "a ResNet's decay (with batch norm) fits 1/√L better than 2^−L (RMS ratio 1/√L ÷ 2^−L)",
+                &f.family,
+            )
+            .measured(ratio(f.inv_sqrt_rms, f.exp2_rms))
+            .holds(f.inv_sqrt_rms < f.exp2_rms),
+        );
+    }
+    rows
 }
 
 fn setting_text(s: &Setting) -> String {
@@ -276,7 +280,7 @@ fn setting_text(s: &Setting) -> String {
 
 /// Two panels, with batch norm and without: per family the mean lag-1 autocorrelation against
 /// depth (± its standard deviation), and its two fitted laws.
-fn figure(stats: &[(&str, f64, f64)], fits: &[DepthFit]) -> Figure {
+fn figure(stats: &Stats, fits: &[DepthFit]) -> Figure {
     let panel = |off: bool| {
         let mut series = Vec::new();
         for f in fits.iter().filter(|f| bn_off(&f.family) == off) {
@@ -429,7 +433,7 @@ mod tests {
         assert!(cmp[0].measured.unwrap() < 0.0);
         let bn = claims(&r, "without batch norm");
         assert_eq!(bn.len(), 3);
-        assert_eq!(bn[2].model, "v2-56 vs v2-56:bn=off");
+        assert_eq!(bn[2].model, "v2-56:bn=off vs v2-56");
     }
 
     #[test]

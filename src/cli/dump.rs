@@ -1,5 +1,6 @@
-//! `--dump DIR` of the experiments on the weights (`shatter`, `landscape`): everything an
-//! independent reference (tests/pytorch/check_shatter.py, check_landscape.py) needs to redo the
+//! `--dump DIR` of the experiments on the weights (`shatter`, `landscape`, `lesion`): everything
+//! an independent reference (tests/pytorch/check_shatter.py, check_landscape.py, check_lesion.py)
+//! needs to redo the
 //! measurement, as `probe --dump` does for one pass. Per run `MODEL.safetensors`: the weights as
 //! measured, *before* the batch-norm re-estimation (the reference redoes it); `inputs.safetensors`:
 //! the images; the experiment's own JSON report. Developer output: resviz never reads it back.
@@ -8,6 +9,7 @@ use super::landscape::LandscapeReport;
 use super::shatter::ShatterReport;
 use crate::experiments::landscape::{Landscape, directions};
 use crate::experiments::shatter::Shatter;
+use crate::records::{LesionStudy, PreciseBn};
 use crate::train::Trainer;
 use color_eyre::eyre::{Result, WrapErr, bail};
 use safetensors::tensor::{Dtype, TensorView};
@@ -146,4 +148,28 @@ pub fn landscape(
         write(&dir.join(format!("{}.directions.safetensors", r.spec)), t)?;
     }
     json(&dir.join("landscape.json"), report)
+}
+
+/// `lesion --dump DIR`: weights, `inputs.safetensors` (`x`, `y`: the test images evaluated; the
+/// batch-norm batches) and `lesion.json` (the `--json` study).
+pub fn lesion(
+    dir: &Path,
+    trainer: &Trainer,
+    study: &LesionStudy,
+    images: usize,
+    bn: &PreciseBn,
+) -> Result<()> {
+    weights(dir, trainer)?;
+    let [c, h, w] = chw(trainer);
+    let ds = &trainer.ds;
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    ds.gather_range(&ds.test, 0..images, &mut xs, &mut ys);
+    let ys: Vec<i64> = ys.into_iter().map(|v| v as i64).collect();
+    let mut t = vec![
+        ("x".into(), vec![ys.len(), c, h, w], Data::F32(xs)),
+        ("y".into(), vec![ys.len()], Data::I64(ys)),
+    ];
+    t.extend(bn_tensors(&bn.gather(ds), [c, h, w]));
+    write(&dir.join("inputs.safetensors"), t)?;
+    json(&dir.join("lesion.json"), study)
 }

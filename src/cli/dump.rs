@@ -5,8 +5,6 @@
 //! measured, *before* the batch-norm re-estimation (the reference redoes it); `inputs.safetensors`:
 //! the images; the experiment's own JSON report. Developer output: resviz never reads it back.
 
-use super::landscape::LandscapeReport;
-use super::shatter::ShatterReport;
 use crate::experiments::landscape::{Landscape, directions};
 use crate::experiments::shatter::Shatter;
 use crate::records::{LesionStudy, PreciseBn};
@@ -87,7 +85,14 @@ fn chw(trainer: &Trainer) -> [usize; 3] {
 
 /// `shatter --dump DIR`: weights, `inputs.safetensors` (`x0`, `x1` `[pairs, C, H, W]`, `class`
 /// `[pairs]`, the batch-norm batches) and `shatter.json` (the `--json` report).
-pub fn shatter(dir: &Path, trainer: &Trainer, x: &Shatter, report: &ShatterReport) -> Result<()> {
+/// (`report` is the subcommand's report, taken as any `Serialize` so that this module does not
+/// depend on the subcommands that call it.)
+pub fn shatter(
+    dir: &Path,
+    trainer: &Trainer,
+    x: &Shatter,
+    report: &impl serde::Serialize,
+) -> Result<()> {
     weights(dir, trainer)?;
     let [c, h, w] = chw(trainer);
     let p = x.pairs.len();
@@ -118,7 +123,7 @@ pub fn landscape(
     dir: &Path,
     trainer: &Trainer,
     x: &Landscape,
-    report: &LandscapeReport,
+    report: &impl serde::Serialize,
 ) -> Result<()> {
     weights(dir, trainer)?;
     let [c, h, w] = chw(trainer);

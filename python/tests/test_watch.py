@@ -397,3 +397,23 @@ def test_the_header_carries_initial_norms_and_growth_imports(tmp_path):
     import_stream(exe, tmp_path / "x3.jsonl", tmp_path / "x3.ron")
     cells, table = compare_row(exe, tmp_path / "x3.ron", "scaled")
     assert cells["W× in"] == "×3.00", table
+
+
+def test_torchrun_rank_0_sends_the_initial_norms(tmp_path):
+    """Under torchrun (2 CPU ranks, gloo) only rank 0 streams; its header's initial norms are the
+    weights DDP broadcast, equal on both ranks although each rank drew its own before the wrap."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("no torchrun beside this python")
+    worker = Path(__file__).with_name("ddp_worker.py")
+    r = subprocess.run([str(torchrun), "--nproc_per_node", "2", str(worker), str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert not (tmp_path / "rank1.jsonl").exists()
+    header, steps = read(tmp_path / "rank0.jsonl")
+    assert header["note"] == "rank 0 of 2: its local batch" and len(steps) == 2
+    for rank in (0, 1):
+        norms = json.loads((tmp_path / f"norms{rank}.json").read_text())
+        assert len(norms) == len(header["init_weight_norms"])
+        for a, b in zip(header["init_weight_norms"], norms):
+            assert abs(a - b) <= 1e-6 * abs(b)

@@ -1,13 +1,13 @@
-//! `--dump DIR` of the experiments on the weights (`shatter`, `landscape`): everything an
-//! independent reference (tests/pytorch/check_shatter.py, check_landscape.py) needs to redo the
+//! `--dump DIR` of the experiments on the weights (`shatter`, `landscape`, `lesion`): everything
+//! an independent reference (tests/pytorch/check_shatter.py, check_landscape.py, check_lesion.py)
+//! needs to redo the
 //! measurement, as `probe --dump` does for one pass. Per run `MODEL.safetensors`: the weights as
 //! measured, *before* the batch-norm re-estimation (the reference redoes it); `inputs.safetensors`:
 //! the images; the experiment's own JSON report. Developer output: resviz never reads it back.
 
-use super::landscape::LandscapeReport;
-use super::shatter::ShatterReport;
 use crate::experiments::landscape::{Landscape, directions};
 use crate::experiments::shatter::Shatter;
+use crate::records::{LesionStudy, PreciseBn};
 use crate::train::Trainer;
 use color_eyre::eyre::{Result, WrapErr, bail};
 use safetensors::tensor::{Dtype, TensorView};
@@ -85,7 +85,14 @@ fn chw(trainer: &Trainer) -> [usize; 3] {
 
 /// `shatter --dump DIR`: weights, `inputs.safetensors` (`x0`, `x1` `[pairs, C, H, W]`, `class`
 /// `[pairs]`, the batch-norm batches) and `shatter.json` (the `--json` report).
-pub fn shatter(dir: &Path, trainer: &Trainer, x: &Shatter, report: &ShatterReport) -> Result<()> {
+/// (`report` is the subcommand's report, taken as any `Serialize` so that this module does not
+/// depend on the subcommands that call it.)
+pub fn shatter(
+    dir: &Path,
+    trainer: &Trainer,
+    x: &Shatter,
+    report: &impl serde::Serialize,
+) -> Result<()> {
     weights(dir, trainer)?;
     let [c, h, w] = chw(trainer);
     let p = x.pairs.len();
@@ -116,7 +123,7 @@ pub fn landscape(
     dir: &Path,
     trainer: &Trainer,
     x: &Landscape,
-    report: &LandscapeReport,
+    report: &impl serde::Serialize,
 ) -> Result<()> {
     weights(dir, trainer)?;
     let [c, h, w] = chw(trainer);
@@ -146,4 +153,28 @@ pub fn landscape(
         write(&dir.join(format!("{}.directions.safetensors", r.spec)), t)?;
     }
     json(&dir.join("landscape.json"), report)
+}
+
+/// `lesion --dump DIR`: weights, `inputs.safetensors` (`x`, `y`: the test images evaluated; the
+/// batch-norm batches) and `lesion.json` (the `--json` study).
+pub fn lesion(
+    dir: &Path,
+    trainer: &Trainer,
+    study: &LesionStudy,
+    images: usize,
+    bn: &PreciseBn,
+) -> Result<()> {
+    weights(dir, trainer)?;
+    let [c, h, w] = chw(trainer);
+    let ds = &trainer.ds;
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    ds.gather_range(&ds.test, 0..images, &mut xs, &mut ys);
+    let ys: Vec<i64> = ys.into_iter().map(|v| v as i64).collect();
+    let mut t = vec![
+        ("x".into(), vec![ys.len(), c, h, w], Data::F32(xs)),
+        ("y".into(), vec![ys.len()], Data::I64(ys)),
+    ];
+    t.extend(bn_tensors(&bn.gather(ds), [c, h, w]));
+    write(&dir.join("inputs.safetensors"), t)?;
+    json(&dir.join("lesion.json"), study)
 }

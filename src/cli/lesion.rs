@@ -21,6 +21,9 @@ pub fn run(args: &LesionArgs) -> Result<()> {
         .min(trainer.ds.test.len());
     let origin = args.m.origin(&trainer);
     let study = study(&trainer, &histories, images, args.m.bn_batches, origin)?;
+    if let Some(dir) = &args.dump {
+        super::dump::lesion(dir, &trainer, &study, images, &study.bn)?;
+    }
     let classes = trainer.ds.classes;
     let svg = || plot::lesion_svg(&study.report, classes);
     runs::emit(&study, args.m.json, args.m.plot.as_deref(), svg, |s| {

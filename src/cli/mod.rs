@@ -322,6 +322,10 @@ pub struct LesionArgs {
     /// Evaluate on the first N test images only [default: the whole test split].
     #[arg(long, value_name = "N")]
     pub test_images: Option<usize>,
+    /// Also write each run's weights, the test images, the batch-norm batches and the study into
+    /// DIR, for tests/pytorch/check_lesion.py.
+    #[arg(long, value_name = "DIR")]
+    pub dump: Option<PathBuf>,
 }
 
 /// `resviz shatter`: gradient shattering (Balduzzi et al. 2017) of each run.

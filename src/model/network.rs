@@ -207,6 +207,25 @@ impl<E: Float> Network<E> {
         self.store.num_params()
     }
 
+    /// The same net in float64: every parameter, batch-norm buffer and the dropout-mask counter
+    /// copied (the Hessian's central differences need a step below f32's resolution).
+    pub fn to_f64(&self) -> Network<f64> {
+        let mut out = Network::<f64>::new(self.spec.clone(), self.opts, 0);
+        let wide =
+            |v: &[E]| -> Vec<f64> { v.iter().map(|x| x.to_f64().unwrap_or(f64::NAN)).collect() };
+        for (o, p) in out.store.params.iter_mut().zip(&self.store.params) {
+            o.data_mut().copy_from_slice(&wide(p.data()));
+        }
+        for (o, b) in out.store.buffers.iter_mut().zip(&self.store.buffers) {
+            o.running_mean = wide(&b.running_mean);
+            o.running_var = wide(&b.running_var);
+            o.num_batches_tracked = b.num_batches_tracked;
+        }
+        out.passes = self.passes;
+        out.input_grad = self.input_grad;
+        out
+    }
+
     /// Training passes so far (the dropout-mask counter), to save with a checkpoint.
     pub fn train_passes(&self) -> u64 {
         self.passes

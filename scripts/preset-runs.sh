@@ -17,7 +17,7 @@ COMMIT=$(git rev-parse --short HEAD)
 steps_for() {
     case $1 in
         bn-explosion) echo 150 ;;
-        plain-depth) echo 200 ;;
+        plain-depth) echo 400 ;;
         identity-mappings | activations) echo 100 ;;
         seed) echo 200 ;;
         *) echo 100 ;;

@@ -46,7 +46,7 @@ fn he2015_fig1_counts_its_seeds_and_says_which_claims_hold() {
     // 25 steps: neither plain net can start within a tenth of the run (the 20-step window needs
     // 20 steps), so the first claim must read as not holding.
     assert_eq!(claims[0]["holds"], false, "{}", claims[0]);
-    for model in ["plain-14", "plain-32", "v1a-32"] {
+    for model in ["plain-8", "plain-32", "v1a-32"] {
         assert!(rows.iter().any(|r| r["model"] == model), "{model}");
     }
     let err = String::from_utf8_lossy(&out.stderr);
@@ -56,7 +56,7 @@ fn he2015_fig1_counts_its_seeds_and_says_which_claims_hold() {
     for title in ["training loss, seed 1", "final training loss per seed"] {
         assert!(t.iter().any(|x| x.starts_with(title)), "{title}: {t:?}");
     }
-    for model in ["plain-14", "plain-32", "v1a-32"] {
+    for model in ["plain-8", "plain-32", "v1a-32"] {
         assert!(t.iter().any(|x| x == model), "{model}: {t:?}");
     }
 }

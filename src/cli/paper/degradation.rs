@@ -64,6 +64,26 @@ impl SeedRuns {
     pub fn shows_fig1(&self) -> bool {
         self.plain_nets_train() && self.deeper_is_worse() && self.residual_lowest()
     }
+    /// One line for stderr: the medians of the report hide which seed failed which claim.
+    pub fn describe(&self, models: &[String]) -> String {
+        let runs: Vec<String> = models
+            .iter()
+            .zip(self.start.iter().zip(&self.final_loss))
+            .map(|(m, (s, l))| {
+                let s = s.map_or("never".into(), |s| format!("step {s}"));
+                format!("{m} starts {s}, ends {}", numfmt::plain(*l))
+            })
+            .collect();
+        let yn = |b: bool| if b { "yes" } else { "NO" };
+        format!(
+            "seed {}: {}; both plain train {}, deeper worse {}, residual lowest {}",
+            self.seed,
+            runs.join(", "),
+            yn(self.plain_nets_train()),
+            yn(self.deeper_is_worse()),
+            yn(self.residual_lowest())
+        )
+    }
 }
 
 /// The first recorded step whose trailing [`START_WINDOW`]-step mean training loss is below
@@ -117,7 +137,10 @@ pub fn run(args: &PaperArgs) -> Result<(PaperReport, Figure)> {
         };
         note(&format!("seed {seed} of {seeds}"));
         let (_, h) = crate::cli::runs::train_config(cfg, steps, None)?;
-        per_seed.extend(SeedRuns::of(seed, steps, &h));
+        if let Some(s) = SeedRuns::of(seed, steps, &h) {
+            note(&s.describe(&base.models));
+            per_seed.push(s);
+        }
         first.get_or_insert(h);
     }
     let figure = super::figures::degradation(&base.models, &first.unwrap_or_default(), &per_seed);

@@ -81,3 +81,15 @@ fn the_report_counts_seeds_and_shows_claims_that_fail() {
     assert_eq!(row("final training loss").measured, Some(0.3));
     assert_eq!(r.paper, "he2015-fig1");
 }
+
+#[test]
+fn a_seed_is_described_run_by_run() {
+    let models: Vec<String> = ["plain-8", "plain-20", "v1a-20"].map(String::from).into();
+    let line = seed([0.3, 2.3, 0.1], [Some(20), None, Some(25)]).describe(&models);
+    assert_eq!(
+        line,
+        "seed 1: plain-8 starts step 20, ends 0.300, plain-20 starts never, ends 2.30, \
+         v1a-20 starts step 25, ends 0.100; both plain train NO, deeper worse yes, residual \
+         lowest yes"
+    );
+}

@@ -143,7 +143,8 @@ pub fn run(args: &PaperArgs) -> Result<(PaperReport, Figure)> {
         }
         first.get_or_insert(h);
     }
-    let figure = super::figures::degradation(&base.models, &first.unwrap_or_default(), &per_seed);
+    let finals: Vec<(u64, [f64; 3])> = per_seed.iter().map(|s| (s.seed, s.final_loss)).collect();
+    let figure = super::figures::degradation(&base.models, &first.unwrap_or_default(), &finals);
     Ok((report(&base, steps, &per_seed), figure))
 }
 

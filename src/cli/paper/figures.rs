@@ -3,7 +3,6 @@
 //! loss panel smooths them, final losses per seed or per design, and lesion accuracies per
 //! deleted block. Pure: data in, [`Figure`] out (drawn by `plot::svg`).
 
-use super::degradation::SeedRuns;
 use super::{Figure, Panel, Series, Style};
 use crate::records::experiments::LesionStudy;
 use crate::records::record::RunHistory;
@@ -38,8 +37,9 @@ fn loss_panel(title: String, runs: &[RunHistory]) -> Panel {
     }
 }
 
-/// He 2015 Fig. 1: the first seed's loss curves, and every seed's final losses side by side.
-pub fn degradation(models: &[String], first: &[RunHistory], seeds: &[SeedRuns]) -> Figure {
+/// He 2015 Fig. 1: the first seed's loss curves, and every seed's final losses side by side
+/// (`seeds`: each seed with its three runs' final losses, in `models` order).
+pub fn degradation(models: &[String], first: &[RunHistory], seeds: &[(u64, [f64; 3])]) -> Figure {
     let finals = models
         .iter()
         .enumerate()
@@ -49,12 +49,12 @@ pub fn degradation(models: &[String], first: &[RunHistory], seeds: &[SeedRuns]) 
             style: Style::Markers,
             points: seeds
                 .iter()
-                .map(|s| (s.seed as f64, s.final_loss[k]))
+                .map(|(seed, finals)| (*seed as f64, finals[k]))
                 .collect(),
             spread: Vec::new(),
         })
         .collect();
-    let seed = seeds.first().map_or(1, |s| s.seed);
+    let seed = seeds.first().map_or(1, |s| s.0);
     Figure {
         panels: vec![
             loss_panel(format!("training loss, seed {seed}"), first),
@@ -143,19 +143,10 @@ pub fn lesion(study: &LesionStudy, runs: &[RunHistory]) -> Figure {
 mod tests {
     use super::*;
 
-    fn seed(seed: u64, final_loss: [f64; 3]) -> SeedRuns {
-        SeedRuns {
-            seed,
-            steps: 100,
-            final_loss,
-            start: [Some(5); 3],
-        }
-    }
-
     #[test]
     fn degradation_puts_each_models_final_loss_at_its_seed() {
         let models = ["plain-14", "plain-32", "v1a-32"].map(String::from);
-        let seeds = [seed(1, [0.2, 0.5, 0.1]), seed(2, [0.3, 0.6, 0.05])];
+        let seeds = [(1, [0.2, 0.5, 0.1]), (2, [0.3, 0.6, 0.05])];
         let f = degradation(&models, &[], &seeds);
         assert_eq!(f.panels.len(), 2);
         let finals = &f.panels[1].series;

@@ -125,7 +125,7 @@ pub fn run(args: &PaperArgs) -> Result<(PaperReport, Figure)> {
         if args.quick {
             " (--quick)"
         } else {
-            ": this can take an hour or more on 2 cores (--quick: about 10 minutes)"
+            ": this can take an hour or more on 2 cores (--quick: 14 minutes or more, see the README)"
         }
     ));
     let mut per_seed = Vec::new();

@@ -31,7 +31,7 @@ pub mod tensor;
 pub mod timing;
 
 pub use batchnorm::{BnCfg, BnSplit, batch_norm2d, batch_norm2d_probed, batch_norm2d_tapped};
-pub use conv::{ConvCfg, PreparedConv, conv2d};
+pub use conv::{ConvCfg, PreparedConv, conv2d, without_weight_grads};
 pub use elementwise::{
     add, add_relu, add_relu_tapped, add_tapped, dropout, gate_mix, relu, scale, sigmoid,
 };

@@ -57,7 +57,7 @@ fn conv_timing(n: usize, c: usize, hw: usize, x: &[f32], gy: &[f32], reps: usize
     let (mut gx, mut gw) = (vec![0f32; x.len()], vec![0f32; w.len()]);
     let fwd_ms = super::best_ms(reps, &mut || conv::forward(&g, x, &w, None, &mut y));
     let bwd_ms = super::best_ms(reps, &mut || {
-        conv::backward(&g, x, &w, gy, Some((&mut gx, false)), &mut gw, None)
+        conv::backward(&g, x, &w, gy, Some((&mut gx, false)), Some(&mut gw), None)
     });
     let gflop_ms = g.flops() / 1e6; // per ms → GFLOP/s
     KernelTiming {

@@ -23,7 +23,8 @@ where
         let probes = self.probes_enabled();
         self.set_probes_enabled(false);
         self.input_grad = true;
-        let logits = self.forward(traced, Mode::Eval); // [n, k]
+        // Only ∂/∂x is read: the convs skip dW, a third of the backward's work.
+        let logits = crate::engine::without_weight_grads(|| self.forward(traced, Mode::Eval)); // [n, k]
         self.input_grad = false;
         self.set_probes_enabled(probes);
         let picked: Vec<E> = view(&logits).chunks(k).map(|row| row[class]).collect();

@@ -24,7 +24,7 @@ pub fn backward<E: Float>(
     w: &[E],
     gy: &[E],
     gx: Option<(&mut [E], bool)>,
-    gw: &mut [E],
+    mut gw: Option<&mut [E]>,
     gb: Option<&mut [E]>,
 ) {
     check_sizes(
@@ -33,7 +33,7 @@ pub fn backward<E: Float>(
         w,
         gy,
         gx.as_ref().map(|(gx, _)| gx.len()),
-        gw,
+        gw.as_deref(),
         gb.as_deref(),
     );
     if g.n == 0 || g.out_img() == 0 {
@@ -51,7 +51,8 @@ pub fn backward<E: Float>(
         }
         Some(gx)
     });
-    if gx.is_none() && direct_dw(g, x, gy, gw) {
+    // No dW wanted (`gw` None: an input-gradient pass) counts as done here.
+    if gx.is_none() && gw.as_deref_mut().is_none_or(|gw| direct_dw(g, x, gy, gw)) {
         if let Some(gb) = gb {
             for gyi in gy.chunks_exact(g.out_img()) {
                 add_bias_grad(gb, gyi, g.p());
@@ -59,7 +60,7 @@ pub fn backward<E: Float>(
         }
         return;
     }
-    let partials = gemm_partials(g, x, w, gy, gx, gb.is_some());
+    let partials = gemm_partials(g, x, w, gy, gx, gw.is_some(), gb.is_some());
     reduce_partials(g, &partials, gw, gb);
 }
 
@@ -69,13 +70,15 @@ fn check_sizes<E: Float>(
     w: &[E],
     gy: &[E],
     gx_len: Option<usize>,
-    gw: &[E],
+    gw: Option<&[E]>,
     gb: Option<&[E]>,
 ) {
     assert_eq!(x.len(), g.n * g.in_img(), "conv2d: input buffer size");
     assert_eq!(w.len(), g.cout * g.kk(), "conv2d: weight buffer size");
     assert_eq!(gy.len(), g.n * g.out_img(), "conv2d: output gradient size");
-    assert_eq!(gw.len(), w.len(), "conv2d: weight gradient size");
+    if let Some(gw) = gw {
+        assert_eq!(gw.len(), w.len(), "conv2d: weight gradient size");
+    }
     if let Some(n) = gx_len {
         assert_eq!(n, x.len(), "conv2d: input gradient size");
     }
@@ -92,6 +95,7 @@ fn gemm_partials<E: Float>(
     w: &[E],
     gy: &[E],
     gx: Option<&mut [E]>,
+    want_gw: bool,
     want_gb: bool,
 ) -> Vec<(Vec<E>, Vec<E>)> {
     let per = imgs_per_task(g.n);
@@ -104,7 +108,7 @@ fn gemm_partials<E: Float>(
         .par_iter_mut()
         .zip(x.par_chunks(per * g.in_img()))
         .zip(gy.par_chunks(per * g.out_img()))
-        .map(|((gx, x), gy)| task_partials(g, x, w, gy, gx.as_deref_mut(), want_gb))
+        .map(|((gx, x), gy)| task_partials(g, x, w, gy, gx.as_deref_mut(), want_gw, want_gb))
         .collect()
 }
 
@@ -238,16 +242,18 @@ impl<'a, E: Float> Scratch<'a, E> {
 }
 
 /// One task's images: its partial dW (in (ky, kx, ci) column order, permuted back by
-/// [`reduce_partials`]) and db, and its rows of dX (`gx`) accumulated in place.
+/// [`reduce_partials`]; empty unless `want_gw`) and db, and its rows of dX (`gx`) accumulated
+/// in place.
 fn task_partials<E: Float>(
     g: &Geom,
     x: &[E],
     w: &[E],
     gy: &[E],
     mut gx: Option<&mut [E]>,
+    want_gw: bool,
     want_gb: bool,
 ) -> (Vec<E>, Vec<E>) {
-    let mut pw = vec![E::zero(); g.cout * g.kk()];
+    let mut pw = vec![E::zero(); if want_gw { g.cout * g.kk() } else { 0 }];
     let mut pb = vec![E::zero(); if want_gb { g.cout } else { 0 }];
     let imgs = x.len() / g.in_img();
     let plan = Plan::new(g, imgs, gx.is_some());
@@ -258,16 +264,18 @@ fn task_partials<E: Float>(
             if want_gb {
                 add_bias_grad(&mut pb, gyi, g.p());
             }
-            to_padded_hwc(g, xi, s.xh);
             if plan.need_gyp {
                 to_grid(g, gyi, s.gyp);
             }
-            match plan.dw {
-                DwPath::Implicit => dw_implicit(g, s.xh, s.gyp, &mut pw),
-                DwPath::Pointwise => dw_pointwise(g, s.xh, gyi, &mut pw),
-                DwPath::Explicit => {
-                    let last = i + 1 == imgs;
-                    dw_explicit(g, plan.group, (i, last), gyi, &mut s, &mut pw)
+            if want_gw {
+                to_padded_hwc(g, xi, s.xh);
+                match plan.dw {
+                    DwPath::Implicit => dw_implicit(g, s.xh, s.gyp, &mut pw),
+                    DwPath::Pointwise => dw_pointwise(g, s.xh, gyi, &mut pw),
+                    DwPath::Explicit => {
+                        let last = i + 1 == imgs;
+                        dw_explicit(g, plan.group, (i, last), gyi, &mut s, &mut pw)
+                    }
                 }
             }
             if let (Some(gx), Some(path)) = (gx.as_deref_mut(), plan.dx) {
@@ -393,18 +401,20 @@ fn dx_image<E: Float>(
 fn reduce_partials<E: Float>(
     g: &Geom,
     partials: &[(Vec<E>, Vec<E>)],
-    gw: &mut [E],
+    gw: Option<&mut [E]>,
     gb: Option<&mut [E]>,
 ) {
-    let (kk, cin, k2) = (g.kk(), g.cin, g.k * g.k);
-    for co in 0..g.cout {
-        for ci in 0..cin {
-            for t in 0..k2 {
-                let mut acc = gw[co * kk + ci * k2 + t];
-                for (pw, _) in partials {
-                    acc += pw[co * kk + t * cin + ci];
+    if let Some(gw) = gw {
+        let (kk, cin, k2) = (g.kk(), g.cin, g.k * g.k);
+        for co in 0..g.cout {
+            for ci in 0..cin {
+                for t in 0..k2 {
+                    let mut acc = gw[co * kk + ci * k2 + t];
+                    for (pw, _) in partials {
+                        acc += pw[co * kk + t * cin + ci];
+                    }
+                    gw[co * kk + ci * k2 + t] = acc;
                 }
-                gw[co * kk + ci * k2 + t] = acc;
             }
         }
     }

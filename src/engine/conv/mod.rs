@@ -29,6 +29,7 @@ use super::grads::take_grad_or_pending;
 use super::tensor::{Float, T1, T4, view};
 use backward::DxWrite;
 use dfdx::prelude::*;
+use std::cell::Cell;
 
 /// Stride and zero padding of a convolution, and whether the input needs a gradient
 /// (the first conv's input is data, so its col2im can be skipped).
@@ -84,12 +85,18 @@ pub fn conv2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
         let yg = y.ghost();
         let (xg, wg) = (x.ghost(), w.ghost());
         let bg = bias.as_ref().map(|b| b.ghost());
+        let weight_grads = !NO_WEIGHT_GRADS.with(Cell::get);
         tape.add_backward_op(move |grads| {
             let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&yg)?);
-            let mut gw = std::mem::take(&mut **grads.get_or_alloc_mut(&wg)?);
+            let mut gw = match weight_grads {
+                true => Some(std::mem::take(&mut **grads.get_or_alloc_mut(&wg)?)),
+                false => None,
+            };
             let mut gb = match &bg {
-                Some(bg) => Some(std::mem::take(&mut **grads.get_or_alloc_mut(bg)?)),
-                None => None,
+                Some(bg) if weight_grads => {
+                    Some(std::mem::take(&mut **grads.get_or_alloc_mut(bg)?))
+                }
+                _ => None,
             };
             let mut gx = if cfg.input_grad {
                 Some(take_grad_or_pending!(grads, xg)?)
@@ -107,7 +114,7 @@ pub fn conv2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
                 gx.as_mut()
                     .filter(|_| !measured)
                     .map(|(gx, fresh, _)| (&mut gx[..], *fresh)),
-                &mut gw,
+                gw.as_deref_mut(),
                 gb.as_deref_mut(),
             );
             if let Some((gx, _, _)) = gx {
@@ -116,13 +123,35 @@ pub fn conv2d<E: Float, T: Tape<E, Cpu> + Merge<T>>(
             if let (Some(bg), Some(gb)) = (&bg, gb) {
                 **grads.get_or_alloc_mut(bg)? = gb;
             }
-            **grads.get_or_alloc_mut(&wg)? = gw;
+            if let Some(gw) = gw {
+                **grads.get_or_alloc_mut(&wg)? = gw;
+            }
             // y's entry stays empty: nothing reads it after its producer (see `with_out_grad`).
             drop(gy);
             Ok(())
         });
     }
     y.put_tape(tape)
+}
+
+thread_local! {
+    /// Set by [`without_weight_grads`] on this thread.
+    static NO_WEIGHT_GRADS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the convolutions it records computing neither weight nor bias gradient in
+/// backward (their entries stay absent from the gradients): for passes that want ∂/∂x only
+/// (gradient shattering), where dW would be about a third of the work, thrown away. The switch
+/// is read when a conv is recorded, so `f` covers the forward pass; the backward may run later.
+pub fn without_weight_grads<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            NO_WEIGHT_GRADS.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(NO_WEIGHT_GRADS.with(|c| c.replace(true)));
+    f()
 }
 
 /// A residual branch starting with this conv: the shortcut's part of ∂L/∂x waits in `gx`

@@ -251,11 +251,11 @@ fn batched_weight_grad_is_the_sum_of_per_image_ones() {
         let wv = rand_vec(cout * cin * k * k, 52);
         let gy = rand_vec(n * g.out_img(), 53);
         let mut gw = vec![0.0; wv.len()];
-        backward(&g, &xv, &wv, &gy, None, &mut gw, None);
+        backward(&g, &xv, &wv, &gy, None, Some(&mut gw), None);
         let g1 = Geom::new((1, cin, h, wd), (cout, cin, k, k), cfg(s, p));
         let mut want = vec![0.0; wv.len()];
         for (xi, gi) in xv.chunks(g.in_img()).zip(gy.chunks(g.out_img())) {
-            backward(&g1, xi, &wv, gi, None, &mut want, None);
+            backward(&g1, xi, &wv, gi, None, Some(&mut want), None);
         }
         let err = rel_err(&gw, &want);
         assert!(err < 1e-12, "k{k} s{s} p{p}: err {err}");
@@ -282,6 +282,38 @@ fn no_input_grad_leaves_x_alone_and_same_w_grad() {
         assert_eq!(gw1, gw2);
         assert_eq!(gb1, gb2);
     }
+}
+
+#[test]
+fn without_weight_grads_same_x_grad_and_no_w_grad() {
+    let dev = Cpu::default();
+    for &(k, s, p) in &CASES {
+        // The second size has more output pixels than PIXEL_MAJOR_MAX: the grid dX path.
+        for &(n, cin, cout, h, wd) in &[(3, 2, 5, 7, 6), (2, 3, 4, 12, 11)] {
+            let dims = (n, cin, cout, h, wd, k);
+            let g = Geom::new((n, cin, h, wd), (cout, cin, k, k), cfg(s, p));
+            let xv = rand_vec(n * cin * h * wd, 41);
+            let wv = rand_vec(cout * cin * k * k, 42);
+            let bv = rand_vec(cout, 43);
+            let r = rand_vec(n * cout * g.p(), 44);
+            let (_, gx1, _, _) = analytic(dims, &xv, &wv, Some(&bv), &r, cfg(s, p));
+            let x: T4<f64> = dev.tensor_from_vec(xv, (n, cin, h, wd));
+            let w: T4<f64> = dev.tensor_from_vec(wv, (cout, cin, k, k));
+            let b: T1<f64> = dev.tensor_from_vec(bv, (cout,));
+            let y = without_weight_grads(|| {
+                conv2d(x.leaky_trace(), w.retaped(), Some(b.retaped()), cfg(s, p))
+            });
+            let rt: T4<f64> = dev.tensor_from_vec(r, *y.shape());
+            let mut grads = (y * rt).sum().backward();
+            let gx2 = grads.get(&x).as_vec();
+            assert!(rel_err(&gx1, &gx2) < 1e-12, "k{k} s{s} p{p}: dX differs");
+            // Absent entries allocate as zeros: dW and db were never written.
+            assert!(grads.get_or_alloc_mut(&w).unwrap().iter().all(|&v| v == 0.0));
+            assert!(grads.get_or_alloc_mut(&b).unwrap().iter().all(|&v| v == 0.0));
+        }
+    }
+    // The switch ends with its scope.
+    assert!(!NO_WEIGHT_GRADS.with(Cell::get));
 }
 
 #[test]
@@ -379,11 +411,11 @@ fn conv_speed() {
                 view(&w),
                 &gyv,
                 Some((&mut gx, false)),
-                &mut gw,
+                Some(&mut gw),
                 None,
             )
         });
-        let tw = time(&mut || backward(&g, view(&x), view(&w), &gyv, None, &mut gw, None));
+        let tw = time(&mut || backward(&g, view(&x), view(&w), &gyv, None, Some(&mut gw), None));
         let tfb = time(&mut || {
             let y = conv2d(x.leaky_trace(), w.retaped(), None, c);
             let grads = y.sum().backward();

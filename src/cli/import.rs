@@ -13,7 +13,7 @@ pub fn run(stream_path: &Path, out: &Path) -> Result<()> {
     let (header, steps) =
         stream::read_all(std::io::BufReader::new(file)).map_err(|e| eyre!("{shown}: {e}"))?;
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned());
-    output::check_out(out, &name.unwrap_or_default())?;
+    output::check_out(out, &name.unwrap_or_default(), "--out")?;
     let count = steps.len();
     let history = convert::history(&header, steps);
     let snap = RunSnapshot::new(

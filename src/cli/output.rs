@@ -22,22 +22,27 @@ pub fn note(line: &str) {
     let _ = writeln!(err, "{line}").and_then(|_| err.flush());
 }
 
-/// Refuse an `--out` path that a save could not write: an existing target that is not a regular
+/// Refuse an output path that a save could not write: an existing target that is not a regular
 /// file (a symlink, a device), a directory that cannot be created, or one where a file named
 /// `longest` (the longest name the save will create there) cannot be created. Creates the
 /// directory if missing.
-pub fn check_out(out: &Path, longest: &str) -> Result<()> {
+/// `option` names the flag the path came from (`--out`, `--plot`) in every message.
+pub fn check_out(out: &Path, longest: &str, option: &str) -> Result<()> {
     let shown = out.display();
     let dir = atomic::dir_of(out);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| eyre!("cannot create directory {}: {e}", dir.display()))?;
-    atomic::check_target(out).map_err(|e| eyre!("cannot write --out {shown}: {e}"))?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        eyre!(
+            "cannot create directory {}: {e} (for {option} {shown})",
+            dir.display()
+        )
+    })?;
+    atomic::check_target(out).map_err(|e| eyre!("cannot write {option} {shown}: {e}"))?;
     let probe = dir.join(atomic::temp_name(longest, u64::MAX));
     match std::fs::File::create(&probe) {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
             Ok(())
         }
-        Err(e) => Err(eyre!("cannot write --out {shown}: {e}")),
+        Err(e) => Err(eyre!("cannot write {option} {shown}: {e}")),
     }
 }

@@ -95,7 +95,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     }
     if let Some(out) = &args.out {
-        output::check_out(out, &longest_output_name(args, out, &start.trainer))?;
+        output::check_out(
+            out,
+            &longest_output_name(args, out, &start.trainer),
+            "--out",
+        )?;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -15,7 +15,7 @@ mod table;
 mod variants;
 
 use super::PaperArgs;
-use color_eyre::eyre::{Result, WrapErr, bail};
+use color_eyre::eyre::{Result, bail};
 use serde::Serialize;
 
 /// The papers `resviz paper` reproduces.
@@ -165,8 +165,7 @@ pub fn run(args: &PaperArgs) -> Result<()> {
     // Before any training: a plot that cannot be written must not cost the user the run.
     if let Some(path) = &args.plot {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        super::output::check_out(path, &name)
-            .wrap_err_with(|| format!("--plot {} cannot be written", path.display()))?;
+        super::output::check_out(path, &name, "--plot")?;
     }
     let (report, figure) = match args.name {
         PaperName::He2015Fig1 => degradation::run(args)?,

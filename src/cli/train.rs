@@ -8,7 +8,7 @@ use crate::data::{self, Sampler};
 use crate::numfmt;
 use crate::records::learning;
 use crate::records::plateau::{PlateauRule, PlateauTracker, all_done};
-use crate::records::{RunHistory, RunStatus, TrainerCommand, TrainerEvent};
+use crate::records::{RunHistory, RunStatus, TrainerEvent};
 use crate::signals::Interrupted;
 use crate::snapshot::{self, RunSnapshot, resume};
 use crate::train::{self, Trainer, WorkerOptions};
@@ -320,6 +320,7 @@ pub(super) async fn drive(
             start_paused: false,
             // The CLI evaluates after saving (finish::evaluate), so a signal saves at once.
             eval_on_stop: false,
+            plateau: rule,
         },
     );
     let mut interrupts = Interrupts::listen(h.commands.clone())?;
@@ -331,8 +332,8 @@ pub(super) async fn drive(
     bar.set_position(first);
     let mut plain = super::progress::PlainProgress::for_stderr(first, first + steps, batch);
     let mut failed = None;
+    // The worker stops at the plateau itself; these trackers see the same losses and report it.
     let mut trackers = vec![PlateauTracker::default(); histories.len()];
-    let mut stopping = false;
     while let Some(ev) = h.events.recv().await {
         match ev {
             TrainerEvent::StepsFinished { records } => {
@@ -341,10 +342,6 @@ pub(super) async fn drive(
                         trackers[i].push(r, rec.step.saturating_sub(first), rec.loss as f64);
                     }
                     histories[i].push(rec);
-                }
-                if rule.is_some() && !stopping && all_done(&trackers) {
-                    stopping = true;
-                    let _ = h.commands.send(TrainerCommand::Stop);
                 }
                 bar.set_position(
                     histories

@@ -208,7 +208,7 @@ impl<E: Float> Network<E> {
     }
 
     /// The same net in float64: every parameter, batch-norm buffer and the dropout-mask counter
-    /// copied (the Hessian's central differences need a step below f32's resolution).
+    /// copied (the Hessian's finite differences need a step below f32's resolution).
     pub fn to_f64(&self) -> Network<f64> {
         let mut out = Network::<f64>::new(self.spec.clone(), self.opts, 0);
         let wide =

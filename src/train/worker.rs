@@ -6,6 +6,7 @@ use super::channel::{EventReceiver, EventSender, event_channel};
 use super::jobs;
 use super::trainer::Trainer;
 use crate::records::events::{TrainerCommand, TrainerEvent};
+use crate::records::plateau::{PlateauRule, PlateauTracker, all_done};
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
@@ -21,6 +22,10 @@ pub struct WorkerOptions {
     /// `Finished`: headless training wants the test accuracy; a dashboard that is quitting does
     /// not want to wait seconds for it.
     pub eval_on_stop: bool,
+    /// Stop once every run's training loss has levelled off by this rule. Checked here, after
+    /// each step, so the stop falls on the step the rule fired at; a `Stop` sent by the consumer
+    /// on seeing it would land a few steps later, depending on timing.
+    pub plateau: Option<PlateauRule>,
 }
 
 pub struct TrainerHandle {
@@ -68,6 +73,15 @@ struct Inbox<'a> {
     cmds: &'a mut UnboundedReceiver<TrainerCommand>,
     deferred: VecDeque<TrainerCommand>,
     opts: WorkerOptions,
+    /// Per run, for [`WorkerOptions::plateau`], fed the steps trained since `first`.
+    plateau: Vec<PlateauTracker>,
+    first: u64,
+}
+
+impl Inbox<'_> {
+    fn plateau_reached(&self) -> bool {
+        self.opts.plateau.is_some() && all_done(&self.plateau)
+    }
 }
 
 /// What an evaluation ended with.
@@ -93,6 +107,8 @@ fn drive(
         cmds,
         deferred: VecDeque::new(),
         opts,
+        plateau: vec![PlateauTracker::default(); t.runs.len()],
+        first: t.batches,
     };
     let mut paused = opts.start_paused;
     let mut stopped = false;
@@ -155,7 +171,9 @@ fn drive(
             stopped = true;
             break;
         }
-        let done = opts.max_steps.is_some_and(|m| t.batches >= m) || t.all_stopped();
+        let done = opts.max_steps.is_some_and(|m| t.batches >= m)
+            || t.all_stopped()
+            || inbox.plateau_reached();
         if done {
             break;
         }
@@ -195,8 +213,13 @@ fn apply(t: &mut Trainer, tx: &EventSender, cmd: TrainerCommand) {
 
 fn one_step(t: &mut Trainer, tx: &EventSender, inbox: &mut Inbox<'_>) -> EvalEnd {
     // One event per run as it finishes: with three deep nets the screen moves three times a step.
+    let (rule, first, trackers) = (inbox.opts.plateau, inbox.first, &mut inbox.plateau);
     t.step_each(|run, rec, diverged| {
         let step = rec.step;
+        if let (Some(r), Some(tr)) = (&rule, trackers.get_mut(run)) {
+            tr.push(r, step.saturating_sub(first), rec.loss as f64);
+            tr.gave_up |= diverged.is_some();
+        }
         tx.send_steps(vec![(run, rec)]);
         if let Some(reason) = diverged {
             tx.send(TrainerEvent::Diverged { run, step, reason });

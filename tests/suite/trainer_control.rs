@@ -277,3 +277,29 @@ async fn commands_during_an_evaluation_wait_for_it() {
     assert!(!seen.iter().any(|e| matches!(e, E::StepsFinished { .. })));
     h.task.await.unwrap();
 }
+
+/// The worker stops on the step the plateau rule fires at, whatever the consumer is doing: with
+/// a tolerance of 1 the rule holds as soon as two 5-step windows exist, i.e. at step 10 of every
+/// run, and not a step later, even with nobody reading the events until the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plateau_rule_stops_on_the_step_it_fires() {
+    use resviz::records::plateau::PlateauRule;
+    let mut h = train::spawn(
+        trainer(&["plain-8", "v1-8"], 0.01),
+        WorkerOptions {
+            max_steps: Some(1000),
+            plateau: Some(PlateauRule {
+                window: 5,
+                tol: 1.0,
+                max_steps: 1000,
+            }),
+            ..Default::default()
+        },
+    );
+    let t = h.task.await.unwrap();
+    assert_eq!(t.batches, 10);
+    assert!(t.runs.iter().all(|r| r.step == 10));
+    let (ev, steps) = until(&mut h.events, |e| matches!(e, E::Finished { .. })).await;
+    assert!(matches!(ev, E::Finished { step: 10 }), "{ev:?}");
+    assert_eq!(steps.len(), 20, "two runs × ten steps");
+}

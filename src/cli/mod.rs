@@ -89,8 +89,8 @@ pub enum Command {
     #[command(after_help = defaults::experiment_note())]
     Landscape(LandscapeArgs),
     /// A paper's claims measured here: what the paper found, what this engine finds, and
-    /// whether the claim holds (trains what it needs; --quick, the short version, takes 14
-    /// minutes or more on 2 cores).
+    /// whether the claim holds (trains what it needs; --quick, the short version, takes 5 to 9
+    /// minutes on 2 idle cores).
     Paper(PaperArgs),
     /// Manage datasets: `resviz data fetch cifar10` downloads CIFAR-10 into the per-user cache.
     Data {
@@ -365,8 +365,8 @@ pub struct PaperArgs {
     /// Which paper.
     #[arg(value_enum)]
     pub name: paper::PaperName,
-    /// The short version: fewer steps and images, 14 minutes or more on 2 cores (the README
-    /// gives the times measured).
+    /// The short version: fewer steps, seeds and images, 5 to 9 minutes on 2 idle cores (the
+    /// README gives the times measured).
     #[arg(long)]
     pub quick: bool,
     /// Seeds to repeat the training over (1..=N), where the paper's claim is judged over seeds;

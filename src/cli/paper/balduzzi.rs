@@ -95,7 +95,7 @@ pub fn run(args: &PaperArgs) -> Result<(PaperReport, Figure)> {
         if args.quick {
             " (--quick)"
         } else {
-            ": about an hour on 2 cores (--quick: 14 minutes or more, see the README)"
+            ": about an hour on 2 cores (--quick: about 8 minutes)"
         }
     ));
     let mut measured: Vec<Measured> = base

@@ -69,7 +69,7 @@ pub fn run(args: &PaperArgs) -> Result<(PaperReport, super::Figure)> {
         if args.quick {
             " (--quick)"
         } else {
-            ": this can take hours on 2 cores (--quick: 14 minutes or more, see the README)"
+            ": this can take hours on 2 cores (--quick: about 5 minutes)"
         }
     ));
     let (trainer, histories) = crate::cli::runs::train_config(cfg.clone(), 0, Some(rule))?;

@@ -86,7 +86,7 @@ pub fn run(args: &PaperArgs) -> Result<(PaperReport, Figure)> {
         if args.quick {
             " (--quick)"
         } else {
-            ": this can take hours on 2 cores (--quick: 14 minutes or more, see the README)"
+            ": this can take hours on 2 cores (--quick: about 9 minutes)"
         },
         g = params.grid,
         h = params.hessian_grid,

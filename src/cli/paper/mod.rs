@@ -2,8 +2,8 @@
 //! needs from scratch (progress on stderr), then prints one row per quantity: the paper's figure
 //! or table, the paper's number where it prints one, the number measured here, and whether the
 //! paper's claim holds here. A claim that does not hold is printed as not holding, never left
-//! out. `--quick` is the short version (measured at 14 minutes to an hour on 2 cores, over the
-//! 10 the issue asks for); a full run says up front how much it trains.
+//! out. `--quick` is the short version (measured at 5 to 9 minutes on 2 idle cores, the README
+//! has each); a full run says up front how much it trains.
 
 mod balduzzi;
 mod degradation;

@@ -409,18 +409,31 @@ mod tests {
             let mut work = theta.clone();
             let g0 = loss_grad(&mut work, &batches, &mut passes).unwrap();
             let v = start_vector(&theta, 7);
-            let fwd = hvp((&theta, &g0), &mut work, &batches, (&v, HVP_EPS), &mut passes).unwrap();
+            let fwd = hvp(
+                (&theta, &g0),
+                &mut work,
+                &batches,
+                (&v, HVP_EPS),
+                &mut passes,
+            )
+            .unwrap();
             let mut at = |s: f64| {
                 set_shifted(&mut work, &theta, &v, s);
                 loss_grad(&mut work, &batches, &mut passes).unwrap()
             };
             let (plus, minus) = (at(HVP_EPS), at(-HVP_EPS));
-            let central: Vec<f64> =
-                plus.iter().zip(&minus).map(|(a, b)| (a - b) / (2.0 * HVP_EPS)).collect();
+            let central: Vec<f64> = plus
+                .iter()
+                .zip(&minus)
+                .map(|(a, b)| (a - b) / (2.0 * HVP_EPS))
+                .collect();
             let diff: Vec<f64> = fwd.iter().zip(&central).map(|(a, b)| a - b).collect();
             let rel = norm(&diff) / norm(&central);
             assert!(norm(&central) > 1e-3, "{spec}: a curvature to compare");
-            assert!(rel < 1e-5, "{spec}: forward vs central H·v differ by {rel:e}");
+            assert!(
+                rel < 1e-5,
+                "{spec}: forward vs central H·v differ by {rel:e}"
+            );
         }
     }
 

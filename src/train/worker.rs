@@ -171,10 +171,13 @@ fn drive(
             stopped = true;
             break;
         }
-        let done = opts.max_steps.is_some_and(|m| t.batches >= m)
-            || t.all_stopped()
-            || inbox.plateau_reached();
-        if done {
+        // The plateau ends training as a `Stop` from the consumer did before it moved here: no
+        // test evaluation unless `eval_on_stop` (the CLI evaluates after saving).
+        if inbox.plateau_reached() {
+            stopped = true;
+            break;
+        }
+        if opts.max_steps.is_some_and(|m| t.batches >= m) || t.all_stopped() {
             break;
         }
     }

@@ -160,11 +160,23 @@ pub fn passes_needed(steps: usize, image_batches: usize) -> usize {
     (steps + 1) * image_batches
 }
 
-/// `(λ_min, λ_max)` of the loss's Hessian at `theta`'s weights over `batches`, by at most
-/// `steps` Lanczos steps from a Gaussian start drawn by `seed`.
+/// `batches` in float64, the precision [`extreme_eigs`] takes its products in: widen them once
+/// for all the points of a subgrid.
+pub fn widen<E: Float>(batches: &[(Vec<E>, Vec<usize>)]) -> Vec<(Vec<f64>, Vec<usize>)> {
+    batches
+        .iter()
+        .map(|(x, y)| {
+            let x = x.iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).collect();
+            (x, y.clone())
+        })
+        .collect()
+}
+
+/// `(λ_min, λ_max)` of the loss's Hessian at `theta`'s weights over `wide` (batches already in
+/// float64, [`widen`]), by at most `steps` Lanczos steps from a Gaussian start drawn by `seed`.
 pub fn extreme_eigs<E: Float>(
     theta: &Network<E>,
-    batches: &[(Vec<E>, Vec<usize>)],
+    wide: &[(Vec<f64>, Vec<usize>)],
     (steps, seed): (usize, u64),
     passes: &mut Passes,
 ) -> Result<(f64, f64), ExperimentError>
@@ -173,18 +185,11 @@ where
 {
     // See HVP_EPS: the products are taken in float64, whatever the net's own precision.
     let theta = theta.to_f64();
-    let wide: Vec<(Vec<f64>, Vec<usize>)> = batches
-        .iter()
-        .map(|(x, y)| {
-            let x = x.iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).collect();
-            (x, y.clone())
-        })
-        .collect();
     let mut work = theta.clone();
-    let g0 = loss_grad::<f64>(&mut work, &wide, passes)?;
+    let g0 = loss_grad::<f64>(&mut work, wide, passes)?;
     let start = start_vector(&theta, seed);
     let mut op =
-        |v: &[f64], p: &mut Passes| hvp::<f64>((&theta, &g0), &mut work, &wide, (v, HVP_EPS), p);
+        |v: &[f64], p: &mut Passes| hvp::<f64>((&theta, &g0), &mut work, wide, (v, HVP_EPS), p);
     lanczos(&mut op, start, (steps, LANCZOS_TOL), passes)
 }
 

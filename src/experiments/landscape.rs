@@ -295,12 +295,13 @@ where
     let coords = hessian_axis(params.hessian_grid);
     let cap = hessian::passes_needed(params.hessian_steps, batches.len());
     let mut work = theta.clone();
+    let wide = hessian::widen(batches);
     let mut out = Vec::with_capacity(coords.len().pow(2));
     for &b in &coords {
         for &a in &coords {
             perturb(theta, dirs, (a, b), &mut work);
             let start = passes.done();
-            let eigs = extreme_eigs(&work, batches, (params.hessian_steps, params.seed), passes)?;
+            let eigs = extreme_eigs(&work, &wide, (params.hessian_steps, params.seed), passes)?;
             passes.skip(cap.saturating_sub(passes.done() - start));
             out.push(HessianPoint {
                 at: [a, b],
